@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+// Builds storage-init: esbuild bundle -> porffor C -> static musl binary (-Os: the init does
+// little computing, and -Os is a third smaller than -O2) -> initramfs.
+//
+//   node build.mjs                      the init binary and an initramfs without modules
+//   node build.mjs --kernel DIR         ... with the storage module closure of the kernel
+//                                       unpacked in DIR (DIR/lib/modules/<version>)
+//   node build.mjs tests                bundles tests/**/*.test.ts for ava
+//
+// Also a library: qemu/ and tests/ import compileNative(), writeInitramfs() and friends.
+import { build as esbuild } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+export const ROOT = dirname(fileURLToPath(import.meta.url));
+export const DIST = join(ROOT, "dist");
+export const WORK = join(ROOT, ".build");
+const PORF = join(ROOT, "node_modules", "porffor", "porf");
+
+/** Tools the build needs, with the Debian package that has them. */
+const TOOLS = { "musl-gcc": "musl-tools", depmod: "kmod" };
+
+export function requireTool(name) {
+  try {
+    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
+  } catch {
+    const pkg = TOOLS[name] ?? name;
+    throw new Error(`${name} not found: install it with 'apt-get install ${pkg}'`);
+  }
+}
+
+/** Runs fn, printing what it did and how long it took. */
+export async function step(what, fn) {
+  const t0 = performance.now();
+  const r = await fn();
+  const ms = performance.now() - t0;
+  const extra = typeof r === "string" ? ` ${r}` : "";
+  console.log(`build: ${what}${extra} (${ms.toFixed(0)} ms)`);
+  return r;
+}
+
+export function kib(n) {
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/**
+ * TypeScript entry -> static native executable. Returns the output path.
+ * esm format: porffor emits top-level inline C at file scope, which an IIFE would break.
+ */
+export async function compileNative(entry, out, { quiet = false } = {}) {
+  requireTool("musl-gcc");
+  const name = out.split("/").pop();
+  const js = join(WORK, `${name}.js`);
+  const c = join(WORK, `${name}.c`);
+  mkdirSync(WORK, { recursive: true });
+  mkdirSync(dirname(out), { recursive: true });
+  const log = quiet ? async (_w, fn) => fn() : step;
+  await log(`bundle ${relative(ROOT, entry)}`, async () => {
+    await esbuild({
+      entryPoints: [entry],
+      bundle: true,
+      format: "esm",
+      target: "es2020",
+      platform: "neutral",
+      outfile: js,
+      logLevel: "warning",
+    });
+    return `-> ${relative(ROOT, js)}`;
+  });
+  await log("porffor", async () => {
+    execFileSync(PORF, ["c", js, "-o", c], { stdio: ["ignore", "ignore", "inherit"] });
+    return `-> ${relative(ROOT, c)}`;
+  });
+  await log("musl-gcc -static", async () => {
+    execFileSync(
+      "musl-gcc",
+      ["-static", "-Os", "-s", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
+       "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
+       "-I", join(ROOT, "syscalls"), c, "-o", out, "-lm"],
+      { stdio: ["ignore", "inherit", "inherit"] },
+    );
+    return `-> ${relative(ROOT, out)} ${kib(statSync(out).size)}`;
+  });
+  return out;
+}
+
+// ---- initramfs (newc cpio, written here so that device nodes need no root) ----
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFCHR = 0o020000;
+
+function cpioHeader(ino, mode, size, nameLen, rmaj = 0, rmin = 0) {
+  const f = (v) => v.toString(16).padStart(8, "0");
+  return "070701" + [ino, mode, 0, 0, 1, 0, size, 0, 0, rmaj, rmin, nameLen, 0].map(f).join("");
+}
+
+function pad4(n) {
+  return (4 - (n % 4)) % 4;
+}
+
+/**
+ * A newc cpio archive. entries: { path, type: "dir"|"file"|"chr", mode, data?, major?, minor? }.
+ * Owners are root, times are zero: the archive is reproducible.
+ */
+export function cpioArchive(entries) {
+  const parts = [];
+  let ino = 1;
+  const add = (name, mode, data, rmaj, rmin) => {
+    const nameBuf = Buffer.from(name + "\0");
+    const hdr = Buffer.from(cpioHeader(ino++, mode, data.length, nameBuf.length, rmaj, rmin));
+    parts.push(hdr, nameBuf, Buffer.alloc(pad4(hdr.length + nameBuf.length)), data, Buffer.alloc(pad4(data.length)));
+  };
+  for (const e of entries) {
+    const perm = e.mode ?? (e.type === "dir" ? 0o755 : 0o644);
+    if (e.type === "dir") add(e.path, S_IFDIR | perm, Buffer.alloc(0));
+    else if (e.type === "chr") add(e.path, S_IFCHR | perm, Buffer.alloc(0), e.major, e.minor);
+    else add(e.path, S_IFREG | perm, Buffer.from(e.data));
+  }
+  add("TRAILER!!!", 0, Buffer.alloc(0));
+  return Buffer.concat(parts);
+}
+
+/** The directories an entry list needs, parents first. */
+function withParents(entries) {
+  const dirs = new Set();
+  for (const e of entries) {
+    const parts = e.path.split("/");
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
+    if (e.type === "dir") dirs.add(e.path);
+  }
+  const dirEntries = [...dirs].sort().map((path) => ({ path, type: "dir" }));
+  return [...dirEntries, ...entries.filter((e) => e.type !== "dir")];
+}
+
+/**
+ * Writes a gzip-compressed initramfs holding /init, the mount points, /dev/console, and
+ * `extra` entries (modules and their tables). Returns { path, size, entries }.
+ */
+export function writeInitramfs(initBinary, out, extra = []) {
+  const entries = withParents([
+    { path: "dev", type: "dir" },
+    { path: "proc", type: "dir" },
+    { path: "sys", type: "dir" },
+    { path: "run", type: "dir" },
+    { path: "sysroot", type: "dir" },
+    { path: "dev/console", type: "chr", mode: 0o600, major: 5, minor: 1 },
+    { path: "init", type: "file", mode: 0o755, data: readFileSync(initBinary) },
+    ...extra,
+  ]);
+  const cpio = cpioArchive(entries);
+  const gz = gzipSync(cpio, { level: 9 });
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, gz);
+  return { path: out, size: gz.length, rawSize: cpio.length, entries: entries.length };
+}
+
+// ---- tests ----
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...findTests(p));
+    else if (name.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+export async function bundleTests() {
+  const entries = findTests(join(ROOT, "tests"));
+  await esbuild({
+    entryPoints: entries,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    outdir: join(WORK, "tests"),
+    outbase: join(ROOT, "tests"),
+    packages: "external",
+    sourcemap: "inline",
+    logLevel: "warning",
+    // Keep build.mjs a runtime import so tests share the one build implementation.
+    external: ["../build.mjs", "../../build.mjs", "../qemu/*", "../../qemu/*"],
+  });
+  console.log(`build: bundled ${entries.length} test files -> ${relative(ROOT, join(WORK, "tests"))}`);
+}
+
+// ---- the init ----
+
+export async function buildInit({ kernelDir } = {}) {
+  const binary = await compileNative(join(ROOT, "runtime", "main.ts"), join(DIST, "storage-init"));
+  let extra = [];
+  if (kernelDir) {
+    const { moduleEntries } = await import("./qemu/modules.mjs");
+    extra = await step("storage module closure", async () => moduleEntries(kernelDir));
+    if (!Array.isArray(extra)) extra = extra.entries;
+  }
+  const initramfs = await step("initramfs", async () => {
+    const r = writeInitramfs(binary, join(DIST, "initramfs.cpio.gz"), extra);
+    return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
+  });
+  return { binary, initramfs: join(DIST, "initramfs.cpio.gz"), binarySize: statSync(binary).size, initramfsSize: statSync(join(DIST, "initramfs.cpio.gz")).size };
+}
+
+async function cli(argv) {
+  if (argv[0] === "tests") return bundleTests();
+  let kernelDir;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--kernel") kernelDir = resolve(argv[++i]);
+    else throw new Error(`unknown argument ${argv[i]}; usage: node build.mjs [--kernel DIR] | tests`);
+  }
+  if (kernelDir && !existsSync(kernelDir)) throw new Error(`--kernel ${kernelDir}: no such directory`);
+  await buildInit({ kernelDir });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  cli(process.argv.slice(2)).catch((e) => {
+    console.error(`build: ${e.message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,69 @@
+// Boots a kernel + initramfs under QEMU (TCG: no KVM here) with the serial console captured.
+import { spawn } from "node:child_process";
+
+/**
+ * Options: kernel, initrd, append (kernel command line), drives ([{ file, if: "virtio"|"nvme"|
+ * "scsi"|"ahci", format?, readonly? }]), timeoutMs, memory (MiB), extraArgs, onLine(line).
+ * Resolves with { output, lines, code, timedOut, ms } once QEMU exits or the time limit passes
+ * (QEMU is then killed). -no-reboot turns a guest reboot into a QEMU exit.
+ */
+export function bootQemu(opts) {
+  const args = [
+    "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", String(opts.memory ?? 512), "-smp", "1",
+    "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+    "-kernel", opts.kernel, "-initrd", opts.initrd,
+    "-append", `console=ttyS0 panic=-1 ${opts.append ?? ""}`.trim(),
+  ];
+  let n = 0;
+  for (const d of opts.drives ?? []) {
+    const id = `d${n++}`;
+    const ro = d.readonly ? ",read-only=on" : "";
+    args.push("-drive", `if=none,id=${id},file=${d.file},format=${d.format ?? "raw"}${ro}`);
+    if (d.if === "virtio") args.push("-device", `virtio-blk-pci,drive=${id}`);
+    else if (d.if === "nvme") args.push("-device", `nvme,drive=${id},serial=si${id}`);
+    else if (d.if === "scsi") args.push("-device", "virtio-scsi-pci,id=scsi0", "-device", `scsi-hd,drive=${id},bus=scsi0.0`);
+    else if (d.if === "ahci") args.push("-device", `ide-hd,drive=${id},bus=ide.0`);
+    else throw new Error(`unknown drive interface ${d.if}`);
+  }
+  args.push(...(opts.extraArgs ?? []));
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    let pending = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      p.kill("SIGKILL");
+    }, opts.timeoutMs ?? 120000);
+    const onData = (chunk) => {
+      const s = chunk.toString("utf8").replace(/\r/g, "");
+      output += s;
+      pending += s;
+      const parts = pending.split("\n");
+      pending = parts.pop();
+      for (const l of parts) opts.onLine?.(l);
+    };
+    p.stdout.on("data", onData);
+    p.stderr.on("data", onData);
+    p.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e.code === "ENOENT" ? new Error("qemu-system-x86_64 not found: install it with 'apt-get install qemu-system-x86'") : e);
+    });
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      if (pending) opts.onLine?.(pending);
+      resolve({ output, lines: output.split("\n"), code, timedOut, ms: performance.now() - t0 });
+    });
+  });
+}
+
+/** Kernel timestamp (seconds) of the first console line matching re, or undefined. */
+export function kernelTime(output, re) {
+  for (const line of output.split("\n")) {
+    if (!re.test(line)) continue;
+    const m = line.match(/^\[\s*(\d+\.\d+)\]/);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}

@@ -1,0 +1,231 @@
+/**
+ * The kernel command line, read the way systemd reads it (proc_cmdline_parse): words split on
+ * white space, double quotes group and are removed, `-` and `_` in keys are the same, a key
+ * repeated later wins, unknown keys are ignored. The command line is signed as part of the UKI,
+ * so it is the trusted source of the root hash; values are still validated strictly.
+ *
+ * `parseCmdline(text)` never throws: problems are returned in `errors`, and `main` decides.
+ */
+
+export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
+
+export interface Config {
+  /** Lower-case hex root hash of the verity tree (`roothash=`), or undefined. */
+  rootHash: string | undefined;
+  /** `systemd.verity=0` (or no/false/off): the user explicitly boots without verification. */
+  verityDisabled: boolean;
+  /** Extra dm-verity options (`systemd.verity_root_options=`, comma-separated). */
+  verityOptions: string[];
+  root: string | undefined;
+  rootFsType: string;
+  rootFlags: string;
+  /** The init to execute in the new root (`init=`), or undefined for the usual list. */
+  init: string | undefined;
+  /** The DDI's path on the ESP (`storage_init.ddi=`). */
+  ddiPath: string;
+  /** How to find the ESP (`storage_init.esp=`): PARTUUID=..., PARTLABEL=... or /dev/... */
+  esp: string | undefined;
+  /** How long to wait for block devices (`storage_init.timeout=`, seconds). */
+  timeoutMs: number;
+  onFailure: FailureAction;
+  /** Seconds between the fatal message and the failure action (`storage_init.failure_delay=`). */
+  failureDelayMs: number;
+  debug: boolean;
+  /** What was wrong with the command line, one message each; empty when all was well. */
+  problems: string[];
+}
+
+export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
+export const DEFAULT_TIMEOUT_MS = 30000;
+export const DEFAULT_FAILURE_DELAY_MS = 5000;
+const FAILURE_ACTIONS: FailureAction[] = ["reboot", "poweroff", "halt", "shell"];
+/** Root file systems this init mounts; the DDI's root is erofs. */
+const ROOT_FS_TYPES = ["erofs"];
+
+/** Splits a command line into words: white space separates, double quotes group and vanish. */
+export function splitCmdline(text: string): string[] {
+  const words: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      quoted = !quoted;
+      inWord = true;
+    } else if (!quoted && (c === " " || c === "\t" || c === "\n" || c === "\r")) {
+      if (inWord) words.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** Key/value pairs in order; a word without `=` has the value undefined. Keys use `_`, not `-`. */
+export function cmdlinePairs(text: string): Array<{ key: string; value: string | undefined }> {
+  const out: Array<{ key: string; value: string | undefined }> = [];
+  for (const w of splitCmdline(text)) {
+    const eq = w.indexOf("=");
+    const rawKey = eq < 0 ? w : w.slice(0, eq);
+    out.push({ key: rawKey.split("-").join("_"), value: eq < 0 ? undefined : w.slice(eq + 1) });
+  }
+  return out;
+}
+
+function isHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const digit = c >= 48 && c <= 57;
+    const lower = c >= 97 && c <= 102;
+    const upper = c >= 65 && c <= 70;
+    if (!digit && !lower && !upper) return false;
+  }
+  return true;
+}
+
+/**
+ * Checks a root hash: hex, an even number of digits, 32 to 128 digits (SHA-1 is 40, SHA-256 64,
+ * SHA-512 128). Returns the lower-case hash, or an error message.
+ */
+export function checkRootHash(value: string): { hash?: string; error?: string } {
+  if (value.length === 0) return { error: "roothash= is empty" };
+  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + JSON.stringify(value) };
+  if (value.length % 2 !== 0) return { error: "roothash= has an odd number of digits (" + value.length + ")" };
+  if (value.length < 32 || value.length > 128) {
+    return { error: "roothash= has " + value.length + " digits; expected 32 to 128" };
+  }
+  return { hash: value.toLowerCase() };
+}
+
+/** A boolean the way systemd's parse_boolean reads it; undefined when it is not one. */
+export function parseBoolean(v: string | undefined): boolean | undefined {
+  if (v === undefined) return true;
+  const s = v.toLowerCase();
+  if (s === "1" || s === "yes" || s === "y" || s === "true" || s === "t" || s === "on") return true;
+  if (s === "0" || s === "no" || s === "n" || s === "false" || s === "f" || s === "off") return false;
+  return undefined;
+}
+
+/** Seconds (decimal, optionally suffixed `s` or `ms`) to milliseconds; undefined when invalid. */
+export function parseSeconds(v: string): number | undefined {
+  let num = v;
+  let scale = 1000;
+  if (v.endsWith("ms")) {
+    num = v.slice(0, v.length - 2);
+    scale = 1;
+  } else if (v.endsWith("s")) num = v.slice(0, v.length - 1);
+  if (num.length === 0 || num.length > 12) return undefined;
+  let dot = false;
+  for (let i = 0; i < num.length; i++) {
+    const c = num[i];
+    if (c === ".") {
+      if (dot) return undefined;
+      dot = true;
+    } else if (c < "0" || c > "9") return undefined;
+  }
+  const n = parseFloat(num);
+  if (!(n >= 0) || n > 86400000) return undefined;
+  return Math.round(n * scale);
+}
+
+export function defaultConfig(): Config {
+  return {
+    rootHash: undefined,
+    verityDisabled: false,
+    verityOptions: [],
+    root: undefined,
+    rootFsType: "erofs",
+    rootFlags: "",
+    init: undefined,
+    ddiPath: DEFAULT_DDI_PATH,
+    esp: undefined,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    onFailure: "reboot",
+    failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
+    debug: false,
+    problems: [],
+  };
+}
+
+function need(key: string, value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined || value === "") {
+    problems.push(key + "= needs a value");
+    return undefined;
+  }
+  return value;
+}
+
+/** Interprets the kernel command line; see the README for every option. */
+export function parseCmdline(text: string): Config {
+  const c = defaultConfig();
+  const p = c.problems;
+  for (const { key, value } of cmdlinePairs(text)) {
+    if (key === "roothash") {
+      const v = value === undefined ? "" : value;
+      const r = checkRootHash(v);
+      if (r.error !== undefined) {
+        p.push(r.error);
+        c.rootHash = undefined;
+      } else c.rootHash = r.hash;
+    } else if (key === "systemd.verity") {
+      const b = parseBoolean(value);
+      if (b === undefined) p.push("systemd.verity= is not a boolean: " + JSON.stringify(value));
+      else c.verityDisabled = !b;
+    } else if (key === "systemd.verity_root_options") {
+      const v = need(key, value, p);
+      if (v !== undefined) c.verityOptions = v.split(",").filter((o) => o !== "");
+    } else if (key === "root") {
+      c.root = need(key, value, p);
+    } else if (key === "rootfstype") {
+      const v = need(key, value, p);
+      if (v !== undefined) {
+        if (ROOT_FS_TYPES.indexOf(v) < 0) p.push("rootfstype=" + v + " is not supported; supported: " + ROOT_FS_TYPES.join(", "));
+        else c.rootFsType = v;
+      }
+    } else if (key === "rootflags") {
+      c.rootFlags = value === undefined ? "" : value;
+    } else if (key === "init") {
+      const v = need(key, value, p);
+      if (v !== undefined) {
+        if (v[0] !== "/") p.push("init= must be an absolute path: " + JSON.stringify(v));
+        else c.init = v;
+      }
+    } else if (key === "storage_init.ddi") {
+      const v = need(key, value, p);
+      if (v !== undefined) {
+        if (v[0] !== "/" || v.indexOf("/../") >= 0 || v.endsWith("/..")) {
+          p.push("storage_init.ddi= must be an absolute path on the ESP without '..': " + JSON.stringify(v));
+        } else c.ddiPath = v;
+      }
+    } else if (key === "storage_init.esp") {
+      c.esp = need(key, value, p);
+    } else if (key === "storage_init.timeout") {
+      const ms = value === undefined ? undefined : parseSeconds(value);
+      if (ms === undefined) p.push("storage_init.timeout= is not a duration: " + JSON.stringify(value));
+      else c.timeoutMs = ms;
+    } else if (key === "storage_init.on_failure") {
+      const v = value === undefined ? "" : value;
+      let found = false;
+      for (const a of FAILURE_ACTIONS) {
+        if (a === v) {
+          c.onFailure = a;
+          found = true;
+        }
+      }
+      if (!found) p.push("storage_init.on_failure= must be one of " + FAILURE_ACTIONS.join("|") + ": " + JSON.stringify(v));
+    } else if (key === "storage_init.failure_delay") {
+      const ms = value === undefined ? undefined : parseSeconds(value);
+      if (ms === undefined) p.push("storage_init.failure_delay= is not a duration: " + JSON.stringify(value));
+      else c.failureDelayMs = ms;
+    } else if (key === "storage_init.debug") {
+      const b = parseBoolean(value);
+      c.debug = b === true;
+    }
+  }
+  return c;
+}

@@ -1,0 +1,75 @@
+/**
+ * The deliberate end of a failed boot. PID 1 must never exit (the kernel would panic with no
+ * explanation), so after the fatal line this waits the configured delay and then reboots,
+ * powers off, halts, or runs an emergency shell (followed by a reboot when the shell ends).
+ * If even that fails, it sleeps forever: a hung machine with a message beats a panic.
+ */
+import type { Kernel } from "../syscalls/kernel.js";
+import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
+import type { FailureAction } from "./cmdline.js";
+import type { Log } from "./log.js";
+
+/** Shells tried, in order, for on_failure=shell. */
+export const SHELLS = ["/bin/sh", "/usr/bin/sh", "/bin/busybox"];
+
+export function rebootCommand(action: FailureAction): number {
+  if (action === "poweroff") return RebootCmd.POWER_OFF;
+  if (action === "halt") return RebootCmd.HALT;
+  return RebootCmd.RESTART;
+}
+
+function exists(k: Kernel, path: string): boolean {
+  try {
+    k.close(k.open(path, OpenFlags.RDONLY));
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+/** Runs the first shell found; returns when it exits, false when there is none. */
+export function runShell(k: Kernel, log: Log): boolean {
+  for (const sh of SHELLS) {
+    if (!exists(k, sh)) continue;
+    log.notice("starting emergency shell " + sh + "; the machine reboots when it exits");
+    const pid = k.fork();
+    if (pid === 0) {
+      try {
+        k.execve(sh, sh.endsWith("busybox") ? [sh, "sh"] : [sh], ["HOME=/", "TERM=linux", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+      } catch (e) {
+        log.error("emergency shell " + sh + ": " + String((e as { message?: string }).message));
+      }
+      // The child must not return into PID 1's logic.
+      for (;;) k.reboot(RebootCmd.RESTART);
+    }
+    k.wait(pid);
+    return true;
+  }
+  log.error("on_failure=shell: no shell in the initramfs (tried " + SHELLS.join(", ") + "); rebooting instead");
+  return false;
+}
+
+/** Carries out `action` after `delayMs`. Never returns. */
+export function finalAction(k: Kernel, log: Log, action: FailureAction, delayMs: number): never {
+  try {
+    if (action === "shell") {
+      runShell(k, log);
+      action = "reboot";
+      delayMs = 0;
+    }
+    if (delayMs > 0) {
+      log.notice(action + " in " + Math.round(delayMs / 1000) + " s");
+      k.sleep(delayMs);
+    }
+    log.notice(action === "poweroff" ? "powering off" : action === "halt" ? "halting" : "rebooting");
+    try {
+      k.sync();
+    } catch (e) {
+      // Nothing was written that a failed sync could lose: every file system we mount is read-only.
+    }
+    k.reboot(rebootCommand(action));
+  } catch (e) {
+    log.fatal("cannot " + action + ": " + String((e as { message?: string }).message) + "; halting here");
+  }
+  for (;;) k.sleep(3600000);
+}

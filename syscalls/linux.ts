@@ -1,0 +1,290 @@
+/**
+ * The real `Kernel`: each method converts its arguments to bytes, calls one si_* function of
+ * syscalls/shim.h through porffor's inline C, and turns a negative result into a KernelError.
+ * Only meaningful in the native binary; Node never loads this module.
+ *
+ * Locals named in inline C carry a `c_` prefix so that a bundler rename fails the C compile
+ * loudly instead of binding the wrong variable.
+ */
+import type { DirEntry, Kernel, Stat } from "./kernel.js";
+import { AtFlags, KernelError, OpenFlags, q } from "./kernel.js";
+import { cString, cStringList, utf8Decode } from "./bytes.js";
+import { parseDirents, parseStatx, STATX_SIZE } from "./decode.js";
+
+Porffor.c`#include "shim.h"`;
+
+function check(r: number, op: string, args: string): number {
+  if (r < 0) throw new KernelError(op, args, -r);
+  return r;
+}
+
+/** An empty buffer stands for a NULL pointer in the shim (OPTSTR). */
+const NONE = new Uint8Array(0);
+
+function optString(s: string): Uint8Array {
+  return s === "" ? NONE : cString(s);
+}
+
+export class LinuxKernel implements Kernel {
+  open(path: string, flags: number, mode: number = 0): number {
+    const c_path = cString(path);
+    const c_flags = flags | OpenFlags.CLOEXEC;
+    const c_mode = mode;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_openat((const char *)BUF(c_path), NUM(c_flags), NUM(c_mode)));`;
+    return check(c_r, "open", q(path));
+  }
+
+  read(fd: number, buf: Uint8Array): number {
+    const c_fd = fd;
+    const c_buf = buf;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_read(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
+    return check(c_r, "read", "fd " + fd);
+  }
+
+  pread(fd: number, buf: Uint8Array, offset: number): number {
+    const c_fd = fd;
+    const c_buf = buf;
+    const c_off = offset;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_pread(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf), NUM(c_off)));`;
+    return check(c_r, "pread", "fd " + fd + " at " + offset);
+  }
+
+  write(fd: number, buf: Uint8Array): number {
+    const c_fd = fd;
+    const c_buf = buf;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_write(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
+    return check(c_r, "write", "fd " + fd);
+  }
+
+  close(fd: number): void {
+    const c_fd = fd;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_close(NUM(c_fd)));`;
+    check(c_r, "close", "fd " + fd);
+  }
+
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void {
+    const c_src = optString(source);
+    const c_target = cString(target);
+    const c_fstype = optString(fstype);
+    const c_flags = flags;
+    const c_data = optString(data);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_mount(OPTSTR(c_src), (const char *)BUF(c_target), OPTSTR(c_fstype), NUM(c_flags), OPTSTR(c_data)));`;
+    check(c_r, "mount", q(source) + " on " + q(target) + " (" + (fstype === "" ? "flags " + flags : fstype) + (data === "" ? "" : ", " + data) + ")");
+  }
+
+  umount(target: string, flags: number): void {
+    const c_target = cString(target);
+    const c_flags = flags;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_umount((const char *)BUF(c_target), NUM(c_flags)));`;
+    check(c_r, "umount", q(target));
+  }
+
+  mkdir(path: string, mode: number): void {
+    const c_path = cString(path);
+    const c_mode = mode;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_mkdir((const char *)BUF(c_path), NUM(c_mode)));`;
+    check(c_r, "mkdir", q(path));
+  }
+
+  mknod(path: string, mode: number, major: number, minor: number): void {
+    const c_path = cString(path);
+    const c_mode = mode;
+    const c_major = major;
+    const c_minor = minor;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_mknod((const char *)BUF(c_path), NUM(c_mode), NUM(c_major), NUM(c_minor)));`;
+    check(c_r, "mknod", q(path) + " " + major + ":" + minor);
+  }
+
+  symlink(target: string, path: string): void {
+    const c_target = cString(target);
+    const c_path = cString(path);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_symlink((const char *)BUF(c_target), (const char *)BUF(c_path)));`;
+    check(c_r, "symlink", q(path) + " -> " + q(target));
+  }
+
+  readlink(path: string): string {
+    const c_path = cString(path);
+    const c_buf = new Uint8Array(4096);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_readlink((const char *)BUF(c_path), BUF(c_buf), BUFLEN(c_buf)));`;
+    const n = check(c_r, "readlink", q(path));
+    return utf8Decode(c_buf, 0, n);
+  }
+
+  unlink(path: string): void {
+    this.unlinkAt(path, 0, "unlink");
+  }
+
+  rmdir(path: string): void {
+    this.unlinkAt(path, AtFlags.REMOVEDIR, "rmdir");
+  }
+
+  private unlinkAt(path: string, flags: number, op: string): void {
+    const c_path = cString(path);
+    const c_flags = flags;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_unlink((const char *)BUF(c_path), NUM(c_flags)));`;
+    check(c_r, op, q(path));
+  }
+
+  readdir(path: string): DirEntry[] {
+    const fd = this.open(path, OpenFlags.RDONLY | OpenFlags.DIRECTORY);
+    const out: DirEntry[] = [];
+    const c_buf = new Uint8Array(8192);
+    const c_fd = fd;
+    try {
+      for (;;) {
+        let c_r = 0;
+        Porffor.c`SETNUM(c_r, si_getdents(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
+        const n = check(c_r, "getdents64", q(path));
+        if (n === 0) break;
+        parseDirents(c_buf, n, out);
+      }
+    } catch (e) {
+      this.close(fd);
+      throw e;
+    }
+    this.close(fd);
+    return out;
+  }
+
+  stat(path: string): Stat {
+    return this.statx(path, 0, "stat");
+  }
+
+  lstat(path: string): Stat {
+    return this.statx(path, AtFlags.SYMLINK_NOFOLLOW, "lstat");
+  }
+
+  private statx(path: string, flags: number, op: string): Stat {
+    const c_path = cString(path);
+    const c_flags = flags;
+    const c_buf = new Uint8Array(STATX_SIZE);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_statx((const char *)BUF(c_path), NUM(c_flags), BUF(c_buf)));`;
+    check(c_r, op, q(path));
+    return parseStatx(c_buf);
+  }
+
+  ioctl(fd: number, request: number, buf: Uint8Array): number {
+    const c_fd = fd;
+    const c_req = request;
+    const c_buf = buf;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_ioctl(NUM(c_fd), NUM(c_req), BUF(c_buf)));`;
+    return check(c_r, "ioctl", "0x" + (request >>> 0).toString(16) + " on fd " + fd);
+  }
+
+  ioctlInt(fd: number, request: number, arg: number): number {
+    const c_fd = fd;
+    const c_req = request;
+    const c_arg = arg;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_ioctl_int(NUM(c_fd), NUM(c_req), NUM(c_arg)));`;
+    return check(c_r, "ioctl", "0x" + (request >>> 0).toString(16) + " on fd " + fd);
+  }
+
+  finitModule(fd: number, params: string, flags: number): void {
+    const c_fd = fd;
+    const c_params = cString(params);
+    const c_flags = flags;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_finit_module(NUM(c_fd), (const char *)BUF(c_params), NUM(c_flags)));`;
+    check(c_r, "finit_module", "fd " + fd);
+  }
+
+  chdir(path: string): void {
+    const c_path = cString(path);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_chdir((const char *)BUF(c_path)));`;
+    check(c_r, "chdir", q(path));
+  }
+
+  chroot(path: string): void {
+    const c_path = cString(path);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_chroot((const char *)BUF(c_path)));`;
+    check(c_r, "chroot", q(path));
+  }
+
+  execve(path: string, argv: string[], envp: string[]): never {
+    const c_path = cString(path);
+    const c_args = cStringList(argv);
+    const c_argc = argv.length;
+    const c_envs = cStringList(envp);
+    const c_envc = envp.length;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_execve((const char *)BUF(c_path), BUF(c_args), BUFLEN(c_args), NUM(c_argc), BUF(c_envs), BUFLEN(c_envs), NUM(c_envc)));`;
+    throw new KernelError("execve", q(path), -c_r);
+  }
+
+  fork(): number {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_fork());`;
+    return check(c_r, "fork", "");
+  }
+
+  wait(pid: number): number {
+    const c_pid = pid;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_wait(NUM(c_pid)));`;
+    return check(c_r, "wait4", "pid " + pid);
+  }
+
+  sync(): void {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_sync());`;
+    check(c_r, "sync", "");
+  }
+
+  reboot(cmd: number): void {
+    const c_cmd = cmd;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_reboot(NUM(c_cmd)));`;
+    check(c_r, "reboot", "0x" + (cmd >>> 0).toString(16));
+  }
+
+  getpid(): number {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_getpid());`;
+    return c_r;
+  }
+
+  ueventSocket(): number {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_uevent_socket());`;
+    return check(c_r, "socket", "AF_NETLINK NETLINK_KOBJECT_UEVENT");
+  }
+
+  poll(fd: number, events: number, timeoutMs: number): number {
+    const c_fd = fd;
+    const c_events = events;
+    const c_timeout = timeoutMs;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_poll(NUM(c_fd), NUM(c_events), NUM(c_timeout)));`;
+    return check(c_r, "poll", "fd " + fd);
+  }
+
+  sleep(ms: number): void {
+    const c_ms = ms;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_nanosleep(NUM(c_ms)));`;
+    // EINTR only shortens the wait, which every caller tolerates (they re-check a deadline).
+  }
+
+  monotonicMs(): number {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_monotonic_ms());`;
+    return c_r;
+  }
+}

@@ -1,0 +1,169 @@
+/*
+ * The thin C side of syscalls/linux.ts. Included into porffor's C output at file scope.
+ *
+ * Contract: every si_* function moves bytes between caller-owned buffers and the kernel and
+ * returns the raw result, or -errno on failure. No policy, no parsing: that lives in TypeScript.
+ * Only libc's syscall interface by name (SYS_*), so the same code builds for aarch64.
+ *
+ * Value layout this relies on (porffor 0.0.0-alpha.7, checked by tests/native/layout.ts):
+ *   a JS value is { f64 val; i32 type }; heap values are u32 offsets into MEM;
+ *   a typed array is { u32 length, u32 bufferPtr (+byteOffset), u32 byteOffset } and its
+ *   bytes are at MEM + bufferPtr + 4.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SI_TYPE_NUMBER 1
+#define SI_TYPE_UINT8ARRAY 81
+
+/* Numbers may be lowered to f64, i32 or a boxed jsval depending on porffor's inference. */
+static inline double si_num_jv(jsval v) { return v.val; }
+static inline double si_num_d(double d) { return d; }
+static inline double si_num_i(int32_t i) { return (double)i; }
+#define NUM(x) _Generic((x), jsval: si_num_jv, double: si_num_d, default: si_num_i)(x)
+
+static inline jsval si_set_jv(double d) { return (jsval){ d, SI_TYPE_NUMBER }; }
+static inline double si_set_d(double d) { return d; }
+static inline int32_t si_set_i(double d) { return (int32_t)d; }
+#define SETNUM(r, v) ((r) = _Generic((r), jsval: si_set_jv, double: si_set_d, default: si_set_i)((double)(v)))
+
+/* A Uint8Array's bytes and length. Anything else is a programming error: abort loudly. */
+static inline uint8_t *si_bytes(jsval v) {
+  if (v.type != SI_TYPE_UINT8ARRAY) {
+    static const char m[] = "storage-init: shim: expected a Uint8Array\n";
+    (void)!write(2, m, sizeof m - 1);
+    _exit(121);
+  }
+  return (uint8_t *)(MEM + *(uint32_t *)(MEM + (uint32_t)v.val + 4) + 4);
+}
+static inline uint32_t si_len(jsval v) { return *(uint32_t *)(MEM + (uint32_t)v.val); }
+#define BUF(x) si_bytes(x)
+#define BUFLEN(x) si_len(x)
+/* An optional C string: an empty Uint8Array means NULL. */
+#define OPTSTR(x) (si_len(x) ? (const char *)si_bytes(x) : (const char *)0)
+
+static inline double si_ret(long r) { return r < 0 ? -(double)errno : (double)r; }
+
+static double si_openat(const char *path, double flags, double mode) {
+  return si_ret(syscall(SYS_openat, AT_FDCWD, path, (long)flags, (long)mode));
+}
+static double si_read(double fd, uint8_t *buf, uint32_t len) {
+  return si_ret(syscall(SYS_read, (long)fd, buf, (long)len));
+}
+static double si_pread(double fd, uint8_t *buf, uint32_t len, double off) {
+  return si_ret(syscall(SYS_pread64, (long)fd, buf, (long)len, (long)off));
+}
+static double si_write(double fd, const uint8_t *buf, uint32_t len) {
+  return si_ret(syscall(SYS_write, (long)fd, buf, (long)len));
+}
+static double si_close(double fd) { return si_ret(syscall(SYS_close, (long)fd)); }
+static double si_mount(const char *src, const char *target, const char *fstype, double flags,
+                       const char *data) {
+  return si_ret(syscall(SYS_mount, src, target, fstype, (unsigned long)flags, data));
+}
+static double si_umount(const char *target, double flags) {
+  return si_ret(syscall(SYS_umount2, target, (long)flags));
+}
+static double si_mkdir(const char *path, double mode) {
+  return si_ret(syscall(SYS_mkdirat, AT_FDCWD, path, (long)mode));
+}
+static double si_mknod(const char *path, double mode, double major, double minor) {
+  unsigned long dev = (((unsigned long)major & 0xfff) << 8) | ((unsigned long)minor & 0xff) |
+                      (((unsigned long)minor & ~0xfful) << 12) |
+                      (((unsigned long)major & ~0xffful) << 32);
+  return si_ret(syscall(SYS_mknodat, AT_FDCWD, path, (long)mode, dev));
+}
+static double si_symlink(const char *target, const char *path) {
+  return si_ret(syscall(SYS_symlinkat, target, AT_FDCWD, path));
+}
+static double si_readlink(const char *path, uint8_t *buf, uint32_t len) {
+  return si_ret(syscall(SYS_readlinkat, AT_FDCWD, path, buf, (long)len));
+}
+static double si_unlink(const char *path, double flags) {
+  return si_ret(syscall(SYS_unlinkat, AT_FDCWD, path, (long)flags));
+}
+static double si_getdents(double fd, uint8_t *buf, uint32_t len) {
+  return si_ret(syscall(SYS_getdents64, (long)fd, buf, (long)len));
+}
+static double si_statx(const char *path, double flags, uint8_t *buf) {
+  return si_ret(syscall(SYS_statx, AT_FDCWD, path, (long)flags, 0x7ffL, buf));
+}
+static double si_ioctl(double fd, double request, uint8_t *buf) {
+  return si_ret(syscall(SYS_ioctl, (long)fd, (unsigned long)request, buf));
+}
+static double si_ioctl_int(double fd, double request, double arg) {
+  return si_ret(syscall(SYS_ioctl, (long)fd, (unsigned long)request, (long)arg));
+}
+static double si_finit_module(double fd, const char *params, double flags) {
+  return si_ret(syscall(SYS_finit_module, (long)fd, params, (long)flags));
+}
+static double si_chdir(const char *path) { return si_ret(syscall(SYS_chdir, path)); }
+static double si_chroot(const char *path) { return si_ret(syscall(SYS_chroot, path)); }
+static double si_sync(void) { return si_ret(syscall(SYS_sync)); }
+static double si_reboot(double cmd) {
+  return si_ret(syscall(SYS_reboot, 0xfee1deadL, 672274793L, (long)(unsigned int)cmd, 0L));
+}
+static double si_getpid(void) { return si_ret(syscall(SYS_getpid)); }
+
+/* argv/envp arrive as one buffer of NUL-terminated strings each. */
+static double si_execve(const char *path, uint8_t *args, uint32_t args_len, double argc,
+                        uint8_t *envs, uint32_t envs_len, double envc) {
+  char *argv[64], *envp[64];
+  int na = (int)argc, ne = (int)envc;
+  if (na > 63 || ne > 63) return -(double)E2BIG;
+  uint32_t off = 0;
+  for (int i = 0; i < na; i++) { argv[i] = (char *)args + off; off += (uint32_t)strlen(argv[i]) + 1; if (off > args_len) return -(double)EINVAL; }
+  argv[na] = 0;
+  off = 0;
+  for (int i = 0; i < ne; i++) { envp[i] = (char *)envs + off; off += (uint32_t)strlen(envp[i]) + 1; if (off > envs_len) return -(double)EINVAL; }
+  envp[ne] = 0;
+  return si_ret(syscall(SYS_execve, path, argv, envp));
+}
+
+static double si_fork(void) {
+#ifdef SYS_fork
+  return si_ret(syscall(SYS_fork));
+#else
+  return si_ret(syscall(SYS_clone, 17L /* SIGCHLD */, 0L, 0L, 0L, 0L));
+#endif
+}
+static double si_wait(double pid) {
+  int status = 0;
+  long r = syscall(SYS_wait4, (long)pid, &status, 0L, 0L);
+  return r < 0 ? -(double)errno : (double)status;
+}
+
+/* AF_NETLINK / NETLINK_KOBJECT_UEVENT, kernel multicast group 1. */
+static double si_uevent_socket(void) {
+  long fd = syscall(SYS_socket, 16L, 2L | 02000000L /* SOCK_DGRAM|SOCK_CLOEXEC */, 15L);
+  if (fd < 0) return -(double)errno;
+  struct { uint16_t family, pad; uint32_t pid, groups; } sa = { 16, 0, 0, 1 };
+  if (syscall(SYS_bind, fd, &sa, (long)sizeof sa) < 0) { int e = errno; syscall(SYS_close, fd); return -(double)e; }
+  return (double)fd;
+}
+
+static double si_poll(double fd, double events, double timeout_ms) {
+  struct pollfd p = { (int)fd, (short)events, 0 };
+  struct timespec ts = { (time_t)(timeout_ms / 1000), (long)((long long)timeout_ms % 1000) * 1000000L };
+  long r = syscall(SYS_ppoll, &p, 1L, timeout_ms < 0 ? (struct timespec *)0 : &ts, 0L, 8L);
+  return r < 0 ? -(double)errno : (r == 0 ? 0.0 : (double)p.revents);
+}
+
+static double si_nanosleep(double ms) {
+  struct timespec ts = { (time_t)(ms / 1000), (long)((long long)ms % 1000) * 1000000L };
+  return si_ret(syscall(SYS_nanosleep, &ts, 0L));
+}
+
+/* CLOCK_MONOTONIC in milliseconds, with microsecond resolution. */
+static double si_monotonic_ms(void) {
+  struct timespec ts;
+  syscall(SYS_clock_gettime, (long)CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000) / 1000.0;
+}
