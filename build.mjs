@@ -5,7 +5,7 @@
 //   node build.mjs                      the init binary and an initramfs without modules
 //   node build.mjs --kernel DIR         ... with the storage module closure of the kernel
 //                                       unpacked in DIR (DIR/lib/modules/<version>)
-//   node build.mjs tests                bundles tests/**/*.test.ts for ava
+//   node build.mjs tests                builds the init and bundles tests/**/*.test.ts for ava
 //
 // Also a library: qemu/ and tests/ import compileNative(), writeInitramfs() and friends.
 import { build as esbuild } from "esbuild";
@@ -207,7 +207,11 @@ export async function buildInit({ kernelDir } = {}) {
 }
 
 async function cli(argv) {
-  if (argv[0] === "tests") return bundleTests();
+  if (argv[0] === "tests") {
+    // The boot tests use the artifacts in dist/, built once here before ava starts.
+    await buildInit();
+    return bundleTests();
+  }
   let kernelDir;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--kernel") kernelDir = resolve(argv[++i]);

@@ -7,6 +7,8 @@
  * `parseCmdline(text)` never throws: problems are returned in `errors`, and `main` decides.
  */
 
+import { q } from "../syscalls/kernel.js";
+
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
 export interface Config {
@@ -94,7 +96,7 @@ function isHex(s: string): boolean {
  */
 export function checkRootHash(value: string): { hash?: string; error?: string } {
   if (value.length === 0) return { error: "roothash= is empty" };
-  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + JSON.stringify(value) };
+  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + q(value === undefined ? "" : value) };
   if (value.length % 2 !== 0) return { error: "roothash= has an odd number of digits (" + value.length + ")" };
   if (value.length < 32 || value.length > 128) {
     return { error: "roothash= has " + value.length + " digits; expected 32 to 128" };
@@ -174,7 +176,7 @@ export function parseCmdline(text: string): Config {
       } else c.rootHash = r.hash;
     } else if (key === "systemd.verity") {
       const b = parseBoolean(value);
-      if (b === undefined) p.push("systemd.verity= is not a boolean: " + JSON.stringify(value));
+      if (b === undefined) p.push("systemd.verity= is not a boolean: " + q(value === undefined ? "" : value));
       else c.verityDisabled = !b;
     } else if (key === "systemd.verity_root_options") {
       const v = need(key, value, p);
@@ -192,21 +194,21 @@ export function parseCmdline(text: string): Config {
     } else if (key === "init") {
       const v = need(key, value, p);
       if (v !== undefined) {
-        if (v[0] !== "/") p.push("init= must be an absolute path: " + JSON.stringify(v));
+        if (v[0] !== "/") p.push("init= must be an absolute path: " + q(v));
         else c.init = v;
       }
     } else if (key === "storage_init.ddi") {
       const v = need(key, value, p);
       if (v !== undefined) {
         if (v[0] !== "/" || v.indexOf("/../") >= 0 || v.endsWith("/..")) {
-          p.push("storage_init.ddi= must be an absolute path on the ESP without '..': " + JSON.stringify(v));
+          p.push("storage_init.ddi= must be an absolute path on the ESP without '..': " + q(v));
         } else c.ddiPath = v;
       }
     } else if (key === "storage_init.esp") {
       c.esp = need(key, value, p);
     } else if (key === "storage_init.timeout") {
       const ms = value === undefined ? undefined : parseSeconds(value);
-      if (ms === undefined) p.push("storage_init.timeout= is not a duration: " + JSON.stringify(value));
+      if (ms === undefined) p.push("storage_init.timeout= is not a duration: " + q(value === undefined ? "" : value));
       else c.timeoutMs = ms;
     } else if (key === "storage_init.on_failure") {
       const v = value === undefined ? "" : value;
@@ -217,10 +219,10 @@ export function parseCmdline(text: string): Config {
           found = true;
         }
       }
-      if (!found) p.push("storage_init.on_failure= must be one of " + FAILURE_ACTIONS.join("|") + ": " + JSON.stringify(v));
+      if (!found) p.push("storage_init.on_failure= must be one of " + FAILURE_ACTIONS.join("|") + ": " + q(v));
     } else if (key === "storage_init.failure_delay") {
       const ms = value === undefined ? undefined : parseSeconds(value);
-      if (ms === undefined) p.push("storage_init.failure_delay= is not a duration: " + JSON.stringify(value));
+      if (ms === undefined) p.push("storage_init.failure_delay= is not a duration: " + q(value === undefined ? "" : value));
       else c.failureDelayMs = ms;
     } else if (key === "storage_init.debug") {
       const b = parseBoolean(value);

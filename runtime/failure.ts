@@ -51,25 +51,27 @@ export function runShell(k: Kernel, log: Log): boolean {
 
 /** Carries out `action` after `delayMs`. Never returns. */
 export function finalAction(k: Kernel, log: Log, action: FailureAction, delayMs: number): never {
+  // Read in catch, so kept in an object (porffor's try/catch is setjmp/longjmp).
+  const st = { action, delayMs };
   try {
-    if (action === "shell") {
+    if (st.action === "shell") {
       runShell(k, log);
-      action = "reboot";
-      delayMs = 0;
+      st.action = "reboot";
+      st.delayMs = 0;
     }
-    if (delayMs > 0) {
-      log.notice(action + " in " + Math.round(delayMs / 1000) + " s");
-      k.sleep(delayMs);
+    if (st.delayMs > 0) {
+      log.notice(st.action + " in " + Math.round(st.delayMs / 1000) + " s");
+      k.sleep(st.delayMs);
     }
-    log.notice(action === "poweroff" ? "powering off" : action === "halt" ? "halting" : "rebooting");
+    log.notice(st.action === "poweroff" ? "powering off" : st.action === "halt" ? "halting" : "rebooting");
     try {
       k.sync();
     } catch (e) {
       // Nothing was written that a failed sync could lose: every file system we mount is read-only.
     }
-    k.reboot(rebootCommand(action));
+    k.reboot(rebootCommand(st.action));
   } catch (e) {
-    log.fatal("cannot " + action + ": " + String((e as { message?: string }).message) + "; halting here");
+    log.fatal("cannot " + st.action + ": " + String((e as { message?: string }).message) + "; halting here");
   }
   for (;;) k.sleep(3600000);
 }

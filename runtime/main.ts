@@ -38,23 +38,32 @@ export function readText(k: Kernel, path: string): string {
   return utf8Decode(buf, 0, n);
 }
 
+/**
+ * What the catch block in boot() needs. An object, not locals: porffor's try/catch is
+ * setjmp/longjmp, and a local assigned inside try reads stale in catch (tests/native defects).
+ */
+interface BootState {
+  phase: string;
+  config: Config;
+}
+
 export function boot(k: Kernel, log: Log): never {
-  let config: Config = defaultConfig();
-  let phase = "mount API file systems";
+  const st: BootState = { phase: "mount API file systems", config: defaultConfig() };
   try {
     mountApiFilesystems(k);
     log.openKmsg();
-    phase = "read the kernel command line";
+    st.phase = "read the kernel command line";
     const cmdline = readText(k, "/proc/cmdline").trim();
-    config = parseCmdline(cmdline);
+    const config = parseCmdline(cmdline);
+    st.config = config;
     log.debugEnabled = config.debug;
     log.notice("version " + VERSION + ", pid " + k.getpid() + ", kernel command line: " + cmdline);
     if (config.problems.length > 0) throw new Error("kernel command line: " + config.problems.join("; "));
     log.notice("nothing more to do: powering off");
     return finalAction(k, log, "poweroff", 0);
   } catch (e) {
-    log.fatal("failed to " + phase + ": " + errorText(e));
-    return finalAction(k, log, config.onFailure, config.failureDelayMs);
+    log.fatal("failed to " + st.phase + ": " + errorText(e));
+    return finalAction(k, log, st.config.onFailure, st.config.failureDelayMs);
   }
 }
 

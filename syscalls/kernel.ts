@@ -173,9 +173,23 @@ export class KernelError {
   }
 }
 
-/** Quotes a path or value the way error messages show it. */
+/**
+ * Quotes a path or value for a log line: printable ASCII stays, `"` and `\\` are escaped, and
+ * every other character becomes \\xNN or \\uNNNN, so that names read from a hostile disk cannot
+ * inject terminal control sequences. (Not JSON.stringify: porffor alpha.7's truncates
+ * characters above U+00FF.)
+ */
 export function q(s: string): string {
-  return '"' + s + '"';
+  const hex = "0123456789abcdef";
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 92) out += "\\" + s[i];
+    else if (c >= 32 && c < 127) out += s[i];
+    else if (c < 256) out += "\\x" + hex[c >> 4] + hex[c & 15];
+    else out += "\\u" + hex[c >> 12] + hex[(c >> 8) & 15] + hex[(c >> 4) & 15] + hex[c & 15];
+  }
+  return out + '"';
 }
 
 /** True when `e` is a KernelError carrying `errno`. */

@@ -10,6 +10,8 @@
  *   a typed array is { u32 length, u32 bufferPtr (+byteOffset), u32 byteOffset } and its
  *   bytes are at MEM + bufferPtr + 4.
  */
+#ifndef STORAGE_INIT_SHIM_H
+#define STORAGE_INIT_SHIM_H
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -167,3 +169,4 @@ static double si_monotonic_ms(void) {
   syscall(SYS_clock_gettime, (long)CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000) / 1000.0;
 }
+#endif

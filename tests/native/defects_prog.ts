@@ -1,0 +1,76 @@
+/**
+ * Minimal programs for porffor 0.0.0-alpha.7's known defects. Each line prints what Node prints;
+ * tests/native.test.ts records what the native build prints instead, so a compiler upgrade that
+ * fixes (or changes) a defect fails the suite and the workaround can be dropped.
+ */
+import type { Kernel } from "../../syscalls/kernel.js";
+
+function tryFinallyReturn(log: string[]): number {
+  try {
+    return 1;
+  } finally {
+    log.push("finally ran");
+  }
+}
+
+class Base {
+  name = "base";
+  who(): string {
+    return this.name;
+  }
+}
+class Derived extends Base {
+  who(): string {
+    return "derived of " + super.who();
+  }
+}
+
+class MyError extends Error {
+  constructor(m: string) {
+    super(m);
+  }
+}
+
+class Counter {
+  n = 0;
+  [Symbol.iterator]() {
+    let i = 0;
+    return { next: () => (i < 2 ? { value: i++, done: false } : { value: 0, done: true }) };
+  }
+}
+
+function stageSeenInCatch(fail: boolean): string {
+  let stage = "before";
+  try {
+    stage = "inside";
+    if (fail) throw new Error("x");
+    stage = "after";
+  } catch (e) {
+    return stage;
+  }
+  return stage;
+}
+
+export function run(_k: Kernel, _scratch: string): string[] {
+  const out: string[] = [];
+  const log: string[] = [];
+  tryFinallyReturn(log);
+  out.push("try/return/finally: " + (log.length === 1 ? "finally ran" : "finally skipped"));
+  out.push("super.m(): " + new Derived().who());
+  out.push("extends Error message: " + String(new MyError("boom").message));
+  const joined = new Uint8Array([1, 2, 3]).join(",");
+  out.push("TypedArray.join: " + (joined === "1,2,3" ? "correct" : "wrong"));
+  out.push("Array.from(typed).join: " + Array.from(new Uint8Array([1, 2, 3])).join(","));
+  let iterated = "";
+  try {
+    for (const v of new Counter()) iterated += v;
+    out.push("user iterator: " + iterated);
+  } catch (e) {
+    out.push("user iterator: threw");
+  }
+  const wide = JSON.stringify("\u20ac");
+  out.push("JSON.stringify above U+00FF: " + (wide.length === 3 && wide.charCodeAt(1) === 0x20ac ? "kept" : "truncated to 0x" + wide.charCodeAt(1).toString(16)));
+  out.push("local assigned in try, read in catch: " + stageSeenInCatch(true));
+  out.push("typeof process: " + typeof (globalThis as { process?: unknown }).process);
+  return out;
+}

@@ -1,0 +1,80 @@
+/**
+ * The pure modules on fixed and generated inputs; Node and native output must be identical.
+ */
+import type { Kernel } from "../../syscalls/kernel.js";
+import { cString, putU64le, toHex, u32le, u64le, utf8Decode, utf8Encode } from "../../syscalls/bytes.js";
+import { parseDirents } from "../../syscalls/decode.js";
+import type { DirEntry } from "../../syscalls/kernel.js";
+import { q } from "../../syscalls/kernel.js";
+import { parseCmdline, splitCmdline } from "../../runtime/cmdline.js";
+import { kmsgRecord } from "../../runtime/log.js";
+
+/** A small deterministic generator (LCG), the same in every runtime. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s;
+  };
+}
+
+const CMDLINES = [
+  "",
+  "quiet roothash=ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789 ro",
+  'init=/usr/lib/systemd/systemd storage_init.ddi="/EFI/My Images/root.raw" storage-init.timeout=2.5',
+  "roothash=xyz storage_init.on_failure=explode storage_init.timeout=-1 init=sbin/init",
+  'a="b c" "d=e f" g= storage_init.debug systemd.verity=0 systemd.verity_root_options=panic-on-corruption,,ignore-zero-blocks',
+  "roothash=abc storage_init.esp=PARTUUID=0fc63daf-8483-4772-8e79-3d69d8477de4 storage_init.failure_delay=250ms rootfstype=ext4",
+  "storage_init.ddi=/a/../b roothash=0123456789abcdef0123456789abcdef0 storage_init.on_failure=shell",
+];
+
+export function run(_k: Kernel, _scratch: string): string[] {
+  const out: string[] = [];
+  for (const c of CMDLINES) {
+    out.push("split " + JSON.stringify(splitCmdline(c)));
+    out.push("parse " + JSON.stringify(parseCmdline(c)));
+  }
+  const next = rng(12345);
+  const alphabet = 'ab=" \t_-.roothashinitstorage_0123456789/';
+  let digest = 0;
+  for (let i = 0; i < 2000; i++) {
+    let s = "";
+    const len = next() % 40;
+    for (let j = 0; j < len; j++) s += alphabet[next() % alphabet.length];
+    const r = JSON.stringify(parseCmdline(s));
+    for (let j = 0; j < r.length; j++) digest = (Math.imul(digest, 31) + r.charCodeAt(j)) >>> 0;
+  }
+  out.push("random cmdlines digest " + digest);
+  const text = "héllo wörld \u20ac \ud83d\ude00";
+  const enc = utf8Encode(text);
+  out.push("utf8 " + toHex(enc) + " " + (utf8Decode(enc) === text));
+  out.push("bad utf8 " + q(utf8Decode(new Uint8Array([0x41, 0xc3, 0x28, 0xff, 0xe2, 0x82]))));
+  out.push("quote " + q('a"b\\c\n\u00e9\u20ac\x1b[31m'));
+  out.push("cstring " + toHex(cString("ab")));
+  const b = new Uint8Array(8);
+  putU64le(b, 0, 0x123456789abc);
+  out.push("u64 " + toHex(b) + " " + u64le(b, 0) + " " + u32le(b, 0));
+  out.push("kmsg " + JSON.stringify(kmsgRecord(3, "two\nlines")));
+  out.push("kmsg long " + kmsgRecord(6, "x".repeat(2000)).length);
+  // A getdents64 buffer: ".", "disk" (block), "loop-control" (char).
+  const d = new Uint8Array(96);
+  const rec = (off: number, reclen: number, type: number, name: string) => {
+    d[off + 16] = reclen;
+    d[off + 18] = type;
+    for (let i = 0; i < name.length; i++) d[off + 19 + i] = name.charCodeAt(i);
+  };
+  rec(0, 24, 4, ".");
+  rec(24, 24, 6, "disk");
+  rec(48, 40, 2, "loop-control");
+  const ents: DirEntry[] = [];
+  parseDirents(d, 88, ents);
+  out.push("dirents " + JSON.stringify(ents));
+  try {
+    d[48 + 16] = 48; // the last record now claims to run past the end
+    parseDirents(d, 88, []);
+    out.push("dirents overrun accepted");
+  } catch (e) {
+    out.push("dirents overrun: " + (e as Error).message);
+  }
+  return out;
+}

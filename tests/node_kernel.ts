@@ -1,0 +1,129 @@
+/**
+ * A `Kernel` over Node's fs, for the native conformance suite: the same program runs once over
+ * this and once compiled natively over LinuxKernel, and the outputs must match. Only the calls
+ * an unprivileged test can make are implemented; the rest fail with ENOSYS.
+ */
+import * as fs from "node:fs";
+import type { DirEntry, Kernel, Stat } from "../syscalls/kernel.js";
+import { KernelError, q } from "../syscalls/kernel.js";
+
+const ENOSYS = 38;
+
+function wrap<T>(op: string, args: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const errno = (e as { errno?: number }).errno;
+    if (typeof errno === "number") throw new KernelError(op, args, -errno);
+    throw e;
+  }
+}
+
+function toStat(s: fs.Stats): Stat {
+  const major = (d: number) => Math.floor(d / 256) & 0xfff;
+  const minor = (d: number) => (d & 0xff) | ((d >>> 12) & 0xfff00);
+  return { mode: s.mode & 0xffff, size: s.size, rdevMajor: major(s.rdev), rdevMinor: minor(s.rdev), devMajor: major(s.dev), devMinor: minor(s.dev) };
+}
+
+function unsupported(op: string): never {
+  throw new KernelError(op, "(not in the Node kernel)", ENOSYS);
+}
+
+export class NodeKernel implements Kernel {
+  open(path: string, flags: number, mode: number = 0): number {
+    return wrap("open", q(path), () => fs.openSync(path, flags, mode));
+  }
+  read(fd: number, buf: Uint8Array): number {
+    return wrap("read", "fd " + fd, () => fs.readSync(fd, buf, 0, buf.length, null));
+  }
+  pread(fd: number, buf: Uint8Array, offset: number): number {
+    return wrap("pread", "fd " + fd + " at " + offset, () => fs.readSync(fd, buf, 0, buf.length, offset));
+  }
+  write(fd: number, buf: Uint8Array): number {
+    return wrap("write", "fd " + fd, () => fs.writeSync(fd, buf));
+  }
+  close(fd: number): void {
+    wrap("close", "fd " + fd, () => fs.closeSync(fd));
+  }
+  mount(): void {
+    unsupported("mount");
+  }
+  umount(): void {
+    unsupported("umount");
+  }
+  mkdir(path: string, mode: number): void {
+    wrap("mkdir", q(path), () => fs.mkdirSync(path, { mode }));
+  }
+  mknod(): void {
+    unsupported("mknod");
+  }
+  symlink(target: string, path: string): void {
+    wrap("symlink", q(path) + " -> " + q(target), () => fs.symlinkSync(target, path));
+  }
+  readlink(path: string): string {
+    return wrap("readlink", q(path), () => fs.readlinkSync(path));
+  }
+  unlink(path: string): void {
+    wrap("unlink", q(path), () => fs.unlinkSync(path));
+  }
+  rmdir(path: string): void {
+    wrap("rmdir", q(path), () => fs.rmdirSync(path));
+  }
+  readdir(path: string): DirEntry[] {
+    return wrap("open", q(path), () =>
+      fs.readdirSync(path, { withFileTypes: true }).map((d) => ({
+        name: d.name,
+        type: d.isDirectory() ? 4 : d.isFile() ? 8 : d.isSymbolicLink() ? 10 : d.isBlockDevice() ? 6 : d.isCharacterDevice() ? 2 : 0,
+      })),
+    );
+  }
+  stat(path: string): Stat {
+    return wrap("stat", q(path), () => toStat(fs.statSync(path)));
+  }
+  lstat(path: string): Stat {
+    return wrap("lstat", q(path), () => toStat(fs.lstatSync(path)));
+  }
+  ioctl(): number {
+    return unsupported("ioctl");
+  }
+  ioctlInt(): number {
+    return unsupported("ioctl");
+  }
+  finitModule(): void {
+    unsupported("finit_module");
+  }
+  chdir(path: string): void {
+    wrap("chdir", q(path), () => process.chdir(path));
+  }
+  chroot(): void {
+    unsupported("chroot");
+  }
+  execve(): never {
+    return unsupported("execve");
+  }
+  fork(): number {
+    return unsupported("fork");
+  }
+  wait(): number {
+    return unsupported("wait4");
+  }
+  sync(): void {}
+  reboot(): void {
+    unsupported("reboot");
+  }
+  getpid(): number {
+    return process.pid;
+  }
+  ueventSocket(): number {
+    return unsupported("socket");
+  }
+  poll(): number {
+    return unsupported("poll");
+  }
+  sleep(ms: number): void {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  }
+  monotonicMs(): number {
+    return performance.now();
+  }
+}
