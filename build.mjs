@@ -66,6 +66,7 @@ export async function compileNative(entry, out, { quiet = false } = {}) {
       target: "es2020",
       platform: "neutral",
       outfile: js,
+      define: { STORAGE_INIT_ARCH: JSON.stringify("x86-64") },
       logLevel: "warning",
     });
     return `-> ${relative(ROOT, js)}`;
@@ -158,6 +159,55 @@ export function writeInitramfs(initBinary, out, extra = []) {
   return { path: out, size: gz.length, rawSize: cpio.length, entries: entries.length };
 }
 
+// ---- the storage module closure ----
+
+/**
+ * Modules selected at boot by modalias: storage controllers and disks, as far as the kernel has
+ * them. Names missing from a kernel are skipped with a note; built-in ones need no file.
+ */
+export const HARDWARE_MODULES = [
+  "virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "ata_piix", "sd_mod",
+  "mmc_block", "sdhci_pci", "sdhci_acpi", "usb_storage", "uas", "xhci_pci", "ehci_pci",
+];
+
+/** Modules loaded by name for a phase of the boot. */
+export const MODULE_GROUPS = [
+  { group: "efi", names: ["efivarfs"] },
+  { group: "vfat", names: ["vfat", "nls_cp437", "nls_ascii"] },
+  { group: "loop", names: ["loop"] },
+  { group: "verity", names: ["dm_verity"] },
+  { group: "erofs", names: ["erofs"] },
+];
+
+/** Bundles a runtime TypeScript module for use here (the table code is shared with the init). */
+async function importTs(rel) {
+  const out = join(WORK, rel.replace(/[/.]/g, "_") + ".mjs");
+  mkdirSync(WORK, { recursive: true });
+  await esbuild({ entryPoints: [join(ROOT, rel)], bundle: true, format: "esm", platform: "node", outfile: out, logLevel: "warning" });
+  return import(`${out}?${Date.now()}`);
+}
+
+/** Initramfs entries for the storage modules of the kernel unpacked in `kernelDir`. */
+export async function moduleEntries(kernelDir, { hardware = HARDWARE_MODULES, groups = MODULE_GROUPS } = {}) {
+  const base = join(kernelDir, "lib", "modules");
+  const version = readdirSync(base)[0];
+  const dir = join(base, version);
+  if (!existsSync(join(dir, "modules.dep"))) throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
+  const { parseKernelModules, buildModuleTable } = await importTs("runtime/module_table.ts");
+  const read = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+  const idx = parseKernelModules(read("modules.dep"), read("modules.alias"), read("modules.builtin"));
+  const t = buildModuleTable(idx, hardware, groups);
+  if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
+  const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];
+  let bytes = 0;
+  for (const f of t.files) {
+    const data = readFileSync(join(dir, f.path));
+    bytes += data.length;
+    entries.push({ path: `modules/${f.file}`, type: "file", data });
+  }
+  return { entries, count: t.files.length, bytes, version, table: t.text };
+}
+
 // ---- tests ----
 
 function findTests(dir) {
@@ -192,12 +242,14 @@ export async function bundleTests() {
 // ---- the init ----
 
 export async function buildInit({ kernelDir } = {}) {
-  const binary = await compileNative(join(ROOT, "runtime", "main.ts"), join(DIST, "storage-init"));
+  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, "storage-init"));
   let extra = [];
   if (kernelDir) {
-    const { moduleEntries } = await import("./qemu/modules.mjs");
-    extra = await step("storage module closure", async () => moduleEntries(kernelDir));
-    if (!Array.isArray(extra)) extra = extra.entries;
+    const closure = await step("storage module closure", async () => {
+      const r = await moduleEntries(kernelDir);
+      extra = r.entries;
+      return `${r.count} modules, ${kib(r.bytes)} (${r.version})`;
+    });
   }
   const initramfs = await step("initramfs", async () => {
     const r = writeInitramfs(binary, join(DIST, "initramfs.cpio.gz"), extra);

@@ -1,41 +1,54 @@
 /**
- * storage-init's entry: runs the boot phases in order and decides what is fatal.
- * Every failure ends in one clear line and the configured action; this never returns.
+ * The boot: runs the phases in order and decides what is fatal. Every failure ends in one
+ * clear line and the configured action; boot() never returns. runtime/init.ts calls it with
+ * the real kernel; tests call it with FakeKernel.
  */
 import type { Kernel } from "../syscalls/kernel.js";
-import { LinuxKernel } from "../syscalls/linux.js";
-import { OpenFlags } from "../syscalls/kernel.js";
-import { utf8Decode } from "../syscalls/bytes.js";
+import { AtFlags, Errno, isErrno, MountFlags, OpenFlags, PollEvents } from "../syscalls/kernel.js";
+import { fdReader, readAttr, readSmallBytes, readSmallFile } from "./blockdev.js";
 import { defaultConfig, parseCmdline } from "./cmdline.js";
 import type { Config } from "./cmdline.js";
+import { Coldplug } from "./coldplug.js";
+import { readDdi, selectDdiPartitions } from "./ddi.js";
+import type { DdiLayout } from "./ddi.js";
+import { findEsp, parseEspSelector, readLoaderSelector } from "./esp.js";
+import type { Esp, EspSelector } from "./esp.js";
 import { finalAction } from "./failure.js";
-import { Log } from "./log.js";
-import { mountApiFilesystems } from "./mount.js";
+import type { Log } from "./log.js";
+import { attachLoop, closeQuietly, LoopFlags } from "./loop.js";
+import type { LoopDevice } from "./loop.js";
+import { ModuleLoader } from "./modules.js";
+import { mkdirAll, mountApiFilesystems, mountOnce } from "./mount.js";
+import { chooseInit, initArgv, switchRoot } from "./switch_root.js";
+import { Timings } from "./timings.js";
+import { checkVerityGeometry, createVerityDevice, parseVeritySuperblock, verityParams, VERITY_SUPERBLOCK_SIZE } from "./verity.js";
 
 export const VERSION = "0.1.0";
+export const ESP_MOUNT = "/esp";
+export const SYSROOT = "/sysroot";
 
-function errorText(e: unknown): string {
+declare const STORAGE_INIT_ARCH: string | undefined;
+/** The architecture the binary was built for (esbuild defines it); Node tests use x86-64. */
+export const ARCH = typeof STORAGE_INIT_ARCH === "undefined" ? "x86-64" : STORAGE_INIT_ARCH;
+
+export function errorText(e: unknown): string {
   const m = (e as { message?: unknown }).message;
   return typeof m === "string" ? m : String(e);
 }
 
-/** Reads a whole (small) file such as /proc/cmdline. */
-export function readText(k: Kernel, path: string): string {
-  const fd = k.open(path, OpenFlags.RDONLY);
-  const buf = new Uint8Array(65536);
-  let n = 0;
-  try {
-    for (;;) {
-      const r = k.pread(fd, buf.subarray(n), n);
-      n += r;
-      if (r === 0 || n >= buf.length) break;
-    }
-  } catch (e) {
-    k.close(fd);
-    throw e;
+/** Strings of a NUL-separated /proc file (cmdline, environ). */
+export function nulSeparated(k: Kernel, path: string): string[] {
+  const b = readSmallBytes(k, path, 65536);
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] !== 0) continue;
+    let s = "";
+    for (let j = start; j < i; j++) s += String.fromCharCode(b[j]);
+    out.push(s);
+    start = i + 1;
   }
-  k.close(fd);
-  return utf8Decode(buf, 0, n);
+  return out;
 }
 
 /**
@@ -47,25 +60,169 @@ interface BootState {
   config: Config;
 }
 
+/** Which ESP to look for, in the order of the README: command line, EFI variable, type GUID. */
+function espSelector(k: Kernel, log: Log, config: Config, loader: ModuleLoader): EspSelector {
+  if (config.esp !== undefined) return parseEspSelector(config.esp);
+  if (readAttr(k, "/sys/firmware/efi/fw_platform_size") !== undefined) {
+    loader.loadGroup("efi");
+    try {
+      mountOnce(k, { source: "efivarfs", target: "/sys/firmware/efi/efivars", fstype: "efivarfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC | MountFlags.RDONLY, data: "" });
+    } catch (e) {
+      // Without efivarfs the EFI variable cannot be read; the type-GUID search still works.
+      log.warn("cannot mount efivarfs: " + errorText(e) + "; looking for the ESP by type");
+    }
+    const sel = readLoaderSelector(k);
+    if (sel !== undefined) return sel;
+  }
+  return { kind: "type", value: "", source: "the ESP partition type" };
+}
+
+/**
+ * Coldplug rounds until the ESP is visible or the timeout passes. Kernel uevents wake the loop
+ * as devices appear; without the netlink socket it polls every 20 ms.
+ */
+function waitForEsp(k: Kernel, log: Log, config: Config, cold: Coldplug, sel: EspSelector): Esp {
+  const deadline = k.monotonicMs() + config.timeoutMs;
+  let uevents = -1;
+  try {
+    uevents = k.ueventSocket();
+  } catch (e) {
+    log.warn("no uevent socket (" + errorText(e) + "); polling for devices");
+  }
+  const buf = new Uint8Array(8192);
+  for (;;) {
+    cold.round();
+    const esp = findEsp(k, log, sel);
+    if (esp !== undefined) {
+      if (uevents >= 0) k.close(uevents);
+      return esp;
+    }
+    const left = deadline - k.monotonicMs();
+    if (left <= 0) break;
+    if (uevents < 0) k.sleep(Math.min(20, left));
+    else if (k.poll(uevents, PollEvents.IN, Math.min(250, left)) > 0) {
+      // Drain what arrived; the next round rescans sysfs, which is the source of truth.
+      for (let i = 0; i < 64; i++) {
+        try {
+          k.read(uevents, buf);
+        } catch (e) {
+          if (!isErrno(e, Errno.EAGAIN)) throw e;
+          break;
+        }
+      }
+    }
+  }
+  if (uevents >= 0) closeQuietly(k, [uevents]);
+  const loaded = cold.loadedNames();
+  throw new Error(
+    "timed out after " + config.timeoutMs / 1000 + " s waiting for the ESP (" + sel.source + (sel.value === "" ? "" : " " + sel.value) + "); " +
+      cold.devices + " devices seen, modules loaded: " + (loaded.length === 0 ? "none" : loaded.join(", ")) + "; block devices: " + cold.blockDevices().join(", "),
+  );
+}
+
+/** Attaches a DDI partition read-only; the loop device disappears with its last user. */
+function attachPartition(k: Kernel, file: string, offset: number, size: number): LoopDevice {
+  return attachLoop(k, file, { offset, size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR | LoopFlags.DIRECT_IO, blockSize: 0 });
+}
+
+function readVeritySuperblock(k: Kernel, file: string, offset: number): Uint8Array {
+  const fd = k.open(file, OpenFlags.RDONLY);
+  try {
+    const b = fdReader(k, fd)(offset, VERITY_SUPERBLOCK_SIZE);
+    k.close(fd);
+    return b;
+  } catch (e) {
+    closeQuietly(k, [fd]);
+    throw e;
+  }
+}
+
+/** Sets up the root device (dm-verity over two loops, or one loop when verity is disabled). */
+function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, ddiFile: string, ddi: DdiLayout, st: BootState): string {
+  loader.loadGroup("loop");
+  const rootLoop = attachPartition(k, ddiFile, ddi.root.offset, ddi.root.size);
+  log.info("root partition " + ddi.root.partGuid + " on " + rootLoop.path);
+  if (ddi.verity === undefined) {
+    log.warn("systemd.verity=0: mounting the root WITHOUT verification");
+    return rootLoop.path;
+  }
+  st.phase = "set up dm-verity";
+  const sb = parseVeritySuperblock(readVeritySuperblock(k, ddiFile, ddi.verity.offset));
+  const rootHash = config.rootHash as string;
+  const hashStart = checkVerityGeometry(sb, ddi.root.size, ddi.verity.size, rootHash);
+  const verityLoop = attachPartition(k, ddiFile, ddi.verity.offset, ddi.verity.size);
+  loader.loadGroup("verity");
+  const params = verityParams(rootLoop.major + ":" + rootLoop.minor, verityLoop.major + ":" + verityLoop.minor, sb, hashStart, rootHash, config.verityOptions);
+  log.debug("verity table: " + params);
+  const dev = createVerityDevice(k, "root", (sb.dataBlocks * sb.dataBlockSize) / 512, params);
+  log.info("dm-verity " + dev.path + " (" + sb.algorithm + ", " + sb.dataBlocks + " blocks of " + sb.dataBlockSize + ") over " + rootLoop.path + " + " + verityLoop.path);
+  return dev.path;
+}
+
 export function boot(k: Kernel, log: Log): never {
   const st: BootState = { phase: "mount API file systems", config: defaultConfig() };
   try {
     mountApiFilesystems(k);
     log.openKmsg();
+    const times = new Timings(k, log);
+    times.begin("cmdline");
     st.phase = "read the kernel command line";
-    const cmdline = readText(k, "/proc/cmdline").trim();
+    const cmdline = readSmallFile(k, "/proc/cmdline", 65536).trim();
     const config = parseCmdline(cmdline);
     st.config = config;
     log.debugEnabled = config.debug;
     log.notice("version " + VERSION + ", pid " + k.getpid() + ", kernel command line: " + cmdline);
     if (config.problems.length > 0) throw new Error("kernel command line: " + config.problems.join("; "));
-    log.notice("nothing more to do: powering off");
-    return finalAction(k, log, "poweroff", 0);
+    if (config.rootHash === undefined && !config.verityDisabled) {
+      throw new Error("no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)");
+    }
+
+    times.begin("coldplug");
+    st.phase = "find the ESP";
+    const loader = ModuleLoader.open(k, log);
+    const cold = new Coldplug(k, log, loader);
+    const sel = espSelector(k, log, config, loader);
+    const esp = waitForEsp(k, log, config, cold, sel);
+    log.info("ESP " + esp.device + " (found by " + esp.how + ")");
+
+    times.begin("esp");
+    st.phase = "mount the ESP " + esp.device;
+    loader.loadGroup("vfat");
+    mkdirAll(k, ESP_MOUNT, 0o755);
+    k.mount(esp.device, ESP_MOUNT, "vfat", MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC, "");
+
+    times.begin("ddi");
+    st.phase = "open the DDI " + config.ddiPath + " on " + esp.device;
+    const ddiFile = ESP_MOUNT + config.ddiPath;
+    const ddi = selectDdiPartitions(readDdi(k, ddiFile), ARCH, config.rootHash, config.verityDisabled);
+
+    times.begin("verity");
+    st.phase = "attach the DDI";
+    const rootDev = setUpRoot(k, log, config, loader, ddiFile, ddi, st);
+    // The loop devices hold the image open; the ESP mount itself is no longer needed.
+    k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+
+    times.begin("mount");
+    st.phase = "mount the root " + rootDev;
+    loader.loadGroup("erofs");
+    mkdirAll(k, SYSROOT, 0o755);
+    k.mount(rootDev, SYSROOT, config.rootFsType, MountFlags.RDONLY, config.rootFlags);
+    log.info("mounted " + rootDev + " (" + config.rootFsType + ") on " + SYSROOT);
+
+    times.begin("switch-root");
+    st.phase = "switch root";
+    const argvExtra = nulSeparated(k, "/proc/self/cmdline").slice(1);
+    const envp = nulSeparated(k, "/proc/self/environ");
+    times.write();
+    switchRoot(k, log, SYSROOT);
+    const init = chooseInit(k, config.init);
+    if (init.path === undefined) throw new Error("no init in the new root (tried " + init.tried.join(", ") + ")");
+    st.phase = "execute " + init.path;
+    const t = times.phases;
+    log.notice("starting " + init.path + " after " + (t[t.length - 1].endMs - times.startMs).toFixed(1) + " ms");
+    return k.execve(init.path, initArgv(init.path, argvExtra), envp);
   } catch (e) {
     log.fatal("failed to " + st.phase + ": " + errorText(e));
     return finalAction(k, log, st.config.onFailure, st.config.failureDelayMs);
   }
 }
-
-const kernel = new LinuxKernel();
-boot(kernel, new Log(kernel));

@@ -17,6 +17,8 @@ export const OpenFlags = {
   NONBLOCK: 0o4000,
   DIRECTORY: 0o200000,
   NOFOLLOW: 0o400000,
+  CREAT: 0o100,
+  TRUNC: 0o1000,
   CLOEXEC: 0o2000000,
 };
 

@@ -144,7 +144,7 @@ static double si_wait(double pid) {
 
 /* AF_NETLINK / NETLINK_KOBJECT_UEVENT, kernel multicast group 1. */
 static double si_uevent_socket(void) {
-  long fd = syscall(SYS_socket, 16L, 2L | 02000000L /* SOCK_DGRAM|SOCK_CLOEXEC */, 15L);
+  long fd = syscall(SYS_socket, 16L, 2L | 02000000L | 04000L /* SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK */, 15L);
   if (fd < 0) return -(double)errno;
   struct { uint16_t family, pad; uint32_t pid, groups; } sa = { 16, 0, 0, 1 };
   if (syscall(SYS_bind, fd, &sa, (long)sizeof sa) < 0) { int e = errno; syscall(SYS_close, fd); return -(double)e; }

@@ -17,7 +17,7 @@ export function run(k: Kernel, scratch: string): string[] {
   const say = (s: string) => out.push(s.split(dir).join("$DIR"));
   k.mkdir(dir, 0o755);
   k.mkdir(dir + "/sub", 0o700);
-  const fd = k.open(dir + "/file", OpenFlags.WRONLY | 0o100 /* O_CREAT */, 0o644);
+  const fd = k.open(dir + "/file", OpenFlags.WRONLY | OpenFlags.CREAT, 0o644);
   say("write " + k.write(fd, utf8Encode("hello, kernel: ünïcode\n")));
   k.close(fd);
   const rfd = k.open(dir + "/file", OpenFlags.RDONLY);

@@ -1,0 +1,73 @@
+/**
+ * The Discoverable Disk Image on the ESP: a GPT image whose root and root-verity partitions for
+ * this architecture are found by type GUID (UAPI Discoverable Partitions Specification). With a
+ * root hash, the partitions' UUIDs must be its first and last 128 bits, as systemd-repart and
+ * mkosi write them. Everything in the file is untrusted: dm-verity is what makes it trusted.
+ */
+import type { Kernel } from "../syscalls/kernel.js";
+import { readGptFile } from "./blockdev.js";
+import { PartitionType } from "./gpt.js";
+import type { Gpt, GptPartition } from "./gpt.js";
+
+export interface ArchTypes {
+  root: string;
+  rootVerity: string;
+}
+
+export const ARCH_TYPES: { [arch: string]: ArchTypes } = {
+  "x86-64": { root: PartitionType.ROOT_X86_64, rootVerity: PartitionType.ROOT_VERITY_X86_64 },
+  arm64: { root: PartitionType.ROOT_ARM64, rootVerity: PartitionType.ROOT_VERITY_ARM64 },
+};
+
+/** GPT attribute bit 63 (in the high word: bit 31): not for automatic discovery. */
+const NO_AUTO = 0x80000000;
+
+export interface DdiLayout {
+  gpt: Gpt;
+  root: GptPartition;
+  verity: GptPartition | undefined;
+}
+
+export class DdiError {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/** The UUID made of 16 bytes of hex, formatted 8-4-4-4-12 (systemd's id128 from root hash). */
+export function uuidFromHex(hex: string): string {
+  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
+}
+
+function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {
+  const found = gpt.partitions.filter((p) => p.typeGuid === type && (p.attrsHigh & NO_AUTO) === 0);
+  if (found.length > 1) throw new DdiError("the DDI has " + found.length + " " + what + " partitions; expected one");
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/**
+ * Picks the root and verity partitions of `gpt` for `arch`. A verity partition is required
+ * unless `verityDisabled`; with `rootHash`, the partition UUIDs must match its halves.
+ */
+export function selectDdiPartitions(gpt: Gpt, arch: string, rootHash: string | undefined, verityDisabled: boolean): DdiLayout {
+  const types = ARCH_TYPES[arch];
+  if (types === undefined) throw new DdiError("no partition types known for architecture " + arch);
+  const root = only(gpt, types.root, "root (" + arch + ")");
+  if (root === undefined) throw new DdiError("the DDI has no root partition for " + arch + " (type " + types.root + ")");
+  const verity = only(gpt, types.rootVerity, "root-verity (" + arch + ")");
+  if (verityDisabled) return { gpt, root, verity: undefined };
+  if (verity === undefined) throw new DdiError("the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")");
+  if (rootHash !== undefined && rootHash.length >= 64) {
+    const wantRoot = uuidFromHex(rootHash.slice(0, 32));
+    const wantVerity = uuidFromHex(rootHash.slice(rootHash.length - 32));
+    if (root.partGuid !== wantRoot) throw new DdiError("root partition UUID " + root.partGuid + " does not match roothash= (expected " + wantRoot + ")");
+    if (verity.partGuid !== wantVerity) throw new DdiError("root-verity partition UUID " + verity.partGuid + " does not match roothash= (expected " + wantVerity + ")");
+  }
+  return { gpt, root, verity };
+}
+
+/** Opens the DDI file and reads its partition table. */
+export function readDdi(k: Kernel, path: string): Gpt {
+  return readGptFile(k, path, k.stat(path).size);
+}

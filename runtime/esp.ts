@@ -1,0 +1,116 @@
+/**
+ * Finding the EFI System Partition: `storage_init.esp=` (PARTUUID=, PARTLABEL= or a /dev path),
+ * else the partition named by the `LoaderDevicePartUUID` EFI variable that systemd-boot and
+ * systemd-stub set, else the first partition with the ESP type GUID on any disk.
+ *
+ * `findEsp` returns the ESP, or undefined when none is visible yet (the caller waits for more
+ * devices); it throws when the selector itself is invalid.
+ */
+import type { Kernel } from "../syscalls/kernel.js";
+import { u16le } from "../syscalls/bytes.js";
+import { listDisks, readGptFile, readSmallBytes } from "./blockdev.js";
+import { GptError, PartitionType } from "./gpt.js";
+import type { Gpt } from "./gpt.js";
+import type { Log } from "./log.js";
+
+export const LOADER_DEVICE_PART_UUID = "/sys/firmware/efi/efivars/LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+
+export interface EspSelector {
+  kind: "partuuid" | "partlabel" | "device" | "type";
+  value: string;
+  /** Where the selector came from, for messages. */
+  source: string;
+}
+
+export interface Esp {
+  device: string;
+  disk: string;
+  partUuid: string;
+  how: string;
+}
+
+export class EspError {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/** Interprets `storage_init.esp=`. */
+export function parseEspSelector(v: string): EspSelector {
+  const src = "storage_init.esp=" + v;
+  if (v.startsWith("PARTUUID=")) return { kind: "partuuid", value: v.slice(9).toLowerCase(), source: src };
+  if (v.startsWith("PARTLABEL=")) return { kind: "partlabel", value: v.slice(10), source: src };
+  if (v.startsWith("/dev/") && v.indexOf("/../") < 0) return { kind: "device", value: v, source: src };
+  throw new EspError("storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + JSON.stringify(v.slice(0, 80)));
+}
+
+/**
+ * The EFI variable's GUID: 4 attribute bytes, then a NUL-terminated UTF-16LE string.
+ * Returns the lower-case GUID, or undefined when the value is malformed.
+ */
+export function parseLoaderDevicePartUuid(b: Uint8Array): string | undefined {
+  let s = "";
+  for (let o = 4; o + 1 < b.length; o += 2) {
+    const c = u16le(b, o);
+    if (c === 0) break;
+    s += String.fromCharCode(c);
+  }
+  s = s.toLowerCase();
+  if (s.length !== 36) return undefined;
+  for (let i = 0; i < 36; i++) {
+    const c = s[i];
+    const dash = i === 8 || i === 13 || i === 18 || i === 23;
+    if (dash ? c !== "-" : "0123456789abcdef".indexOf(c) < 0) return undefined;
+  }
+  return s;
+}
+
+/** The selector from the EFI variable, when the firmware passed through systemd-boot/stub. */
+export function readLoaderSelector(k: Kernel): EspSelector | undefined {
+  let b: Uint8Array;
+  try {
+    b = readSmallBytes(k, LOADER_DEVICE_PART_UUID, 256);
+  } catch (e) {
+    return undefined;
+  }
+  const uuid = parseLoaderDevicePartUuid(b);
+  return uuid === undefined ? undefined : { kind: "partuuid", value: uuid, source: "LoaderDevicePartUUID" };
+}
+
+/** Looks for the ESP on the disks visible now. */
+export function findEsp(k: Kernel, log: Log, sel: EspSelector): Esp | undefined {
+  if (sel.kind === "device") {
+    try {
+      k.stat(sel.value);
+    } catch (e) {
+      return undefined;
+    }
+    return { device: sel.value, disk: "", partUuid: "", how: sel.source };
+  }
+  for (const d of listDisks(k)) {
+    let gpt: Gpt;
+    try {
+      gpt = readGptFile(k, "/dev/" + d.name, d.size);
+    } catch (e) {
+      // A disk without a (valid) GPT is not where the ESP is; say why once, in debug.
+      log.debug("/dev/" + d.name + ": " + (e instanceof GptError ? e.message : String((e as { message?: string }).message)));
+      continue;
+    }
+    if (gpt.usedHeader !== "primary") log.warn("/dev/" + d.name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
+    for (const p of gpt.partitions) {
+      const hit =
+        (sel.kind === "partuuid" && p.partGuid === sel.value) ||
+        (sel.kind === "partlabel" && p.name === sel.value) ||
+        (sel.kind === "type" && p.typeGuid === PartitionType.ESP);
+      if (!hit) continue;
+      const part = d.partitions.get(p.number);
+      if (part === undefined) {
+        log.debug("/dev/" + d.name + ": partition " + p.number + " matches but has no device node yet");
+        continue;
+      }
+      return { device: "/dev/" + part, disk: d.name, partUuid: p.partGuid, how: sel.source };
+    }
+  }
+  return undefined;
+}

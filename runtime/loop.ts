@@ -1,0 +1,120 @@
+/**
+ * Loop devices over a file range, read-only (uapi linux/loop.h): LOOP_CTL_GET_FREE, then
+ * LOOP_CONFIGURE (Linux 5.8+) in one call, retried when another opener races us for the same
+ * device, and verified with LOOP_GET_STATUS64 afterwards (systemd loop-util.c does the same).
+ */
+import type { Kernel } from "../syscalls/kernel.js";
+import { Errno, isErrno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
+import { putU32le, putU64le, u32le, u64le } from "../syscalls/bytes.js";
+
+export const LoopIoctl = {
+  SET_FD: 0x4c00,
+  CLR_FD: 0x4c01,
+  SET_STATUS64: 0x4c04,
+  GET_STATUS64: 0x4c05,
+  CONFIGURE: 0x4c0a,
+  CTL_GET_FREE: 0x4c82,
+};
+
+export const LoopFlags = { READ_ONLY: 1, AUTOCLEAR: 4, PARTSCAN: 8, DIRECT_IO: 16 };
+
+export const LOOP_CONFIG_SIZE = 304;
+export const LOOP_INFO64_SIZE = 232;
+const LOOP_MAJOR = 7;
+/** How often a lost race for a free loop device is retried. */
+const ATTACH_ATTEMPTS = 16;
+
+export interface LoopRange {
+  offset: number;
+  size: number;
+  flags: number;
+  /** Logical block size for the loop device; 0 keeps the default (512). */
+  blockSize: number;
+}
+
+/** struct loop_config: fd, block_size, then struct loop_info64 (offset +24, sizelimit +32, flags +52, file_name +56). */
+export function encodeLoopConfig(fd: number, r: LoopRange, fileName: string): Uint8Array {
+  const b = new Uint8Array(LOOP_CONFIG_SIZE);
+  putU32le(b, 0, fd);
+  putU32le(b, 4, r.blockSize);
+  const info = 8;
+  putU64le(b, info + 24, r.offset);
+  putU64le(b, info + 32, r.size);
+  putU32le(b, info + 52, r.flags);
+  const name = fileName.length > 63 ? fileName.slice(fileName.length - 63) : fileName;
+  for (let i = 0; i < name.length; i++) b[info + 56 + i] = name.charCodeAt(i) & 0x7f;
+  return b;
+}
+
+/** The fields of struct loop_info64 we verify. */
+export function decodeLoopInfo(b: Uint8Array): { offset: number; size: number; flags: number } {
+  return { offset: u64le(b, 24), size: u64le(b, 32), flags: u32le(b, 52) };
+}
+
+export interface LoopDevice {
+  path: string;
+  major: number;
+  minor: number;
+}
+
+/** Closes fds >= 0, ignoring errors: used only on paths that are already failing. */
+export function closeQuietly(k: Kernel, fds: number[]): void {
+  for (const fd of fds) {
+    if (fd < 0) continue;
+    try {
+      k.close(fd);
+    } catch (e) {
+      // Already failing; the original error is the one to report.
+    }
+  }
+}
+
+/** One attempt on the device LOOP_CTL_GET_FREE names; the caller retries on a lost race. */
+function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: LoopRange): LoopDevice {
+  const n = k.ioctlInt(ctl, LoopIoctl.CTL_GET_FREE, 0);
+  const path = "/dev/loop" + n;
+  const fd = k.open(path, OpenFlags.RDONLY);
+  // Assigned before try: catch blocks must not read locals set inside try (porffor setjmp).
+  try {
+    k.ioctl(fd, LoopIoctl.CONFIGURE, encodeLoopConfig(backing, r, file));
+    const info = new Uint8Array(LOOP_INFO64_SIZE);
+    k.ioctl(fd, LoopIoctl.GET_STATUS64, info);
+    const got = decodeLoopInfo(info);
+    if (got.offset !== r.offset || got.size !== r.size || (got.flags & LoopFlags.READ_ONLY) === 0) {
+      throw new KernelError("LOOP_CONFIGURE", q(path) + " for " + q(file) + " did not take (offset " + got.offset + ", size " + got.size + ")", Errno.EINVAL);
+    }
+  } catch (e) {
+    closeQuietly(k, [fd]);
+    throw e;
+  }
+  k.close(fd);
+  return { path, major: LOOP_MAJOR, minor: n };
+}
+
+/**
+ * Attaches `file`'s byte range to a free loop device. Retries (bounded) when the device we were
+ * given is taken before we configure it (EBUSY) or its node is not there yet (ENOENT).
+ * With LOOP_FLAGS.AUTOCLEAR the device goes away when its last user (dm-verity) closes it.
+ */
+export function attachLoop(k: Kernel, file: string, r: LoopRange): LoopDevice {
+  const ctl = k.open("/dev/loop-control", OpenFlags.RDWR);
+  const fds = { backing: -1 };
+  const result: LoopDevice[] = [];
+  try {
+    fds.backing = k.open(file, OpenFlags.RDONLY);
+    for (let attempt = 1; result.length === 0; attempt++) {
+      try {
+        result.push(configureOne(k, ctl, fds.backing, file, r));
+      } catch (e) {
+        const race = isErrno(e, Errno.EBUSY) || isErrno(e, Errno.ENOENT);
+        if (!race || attempt >= ATTACH_ATTEMPTS) throw e;
+      }
+    }
+  } catch (e) {
+    closeQuietly(k, [fds.backing, ctl]);
+    throw e;
+  }
+  k.close(fds.backing);
+  k.close(ctl);
+  return result[0];
+}

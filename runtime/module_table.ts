@@ -1,0 +1,264 @@
+/**
+ * The storage module table: computed at image-build time from a kernel's modules.dep,
+ * modules.alias and modules.builtin (build.mjs), written into the initramfs as text, and read
+ * at boot, where the only work left is matching modaliases and looking up a load order.
+ *
+ * Text format, one record a line, fields separated by single spaces:
+ *   storage-init-modules 1
+ *   m <name> <file> <dep,dep,...|->   a module, its file under /modules, its dependencies
+ *                                     (the whole closure, in load order)
+ *   a <name> <pattern>                a modalias glob (modules.alias) that selects the module
+ *   g <group> <name,name,...>         modules loaded by name for a phase: loop, verity, vfat, erofs
+ * Pure functions; the table is read from the initramfs, which the UKI signs, but is still
+ * parsed strictly.
+ */
+
+export interface ModuleInfo {
+  name: string;
+  file: string;
+  deps: string[];
+}
+
+export interface ModuleTable {
+  modules: Map<string, ModuleInfo>;
+  aliases: Array<{ pattern: string; name: string }>;
+  groups: Map<string, string[]>;
+}
+
+export const TABLE_MAGIC = "storage-init-modules 1";
+
+/** A module's name as the kernel knows it: file name without .ko[.xz|.zst|.gz], `-` as `_`. */
+export function moduleName(path: string): string {
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  const ko = base.indexOf(".ko");
+  return (ko < 0 ? base : base.slice(0, ko)).split("-").join("_");
+}
+
+/**
+ * fnmatch(3) without flags, as modprobe matches modules.alias: `*`, `?`, `[set]`, `[!set]`,
+ * ranges, and `\` escapes. Iterative with one backtrack point: linear in practice, never
+ * exponential.
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let starP = -1;
+  let starT = 0;
+  while (t < text.length) {
+    if (p < pattern.length) {
+      const c = pattern[p];
+      if (c === "*") {
+        starP = p++;
+        starT = t;
+        continue;
+      }
+      if (c === "?") {
+        p++;
+        t++;
+        continue;
+      }
+      if (c === "[") {
+        const r = matchSet(pattern, p, text[t]);
+        if (r > 0) {
+          p = r;
+          t++;
+          continue;
+        }
+        if (r === 0 && text[t] === "[") {
+          // An unterminated `[` is a literal.
+          p++;
+          t++;
+          continue;
+        }
+      } else if (c === "\\" && p + 1 < pattern.length) {
+        if (pattern[p + 1] === text[t]) {
+          p += 2;
+          t++;
+          continue;
+        }
+      } else if (c === text[t]) {
+        p++;
+        t++;
+        continue;
+      }
+    }
+    if (starP < 0) return false;
+    p = starP + 1;
+    t = ++starT;
+  }
+  while (p < pattern.length && pattern[p] === "*") p++;
+  return p === pattern.length;
+}
+
+/**
+ * Matches `ch` against the set starting at pattern[open] === "[". Returns the index after `]`
+ * on a match, -1 on no match, 0 when the set is not terminated.
+ */
+function matchSet(pattern: string, open: number, ch: string): number {
+  let i = open + 1;
+  let negate = false;
+  if (i < pattern.length && (pattern[i] === "!" || pattern[i] === "^")) {
+    negate = true;
+    i++;
+  }
+  let matched = false;
+  let first = true;
+  while (i < pattern.length && (first || pattern[i] !== "]")) {
+    first = false;
+    let lo = pattern[i];
+    if (lo === "\\" && i + 1 < pattern.length) lo = pattern[++i];
+    if (i + 2 < pattern.length && pattern[i + 1] === "-" && pattern[i + 2] !== "]") {
+      let hi = pattern[i + 2];
+      i += 2;
+      if (hi === "\\" && i + 1 < pattern.length) hi = pattern[++i];
+      if (ch >= lo && ch <= hi) matched = true;
+    } else if (ch === lo) matched = true;
+    i++;
+  }
+  if (i >= pattern.length) return 0;
+  return matched !== negate ? i + 1 : -1;
+}
+
+export class TableError {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/** Parses the table text; throws TableError naming the line that is wrong. */
+export function parseModuleTable(text: string): ModuleTable {
+  const lines = text.split("\n");
+  if (lines[0] !== TABLE_MAGIC) throw new TableError("module table: first line is not " + JSON.stringify(TABLE_MAGIC));
+  const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map() };
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === "") continue;
+    const f = line.split(" ");
+    const bad = () => new TableError("module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
+    if (f[0] === "m" && f.length === 4) {
+      if (f[2].indexOf("..") >= 0 || f[2][0] === "/") throw bad();
+      t.modules.set(f[1], { name: f[1], file: f[2], deps: f[3] === "-" ? [] : f[3].split(",") });
+    } else if (f[0] === "a" && f.length === 3) {
+      t.aliases.push({ name: f[1], pattern: f[2] });
+    } else if (f[0] === "g" && f.length === 3) {
+      t.groups.set(f[1], f[2].split(","));
+    } else throw bad();
+  }
+  for (const m of t.modules.values()) {
+    for (const d of m.deps) if (!t.modules.has(d)) throw new TableError("module table: " + m.name + " depends on " + d + ", which is not in the table");
+  }
+  for (const a of t.aliases) if (!t.modules.has(a.name)) throw new TableError("module table: alias for unknown module " + a.name);
+  for (const [g, names] of t.groups) {
+    for (const n of names) if (!t.modules.has(n)) throw new TableError("module table: group " + g + " names unknown module " + n);
+  }
+  return t;
+}
+
+/** Modules whose aliases match `modalias`, in table order, each once. */
+export function matchModalias(modalias: string, table: ModuleTable): string[] {
+  const out: string[] = [];
+  for (const a of table.aliases) {
+    if (out.indexOf(a.name) < 0 && globMatch(a.pattern, modalias)) out.push(a.name);
+  }
+  return out;
+}
+
+/** What to load for `name`, dependencies first, without those in `loaded`. */
+export function loadOrder(name: string, table: ModuleTable, loaded: Set<string>): ModuleInfo[] {
+  const m = table.modules.get(name);
+  if (m === undefined) throw new TableError("module " + name + " is not in the initramfs");
+  const out: ModuleInfo[] = [];
+  for (const d of m.deps) {
+    const dm = table.modules.get(d);
+    if (dm !== undefined && !loaded.has(d)) out.push(dm);
+  }
+  if (!loaded.has(name)) out.push(m);
+  return out;
+}
+
+// ---- build time ----
+
+export interface KernelModuleIndex {
+  /** name -> path relative to the modules directory */
+  paths: Map<string, string>;
+  /** name -> direct and indirect dependencies as modules.dep lists them */
+  deps: Map<string, string[]>;
+  aliases: Array<{ pattern: string; name: string }>;
+  builtin: Set<string>;
+}
+
+/** Reads depmod's output files (their text). */
+export function parseKernelModules(modulesDep: string, modulesAlias: string, modulesBuiltin: string): KernelModuleIndex {
+  const idx: KernelModuleIndex = { paths: new Map(), deps: new Map(), aliases: [], builtin: new Set() };
+  for (const line of modulesDep.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const path = line.slice(0, colon);
+    const name = moduleName(path);
+    idx.paths.set(name, path);
+    const rest = line.slice(colon + 1).trim();
+    idx.deps.set(name, rest === "" ? [] : rest.split(" ").map(moduleName));
+  }
+  for (const line of modulesAlias.split("\n")) {
+    const f = line.split(" ");
+    if (f.length === 3 && f[0] === "alias") idx.aliases.push({ pattern: f[1], name: moduleName(f[2]) });
+  }
+  for (const line of modulesBuiltin.split("\n")) if (line !== "") idx.builtin.add(moduleName(line));
+  return idx;
+}
+
+/** Dependencies of `name` in load order (each after its own dependencies). */
+function closure(name: string, idx: KernelModuleIndex, seen: Set<string>, out: string[]): void {
+  if (seen.has(name)) return;
+  seen.add(name);
+  for (const d of idx.deps.get(name) ?? []) closure(d, idx, seen, out);
+  out.push(name);
+}
+
+/**
+ * The table for `hardware` modules (selected by modalias at boot) and `groups` (loaded by name).
+ * Names the kernel has built in are dropped; names it does not have at all are returned in
+ * `missing` for the caller to report. Returns the table text and the module files to copy.
+ */
+export function buildModuleTable(
+  idx: KernelModuleIndex,
+  hardware: string[],
+  groups: Array<{ group: string; names: string[] }>,
+): { text: string; files: Array<{ name: string; path: string; file: string }>; missing: string[] } {
+  const missing: string[] = [];
+  const wanted: string[] = [];
+  const keep = (n: string): boolean => {
+    if (idx.builtin.has(n)) return false;
+    if (!idx.paths.has(n)) {
+      missing.push(n);
+      return false;
+    }
+    return true;
+  };
+  for (const n of hardware) if (keep(n)) wanted.push(n);
+  const groupLines: string[] = [];
+  for (const g of groups) {
+    const names = g.names.filter(keep);
+    for (const n of names) wanted.push(n);
+    if (names.length > 0) groupLines.push("g " + g.group + " " + names.join(","));
+  }
+  const all: string[] = [];
+  const seen = new Set<string>();
+  for (const n of wanted) closure(n, idx, seen, all);
+  const lines = [TABLE_MAGIC];
+  const files: Array<{ name: string; path: string; file: string }> = [];
+  for (const n of all) {
+    if (idx.builtin.has(n)) continue;
+    const path = idx.paths.get(n) as string;
+    const file = path.slice(path.lastIndexOf("/") + 1);
+    const order: string[] = [];
+    closure(n, idx, new Set<string>(), order);
+    const deps = order.filter((d) => d !== n && !idx.builtin.has(d));
+    lines.push("m " + n + " " + file + " " + (deps.length === 0 ? "-" : deps.join(",")));
+    files.push({ name: n, path, file });
+  }
+  for (const a of idx.aliases) if (hardware.indexOf(a.name) >= 0 && seen.has(a.name)) lines.push("a " + a.name + " " + a.pattern);
+  for (const g of groupLines) lines.push(g);
+  return { text: lines.join("\n") + "\n", files, missing };
+}

@@ -1,0 +1,72 @@
+/**
+ * Per-phase timing on CLOCK_MONOTONIC (the clock of the kernel's printk timestamps), logged as
+ * each phase ends and written to /run/storage-init/timings.json, which survives the switch root.
+ */
+import type { Kernel } from "../syscalls/kernel.js";
+import { OpenFlags } from "../syscalls/kernel.js";
+import { utf8Encode } from "../syscalls/bytes.js";
+import type { Log } from "./log.js";
+import { mkdirAll } from "./mount.js";
+
+export const TIMINGS_DIR = "/run/storage-init";
+export const TIMINGS_FILE = TIMINGS_DIR + "/timings.json";
+
+export interface PhaseTiming {
+  phase: string;
+  startMs: number;
+  endMs: number;
+}
+
+export class Timings {
+  readonly phases: PhaseTiming[] = [];
+  readonly startMs: number;
+  private current: PhaseTiming | undefined;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly log: Log,
+  ) {
+    this.startMs = k.monotonicMs();
+  }
+
+  /** Ends the running phase (logging its duration) and starts `phase`. */
+  begin(phase: string): void {
+    this.end();
+    this.current = { phase, startMs: this.k.monotonicMs(), endMs: 0 };
+  }
+
+  end(): void {
+    const c = this.current;
+    if (c === undefined) return;
+    c.endMs = this.k.monotonicMs();
+    this.phases.push(c);
+    this.current = undefined;
+    this.log.info("phase " + c.phase + ": " + (c.endMs - c.startMs).toFixed(1) + " ms");
+  }
+
+  /** The JSON written for the booted system: absolute monotonic times, in milliseconds. */
+  toJson(): string {
+    const r = (v: number) => Math.round(v * 1000) / 1000;
+    const total = this.phases.length > 0 ? this.phases[this.phases.length - 1].endMs - this.startMs : 0;
+    return JSON.stringify({
+      clock: "CLOCK_MONOTONIC",
+      unit: "ms",
+      startMs: r(this.startMs),
+      totalMs: r(total),
+      phases: this.phases.map((p) => ({ phase: p.phase, startMs: r(p.startMs), endMs: r(p.endMs), ms: r(p.endMs - p.startMs) })),
+    });
+  }
+
+  write(): void {
+    this.end();
+    mkdirAll(this.k, TIMINGS_DIR, 0o755);
+    const fd = this.k.open(TIMINGS_FILE, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC, 0o644);
+    try {
+      this.k.write(fd, utf8Encode(this.toJson() + "\n"));
+    } catch (e) {
+      this.k.close(fd);
+      throw e;
+    }
+    this.k.close(fd);
+  }
+}
