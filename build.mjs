@@ -3,8 +3,10 @@
 // little computing, and -Os is a third smaller than -O2) -> initramfs.
 //
 //   node build.mjs                      the init binary and an initramfs without modules
-//   node build.mjs --kernel DIR         ... with the storage module closure of the kernel
-//                                       unpacked in DIR (DIR/lib/modules/<version>)
+//   node build.mjs --kernel DIR [--storage virtio,nvme,sata,usb,mmc|all]
+//                                       ... with the storage module closure of the kernel
+//                                       unpacked in DIR (DIR/lib/modules/<version>), for the
+//                                       storage classes given (default all)
 //   node build.mjs tests                builds the init and bundles tests/**/*.test.ts for ava
 //
 // Also a library: qemu/ and tests/ import compileNative(), writeInitramfs() and friends.
@@ -165,10 +167,25 @@ export function writeInitramfs(initBinary, out, extra = []) {
  * Modules selected at boot by modalias: storage controllers and disks, as far as the kernel has
  * them. Names missing from a kernel are skipped with a note; built-in ones need no file.
  */
-export const HARDWARE_MODULES = [
-  "virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "ata_piix", "sd_mod",
-  "mmc_block", "sdhci_pci", "sdhci_acpi", "usb_storage", "uas", "xhci_pci", "ehci_pci",
-];
+export const STORAGE_CLASSES = {
+  virtio: ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"],
+  nvme: ["nvme"],
+  sata: ["ahci", "ata_piix", "sd_mod"],
+  usb: ["xhci_pci", "ehci_pci", "usb_storage", "uas", "sd_mod"],
+  mmc: ["sdhci_pci", "sdhci_acpi", "mmc_block"],
+};
+
+/** The hardware modules for a list of storage classes ("all" for every class). */
+export function hardwareModules(classes) {
+  const list = classes.includes("all") ? Object.keys(STORAGE_CLASSES) : classes;
+  const out = [];
+  for (const c of list) {
+    const mods = STORAGE_CLASSES[c];
+    if (!mods) throw new Error(`unknown storage class ${c}; known: ${Object.keys(STORAGE_CLASSES).join(", ")}, all`);
+    for (const m of mods) if (!out.includes(m)) out.push(m);
+  }
+  return out;
+}
 
 /** Modules loaded by name for a phase of the boot. */
 export const MODULE_GROUPS = [
@@ -188,14 +205,15 @@ async function importTs(rel) {
 }
 
 /** Initramfs entries for the storage modules of the kernel unpacked in `kernelDir`. */
-export async function moduleEntries(kernelDir, { hardware = HARDWARE_MODULES, groups = MODULE_GROUPS } = {}) {
+export async function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GROUPS } = {}) {
+  const hardware = hardwareModules(storage);
   const base = join(kernelDir, "lib", "modules");
   const version = readdirSync(base)[0];
   const dir = join(base, version);
   if (!existsSync(join(dir, "modules.dep"))) throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
   const { parseKernelModules, buildModuleTable } = await importTs("runtime/module_table.ts");
   const read = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
-  const idx = parseKernelModules(read("modules.dep"), read("modules.alias"), read("modules.builtin"));
+  const idx = parseKernelModules(read("modules.dep"), read("modules.alias"), read("modules.builtin"), read("modules.softdep"));
   const t = buildModuleTable(idx, hardware, groups);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
   const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];
@@ -241,21 +259,22 @@ export async function bundleTests() {
 
 // ---- the init ----
 
-export async function buildInit({ kernelDir } = {}) {
+export async function buildInit({ kernelDir, storage = ["all"], out = DIST } = {}) {
   const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, "storage-init"));
   let extra = [];
   if (kernelDir) {
     const closure = await step("storage module closure", async () => {
-      const r = await moduleEntries(kernelDir);
+      const r = await moduleEntries(kernelDir, { storage });
       extra = r.entries;
-      return `${r.count} modules, ${kib(r.bytes)} (${r.version})`;
+      return `${r.count} modules for ${storage.join(",")}, ${kib(r.bytes)} (${r.version})`;
     });
   }
-  const initramfs = await step("initramfs", async () => {
-    const r = writeInitramfs(binary, join(DIST, "initramfs.cpio.gz"), extra);
+  const initramfs = join(out, kernelDir ? `initramfs-${storage.join("+")}.cpio.gz` : "initramfs.cpio.gz");
+  await step("initramfs", async () => {
+    const r = writeInitramfs(binary, initramfs, extra);
     return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
   });
-  return { binary, initramfs: join(DIST, "initramfs.cpio.gz"), binarySize: statSync(binary).size, initramfsSize: statSync(join(DIST, "initramfs.cpio.gz")).size };
+  return { binary, initramfs, binarySize: statSync(binary).size, initramfsSize: statSync(initramfs).size };
 }
 
 async function cli(argv) {
@@ -265,12 +284,15 @@ async function cli(argv) {
     return bundleTests();
   }
   let kernelDir;
+  let storage = ["all"];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--kernel") kernelDir = resolve(argv[++i]);
-    else throw new Error(`unknown argument ${argv[i]}; usage: node build.mjs [--kernel DIR] | tests`);
+    else if (argv[i] === "--storage") storage = argv[++i].split(",");
+    else throw new Error(`unknown argument ${argv[i]}; usage: node build.mjs [--kernel DIR [--storage CLASS,...]] | tests`);
   }
   if (kernelDir && !existsSync(kernelDir)) throw new Error(`--kernel ${kernelDir}: no such directory`);
-  await buildInit({ kernelDir });
+  hardwareModules(storage);
+  await buildInit({ kernelDir, storage });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

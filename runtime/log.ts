@@ -79,3 +79,32 @@ export class Log {
     }
   }
 }
+
+export const PRINTK_DEVKMSG = "/proc/sys/kernel/printk_devkmsg";
+
+/**
+ * Sets the /dev/kmsg rate limit (`on`, `off` or `ratelimit`); returns the previous value, or
+ * undefined when it cannot be changed (printk.devkmsg= on the command line locks it). The
+ * default, `ratelimit`, keeps 10 lines per 5 s from a writer: too few for a boot log.
+ */
+export function setDevkmsg(k: Kernel, value: string): string | undefined {
+  const buf = new Uint8Array(32);
+  try {
+    const fd = k.open(PRINTK_DEVKMSG, OpenFlags.RDWR);
+    const n = k.read(fd, buf);
+    k.close(fd);
+    const wfd = k.open(PRINTK_DEVKMSG, OpenFlags.WRONLY);
+    try {
+      k.write(wfd, utf8Encode(value + "\n"));
+    } catch (e) {
+      k.close(wfd);
+      return undefined;
+    }
+    k.close(wfd);
+    let old = "";
+    for (let i = 0; i < n && buf[i] !== 10; i++) old += String.fromCharCode(buf[i]);
+    return old;
+  } catch (e) {
+    return undefined;
+  }
+}

@@ -55,6 +55,11 @@ export interface LoopDevice {
   path: string;
   major: number;
   minor: number;
+  /**
+   * Our open fd on the device. With AUTOCLEAR the kernel detaches the loop when its last opener
+   * closes, so this stays open until dm-verity (or the mount) holds the device; then close it.
+   */
+  fd: number;
 }
 
 /** Closes fds >= 0, ignoring errors: used only on paths that are already failing. */
@@ -87,8 +92,7 @@ function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: 
     closeQuietly(k, [fd]);
     throw e;
   }
-  k.close(fd);
-  return { path, major: LOOP_MAJOR, minor: n };
+  return { path, major: LOOP_MAJOR, minor: n, fd };
 }
 
 /**

@@ -14,6 +14,7 @@ import type { DdiLayout } from "./ddi.js";
 import { findEsp, parseEspSelector, readLoaderSelector } from "./esp.js";
 import type { Esp, EspSelector } from "./esp.js";
 import { finalAction } from "./failure.js";
+import { setDevkmsg } from "./log.js";
 import type { Log } from "./log.js";
 import { attachLoop, closeQuietly, LoopFlags } from "./loop.js";
 import type { LoopDevice } from "./loop.js";
@@ -58,6 +59,8 @@ export function nulSeparated(k: Kernel, path: string): string[] {
 interface BootState {
   phase: string;
   config: Config;
+  /** Loop device fds held until their device is in use (AUTOCLEAR). */
+  openFds: number[];
 }
 
 /** Which ESP to look for, in the order of the README: command line, EFI variable, type GUID. */
@@ -142,6 +145,7 @@ function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, dd
   loader.loadGroup("loop");
   const rootLoop = attachPartition(k, ddiFile, ddi.root.offset, ddi.root.size);
   log.info("root partition " + ddi.root.partGuid + " on " + rootLoop.path);
+  st.openFds.push(rootLoop.fd);
   if (ddi.verity === undefined) {
     log.warn("systemd.verity=0: mounting the root WITHOUT verification");
     return rootLoop.path;
@@ -151,6 +155,7 @@ function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, dd
   const rootHash = config.rootHash as string;
   const hashStart = checkVerityGeometry(sb, ddi.root.size, ddi.verity.size, rootHash);
   const verityLoop = attachPartition(k, ddiFile, ddi.verity.offset, ddi.verity.size);
+  st.openFds.push(verityLoop.fd);
   loader.loadGroup("verity");
   const params = verityParams(rootLoop.major + ":" + rootLoop.minor, verityLoop.major + ":" + verityLoop.minor, sb, hashStart, rootHash, config.verityOptions);
   log.debug("verity table: " + params);
@@ -160,10 +165,11 @@ function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, dd
 }
 
 export function boot(k: Kernel, log: Log): never {
-  const st: BootState = { phase: "mount API file systems", config: defaultConfig() };
+  const st: BootState = { phase: "mount API file systems", config: defaultConfig(), openFds: [] };
   try {
     mountApiFilesystems(k);
     log.openKmsg();
+    const devkmsg = setDevkmsg(k, "on");
     const times = new Timings(k, log);
     times.begin("cmdline");
     st.phase = "read the kernel command line";
@@ -208,12 +214,17 @@ export function boot(k: Kernel, log: Log): never {
     mkdirAll(k, SYSROOT, 0o755);
     k.mount(rootDev, SYSROOT, config.rootFsType, MountFlags.RDONLY, config.rootFlags);
     log.info("mounted " + rootDev + " (" + config.rootFsType + ") on " + SYSROOT);
+    // The mount (through dm-verity) now holds the loop devices.
+    for (const fd of st.openFds) k.close(fd);
+    st.openFds = [];
 
     times.begin("switch-root");
     st.phase = "switch root";
     const argvExtra = nulSeparated(k, "/proc/self/cmdline").slice(1);
     const envp = nulSeparated(k, "/proc/self/environ");
     times.write();
+    // Hand the system the rate limit it had.
+    if (devkmsg !== undefined) setDevkmsg(k, devkmsg);
     switchRoot(k, log, SYSROOT);
     const init = chooseInit(k, config.init);
     if (init.path === undefined) throw new Error("no init in the new root (tried " + init.tried.join(", ") + ")");

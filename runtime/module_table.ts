@@ -189,7 +189,7 @@ export interface KernelModuleIndex {
 }
 
 /** Reads depmod's output files (their text). */
-export function parseKernelModules(modulesDep: string, modulesAlias: string, modulesBuiltin: string): KernelModuleIndex {
+export function parseKernelModules(modulesDep: string, modulesAlias: string, modulesBuiltin: string, modulesSoftdep: string = ""): KernelModuleIndex {
   const idx: KernelModuleIndex = { paths: new Map(), deps: new Map(), aliases: [], builtin: new Set() };
   for (const line of modulesDep.split("\n")) {
     const colon = line.indexOf(":");
@@ -205,7 +205,46 @@ export function parseKernelModules(modulesDep: string, modulesAlias: string, mod
     if (f.length === 3 && f[0] === "alias") idx.aliases.push({ pattern: f[1], name: moduleName(f[2]) });
   }
   for (const line of modulesBuiltin.split("\n")) if (line !== "") idx.builtin.add(moduleName(line));
+  // Soft "pre:" dependencies are what the module asks the kernel to request_module() at init
+  // (libcrc32c -> crc32c). With no modprobe in the initramfs they must be loaded first.
+  for (const line of modulesSoftdep.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f[0] !== "softdep" || f.length < 3) continue;
+    const name = moduleName(f[1]);
+    const deps = idx.deps.get(name);
+    if (deps === undefined) continue;
+    let pre = false;
+    const extra: string[] = [];
+    for (const w of f.slice(2)) {
+      if (w === "pre:") pre = true;
+      else if (w === "post:") pre = false;
+      else if (pre) {
+        const m = resolveModule(idx, w);
+        if (m !== undefined) extra.push(m, ...(idx.deps.get(m) ?? []));
+      }
+    }
+    idx.deps.set(name, [...extra, ...deps]);
+  }
   return idx;
+}
+
+/** A module by name, or by alias (`crc32c` -> crc32c_generic; the generic one is preferred). */
+export function resolveModule(idx: KernelModuleIndex, nameOrAlias: string): string | undefined {
+  const direct = moduleName(nameOrAlias);
+  if (idx.paths.has(direct) || idx.builtin.has(direct)) return direct;
+  const hits = idx.aliases.filter((a) => globMatch(a.pattern, nameOrAlias)).map((a) => a.name);
+  const generic = hits.filter((h) => h.endsWith("_generic"));
+  return generic.length > 0 ? generic[0] : hits[0];
+}
+
+/**
+ * Aliases that a device's modalias can match. modules.alias also maps device numbers,
+ * file-system and crypto names (block-major-8-*, fs-vfat, devname:...), which coldplug never sees.
+ */
+export function isDeviceAlias(pattern: string): boolean {
+  const NOT_DEVICE = ["block-major-", "char-major-", "devname:", "fs-", "crypto-", "net-pf-", "symbol:"];
+  for (const p of NOT_DEVICE) if (pattern.startsWith(p)) return false;
+  return true;
 }
 
 /** Dependencies of `name` in load order (each after its own dependencies). */
@@ -254,11 +293,13 @@ export function buildModuleTable(
     const file = path.slice(path.lastIndexOf("/") + 1);
     const order: string[] = [];
     closure(n, idx, new Set<string>(), order);
-    const deps = order.filter((d) => d !== n && !idx.builtin.has(d));
+    const deps = order.filter((d) => d !== n && !idx.builtin.has(d) && idx.paths.has(d));
     lines.push("m " + n + " " + file + " " + (deps.length === 0 ? "-" : deps.join(",")));
     files.push({ name: n, path, file });
   }
-  for (const a of idx.aliases) if (hardware.indexOf(a.name) >= 0 && seen.has(a.name)) lines.push("a " + a.name + " " + a.pattern);
+  for (const a of idx.aliases) {
+    if (hardware.indexOf(a.name) >= 0 && seen.has(a.name) && isDeviceAlias(a.pattern)) lines.push("a " + a.name + " " + a.pattern);
+  }
   for (const g of groupLines) lines.push(g);
   return { text: lines.join("\n") + "\n", files, missing };
 }

@@ -25,8 +25,13 @@ export function utf8Encode(s: string): Uint8Array {
   return u;
 }
 
-/** Decodes UTF-8; malformed sequences become U+FFFD, one per bad byte. */
+/**
+ * Decodes UTF-8; malformed sequences become U+FFFD, one per bad byte.
+ * Builds short pieces and joins them: porffor copies on every `+=`, so one long
+ * concatenation would be quadratic (a 60 KB file took seconds under QEMU).
+ */
 export function utf8Decode(b: Uint8Array, start: number = 0, end: number = b.length): string {
+  const pieces: string[] = [];
   let s = "";
   let i = start;
   while (i < end) {
@@ -49,8 +54,14 @@ export function utf8Decode(b: Uint8Array, start: number = 0, end: number = b.len
       s += String.fromCharCode(0xd800 + (v >> 10), 0xdc00 + (v & 1023));
     } else s += String.fromCharCode(cp);
     i += n;
+    if (s.length >= 128) {
+      pieces.push(s);
+      s = "";
+    }
   }
-  return s;
+  if (pieces.length === 0) return s;
+  pieces.push(s);
+  return pieces.join("");
 }
 
 /** `s` as UTF-8 followed by a NUL: what the kernel takes as a path. */

@@ -1,0 +1,172 @@
+// Test disks made with the real tools, cached under .cache/images/<hash of the inputs>/.
+//
+// Layout of the disk (a GPT disk, 512-byte sectors):
+//
+//   disk.img  GPT
+//   └─ p1  ESP  type c12a7328-f81f-11d2-ba4b-00a0c93ec93b, vfat (mkfs.vfat + mtools)
+//          └─ /EFI/storage-init/root.raw   the DDI (or the path given by ddiPath)
+//               GPT (sgdisk)
+//               ├─ p1 root        type 4f68bce3-e8cd-4db1-96e7-fbcaf984b709  uuid = roothash[0:128]
+//               │    erofs (mkfs.erofs) of the test root: /sbin/init = qemu/marker.ts
+//               └─ p2 root-verity type 2c7357ed-ebd2-46d9-aec1-23d437ec2bf5  uuid = roothash[-128:]
+//                    veritysetup format of p1 (sha256, 4 KiB blocks, superblock)
+//
+// Variants (options of buildDisk) change one thing for a failure case.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { compileNative, ROOT, requireTool, WORK } from "../build.mjs";
+import { CACHE } from "./kernel.mjs";
+
+export const TYPE = {
+  ESP: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+  ROOT_X86_64: "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
+  ROOT_VERITY_X86_64: "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
+};
+export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
+const MIB = 1024 * 1024;
+/** Fixed so that images are reproducible. */
+const SALT = "5a17".repeat(16);
+const VERITY_UUID = "9d5e6f3a-1b2c-4d8e-9f01-23456789abcd";
+const EROFS_UUID = "c0ffee00-1234-4567-89ab-cdef01234567";
+const IMAGE_FORMAT = 3; // bump when this file changes what it builds
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
+}
+
+function uuidOf(hex) {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function alignUp(n, a) {
+  return Math.ceil(n / a) * a;
+}
+
+/** Writes `src` into `dst` at byte `offset`. */
+function writeAt(dst, offset, src) {
+  const fd = openSync(dst, "r+");
+  try {
+    writeSync(fd, src, 0, src.length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Makes a GPT image at `out` holding `parts` [{ data (path), type, uuid, name }], each MiB-aligned. */
+function gptImage(out, parts) {
+  requireTool("sgdisk");
+  let offset = MIB;
+  const placed = parts.map((p) => {
+    const size = alignUp(statSync(p.data).size, MIB);
+    const r = { ...p, offset, size };
+    offset += size;
+    return r;
+  });
+  const total = offset + MIB;
+  rmSync(out, { force: true });
+  writeFileSync(out, Buffer.alloc(0));
+  run("truncate", ["-s", String(total), out]);
+  const args = ["--clear"];
+  placed.forEach((p, i) => {
+    const n = i + 1;
+    args.push(`--new=${n}:${p.offset / 512}:${(p.offset + p.size) / 512 - 1}`, `--typecode=${n}:${p.type}`, `--partition-guid=${n}:${p.uuid}`, `--change-name=${n}:${p.name}`);
+  });
+  args.push("--disk-guid=8c5b1f0e-2d3a-4b6c-9e7f-0a1b2c3d4e5f", out);
+  run("sgdisk", args);
+  for (const p of placed) writeAt(out, p.offset, readFileSync(p.data));
+  return placed;
+}
+
+/** The test root's file tree, its erofs image, the verity hash tree and the root hash. */
+async function buildRoot(dir) {
+  requireTool("mkfs.erofs");
+  requireTool("veritysetup");
+  const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(WORK, "marker"), { quiet: true });
+  const tree = join(dir, "tree");
+  rmSync(tree, { recursive: true, force: true });
+  for (const d of ["sbin", "dev", "proc", "sys", "run", "etc", "tmp"]) mkdirSync(join(tree, d), { recursive: true });
+  copyFileSync(marker, join(tree, "sbin", "init"));
+  run("chmod", ["0755", join(tree, "sbin", "init")]);
+  writeFileSync(join(tree, "etc", "os-release"), 'ID=storage-init-test\nPRETTY_NAME="storage-init test root"\n');
+  const erofs = join(dir, "root.erofs");
+  run("mkfs.erofs", ["-T0", "--all-root", `-U${EROFS_UUID}`, erofs, tree]);
+  const verity = join(dir, "root.verity");
+  rmSync(verity, { force: true });
+  const out = run("veritysetup", ["format", erofs, verity, `--salt=${SALT}`, `--uuid=${VERITY_UUID}`, "--data-block-size=4096", "--hash-block-size=4096", "--hash=sha256"]);
+  const m = out.match(/Root hash:\s+([0-9a-f]{64})/);
+  if (!m) throw new Error(`veritysetup format printed no root hash:\n${out}`);
+  return { erofs, verity, rootHash: m[1] };
+}
+
+/** The DDI: GPT with the root and root-verity partitions, UUIDs derived from the root hash. */
+function buildDdi(out, root) {
+  return gptImage(out, [
+    { data: root.erofs, type: TYPE.ROOT_X86_64, uuid: uuidOf(root.rootHash.slice(0, 32)), name: "root-x86-64" },
+    { data: root.verity, type: TYPE.ROOT_VERITY_X86_64, uuid: uuidOf(root.rootHash.slice(32)), name: "root-x86-64-verity" },
+  ]);
+}
+
+/** A vfat ESP image holding `files` [{ src, path }], written with mtools (no mount). */
+function buildEsp(out, files) {
+  requireTool("mkfs.vfat");
+  requireTool("mcopy");
+  const bytes = files.reduce((n, f) => n + statSync(f.src).size, 0);
+  const kib = Math.max(34 * 1024, alignUp(Math.ceil((bytes * 1.1) / 1024) + 2048, 1024));
+  rmSync(out, { force: true });
+  run("mkfs.vfat", ["-F", "32", "-n", "ESP", "-i", "5a17e5b0", "-C", out, String(kib)]);
+  for (const f of files) {
+    const parts = f.path.split("/").filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      try {
+        run("mmd", ["-i", out, "::/" + parts.slice(0, i).join("/")]);
+      } catch {
+        // exists already
+      }
+    }
+    run("mcopy", ["-i", out, f.src, "::/" + parts.join("/")]);
+  }
+}
+
+export const ESP_PART_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+
+/**
+ * Builds (or reuses) a test disk. Options, each for a failure case:
+ *   ddiPath        where the DDI lies on the ESP (default /EFI/storage-init/root.raw)
+ *   omitDdi        leave the DDI off the ESP
+ *   noEsp          the disk's only partition is not typed as an ESP
+ *   flipErofsByte  flip one byte of the erofs data (at this offset into the root partition)
+ *   corruptPrimaryGpt  overwrite the primary GPT header of the disk (the backup must be used)
+ * Returns { disk, rootHash, espPartUuid, dir }.
+ */
+export async function buildDisk(opts = {}) {
+  const marker = readFileSync(join(ROOT, "qemu", "marker.ts"), "utf8");
+  const key = createHash("sha256").update(JSON.stringify({ IMAGE_FORMAT, opts, marker, shim: readFileSync(join(ROOT, "syscalls", "shim.h"), "utf8") })).digest("hex").slice(0, 16);
+  const dir = join(CACHE, "images", key);
+  const meta = join(dir, "meta.json");
+  if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const root = await buildRoot(tmp);
+  const ddi = join(tmp, "root.raw");
+  const placed = buildDdi(ddi, root);
+  if (opts.flipErofsByte !== undefined) {
+    const at = placed[0].offset + opts.flipErofsByte;
+    const b = readFileSync(ddi).subarray(at, at + 1);
+    writeAt(ddi, at, Buffer.from([b[0] ^ 0xff]));
+  }
+  const esp = join(tmp, "esp.img");
+  buildEsp(esp, opts.omitDdi ? [{ src: join(tmp, "tree", "etc", "os-release"), path: "/README" }] : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }]);
+  const disk = join(tmp, "disk.img");
+  gptImage(disk, [{ data: esp, type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : TYPE.ESP, uuid: ESP_PART_UUID, name: "ESP" }]);
+  if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));
+  rmSync(join(tmp, "tree"), { recursive: true, force: true });
+  for (const f of ["root.erofs", "root.verity", "esp.img"]) rmSync(join(tmp, f), { force: true });
+  const result = { disk: join(dir, "disk.img"), ddi: join(dir, "root.raw"), rootHash: root.rootHash, espPartUuid: ESP_PART_UUID, dir, erofsOffsetInDdi: placed[0].offset };
+  writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return result;
+}

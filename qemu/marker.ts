@@ -1,0 +1,29 @@
+/**
+ * The test root's init: proves the switch root worked. Prints `ROOT-REACHED` with the uptime,
+ * its pid and argv, and the timings storage-init left in /run, then powers off.
+ * Compiled by the same porffor pipeline as the init.
+ */
+import { LinuxKernel } from "../syscalls/linux.js";
+import { RebootCmd } from "../syscalls/kernel.js";
+import { utf8Encode } from "../syscalls/bytes.js";
+import { readSmallFile } from "../runtime/blockdev.js";
+import { nulSeparated } from "../runtime/main.js";
+
+const k = new LinuxKernel();
+const say = (s: string) => {
+  k.write(1, utf8Encode(s + "\n"));
+};
+let uptime = "?";
+try {
+  uptime = readSmallFile(k, "/proc/uptime").split(" ")[0];
+} catch (e) {
+  uptime = "unreadable";
+}
+say("ROOT-REACHED uptime=" + uptime + " pid=" + k.getpid() + " argv=" + nulSeparated(k, "/proc/self/cmdline").join(" "));
+try {
+  say("TIMINGS " + readSmallFile(k, "/run/storage-init/timings.json", 65536).trim());
+} catch (e) {
+  say("TIMINGS missing");
+}
+k.sync();
+k.reboot(RebootCmd.POWER_OFF);
