@@ -55,8 +55,9 @@ export function kib(n) {
 export async function compileNative(entry, out, { quiet = false } = {}) {
   requireTool("musl-gcc");
   const name = out.split("/").pop();
-  const js = join(WORK, `${name}.js`);
-  const c = join(WORK, `${name}.c`);
+  // Per-process file names: tests build natives in parallel processes.
+  const js = join(WORK, `${name}.${process.pid}.js`);
+  const c = join(WORK, `${name}.${process.pid}.c`);
   mkdirSync(WORK, { recursive: true });
   mkdirSync(dirname(out), { recursive: true });
   const log = quiet ? async (_w, fn) => fn() : step;
@@ -279,8 +280,10 @@ export async function buildInit({ kernelDir, storage = ["all"], out = DIST } = {
 
 async function cli(argv) {
   if (argv[0] === "tests") {
-    // The boot tests use the artifacts in dist/, built once here before ava starts.
-    await buildInit();
+    // The boot tests use the artifacts in dist/, built once here before ava starts:
+    // the init with every storage class, on Debian's current kernel.
+    const { fetchKernel } = await import("./qemu/kernel.mjs");
+    await buildInit({ kernelDir: fetchKernel().root, storage: ["all"] });
     return bundleTests();
   }
   let kernelDir;

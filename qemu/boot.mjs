@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 
 /**
  * Options: kernel, initrd, append (kernel command line), drives ([{ file, if: "virtio"|"nvme"|
- * "scsi"|"ahci", format?, readonly? }]), timeoutMs, memory (MiB), extraArgs, onLine(line).
+ * "scsi"|"ahci", format?, readonly? (default true) }]), timeoutMs, memory (MiB), extraArgs, onLine(line).
  * Resolves with { output, lines, code, timedOut, ms } once QEMU exits or the time limit passes
  * (QEMU is then killed). -no-reboot turns a guest reboot into a QEMU exit.
  */
@@ -17,7 +17,8 @@ export function bootQemu(opts) {
   let n = 0;
   for (const d of opts.drives ?? []) {
     const id = `d${n++}`;
-    const ro = d.readonly ? ",read-only=on" : "";
+    // Read-only by default: the init never writes, and tests share one image between QEMUs.
+    const ro = d.readonly === false ? "" : ",read-only=on";
     args.push("-drive", `if=none,id=${id},file=${d.file},format=${d.format ?? "raw"}${ro}`);
     if (d.if === "virtio") args.push("-device", `virtio-blk-pci,drive=${id}`);
     else if (d.if === "nvme") args.push("-device", `nvme,drive=${id},serial=si${id}`);

@@ -16,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { compileNative, ROOT, requireTool, WORK } from "../build.mjs";
+import { compileNative, ROOT, requireTool } from "../build.mjs";
 import { CACHE } from "./kernel.mjs";
 
 export const TYPE = {
@@ -83,7 +83,7 @@ function gptImage(out, parts) {
 async function buildRoot(dir) {
   requireTool("mkfs.erofs");
   requireTool("veritysetup");
-  const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(WORK, "marker"), { quiet: true });
+  const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true });
   const tree = join(dir, "tree");
   rmSync(tree, { recursive: true, force: true });
   for (const d of ["sbin", "dev", "proc", "sys", "run", "etc", "tmp"]) mkdirSync(join(tree, d), { recursive: true });
@@ -146,7 +146,7 @@ export async function buildDisk(opts = {}) {
   const dir = join(CACHE, "images", key);
   const meta = join(dir, "meta.json");
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
-  const tmp = `${dir}.tmp`;
+  const tmp = `${dir}.tmp${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const root = await buildRoot(tmp);
@@ -163,10 +163,13 @@ export async function buildDisk(opts = {}) {
   gptImage(disk, [{ data: esp, type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : TYPE.ESP, uuid: ESP_PART_UUID, name: "ESP" }]);
   if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));
   rmSync(join(tmp, "tree"), { recursive: true, force: true });
-  for (const f of ["root.erofs", "root.verity", "esp.img"]) rmSync(join(tmp, f), { force: true });
+  for (const f of ["root.erofs", "root.verity", "esp.img", "marker"]) rmSync(join(tmp, f), { force: true });
   const result = { disk: join(dir, "disk.img"), ddi: join(dir, "root.raw"), rootHash: root.rootHash, espPartUuid: ESP_PART_UUID, dir, erofsOffsetInDdi: placed[0].offset };
   writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  if (existsSync(meta)) rmSync(tmp, { recursive: true, force: true }); // another process won the race
+  else {
+    rmSync(dir, { recursive: true, force: true }); // a half-written leftover
+    renameSync(tmp, dir);
+  }
   return result;
 }

@@ -23,8 +23,13 @@ export interface EspSelector {
 }
 
 export interface Esp {
+  /** The partition's device node, or "" when the kernel made none (see offset/size). */
   device: string;
+  /** The whole disk ("/dev/vda"), "" when the ESP was given as a device path. */
   disk: string;
+  /** Where the ESP lies on the disk, in bytes: used through a loop device when there is no node. */
+  offset: number;
+  size: number;
   partUuid: string;
   how: string;
 }
@@ -78,15 +83,22 @@ export function readLoaderSelector(k: Kernel): EspSelector | undefined {
   return uuid === undefined ? undefined : { kind: "partuuid", value: uuid, source: "LoaderDevicePartUUID" };
 }
 
-/** Looks for the ESP on the disks visible now. */
-export function findEsp(k: Kernel, log: Log, sel: EspSelector): Esp | undefined {
+/**
+ * Looks for the ESP on the disks visible now. `warned` remembers disks already reported as
+ * having a damaged primary GPT, so that repeated rounds say it once.
+ *
+ * When the primary GPT is damaged the kernel does not read the backup (it needs `gpt` on its
+ * command line, block/partitions/efi.c) and makes no partition nodes; the ESP is then returned
+ * with device "" and its byte range, for a loop device over the disk.
+ */
+export function findEsp(k: Kernel, log: Log, sel: EspSelector, warned: Set<string> = new Set()): Esp | undefined {
   if (sel.kind === "device") {
     try {
       k.stat(sel.value);
     } catch (e) {
       return undefined;
     }
-    return { device: sel.value, disk: "", partUuid: "", how: sel.source };
+    return { device: sel.value, disk: "", offset: 0, size: 0, partUuid: "", how: sel.source };
   }
   for (const d of listDisks(k)) {
     let gpt: Gpt;
@@ -97,7 +109,11 @@ export function findEsp(k: Kernel, log: Log, sel: EspSelector): Esp | undefined 
       log.debug("/dev/" + d.name + ": " + (e instanceof GptError ? e.message : String((e as { message?: string }).message)));
       continue;
     }
-    if (gpt.usedHeader !== "primary") log.warn("/dev/" + d.name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
+    const backup = gpt.usedHeader !== "primary";
+    if (backup && !warned.has(d.name)) {
+      warned.add(d.name);
+      log.warn("/dev/" + d.name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
+    }
     for (const p of gpt.partitions) {
       const hit =
         (sel.kind === "partuuid" && p.partGuid === sel.value) ||
@@ -105,11 +121,13 @@ export function findEsp(k: Kernel, log: Log, sel: EspSelector): Esp | undefined 
         (sel.kind === "type" && p.typeGuid === PartitionType.ESP);
       if (!hit) continue;
       const part = d.partitions.get(p.number);
-      if (part === undefined) {
-        log.debug("/dev/" + d.name + ": partition " + p.number + " matches but has no device node yet");
-        continue;
+      const found = { device: "", disk: "/dev/" + d.name, offset: p.offset, size: p.size, partUuid: p.partGuid, how: sel.source };
+      if (part !== undefined) {
+        found.device = "/dev/" + part;
+        return found;
       }
-      return { device: "/dev/" + part, disk: d.name, partUuid: p.partGuid, how: sel.source };
+      if (backup) return found;
+      log.debug("/dev/" + d.name + ": partition " + p.number + " matches but has no device node yet");
     }
   }
   return undefined;

@@ -22,11 +22,13 @@ import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, mountOnce } from "./mount.js";
 import { chooseInit, initArgv, switchRoot } from "./switch_root.js";
 import { Timings } from "./timings.js";
-import { checkVerityGeometry, createVerityDevice, parseVeritySuperblock, verityParams, VERITY_SUPERBLOCK_SIZE } from "./verity.js";
+import { checkVerityGeometry, createVerityDevice, parseVeritySuperblock, verityParams, verityStatus, VERITY_SUPERBLOCK_SIZE } from "./verity.js";
 
 export const VERSION = "0.1.0";
 export const ESP_MOUNT = "/esp";
 export const SYSROOT = "/sysroot";
+/** The dm device name of the verified root. */
+export const VERITY_NAME = "root";
 
 declare const STORAGE_INIT_ARCH: string | undefined;
 /** The architecture the binary was built for (esbuild defines it); Node tests use x86-64. */
@@ -93,9 +95,10 @@ function waitForEsp(k: Kernel, log: Log, config: Config, cold: Coldplug, sel: Es
     log.warn("no uevent socket (" + errorText(e) + "); polling for devices");
   }
   const buf = new Uint8Array(8192);
+  const warned = new Set<string>();
   for (;;) {
     cold.round();
-    const esp = findEsp(k, log, sel);
+    const esp = findEsp(k, log, sel, warned);
     if (esp !== undefined) {
       if (uevents >= 0) k.close(uevents);
       return esp;
@@ -121,6 +124,20 @@ function waitForEsp(k: Kernel, log: Log, config: Config, cold: Coldplug, sel: Es
     "timed out after " + config.timeoutMs / 1000 + " s waiting for the ESP (" + sel.source + (sel.value === "" ? "" : " " + sel.value) + "); " +
       cold.devices + " devices seen, modules loaded: " + (loaded.length === 0 ? "none" : loaded.join(", ")) + "; block devices: " + cold.blockDevices().join(", "),
   );
+}
+
+/** The ESP's device node: its partition, or a read-only loop over its range of the disk. */
+function espDevice(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, st: BootState): string {
+  if (esp.device !== "") {
+    log.info("ESP " + esp.device + " (found by " + esp.how + ")");
+    return esp.device;
+  }
+  st.phase = "attach the ESP on " + esp.disk;
+  loader.loadGroup("loop");
+  const l = attachLoop(k, esp.disk, { offset: esp.offset, size: esp.size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR, blockSize: 0 });
+  st.openFds.push(l.fd);
+  log.info("ESP at " + esp.disk + " bytes " + esp.offset + "+" + esp.size + " (found by " + esp.how + "; the kernel made no partition node) on " + l.path);
+  return l.path;
 }
 
 /** Attaches a DDI partition read-only; the loop device disappears with its last user. */
@@ -159,7 +176,7 @@ function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, dd
   loader.loadGroup("verity");
   const params = verityParams(rootLoop.major + ":" + rootLoop.minor, verityLoop.major + ":" + verityLoop.minor, sb, hashStart, rootHash, config.verityOptions);
   log.debug("verity table: " + params);
-  const dev = createVerityDevice(k, "root", (sb.dataBlocks * sb.dataBlockSize) / 512, params);
+  const dev = createVerityDevice(k, VERITY_NAME, (sb.dataBlocks * sb.dataBlockSize) / 512, params);
   log.info("dm-verity " + dev.path + " (" + sb.algorithm + ", " + sb.dataBlocks + " blocks of " + sb.dataBlockSize + ") over " + rootLoop.path + " + " + verityLoop.path);
   return dev.path;
 }
@@ -189,16 +206,18 @@ export function boot(k: Kernel, log: Log): never {
     const cold = new Coldplug(k, log, loader);
     const sel = espSelector(k, log, config, loader);
     const esp = waitForEsp(k, log, config, cold, sel);
-    log.info("ESP " + esp.device + " (found by " + esp.how + ")");
-
     times.begin("esp");
-    st.phase = "mount the ESP " + esp.device;
+    const espDev = espDevice(k, log, loader, esp, st);
+    st.phase = "mount the ESP " + espDev;
     loader.loadGroup("vfat");
     mkdirAll(k, ESP_MOUNT, 0o755);
-    k.mount(esp.device, ESP_MOUNT, "vfat", MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC, "");
+    k.mount(espDev, ESP_MOUNT, "vfat", MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC, "");
+    // The mount holds the ESP's loop device now, if it needed one.
+    for (const fd of st.openFds) k.close(fd);
+    st.openFds = [];
 
     times.begin("ddi");
-    st.phase = "open the DDI " + config.ddiPath + " on " + esp.device;
+    st.phase = "open the DDI " + config.ddiPath + " on " + espDev;
     const ddiFile = ESP_MOUNT + config.ddiPath;
     const ddi = selectDdiPartitions(readDdi(k, ddiFile), ARCH, config.rootHash, config.verityDisabled);
 
@@ -212,7 +231,14 @@ export function boot(k: Kernel, log: Log): never {
     st.phase = "mount the root " + rootDev;
     loader.loadGroup("erofs");
     mkdirAll(k, SYSROOT, 0o755);
-    k.mount(rootDev, SYSROOT, config.rootFsType, MountFlags.RDONLY, config.rootFlags);
+    try {
+      k.mount(rootDev, SYSROOT, config.rootFsType, MountFlags.RDONLY, config.rootFlags);
+    } catch (e) {
+      if (ddi.verity !== undefined && isErrno(e, Errno.EIO) && verityStatus(k, VERITY_NAME) === "C") {
+        throw new Error(errorText(e) + ": dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)");
+      }
+      throw e;
+    }
     log.info("mounted " + rootDev + " (" + config.rootFsType + ") on " + SYSROOT);
     // The mount (through dm-verity) now holds the loop devices.
     for (const fd of st.openFds) k.close(fd);

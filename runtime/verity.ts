@@ -209,6 +209,23 @@ function dmCall(k: Kernel, ctl: number, request: number, what: string, r: DmRequ
   return b;
 }
 
+/** The status of dm device `name` ("V" verified, "C" corruption seen), or "" when unknown. */
+export function verityStatus(k: Kernel, name: string): string {
+  try {
+    const ctl = k.open("/dev/mapper/control", OpenFlags.RDWR);
+    try {
+      const s = dmStatusText(dmCall(k, ctl, DmIoctl.TABLE_STATUS, "status", { name, uuid: "", flags: 0, targets: [], reserve: 1024 }));
+      k.close(ctl);
+      return s;
+    } catch (e) {
+      closeQuietly(k, [ctl]);
+      return "";
+    }
+  } catch (e) {
+    return "";
+  }
+}
+
 export interface VerityDevice {
   name: string;
   path: string;

@@ -141,6 +141,7 @@ const ERRNO_MORE: { [n: number]: string } = {
 export const Errno = {
   ENOENT: 2,
   EINTR: 4,
+  EIO: 5,
   ENXIO: 6,
   EAGAIN: 11,
   EBUSY: 16,

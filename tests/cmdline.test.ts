@@ -1,0 +1,83 @@
+import test from "ava";
+import { checkRootHash, parseCmdline, parseSeconds, splitCmdline } from "../runtime/cmdline.js";
+import { rng } from "./helpers.js";
+
+const HASH = "0123456789abcdef".repeat(4);
+
+test("splitCmdline() keeps quoted values and drops the quotes", (t) => {
+  t.deepEqual(splitCmdline('a="b c" "d=e f"  g=\tlast'), ["a=b c", "d=e f", "g=", "last"]);
+  t.deepEqual(splitCmdline('x="unterminated value'), ["x=unterminated value"]);
+  t.deepEqual(splitCmdline('""'), [""]);
+});
+
+test("parseCmdline() reads systemd's keys and ours", (t) => {
+  const c = parseCmdline(`quiet roothash=${HASH.toUpperCase()} init=/usr/lib/systemd/systemd rootflags=noacl systemd.verity_root_options=panic-on-corruption,ignore-zero-blocks storage_init.ddi=/EFI/x/y.raw storage_init.esp=PARTLABEL=ESP storage_init.timeout=2.5 storage-init.on-failure=poweroff storage_init.failure_delay=250ms storage_init.debug`);
+  t.is(c.rootHash, HASH);
+  t.is(c.init, "/usr/lib/systemd/systemd");
+  t.is(c.rootFlags, "noacl");
+  t.deepEqual(c.verityOptions, ["panic-on-corruption", "ignore-zero-blocks"]);
+  t.is(c.ddiPath, "/EFI/x/y.raw");
+  t.is(c.esp, "PARTLABEL=ESP");
+  t.is(c.timeoutMs, 2500);
+  t.is(c.onFailure, "poweroff");
+  t.is(c.failureDelayMs, 250);
+  t.true(c.debug);
+  t.deepEqual(c.problems, []);
+});
+
+test("parseCmdline(): a repeated key takes the last value; unknown keys are ignored", (t) => {
+  const c = parseCmdline(`storage_init.timeout=1 foo=bar storage_init.timeout=7 roothash=${HASH}`);
+  t.is(c.timeoutMs, 7000);
+  t.deepEqual(c.problems, []);
+});
+
+test("parseCmdline() names every invalid value", (t) => {
+  const c = parseCmdline('roothash=xyz storage_init.on_failure=explode storage_init.timeout=-1 init=sbin/init rootfstype=ext4 storage_init.ddi=/a/../b systemd.verity=maybe storage_init.esp');
+  t.deepEqual(c.problems, [
+    'roothash= is not hexadecimal: "xyz"',
+    'storage_init.on_failure= must be one of reboot|poweroff|halt|shell: "explode"',
+    'storage_init.timeout= is not a duration: "-1"',
+    'init= must be an absolute path: "sbin/init"',
+    "rootfstype=ext4 is not supported; supported: erofs",
+    "storage_init.ddi= must be an absolute path on the ESP without '..': \"/a/../b\"",
+    'systemd.verity= is not a boolean: "maybe"',
+    "storage_init.esp= needs a value",
+  ]);
+  t.is(c.rootHash, undefined);
+  t.is(c.onFailure, "reboot", "an invalid action keeps the safe default");
+});
+
+test("checkRootHash() rejects odd, short, long and non-hex hashes", (t) => {
+  t.deepEqual(checkRootHash("abc"), { error: "roothash= has an odd number of digits (3)" });
+  t.deepEqual(checkRootHash("ab".repeat(8)), { error: "roothash= has 16 digits; expected 32 to 128" });
+  t.deepEqual(checkRootHash("ab".repeat(65)), { error: "roothash= has 130 digits; expected 32 to 128" });
+  t.deepEqual(checkRootHash("g".repeat(64)), { error: 'roothash= is not hexadecimal: "' + "g".repeat(64) + '"' });
+  t.deepEqual(checkRootHash(""), { error: "roothash= is empty" });
+});
+
+test("systemd.verity=0 is the explicit opt-out", (t) => {
+  t.true(parseCmdline("systemd.verity=0").verityDisabled);
+  t.true(parseCmdline("systemd.verity=no").verityDisabled);
+  t.false(parseCmdline("systemd.verity=1").verityDisabled);
+  t.false(parseCmdline("").verityDisabled);
+});
+
+test("parseSeconds() accepts seconds and milliseconds only", (t) => {
+  t.is(parseSeconds("3"), 3000);
+  t.is(parseSeconds("0.5s"), 500);
+  t.is(parseSeconds("20ms"), 20);
+  for (const bad of ["", "s", "-1", "1e3", "1..2", "abc", "9999999999999"]) t.is(parseSeconds(bad), undefined, bad);
+});
+
+test("parseCmdline() survives 10,000 random command lines without throwing", (t) => {
+  const next = rng(7);
+  const alphabet = 'ab=" \t_-.\\/roothashinitstorage_0123456789\u00e9\u20ac\u0000\n';
+  for (let i = 0; i < 10000; i++) {
+    let s = "";
+    const len = next() % 80;
+    for (let j = 0; j < len; j++) s += alphabet[next() % alphabet.length];
+    const c = parseCmdline(s);
+    t.true(Array.isArray(c.problems));
+    if (c.rootHash !== undefined) t.regex(c.rootHash, /^[0-9a-f]+$/);
+  }
+});

@@ -1,0 +1,138 @@
+import test from "ava";
+import { crc32 } from "../runtime/crc32.js";
+import { GptError, guidToBytes, guidToString, parseGpt, PartitionType } from "../runtime/gpt.js";
+import type { Gpt } from "../runtime/gpt.js";
+import { reader, rng, sgdiskImage, writeGpt, thrown } from "./helpers.js";
+
+const ESP_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+const ROOT_UUID = "01234567-89ab-cdef-0123-456789abcdef";
+// Made by sgdisk once; every test gets its own copy.
+const SGDISK = sgdiskImage(4, [
+  [PartitionType.ESP, ESP_UUID, "ESP", 2048, 4095],
+  [PartitionType.ROOT_X86_64, ROOT_UUID, "root-x86-64", 4096, 6143],
+]);
+
+function parse(b: Uint8Array): Gpt {
+  return parseGpt(reader(b), b.length);
+}
+
+function gptError(t: import("ava").ExecutionContext, b: Uint8Array): string {
+  const e = thrown(t, () => parse(b));
+  t.true(e instanceof GptError);
+  return e.message;
+}
+
+test("crc32() matches the IEEE check value", (t) => {
+  t.is(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+});
+
+test("guidToString() and guidToBytes() round-trip the mixed-endian layout", (t) => {
+  const b = guidToBytes(PartitionType.ESP) as Uint8Array;
+  t.deepEqual(Array.from(b.subarray(0, 4)), [0x28, 0x73, 0x2a, 0xc1]);
+  t.is(guidToString(b, 0), PartitionType.ESP);
+  t.is(guidToBytes("not-a-guid"), undefined);
+  t.is(guidToBytes("c12a7328-f81f-11d2-ba4b-00a0c93ec93g"), undefined);
+});
+
+test("parseGpt() reads what sgdisk wrote", (t) => {
+  const g = parse(SGDISK.slice());
+  t.is(g.sectorSize, 512);
+  t.is(g.usedHeader, "primary");
+  t.is(g.diskGuid, "11111111-2222-3333-4444-555555555555");
+  t.deepEqual(
+    g.partitions.map((p) => [p.number, p.typeGuid, p.partGuid, p.firstLba, p.lastLba, p.offset, p.size, p.name]),
+    [
+      [1, PartitionType.ESP, ESP_UUID, 2048, 4095, 1048576, 1048576, "ESP"],
+      [2, PartitionType.ROOT_X86_64, ROOT_UUID, 4096, 6143, 2097152, 1048576, "root-x86-64"],
+    ],
+  );
+});
+
+test("the test GPT writer produces what sgdisk produces (same parse)", (t) => {
+  const ours = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 4095, name: "ESP" },
+    { type: PartitionType.ROOT_X86_64, uuid: ROOT_UUID, first: 4096, last: 6143, name: "root-x86-64" },
+  ]);
+  t.deepEqual(parse(ours).partitions, parse(SGDISK.slice()).partitions);
+});
+
+test("parseGpt() handles 4096-byte sectors", (t) => {
+  const img = writeGpt(8 * 1048576, 4096, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 256, last: 511, name: "ESP" }]);
+  const g = parse(img);
+  t.is(g.sectorSize, 4096);
+  t.is(g.partitions[0].offset, 1048576);
+  t.is(g.partitions[0].size, 1048576);
+});
+
+test("a damaged primary header falls back to the backup, saying why", (t) => {
+  const img = SGDISK.slice();
+  img[512 + 30] ^= 0xff; // inside the header: CRC mismatch
+  const g = parse(img);
+  t.is(g.usedHeader, "backup");
+  t.regex(g.primaryProblem as string, /^header CRC32 mismatch at LBA 1 \(stored [0-9a-f]+, computed [0-9a-f]+\)$/);
+  t.is(g.partitions.length, 2);
+});
+
+test("damaged primary entries fall back to the backup entries", (t) => {
+  const img = SGDISK.slice();
+  img[1024 + 20] ^= 1;
+  const g = parse(img);
+  t.is(g.usedHeader, "backup");
+  t.regex(g.primaryProblem as string, /^partition entries CRC32 mismatch/);
+});
+
+test("a missing primary signature with a valid backup still parses", (t) => {
+  const img = SGDISK.slice();
+  img.fill(0, 512, 1024);
+  t.is(parse(img).usedHeader, "backup");
+});
+
+test("both headers damaged: one error naming both problems", (t) => {
+  const img = SGDISK.slice();
+  img[512 + 30] ^= 0xff;
+  img[img.length - 512 + 30] ^= 0xff;
+  t.regex(gptError(t, img), /^no valid GPT: primary: header CRC32 mismatch at LBA 1 .*; backup: header CRC32 mismatch at LBA 8191 /);
+});
+
+test("no GPT at all, a truncated image, and a tiny device are clear errors", (t) => {
+  t.is(gptError(t, new Uint8Array(1048576)), 'no valid GPT: primary: no "EFI PART" signature at LBA 1 (512- or 4096-byte sectors); backup: no "EFI PART" signature at LBA 255');
+  t.regex(gptError(t, SGDISK.slice(0, 2048)), /^no valid GPT: primary: partition entries lie outside the disk|^no valid GPT: primary: partition entries at LBA 2 lie outside the disk/);
+  t.regex(gptError(t, new Uint8Array(100)), /too small for a GPT/);
+});
+
+test("overlapping or out-of-range partitions are rejected", (t) => {
+  const overlap = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 4095, name: "a" },
+    { type: PartitionType.ESP, uuid: ROOT_UUID, first: 4000, last: 5000, name: "b" },
+  ]);
+  t.is(gptError(t, overlap), "partitions 1 and 2 overlap");
+  const outside = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 9000, name: "a" }]);
+  t.regex(gptError(t, outside), /^partition 1 \(type c12a7328-f81f-11d2-ba4b-00a0c93ec93b\) spans LBA 2048\.\.9000, outside the usable 34\.\.8158$/);
+});
+
+test("parseGpt() on 10,000 mutated images returns a table or a GptError, nothing else", (t) => {
+  const next = rng(42);
+  let parsed = 0;
+  let rejected = 0;
+  const base = SGDISK.subarray(0, 64 * 1024);
+  for (let i = 0; i < 10000; i++) {
+    const img = base.slice();
+    const flips = 1 + (next() % 8);
+    for (let j = 0; j < flips; j++) {
+      // Mostly the headers and entries, where the interesting fields are.
+      const at = next() % 2 === 0 ? 512 + (next() % 1536) : next() % img.length;
+      img[at] = next() & 0xff;
+    }
+    const size = next() % 4 === 0 ? next() % img.length : img.length;
+    try {
+      const g = parseGpt(reader(img.subarray(0, size)), size);
+      for (const p of g.partitions) t.true(p.offset + p.size <= size, "partition inside the device");
+      parsed++;
+    } catch (e) {
+      if (!(e instanceof GptError)) t.fail(`mutation ${i} threw ${String(e)}`);
+      rejected++;
+    }
+  }
+  t.is(parsed + rejected, 10000);
+  t.true(rejected > 0);
+});
