@@ -18,7 +18,8 @@ export function bootQemu(opts) {
   for (const d of opts.drives ?? []) {
     const id = `d${n++}`;
     // Read-only by default: the init never writes, and tests share one image between QEMUs.
-    const ro = d.readonly === false ? "" : ",read-only=on";
+    // IDE/AHCI disks cannot be read-only in QEMU: those get a throw-away overlay instead.
+    const ro = d.readonly === false ? "" : d.if === "ahci" ? ",snapshot=on" : ",read-only=on";
     args.push("-drive", `if=none,id=${id},file=${d.file},format=${d.format ?? "raw"}${ro}`);
     if (d.if === "virtio") args.push("-device", `virtio-blk-pci,drive=${id}`);
     else if (d.if === "nvme") args.push("-device", `nvme,drive=${id},serial=si${id}`);

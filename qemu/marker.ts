@@ -4,14 +4,22 @@
  * Compiled by the same porffor pipeline as the init.
  */
 import { LinuxKernel } from "../syscalls/linux.js";
-import { RebootCmd } from "../syscalls/kernel.js";
+import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
 import { utf8Encode } from "../syscalls/bytes.js";
 import { readSmallFile } from "../runtime/blockdev.js";
 import { nulSeparated } from "../runtime/main.js";
 
 const k = new LinuxKernel();
+// Through /dev/kmsg when it can: a record is never interleaved with the kernel's own lines.
+let kmsg = -1;
+try {
+  kmsg = k.open("/dev/kmsg", OpenFlags.WRONLY);
+} catch (e) {
+  kmsg = -1;
+}
 const say = (s: string) => {
-  k.write(1, utf8Encode(s + "\n"));
+  if (kmsg >= 0) k.write(kmsg, utf8Encode("<5>" + s + "\n"));
+  else k.write(1, utf8Encode(s + "\n"));
 };
 let uptime = "?";
 try {

@@ -212,10 +212,12 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
   const sizes = sectorSize === 0 ? [512, 4096] : [sectorSize];
   let problem = "no \"EFI PART\" signature at LBA 1 (512- or 4096-byte sectors)";
   let backupProblem = "";
+  let noSignature = true;
   for (const ss of sizes) {
     const sectors = Math.floor(size / ss);
     if (sectors < 3) {
       backupProblem = "the device is too small for a GPT (" + size + " bytes)";
+      noSignature = false;
       continue;
     }
     if (sectorSize !== 0) {
@@ -236,7 +238,14 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
         return { sectorSize: ss, diskGuid: backup.diskGuid, usedHeader: "backup", primaryProblem: problem, partitions: parseEntries(entries, backup, ss) };
       }
       backupProblem = entries;
-    } else backupProblem = backup;
+      noSignature = false;
+    } else {
+      backupProblem = backup;
+      if (!backup.startsWith("no \"EFI PART\"")) noSignature = false;
+    }
+  }
+  if (sectorSize === 0 && noSignature) {
+    throw new GptError("no GPT: no \"EFI PART\" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)");
   }
   throw new GptError("no valid GPT: primary: " + problem + "; backup: " + backupProblem);
 }

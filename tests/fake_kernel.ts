@@ -1,8 +1,8 @@
 /**
  * An in-memory Kernel for unit tests: a file tree with sysfs and devtmpfs entries, block devices
  * backed by image bytes, a mount table, loop and device-mapper emulation over ioctls, recorded
- * module loads, a virtual monotonic clock. exec, and sleeping forever after a reboot, end the
- * run by throwing FakeStop.
+ * module loads, a virtual monotonic clock. Sleeping forever (after the failure action) ends the
+ * run by throwing FakeStop; exec is recorded and returns.
  */
 import type { DirEntry, Kernel, Stat } from "../syscalls/kernel.js";
 import { Errno, FileType, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
@@ -38,7 +38,10 @@ export interface Mount {
 
 export class FakeKernel implements Kernel {
   readonly nodes = new Map<string, FNode>();
+  /** The mount table now. */
   readonly mounts: Mount[] = [];
+  /** Every mount call that succeeded, in order (MS_MOVE included). */
+  readonly mountLog: Mount[] = [];
   readonly modulesLoaded: string[] = [];
   readonly ioctls: Array<{ fd: number; path: string; request: number }> = [];
   readonly execs: Array<{ path: string; argv: string[]; envp: string[] }> = [];
@@ -224,12 +227,23 @@ export class FakeKernel implements Kernel {
     const t = this.get("mount", target);
     if (t.type !== FileType.DIR) throw this.err("mount", q(source) + " on " + q(target), 20);
     const m = { source, target, fstype, flags, data };
+    this.mountLog.push({ ...m });
     if ((flags & 8192) !== 0) {
       // MS_MOVE: the mount and everything below it move to target.
       const old = this.mountedAt(source);
       if (old === undefined) throw this.err("mount", q(source) + " on " + q(target) + " (flags " + flags + ")", Errno.EINVAL);
       const moved = new Map<string, FNode>();
       for (const [p, n] of this.nodes) if (p.startsWith(source + "/")) moved.set(p, n);
+      if (target === "/") {
+        // The new root replaces the old one, which is no longer reachable.
+        const fs = this.nodes.get(source) as FNode;
+        this.nodes.clear();
+        this.nodes.set("/", fs);
+        for (const [p, n] of moved) this.nodes.set(p.slice(source.length), n);
+        for (const o of this.mounts) if (o.target.startsWith(source + "/")) o.target = o.target.slice(source.length);
+        old.target = "/";
+        return;
+      }
       for (const [p, n] of moved) {
         this.nodes.delete(p);
         this.nodes.set(target + p.slice(source.length), n);
@@ -239,8 +253,6 @@ export class FakeKernel implements Kernel {
       this.nodes.set(source, this.node(FileType.DIR, 0o755, this.fsOf(source.slice(0, source.lastIndexOf("/")) || "/")));
       old.target = target;
       for (const o of this.mounts) if (o.target.startsWith(source + "/")) o.target = target + o.target.slice(source.length);
-      this.mounts.push({ ...m, source: "(moved)" });
-      this.mounts.pop();
       return;
     }
     if (source.startsWith("/dev/")) this.get("mount", source);
@@ -422,16 +434,19 @@ export class FakeKernel implements Kernel {
     this.get("chdir", path);
   }
 
+  /** Only the switch-root form: chdir into the new root, move it onto /, chroot("."). */
   chroot(path: string): void {
-    this.get("chroot", path);
-    const root = path === "." ? "/" : path;
-    if (root !== "/") throw this.err("chroot", q(path), Errno.EINVAL);
+    if (path !== "." && path !== "/") throw this.err("chroot", q(path), Errno.EINVAL);
   }
 
+  /**
+   * Records the exec and returns: a real exec never returns, so boot() returning stands for
+   * "control left the init" (boot() has a catch-all, which a thrown stop would fall into).
+   */
   execve(path: string, argv: string[], envp: string[]): never {
     this.get("execve", path);
     this.execs.push({ path, argv, envp });
-    throw new FakeStop("exec", path);
+    return undefined as never;
   }
 
   fork(): number {
