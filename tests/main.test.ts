@@ -5,92 +5,21 @@
 import test from "ava";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { boot } from "../runtime/main.js";
-import { Log } from "../runtime/log.js";
-import { PartitionType } from "../runtime/gpt.js";
 import { KernelError, RebootCmd } from "../syscalls/kernel.js";
-import { FakeKernel, FakeStop } from "./fake_kernel.js";
-import { writeGpt } from "./helpers.js";
+import type { FakeKernel } from "./fake_kernel.js";
+import { logLines, world } from "./fake_world.js";
+import type { WorldOptions } from "./fake_world.js";
 
 const ROOT = process.cwd();
 type Disk = { ddi: string; rootHash: string };
 const { buildDisk } = (await import(join(ROOT, "qemu", "images.mjs"))) as { buildDisk: (o?: object) => Promise<Disk> };
 const real = await buildDisk({});
 const DDI = new Uint8Array(readFileSync(real.ddi));
-const ESP_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
-
-const TABLE = `storage-init-modules 1
-m virtio virtio.ko -
-m virtio_pci virtio_pci.ko virtio
-m virtio_blk virtio_blk.ko virtio
-m fat fat.ko -
-m vfat vfat.ko fat
-m loop loop.ko -
-m dm_mod dm-mod.ko -
-m dm_verity dm-verity.ko dm_mod
-m erofs erofs.ko -
-a virtio_pci pci:v00001AF4d*sv*sd*bc*sc*i*
-a virtio_blk virtio:d00000002v*
-g vfat vfat
-g loop loop
-g verity dm_verity
-g erofs erofs
-`;
-
-interface World {
-  k: FakeKernel;
-  /** Runs boot() to its end: an exec or the final action. */
-  run: () => FakeStop;
-}
-
-/** A machine with one virtio disk: GPT with an ESP whose vfat holds `espFiles`. */
-function world(cmdline: string, opts: { espFiles?: Map<string, Uint8Array>; noDisk?: boolean; primaryBroken?: boolean } = {}): World {
-  const k = new FakeKernel();
-  k.addFile("/proc/cmdline", cmdline + "\n");
-  k.addFile("/proc/self/cmdline", "/init\0single\0");
-  k.addFile("/proc/self/environ", "HOME=/\0TERM=linux\0");
-  k.addFile("/proc/sys/kernel/printk_devkmsg", "ratelimit\n");
-  k.addFile("/dev/kmsg", "");
-  k.addFile("/dev/loop-control", "");
-  k.addFile("/dev/mapper/control", "");
-  k.mkdirp("/sys/class/block");
-  k.addFile("/modules/table", TABLE);
-  for (const f of ["virtio", "virtio_pci", "virtio_blk", "fat", "vfat", "loop", "dm-mod", "dm-verity", "erofs"]) k.addFile("/modules/" + f + ".ko", "\x7fELF");
-  k.addBusDevice("pci", "0000:00:01.0", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01");
-  k.addBusDevice("pci", "0000:00:02.0", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00");
-  const disk = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 6143, name: "ESP" }]);
-  if (opts.primaryBroken) disk.fill(0, 512, 1024);
-  k.onModuleLoaded = (name) => {
-    if (name === "virtio_pci") k.addBusDevice("virtio", "virtio0", "virtio:d00000002v00001AF4");
-    if (name === "virtio_blk" && !opts.noDisk) k.addDisk("vda", disk, opts.primaryBroken ? [] : [[1, 1048576, 2097152]]);
-  };
-  const espFiles = opts.espFiles ?? new Map([["/EFI/storage-init/root.raw", DDI]]);
-  k.onMount = (m) => {
-    if (m.fstype === "vfat") for (const [p, data] of espFiles) k.addFile(m.target + p, data);
-    if (m.fstype === "erofs") {
-      for (const d of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp(m.target + d);
-      k.addFile(m.target + "/sbin/init", "\x7fELF", 0o755);
-    }
-  };
-  const run = () => {
-    try {
-      boot(k, new Log(k));
-    } catch (e) {
-      if (e instanceof FakeStop) return e;
-      throw e;
-    }
-    if (k.execs.length === 1) return new FakeStop("exec", k.execs[0].path);
-    throw new Error("boot() returned without exec");
-  };
-  return { k, run };
-}
-
-function lines(k: FakeKernel): string[] {
-  return k.logText().split("\n").filter((l) => l !== "").map((l) => l.replace(/^<\d>/, ""));
-}
+const lines = logLines;
+const W = (cmdline: string, opts: Partial<WorldOptions> = {}) => world(cmdline, { ddi: DDI, ...opts });
 
 test("boot() goes from coldplug to exec of the new root's init", (t) => {
-  const { k, run } = world(`roothash=${real.rootHash} storage_init.timeout=5`);
+  const { k, run } = W(`roothash=${real.rootHash} storage_init.timeout=5`);
   const stop = run();
   t.is(stop.reason, "exec", k.logText());
   t.deepEqual(k.execs, [{ path: "/sbin/init", argv: ["/sbin/init", "single"], envp: ["HOME=/", "TERM=linux"] }]);
@@ -111,14 +40,14 @@ test("boot() goes from coldplug to exec of the new root's init", (t) => {
 });
 
 test("boot() uses the backup GPT and a loop device when the kernel made no partition node", (t) => {
-  const { k, run } = world(`roothash=${real.rootHash}`, { primaryBroken: true });
+  const { k, run } = W(`roothash=${real.rootHash}`, { primaryBroken: true });
   t.is(run().reason, "exec");
   t.true(lines(k).some((l) => l.startsWith("storage-init: /dev/vda: primary GPT is damaged (no \"EFI PART\" signature")));
   t.true(k.mountLog.some((x) => x.source === "/dev/loop0" && x.fstype === "vfat"));
 });
 
-function failure(t: import("ava").ExecutionContext, cmdline: string, expected: string, opts = {}): FakeKernel {
-  const { k, run } = world(cmdline, opts);
+function failure(t: import("ava").ExecutionContext, cmdline: string, expected: string, opts: Partial<WorldOptions> = {}): FakeKernel {
+  const { k, run } = W(cmdline, opts);
   const stop = run();
   t.is(stop.reason, "halted");
   const fatal = lines(k).filter((l) => l.startsWith("storage-init: failed to "));
@@ -139,7 +68,7 @@ test("no roothash= refuses to boot; on_failure=halt halts", (t) => {
 });
 
 test("the failure delay is waited before the action", (t) => {
-  const { k, run } = world("storage_init.failure_delay=3 storage_init.on_failure=poweroff");
+  const { k, run } = W("storage_init.failure_delay=3 storage_init.on_failure=poweroff");
   const before = k.now;
   run();
   t.deepEqual(k.reboots, [RebootCmd.POWER_OFF]);
@@ -163,20 +92,20 @@ test("a disk that never appears times out, naming what was waited for", (t) => {
 });
 
 test("a module that fails to load names the module, the device and the errno", (t) => {
-  const { k, run } = world(`roothash=${real.rootHash} storage_init.failure_delay=0`);
+  const { k, run } = W(`roothash=${real.rootHash} storage_init.failure_delay=0`);
   k.failModules.set("virtio_blk", 8);
   run();
   t.deepEqual(lines(k).filter((l) => l.includes("failed to")), ['storage-init: failed to find the ESP: load module virtio_blk (for virtio:d00000002v00001AF4): finit_module "/modules/virtio_blk.ko": ENOEXEC']);
 });
 
 test("a module already loaded (EEXIST) is success", (t) => {
-  const { k, run } = world(`roothash=${real.rootHash}`);
+  const { k, run } = W(`roothash=${real.rootHash}`);
   k.modulesLoaded.push("virtio");
   t.is(run().reason, "exec");
 });
 
 test("tampered data found by dm-verity at mount time is named as such", (t) => {
-  const { k, run } = world(`roothash=${real.rootHash} storage_init.failure_delay=0`);
+  const { k, run } = W(`roothash=${real.rootHash} storage_init.failure_delay=0`);
   const realMount = k.mount.bind(k);
   k.mount = (source, target, fstype, flags, data) => {
     if (fstype === "erofs") {

@@ -1,0 +1,120 @@
+/**
+ * A FakeKernel machine for whole-boot tests, shared by tests/main.test.ts (Node) and
+ * tests/native/fakeboot_prog.ts (the same boot compiled by porffor): one virtio disk with a GPT
+ * whose ESP holds a DDI, devices that appear as their drivers load, and emulated mounts.
+ * No Node imports: it must compile natively.
+ */
+import { boot } from "../runtime/main.js";
+import { Log } from "../runtime/log.js";
+import { PartitionType } from "../runtime/gpt.js";
+import { putU32le, putU64le } from "../syscalls/bytes.js";
+import { FakeKernel, FakeStop } from "./fake_kernel.js";
+import { writeGpt } from "./gpt_writer.js";
+
+export const ESP_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+
+export const TABLE = `storage-init-modules 1
+m virtio virtio.ko -
+m virtio_pci virtio_pci.ko virtio
+m virtio_blk virtio_blk.ko virtio
+m fat fat.ko -
+m vfat vfat.ko fat
+m loop loop.ko -
+m dm_mod dm-mod.ko -
+m dm_verity dm-verity.ko dm_mod
+m erofs erofs.ko -
+a virtio_pci pci:v00001AF4d*sv*sd*bc*sc*i*
+a virtio_blk virtio:d00000002v*
+g vfat vfat
+g loop loop
+g verity dm_verity
+g erofs erofs
+`;
+
+export interface WorldOptions {
+  ddi: Uint8Array;
+  /** Files on the ESP (path -> bytes); default: the DDI at the default path. */
+  espFiles?: Map<string, Uint8Array>;
+  noDisk?: boolean;
+  primaryBroken?: boolean;
+}
+
+export interface World {
+  k: FakeKernel;
+  /** Runs boot() to its end: FakeStop("exec") or FakeStop("halted") after the final action. */
+  run: () => FakeStop;
+}
+
+function uuidOf(hex: string): string {
+  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
+}
+
+/**
+ * A DDI shaped like the real one (GPT, root + root-verity partitions with UUIDs from the root
+ * hash, a veritysetup superblock) for 16 data blocks; the fake device mapper checks no hashes.
+ */
+export function syntheticDdi(rootHash: string): Uint8Array {
+  const ddi = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ROOT_X86_64, uuid: uuidOf(rootHash.slice(0, 32)), first: 2048, last: 4095, name: "root-x86-64" },
+    { type: PartitionType.ROOT_VERITY_X86_64, uuid: uuidOf(rootHash.slice(32)), first: 4096, last: 6143, name: "root-x86-64-verity" },
+  ]);
+  const sb = 2 * 1048576;
+  const magic = "verity\0\0";
+  for (let i = 0; i < 8; i++) ddi[sb + i] = magic.charCodeAt(i);
+  putU32le(ddi, sb + 8, 1);
+  putU32le(ddi, sb + 12, 1);
+  const alg = "sha256";
+  for (let i = 0; i < alg.length; i++) ddi[sb + 32 + i] = alg.charCodeAt(i);
+  putU32le(ddi, sb + 64, 4096);
+  putU32le(ddi, sb + 68, 4096);
+  putU64le(ddi, sb + 72, 16);
+  ddi[sb + 80] = 4;
+  ddi.set([0xde, 0xad, 0xbe, 0xef], sb + 88);
+  return ddi;
+}
+
+export function world(cmdline: string, opts: WorldOptions): World {
+  const k = new FakeKernel();
+  k.addFile("/proc/cmdline", cmdline + "\n");
+  k.addFile("/proc/self/cmdline", "/init\0single\0");
+  k.addFile("/proc/self/environ", "HOME=/\0TERM=linux\0");
+  k.addFile("/proc/sys/kernel/printk_devkmsg", "ratelimit\n");
+  k.addFile("/dev/kmsg", "");
+  k.addFile("/dev/loop-control", "");
+  k.addFile("/dev/mapper/control", "");
+  k.mkdirp("/sys/class/block");
+  k.addFile("/modules/table", TABLE);
+  for (const f of ["virtio", "virtio_pci", "virtio_blk", "fat", "vfat", "loop", "dm-mod", "dm-verity", "erofs"]) k.addFile("/modules/" + f + ".ko", "\x7fELF");
+  k.addBusDevice("pci", "0000:00:01.0", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01");
+  k.addBusDevice("pci", "0000:00:02.0", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00");
+  const disk = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 6143, name: "ESP" }]);
+  if (opts.primaryBroken) disk.fill(0, 512, 1024);
+  k.onModuleLoaded = (name) => {
+    if (name === "virtio_pci") k.addBusDevice("virtio", "virtio0", "virtio:d00000002v00001AF4");
+    if (name === "virtio_blk" && !opts.noDisk) k.addDisk("vda", disk, opts.primaryBroken ? [] : [[1, 1048576, 2097152]]);
+  };
+  const espFiles = opts.espFiles ?? new Map([["/EFI/storage-init/root.raw", opts.ddi]]);
+  k.onMount = (m) => {
+    if (m.fstype === "vfat") for (const [p, data] of espFiles) k.addFile(m.target + p, data);
+    if (m.fstype === "erofs") {
+      for (const d of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp(m.target + d);
+      k.addFile(m.target + "/sbin/init", "\x7fELF", 0o755);
+    }
+  };
+  const run = (): FakeStop => {
+    try {
+      boot(k, new Log(k));
+    } catch (e) {
+      if (e instanceof FakeStop) return e;
+      throw e;
+    }
+    if (k.execs.length === 1) return new FakeStop("exec", k.execs[0].path);
+    throw new Error("boot() returned without exec");
+  };
+  return { k, run };
+}
+
+/** The log lines written (kmsg records and console), without their level prefix. */
+export function logLines(k: FakeKernel): string[] {
+  return k.logText().split("\n").filter((l) => l !== "").map((l) => (l[0] === "<" && l[2] === ">" ? l.slice(3) : l));
+}
