@@ -1,0 +1,78 @@
+import test from "ava";
+import { findEsp, parseEspSelector, parseLoaderDevicePartUuid, readLoaderSelector, LOADER_DEVICE_PART_UUID } from "../runtime/esp.js";
+import { listDisks } from "../runtime/blockdev.js";
+import { PartitionType } from "../runtime/gpt.js";
+import { Log } from "../runtime/log.js";
+import { FakeKernel } from "./fake_kernel.js";
+import { rng, thrown, writeGpt } from "./helpers.js";
+
+const A = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+const B = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+
+function efivar(guid: string): Uint8Array {
+  const b = new Uint8Array(4 + 2 * guid.length + 2);
+  b[0] = 6;
+  for (let i = 0; i < guid.length; i++) b[4 + 2 * i] = guid.charCodeAt(i);
+  return b;
+}
+
+test("parseLoaderDevicePartUuid() reads systemd-boot's UTF-16 GUID", (t) => {
+  t.is(parseLoaderDevicePartUuid(efivar(A.toUpperCase())), A);
+  t.is(parseLoaderDevicePartUuid(efivar("not-a-guid")), undefined);
+  t.is(parseLoaderDevicePartUuid(new Uint8Array(3)), undefined);
+  const next = rng(3);
+  for (let i = 0; i < 10000; i++) {
+    const b = efivar(A);
+    b[4 + (next() % 72)] = next() & 0xff;
+    const r = parseLoaderDevicePartUuid(b);
+    if (r !== undefined) t.regex(r, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  }
+});
+
+test("parseEspSelector() takes PARTUUID=, PARTLABEL= and /dev/ paths only", (t) => {
+  t.deepEqual(parseEspSelector("PARTUUID=" + A.toUpperCase()), { kind: "partuuid", value: A, source: "storage_init.esp=PARTUUID=" + A.toUpperCase() });
+  t.like(parseEspSelector("PARTLABEL=EFI system"), { kind: "partlabel", value: "EFI system" });
+  t.like(parseEspSelector("/dev/nvme0n1p1"), { kind: "device", value: "/dev/nvme0n1p1" });
+  t.is(thrown(t, () => parseEspSelector("LABEL=ESP")).message, 'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "LABEL=ESP"');
+});
+
+function twoDisks(): FakeKernel {
+  const k = new FakeKernel();
+  const d1 = writeGpt(4 * 1048576, 512, [{ type: B, uuid: B, first: 2048, last: 4095, name: "data" }]);
+  const d2 = writeGpt(4 * 1048576, 512, [
+    { type: B, uuid: "11111111-1111-1111-1111-111111111111", first: 2048, last: 3071, name: "x" },
+    { type: PartitionType.ESP, uuid: A, first: 3072, last: 6143, name: "EFI system" },
+  ]);
+  k.addDisk("nvme0n1", d1, [[1, 1048576, 1048576]], (n) => "nvme0n1p" + n);
+  k.addDisk("nvme1n1", d2, [[1, 1048576, 524288], [2, 1572864, 1572864]], (n) => "nvme1n1p" + n);
+  k.addDisk("loop0", new Uint8Array(4096));
+  k.addFile("/sys/class/block/nvme1n10/size", "8\n"); // a name that starts like nvme1n1 but is another disk
+  return k;
+}
+
+test("listDisks() pairs partitions with their disks and skips loop devices", (t) => {
+  const disks = listDisks(twoDisks());
+  t.deepEqual(disks.map((d) => [d.name, [...d.partitions.entries()]]), [
+    ["nvme0n1", [[1, "nvme0n1p1"]]],
+    ["nvme1n1", [[1, "nvme1n1p1"], [2, "nvme1n1p2"]]],
+    ["nvme1n10", []],
+  ]);
+});
+
+test("findEsp() by type, PARTUUID, PARTLABEL and device path", (t) => {
+  const k = twoDisks();
+  const log = new Log(k);
+  t.like(findEsp(k, log, { kind: "type", value: "", source: "type" }), { device: "/dev/nvme1n1p2", disk: "/dev/nvme1n1", offset: 1572864, size: 1572864, partUuid: A });
+  t.like(findEsp(k, log, { kind: "partuuid", value: B, source: "x" }), { device: "/dev/nvme0n1p1" });
+  t.like(findEsp(k, log, { kind: "partlabel", value: "EFI system", source: "x" }), { device: "/dev/nvme1n1p2" });
+  t.like(findEsp(k, log, { kind: "device", value: "/dev/nvme0n1p1", source: "x" }), { device: "/dev/nvme0n1p1" });
+  t.is(findEsp(k, log, { kind: "partuuid", value: "22222222-2222-2222-2222-222222222222", source: "x" }), undefined);
+  t.is(findEsp(k, log, { kind: "device", value: "/dev/sdz9", source: "x" }), undefined);
+});
+
+test("readLoaderSelector() uses LoaderDevicePartUUID when present", (t) => {
+  const k = twoDisks();
+  t.is(readLoaderSelector(k), undefined);
+  k.addFile(LOADER_DEVICE_PART_UUID, efivar(A.toUpperCase()));
+  t.deepEqual(readLoaderSelector(k), { kind: "partuuid", value: A, source: "LoaderDevicePartUUID" });
+});
