@@ -15,6 +15,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 
 export const ROOT = dirname(fileURLToPath(import.meta.url));
@@ -55,9 +56,10 @@ export function kib(n) {
 export async function compileNative(entry, out, { quiet = false } = {}) {
   requireTool("musl-gcc");
   const name = out.split("/").pop();
-  // Per-process file names: tests build natives in parallel processes.
-  const js = join(WORK, `${name}.${process.pid}.js`);
-  const c = join(WORK, `${name}.${process.pid}.c`);
+  // Unique work files: tests build natives in parallel (ava's workers share a pid).
+  const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const js = join(WORK, `${name}.${tag}.js`);
+  const c = join(WORK, `${name}.${tag}.c`);
   mkdirSync(WORK, { recursive: true });
   mkdirSync(dirname(out), { recursive: true });
   const log = quiet ? async (_w, fn) => fn() : step;

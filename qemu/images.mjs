@@ -13,7 +13,7 @@
 //
 // Variants (options of buildDisk) change one thing for a failure case.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { compileNative, ROOT, requireTool } from "../build.mjs";
@@ -79,10 +79,8 @@ function gptImage(out, parts) {
   return placed;
 }
 
-/** The test root's file tree, its erofs image, the verity hash tree and the root hash. */
-async function buildRoot(dir) {
-  requireTool("mkfs.erofs");
-  requireTool("veritysetup");
+/** The test root's file tree: /sbin/init is the marker program. */
+async function buildMarkerTree(dir) {
   const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true });
   const tree = join(dir, "tree");
   rmSync(tree, { recursive: true, force: true });
@@ -90,8 +88,15 @@ async function buildRoot(dir) {
   copyFileSync(marker, join(tree, "sbin", "init"));
   run("chmod", ["0755", join(tree, "sbin", "init")]);
   writeFileSync(join(tree, "etc", "os-release"), 'ID=storage-init-test\nPRETTY_NAME="storage-init test root"\n');
+  return tree;
+}
+
+/** The erofs image of `tree`, the verity hash tree and the root hash. */
+function buildRoot(dir, tree, { compress = false } = {}) {
+  requireTool("mkfs.erofs");
+  requireTool("veritysetup");
   const erofs = join(dir, "root.erofs");
-  run("mkfs.erofs", ["-T0", "--all-root", `-U${EROFS_UUID}`, erofs, tree]);
+  run("mkfs.erofs", ["-T0", "--all-root", `-U${EROFS_UUID}`, ...(compress ? ["-zlz4hc"] : []), erofs, tree]);
   const verity = join(dir, "root.verity");
   rmSync(verity, { force: true });
   const out = run("veritysetup", ["format", erofs, verity, `--salt=${SALT}`, `--uuid=${VERITY_UUID}`, "--data-block-size=4096", "--hash-block-size=4096", "--hash=sha256"]);
@@ -146,10 +151,24 @@ export async function buildDisk(opts = {}) {
   const dir = join(CACHE, "images", key);
   const meta = join(dir, "meta.json");
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
-  const tmp = `${dir}.tmp${process.pid}`;
+  const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const root = await buildRoot(tmp);
+  const tree = await buildMarkerTree(tmp);
+  return assemble(dir, tmp, buildRoot(tmp, tree), opts, meta);
+}
+
+/** A disk for an existing root tree (the systemd demo), built in `dir`. */
+export async function buildDiskFromTree(tree, dir, { compress = false } = {}) {
+  const meta = join(dir, "meta.json");
+  const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  return assemble(dir, tmp, buildRoot(tmp, tree, { compress }), {}, meta);
+}
+
+/** DDI -> ESP -> disk in `tmp`, with the variant `opts`, then moved to `dir`. */
+function assemble(dir, tmp, root, opts, meta) {
   const ddi = join(tmp, "root.raw");
   const placed = buildDdi(ddi, root);
   if (opts.flipErofsByte !== undefined) {
@@ -158,7 +177,8 @@ export async function buildDisk(opts = {}) {
     writeAt(ddi, at, Buffer.from([b[0] ^ 0xff]));
   }
   const esp = join(tmp, "esp.img");
-  buildEsp(esp, opts.omitDdi ? [{ src: join(tmp, "tree", "etc", "os-release"), path: "/README" }] : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }]);
+  if (opts.omitDdi) writeFileSync(join(tmp, "README"), "no DDI here\n");
+  buildEsp(esp, opts.omitDdi ? [{ src: join(tmp, "README"), path: "/README" }] : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }]);
   const disk = join(tmp, "disk.img");
   gptImage(disk, [{ data: esp, type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : TYPE.ESP, uuid: ESP_PART_UUID, name: "ESP" }]);
   if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));

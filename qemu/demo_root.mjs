@@ -1,0 +1,85 @@
+// The demo disk: a real Debian root with systemd (debootstrap), as a verity DDI on a vfat ESP,
+// laid out like the test disk (qemu/images.mjs). Cached under .cache/demo/.
+//
+// The root carries one extra unit, storage-init-demo.service: once systemd reaches
+// multi-user.target it prints ROOT-REACHED with the uptime and /run/storage-init/timings.json
+// to the console and powers the machine off, so that `npm start` ends by itself.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { requireTool } from "../build.mjs";
+import { CACHE } from "./kernel.mjs";
+import { buildDiskFromTree } from "./images.mjs";
+
+const DEMO_FORMAT = 2;
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
+}
+
+/** The Debian mirror this machine's apt uses (deb822 or one-line sources), for debootstrap. */
+export function debianMirror() {
+  const files = ["/etc/apt/sources.list"];
+  const dir = "/etc/apt/sources.list.d";
+  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.push(join(dir, f));
+  for (const f of files) {
+    if (!existsSync(f)) continue;
+    const text = readFileSync(f, "utf8");
+    for (const block of text.split(/\n\s*\n/)) {
+      if (/^Suites:.*\bbookworm\b/m.test(block) && /^Components:.*\bmain\b/m.test(block)) {
+        const uri = block.match(/^URIs:\s*(\S+)/m);
+        if (uri && !/security/.test(uri[1])) return uri[1];
+      }
+    }
+    const line = text.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s+.*\bmain\b/m);
+    if (line) return line[1];
+  }
+  throw new Error("no Debian bookworm mirror found in /etc/apt/sources.list*: debootstrap needs one");
+}
+
+const DEMO_UNIT = `[Unit]
+Description=storage-init demo: report and power off
+After=multi-user.target
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+StandardOutput=tty
+TTYPath=/dev/ttyS0
+ExecStart=/bin/sh -c 'echo "ROOT-REACHED uptime=$(cut -d" " -f1 /proc/uptime) init=$(readlink /proc/1/exe)"; echo "TIMINGS $(cat /run/storage-init/timings.json)"'
+ExecStartPost=/usr/bin/systemctl --no-block poweroff
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** Builds (or reuses) the systemd demo disk. Returns { disk, rootHash }. */
+export async function buildDemoDisk() {
+  const dir = join(CACHE, "demo");
+  const meta = join(dir, `disk-${DEMO_FORMAT}.json`);
+  if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
+  requireTool("debootstrap");
+  mkdirSync(dir, { recursive: true });
+  const tree = join(dir, `tree-${DEMO_FORMAT}`);
+  const complete = `${tree}.complete`;
+  if (!existsSync(complete)) {
+    rmSync(tree, { recursive: true, force: true });
+    const mirror = debianMirror();
+    console.log("demo: debootstrap bookworm (minbase + systemd + udev), about a minute");
+    const t0 = performance.now();
+    sh("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
+    console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    writeFileSync(join(tree, "etc", "systemd", "system", "storage-init-demo.service"), DEMO_UNIT);
+    mkdirSync(join(tree, "etc", "systemd", "system", "multi-user.target.wants"), { recursive: true });
+    sh("ln", ["-sf", "/etc/systemd/system/storage-init-demo.service", join(tree, "etc", "systemd", "system", "multi-user.target.wants", "storage-init-demo.service")]);
+    // A read-only root: systemd makes a transient machine id when the file is empty.
+    writeFileSync(join(tree, "etc", "machine-id"), "");
+    writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
+    for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) rmSync(join(tree, d), { recursive: true, force: true });
+    writeFileSync(complete, "");
+  }
+  const r = await buildDiskFromTree(tree, join(dir, `image-${DEMO_FORMAT}`), { compress: true });
+  const result = { disk: r.disk, rootHash: r.rootHash };
+  writeFileSync(meta, JSON.stringify(result, null, 2));
+  return result;
+}
