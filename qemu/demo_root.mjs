@@ -2,16 +2,18 @@
 // laid out like the test disk (qemu/images.mjs). Cached under .cache/demo/.
 //
 // The root carries one extra unit, storage-init-demo.service: once systemd reaches
-// multi-user.target it prints ROOT-REACHED with the uptime and /run/storage-init/timings.json
-// to the console and powers the machine off, so that `npm start` ends by itself.
+// multi-user.target it logs ROOT-REACHED with the uptime and /run/storage-init/timings.json
+// to /dev/kmsg and powers the machine off, so that `npm start` ends by itself.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { requireTool } from "../build.mjs";
 import { CACHE } from "./kernel.mjs";
 import { buildDiskFromTree } from "./images.mjs";
 
-const DEMO_FORMAT = 2;
+/** Bump when the debootstrap command changes. */
+const TREE_FORMAT = 2;
 
 function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
@@ -41,13 +43,11 @@ const DEMO_UNIT = `[Unit]
 Description=storage-init demo: report and power off
 After=multi-user.target
 DefaultDependencies=no
+SuccessAction=poweroff
 
 [Service]
 Type=oneshot
-StandardOutput=tty
-TTYPath=/dev/ttyS0
-ExecStart=/bin/sh -c 'echo "ROOT-REACHED uptime=$(cut -d" " -f1 /proc/uptime) init=$(readlink /proc/1/exe)"; echo "TIMINGS $(cat /run/storage-init/timings.json)"'
-ExecStartPost=/usr/bin/systemctl --no-block poweroff
+ExecStart=/bin/sh -c 'echo "<5>ROOT-REACHED uptime=$(cut -d" " -f1 /proc/uptime) init=$(readlink /proc/1/exe)" > /dev/kmsg; echo "<5>TIMINGS $(cat /run/storage-init/timings.json)" > /dev/kmsg'
 
 [Install]
 WantedBy=multi-user.target
@@ -56,11 +56,12 @@ WantedBy=multi-user.target
 /** Builds (or reuses) the systemd demo disk. Returns { disk, rootHash }. */
 export async function buildDemoDisk() {
   const dir = join(CACHE, "demo");
-  const meta = join(dir, `disk-${DEMO_FORMAT}.json`);
+  const key = createHash("sha256").update(TREE_FORMAT + DEMO_UNIT).digest("hex").slice(0, 12);
+  const meta = join(dir, `disk-${key}.json`);
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
   requireTool("debootstrap");
   mkdirSync(dir, { recursive: true });
-  const tree = join(dir, `tree-${DEMO_FORMAT}`);
+  const tree = join(dir, `tree-${TREE_FORMAT}`);
   const complete = `${tree}.complete`;
   if (!existsSync(complete)) {
     rmSync(tree, { recursive: true, force: true });
@@ -69,16 +70,21 @@ export async function buildDemoDisk() {
     const t0 = performance.now();
     sh("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
     console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    writeFileSync(join(tree, "etc", "systemd", "system", "storage-init-demo.service"), DEMO_UNIT);
-    mkdirSync(join(tree, "etc", "systemd", "system", "multi-user.target.wants"), { recursive: true });
-    sh("ln", ["-sf", "/etc/systemd/system/storage-init-demo.service", join(tree, "etc", "systemd", "system", "multi-user.target.wants", "storage-init-demo.service")]);
     // A read-only root: systemd makes a transient machine id when the file is empty.
     writeFileSync(join(tree, "etc", "machine-id"), "");
     writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
     for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) rmSync(join(tree, d), { recursive: true, force: true });
     writeFileSync(complete, "");
   }
-  const r = await buildDiskFromTree(tree, join(dir, `image-${DEMO_FORMAT}`), { compress: true });
+  const units = join(tree, "etc", "systemd", "system");
+  writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
+  mkdirSync(join(units, "multi-user.target.wants"), { recursive: true });
+  sh("ln", ["-sfn", "/etc/systemd/system/storage-init-demo.service", join(units, "multi-user.target.wants", "storage-init-demo.service")]);
+  // storage-init already set up dm-verity for the root. systemd's veritysetup generator sees the
+  // same roothash= and would wait for the DDI's partitions by PARTUUID, which exist only inside
+  // storage-init's loop devices: the root image masks it, as an image built for storage-init does.
+  sh("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
+  const r = await buildDiskFromTree(tree, join(dir, `image-${key}`), { compress: true });
   const result = { disk: r.disk, rootHash: r.rootHash };
   writeFileSync(meta, JSON.stringify(result, null, 2));
   return result;
