@@ -12,7 +12,7 @@
 // Also a library: qemu/ and tests/ import compileNative(), writeInitramfs() and friends.
 import { build as esbuild } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
@@ -243,6 +243,7 @@ function findTests(dir) {
 
 export async function bundleTests() {
   const entries = findTests(join(ROOT, "tests"));
+  rmSync(join(WORK, "tests"), { recursive: true, force: true }); // no stale bundles of removed tests
   await esbuild({
     entryPoints: entries,
     bundle: true,

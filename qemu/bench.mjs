@@ -1,40 +1,81 @@
-// `npm run bench`: boots the verity test disk N times (default 5) with the virtio-only initramfs
-// and prints, from the kernel's own printk timestamps, the time from "Run /init" to the init
-// handing over (`starting /sbin/init`) and to the root's init running (ROOT-REACHED), plus the
-// initramfs unpack time and the sizes.
-import { buildInit } from "../build.mjs";
+// `npm run bench`: boots the verity test disk N times (default 5) with storage-init's
+// virtio-only initramfs, alternating with a hand-written C init doing the same syscalls
+// (qemu/reference/reference_init.c, same modules, same disk), and prints from the kernel's own
+// printk timestamps: "Run /init" -> the init hands over (its `starting /sbin/init` line), and
+// -> the root's init is running (ROOT-REACHED), plus initramfs sizes and unpack times.
+// Alternating runs share the machine's noise; compare medians.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { buildInit, DIST, requireTool, ROOT, writeInitramfs } from "../build.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDisk } from "./images.mjs";
 import { fetchKernel } from "./kernel.mjs";
 import { stampedLines } from "./timeline.mjs";
 
+/** The modules the virtio VM needs, in load order (what storage-init loads there). */
+const REFERENCE_MODULES = [
+  "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci", "virtio_blk",
+  "fat", "vfat", "nls_cp437", "nls_ascii", "loop", "dm-mod", "dm-bufio", "reed_solomon", "dm-verity",
+  "crc32c_generic", "libcrc32c", "erofs",
+];
+
+async function referenceInitramfs(kernel) {
+  requireTool("musl-gcc");
+  const bin = join(DIST, "reference-init");
+  execFileSync("musl-gcc", ["-static", "-O2", "-s", join(ROOT, "qemu", "reference", "reference_init.c"), "-o", bin]);
+  const { moduleEntries } = await import("../build.mjs");
+  const mods = await moduleEntries(kernel.root, { storage: ["virtio"] });
+  const files = mods.entries.filter((e) => e.path !== "modules/table");
+  const byName = new Map(files.map((e) => [e.path.slice("modules/".length).replace(/\.ko.*$/, ""), e]));
+  const order = REFERENCE_MODULES.map((m) => {
+    if (!byName.has(m)) throw new Error(`reference init: module ${m} not in the closure`);
+    return byName.get(m).path.slice("modules/".length);
+  });
+  const r = writeInitramfs(bin, join(DIST, "initramfs-reference.cpio.gz"), [...files, { path: "modules/order", type: "file", data: Buffer.from(order.join("\n") + "\n") }]);
+  return { initramfs: r.path, size: r.size, binarySize: (await import("node:fs")).statSync(bin).size };
+}
+
 const runs = Number(process.argv[2] ?? 5);
 const kernel = fetchKernel();
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"] });
+const ref = await referenceInitramfs(kernel);
 const disk = await buildDisk({});
 const at = (lines, re) => lines.find((l) => re.test(l.text))?.t;
-const rows = [];
-for (let i = 0; i < runs; i++) {
-  const r = await bootQemu({ kernel: kernel.vmlinuz, initrd: built.initramfs, append: `roothash=${disk.rootHash} storage_init.timeout=20`, drives: [{ file: disk.disk, if: "virtio" }], timeoutMs: 120000 });
+
+async function once(initrd, handoverRe) {
+  const r = await bootQemu({ kernel: kernel.vmlinuz, initrd, append: `roothash=${disk.rootHash} storage_init.timeout=20`, drives: [{ file: disk.disk, if: "virtio" }], timeoutMs: 120000 });
   const lines = stampedLines(r.output);
   const run = at(lines, /Run \/init as init process/);
-  const handover = at(lines, /storage-init: starting \/sbin\/init/);
+  const handover = at(lines, handoverRe);
   const reached = at(lines, /ROOT-REACHED/);
   const unpackStart = at(lines, /Trying to unpack rootfs image as initramfs/);
   const unpackEnd = at(lines, /Freeing initrd memory/);
   if (run === undefined || reached === undefined || handover === undefined) {
     console.error(r.output);
-    throw new Error(`run ${i + 1}: the root was not reached`);
+    throw new Error(`${initrd}: the root was not reached`);
   }
-  rows.push({ handover: (handover - run) * 1000, reached: (reached - run) * 1000, unpack: unpackEnd && unpackStart ? (unpackEnd - unpackStart) * 1000 : NaN });
-  console.log(`run ${i + 1}: /init -> handover ${rows[i].handover.toFixed(0)} ms, -> root init ${rows[i].reached.toFixed(0)} ms, initramfs unpack ${rows[i].unpack.toFixed(0)} ms`);
+  return { handover: (handover - run) * 1000, reached: (reached - run) * 1000, unpack: unpackEnd && unpackStart ? (unpackEnd - unpackStart) * 1000 : NaN };
 }
-const stat = (k) => {
+
+const ours = [];
+const theirs = [];
+for (let i = 0; i < runs; i++) {
+  ours.push(await once(built.initramfs, /storage-init: starting \/sbin\/init/));
+  theirs.push(await once(ref.initramfs, /reference-init: starting \/sbin\/init/));
+  const o = ours[i], c = theirs[i];
+  console.log(`run ${i + 1}: storage-init handover ${o.handover.toFixed(0)} ms, root ${o.reached.toFixed(0)} ms | C reference handover ${c.handover.toFixed(0)} ms, root ${c.reached.toFixed(0)} ms`);
+}
+const median = (rows, k) => {
   const v = rows.map((r) => r[k]).sort((a, b) => a - b);
-  return `median ${v[Math.floor(v.length / 2)].toFixed(0)} ms (min ${v[0].toFixed(0)}, max ${v[v.length - 1].toFixed(0)})`;
+  return v[Math.floor(v.length / 2)];
 };
-console.log(`\nbench: ${runs} boots, kernel ${kernel.package}, TCG`);
-console.log(`  "Run /init" -> storage-init hands over:   ${stat("handover")}`);
-console.log(`  "Run /init" -> the root's init is running: ${stat("reached")}`);
-console.log(`  initramfs unpack (before /init):         ${stat("unpack")}`);
-console.log(`  init binary ${(built.binarySize / 1024).toFixed(1)} KiB, initramfs (virtio) ${(built.initramfsSize / 1024).toFixed(1)} KiB`);
+const line = (label, k) => {
+  const o = median(ours, k), c = median(theirs, k);
+  return `  ${label.padEnd(44)} storage-init ${o.toFixed(0).padStart(5)} ms   C reference ${c.toFixed(0).padStart(5)} ms   (${((o / c - 1) * 100).toFixed(0)}%)`;
+};
+console.log(`\nbench: ${runs} boots each, alternating, kernel ${kernel.package}, QEMU TCG, medians`);
+console.log(line('"Run /init" -> the init hands over', "handover"));
+console.log(line('"Run /init" -> the root\'s init is running', "reached"));
+console.log(line("initramfs unpack (before /init)", "unpack"));
+console.log(`  init binary: storage-init ${(built.binarySize / 1024).toFixed(1)} KiB, C reference ${(ref.binarySize / 1024).toFixed(1)} KiB`);
+console.log(`  initramfs:   storage-init ${(built.initramfsSize / 1024).toFixed(1)} KiB, C reference ${(ref.size / 1024).toFixed(1)} KiB`);

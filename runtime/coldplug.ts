@@ -17,6 +17,8 @@ export const STORAGE_BUSES = ["pci", "virtio", "scsi", "usb", "mmc", "sdio", "pl
 export class Coldplug {
   /** Modaliases already matched. */
   readonly seen = new Set<string>();
+  /** Devices (bus/name) already read: each modalias is read once. */
+  private readonly seenDevices = new Set<string>();
   /** Devices read, for the timeline and the timeout message. */
   devices = 0;
 
@@ -38,6 +40,9 @@ export class Coldplug {
         continue; // This kernel has no such bus (yet): nothing to match there.
       }
       for (const dev of entries) {
+        const id = bus + "/" + dev;
+        if (this.seenDevices.has(id)) continue;
+        this.seenDevices.add(id);
         const alias = readAttr(this.k, dir + "/" + dev + "/modalias");
         if (alias === undefined || alias === "" || this.seen.has(alias)) continue;
         this.seen.add(alias);

@@ -83,15 +83,38 @@ export function readLoaderSelector(k: Kernel): EspSelector | undefined {
   return uuid === undefined ? undefined : { kind: "partuuid", value: uuid, source: "LoaderDevicePartUUID" };
 }
 
+/** A disk's GPT, or why it has none (said once, in debug: such a disk is not where the ESP is). */
+function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | string {
+  try {
+    const gpt = readGptFile(k, "/dev/" + name, size);
+    if (gpt.usedHeader !== "primary") log.warn("/dev/" + name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
+    return gpt;
+  } catch (e) {
+    const why = e instanceof GptError ? e.message : String((e as { message?: string }).message);
+    log.debug("/dev/" + name + ": " + why);
+    return why;
+  }
+}
+
+/** What findEsp learned in earlier rounds: disks are read once. */
+export interface EspSearchState {
+  /** "name size" -> the disk's GPT, or its error message. */
+  gpts: Map<string, Gpt | string>;
+}
+
+export function newEspSearch(): EspSearchState {
+  return { gpts: new Map() };
+}
+
 /**
- * Looks for the ESP on the disks visible now. `warned` remembers disks already reported as
- * having a damaged primary GPT, so that repeated rounds say it once.
+ * Looks for the ESP on the disks visible now. `state` carries the GPTs read in earlier rounds
+ * (a disk's table is read, and a damaged primary reported, once).
  *
  * When the primary GPT is damaged the kernel does not read the backup (it needs `gpt` on its
  * command line, block/partitions/efi.c) and makes no partition nodes; the ESP is then returned
  * with device "" and its byte range, for a loop device over the disk.
  */
-export function findEsp(k: Kernel, log: Log, sel: EspSelector, warned: Set<string> = new Set()): Esp | undefined {
+export function findEsp(k: Kernel, log: Log, sel: EspSelector, state: EspSearchState = newEspSearch()): Esp | undefined {
   if (sel.kind === "device") {
     try {
       k.stat(sel.value);
@@ -101,19 +124,15 @@ export function findEsp(k: Kernel, log: Log, sel: EspSelector, warned: Set<strin
     return { device: sel.value, disk: "", offset: 0, size: 0, partUuid: "", how: sel.source };
   }
   for (const d of listDisks(k)) {
-    let gpt: Gpt;
-    try {
-      gpt = readGptFile(k, "/dev/" + d.name, d.size);
-    } catch (e) {
-      // A disk without a (valid) GPT is not where the ESP is; say why once, in debug.
-      log.debug("/dev/" + d.name + ": " + (e instanceof GptError ? e.message : String((e as { message?: string }).message)));
-      continue;
+    const key = d.name + " " + d.size;
+    let known = state.gpts.get(key);
+    if (known === undefined) {
+      known = readDiskGpt(k, log, d.name, d.size);
+      state.gpts.set(key, known);
     }
+    if (typeof known === "string") continue;
+    const gpt = known;
     const backup = gpt.usedHeader !== "primary";
-    if (backup && !warned.has(d.name)) {
-      warned.add(d.name);
-      log.warn("/dev/" + d.name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
-    }
     for (const p of gpt.partitions) {
       const hit =
         (sel.kind === "partuuid" && p.partGuid === sel.value) ||

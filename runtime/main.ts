@@ -11,7 +11,7 @@ import type { Config } from "./cmdline.js";
 import { Coldplug } from "./coldplug.js";
 import { readDdi, selectDdiPartitions } from "./ddi.js";
 import type { DdiLayout } from "./ddi.js";
-import { findEsp, parseEspSelector, readLoaderSelector } from "./esp.js";
+import { findEsp, newEspSearch, parseEspSelector, readLoaderSelector } from "./esp.js";
 import type { Esp, EspSelector } from "./esp.js";
 import { finalAction } from "./failure.js";
 import { setDevkmsg } from "./log.js";
@@ -95,10 +95,10 @@ function waitForEsp(k: Kernel, log: Log, config: Config, cold: Coldplug, sel: Es
     log.warn("no uevent socket (" + errorText(e) + "); polling for devices");
   }
   const buf = new Uint8Array(8192);
-  const warned = new Set<string>();
+  const search = newEspSearch();
   for (;;) {
     cold.round();
-    const esp = findEsp(k, log, sel, warned);
+    const esp = findEsp(k, log, sel, search);
     if (esp !== undefined) {
       if (uevents >= 0) k.close(uevents);
       return esp;

@@ -26,8 +26,14 @@ export const API_MOUNTS: MountSpec[] = [
   { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: NOSUID | NODEV | STRICTATIME, data: "mode=755" },
 ];
 
-/** mkdir that treats an existing directory as success. */
+/** mkdir that treats an existing directory as success (checked first: a thrown EEXIST costs more). */
 export function mkdirExisting(k: Kernel, path: string, mode: number): void {
+  try {
+    k.stat(path);
+    return;
+  } catch (e) {
+    // Missing (or unreadable): try to create it below.
+  }
   try {
     k.mkdir(path, mode);
   } catch (e) {

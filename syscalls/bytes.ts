@@ -5,6 +5,15 @@
 
 /** UTF-8 bytes of `s` (lone surrogates become U+FFFD). */
 export function utf8Encode(s: string): Uint8Array {
+  // Almost everything is ASCII (paths, log lines): one pass, no intermediate array.
+  const ascii = new Uint8Array(s.length);
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    ascii[i] = c;
+  }
+  if (i === s.length) return ascii;
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);

@@ -13,9 +13,12 @@ import { parseDirents, parseStatx, STATX_SIZE } from "./decode.js";
 
 Porffor.c`#include "shim.h"`;
 
-function check(r: number, op: string, args: string): number {
-  if (r < 0) throw new KernelError(op, args, -r);
-  return r;
+/**
+ * Throws the KernelError for a negative result. Callers test `r < 0` first and build the
+ * argument text only then: formatting on every successful call cost measurable time under TCG.
+ */
+function fail(r: number, op: string, args: string): never {
+  throw new KernelError(op, args, -r);
 }
 
 /** An empty buffer stands for a NULL pointer in the shim (OPTSTR). */
@@ -32,7 +35,8 @@ export class LinuxKernel implements Kernel {
     const c_mode = mode;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_openat((const char *)BUF(c_path), NUM(c_flags), NUM(c_mode)));`;
-    return check(c_r, "open", q(path));
+    if (c_r < 0) fail(c_r, "open", q(path));
+    return c_r;
   }
 
   read(fd: number, buf: Uint8Array): number {
@@ -40,7 +44,8 @@ export class LinuxKernel implements Kernel {
     const c_buf = buf;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_read(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
-    return check(c_r, "read", "fd " + fd);
+    if (c_r < 0) fail(c_r, "read", "fd " + fd);
+    return c_r;
   }
 
   pread(fd: number, buf: Uint8Array, offset: number): number {
@@ -49,7 +54,8 @@ export class LinuxKernel implements Kernel {
     const c_off = offset;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_pread(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf), NUM(c_off)));`;
-    return check(c_r, "pread", "fd " + fd + " at " + offset);
+    if (c_r < 0) fail(c_r, "pread", "fd " + fd + " at " + offset);
+    return c_r;
   }
 
   write(fd: number, buf: Uint8Array): number {
@@ -57,14 +63,15 @@ export class LinuxKernel implements Kernel {
     const c_buf = buf;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_write(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
-    return check(c_r, "write", "fd " + fd);
+    if (c_r < 0) fail(c_r, "write", "fd " + fd);
+    return c_r;
   }
 
   close(fd: number): void {
     const c_fd = fd;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_close(NUM(c_fd)));`;
-    check(c_r, "close", "fd " + fd);
+    if (c_r < 0) fail(c_r, "close", "fd " + fd);
   }
 
   mount(source: string, target: string, fstype: string, flags: number, data: string): void {
@@ -75,7 +82,7 @@ export class LinuxKernel implements Kernel {
     const c_data = optString(data);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mount(OPTSTR(c_src), (const char *)BUF(c_target), OPTSTR(c_fstype), NUM(c_flags), OPTSTR(c_data)));`;
-    check(c_r, "mount", q(source) + " on " + q(target) + " (" + (fstype === "" ? "flags " + flags : fstype) + (data === "" ? "" : ", " + data) + ")");
+    if (c_r < 0) fail(c_r, "mount", q(source) + " on " + q(target) + " (" + (fstype === "" ? "flags " + flags : fstype) + (data === "" ? "" : ", " + data) + ")");
   }
 
   umount(target: string, flags: number): void {
@@ -83,7 +90,7 @@ export class LinuxKernel implements Kernel {
     const c_flags = flags;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_umount((const char *)BUF(c_target), NUM(c_flags)));`;
-    check(c_r, "umount", q(target));
+    if (c_r < 0) fail(c_r, "umount", q(target));
   }
 
   mkdir(path: string, mode: number): void {
@@ -91,7 +98,7 @@ export class LinuxKernel implements Kernel {
     const c_mode = mode;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mkdir((const char *)BUF(c_path), NUM(c_mode)));`;
-    check(c_r, "mkdir", q(path));
+    if (c_r < 0) fail(c_r, "mkdir", q(path));
   }
 
   mknod(path: string, mode: number, major: number, minor: number): void {
@@ -101,7 +108,7 @@ export class LinuxKernel implements Kernel {
     const c_minor = minor;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mknod((const char *)BUF(c_path), NUM(c_mode), NUM(c_major), NUM(c_minor)));`;
-    check(c_r, "mknod", q(path) + " " + major + ":" + minor);
+    if (c_r < 0) fail(c_r, "mknod", q(path) + " " + major + ":" + minor);
   }
 
   symlink(target: string, path: string): void {
@@ -109,7 +116,7 @@ export class LinuxKernel implements Kernel {
     const c_path = cString(path);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_symlink((const char *)BUF(c_target), (const char *)BUF(c_path)));`;
-    check(c_r, "symlink", q(path) + " -> " + q(target));
+    if (c_r < 0) fail(c_r, "symlink", q(path) + " -> " + q(target));
   }
 
   readlink(path: string): string {
@@ -117,7 +124,8 @@ export class LinuxKernel implements Kernel {
     const c_buf = new Uint8Array(4096);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_readlink((const char *)BUF(c_path), BUF(c_buf), BUFLEN(c_buf)));`;
-    const n = check(c_r, "readlink", q(path));
+    if (c_r < 0) fail(c_r, "readlink", q(path));
+    const n = c_r;
     return utf8Decode(c_buf, 0, n);
   }
 
@@ -134,7 +142,7 @@ export class LinuxKernel implements Kernel {
     const c_flags = flags;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_unlink((const char *)BUF(c_path), NUM(c_flags)));`;
-    check(c_r, op, q(path));
+    if (c_r < 0) fail(c_r, op, q(path));
   }
 
   readdir(path: string): DirEntry[] {
@@ -146,7 +154,8 @@ export class LinuxKernel implements Kernel {
       for (;;) {
         let c_r = 0;
         Porffor.c`SETNUM(c_r, si_getdents(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
-        const n = check(c_r, "getdents64", q(path));
+        if (c_r < 0) fail(c_r, "getdents64", q(path));
+        const n = c_r;
         if (n === 0) break;
         parseDirents(c_buf, n, out);
       }
@@ -172,7 +181,7 @@ export class LinuxKernel implements Kernel {
     const c_buf = new Uint8Array(STATX_SIZE);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_statx((const char *)BUF(c_path), NUM(c_flags), BUF(c_buf)));`;
-    check(c_r, op, q(path));
+    if (c_r < 0) fail(c_r, op, q(path));
     return parseStatx(c_buf);
   }
 
@@ -182,7 +191,8 @@ export class LinuxKernel implements Kernel {
     const c_buf = buf;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_ioctl(NUM(c_fd), NUM(c_req), BUF(c_buf)));`;
-    return check(c_r, "ioctl", "0x" + (request >>> 0).toString(16) + " on fd " + fd);
+    if (c_r < 0) fail(c_r, "ioctl", "0x" + (request >>> 0).toString(16) + " on fd " + fd);
+    return c_r;
   }
 
   ioctlInt(fd: number, request: number, arg: number): number {
@@ -191,7 +201,8 @@ export class LinuxKernel implements Kernel {
     const c_arg = arg;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_ioctl_int(NUM(c_fd), NUM(c_req), NUM(c_arg)));`;
-    return check(c_r, "ioctl", "0x" + (request >>> 0).toString(16) + " on fd " + fd);
+    if (c_r < 0) fail(c_r, "ioctl", "0x" + (request >>> 0).toString(16) + " on fd " + fd);
+    return c_r;
   }
 
   finitModule(fd: number, params: string, flags: number): void {
@@ -200,21 +211,21 @@ export class LinuxKernel implements Kernel {
     const c_flags = flags;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_finit_module(NUM(c_fd), (const char *)BUF(c_params), NUM(c_flags)));`;
-    check(c_r, "finit_module", "fd " + fd);
+    if (c_r < 0) fail(c_r, "finit_module", "fd " + fd);
   }
 
   chdir(path: string): void {
     const c_path = cString(path);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_chdir((const char *)BUF(c_path)));`;
-    check(c_r, "chdir", q(path));
+    if (c_r < 0) fail(c_r, "chdir", q(path));
   }
 
   chroot(path: string): void {
     const c_path = cString(path);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_chroot((const char *)BUF(c_path)));`;
-    check(c_r, "chroot", q(path));
+    if (c_r < 0) fail(c_r, "chroot", q(path));
   }
 
   execve(path: string, argv: string[], envp: string[]): never {
@@ -231,27 +242,29 @@ export class LinuxKernel implements Kernel {
   fork(): number {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_fork());`;
-    return check(c_r, "fork", "");
+    if (c_r < 0) fail(c_r, "fork", "");
+    return c_r;
   }
 
   wait(pid: number): number {
     const c_pid = pid;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_wait(NUM(c_pid)));`;
-    return check(c_r, "wait4", "pid " + pid);
+    if (c_r < 0) fail(c_r, "wait4", "pid " + pid);
+    return c_r;
   }
 
   sync(): void {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_sync());`;
-    check(c_r, "sync", "");
+    if (c_r < 0) fail(c_r, "sync", "");
   }
 
   reboot(cmd: number): void {
     const c_cmd = cmd;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_reboot(NUM(c_cmd)));`;
-    check(c_r, "reboot", "0x" + (cmd >>> 0).toString(16));
+    if (c_r < 0) fail(c_r, "reboot", "0x" + (cmd >>> 0).toString(16));
   }
 
   getpid(): number {
@@ -263,7 +276,8 @@ export class LinuxKernel implements Kernel {
   ueventSocket(): number {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_uevent_socket());`;
-    return check(c_r, "socket", "AF_NETLINK NETLINK_KOBJECT_UEVENT");
+    if (c_r < 0) fail(c_r, "socket", "AF_NETLINK NETLINK_KOBJECT_UEVENT");
+    return c_r;
   }
 
   poll(fd: number, events: number, timeoutMs: number): number {
@@ -272,7 +286,8 @@ export class LinuxKernel implements Kernel {
     const c_timeout = timeoutMs;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_poll(NUM(c_fd), NUM(c_events), NUM(c_timeout)));`;
-    return check(c_r, "poll", "fd " + fd);
+    if (c_r < 0) fail(c_r, "poll", "fd " + fd);
+    return c_r;
   }
 
   sleep(ms: number): void {
