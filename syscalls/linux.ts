@@ -303,3 +303,13 @@ export class LinuxKernel implements Kernel {
     return c_r;
   }
 }
+
+/** CRC-32 in C (runtime/crc32.ts installs it as the implementation in the native binary). */
+export function nativeCrc32(b: Uint8Array, start: number, end: number): number {
+  const c_buf = b;
+  const c_start = start;
+  const c_end = end;
+  let c_r = 0;
+  Porffor.c`SETNUM(c_r, si_crc32(BUF(c_buf), NUM(c_start), NUM(c_end)));`;
+  return c_r;
+}

@@ -163,6 +163,23 @@ static double si_nanosleep(double ms) {
   return si_ret(syscall(SYS_nanosleep, &ts, 0L));
 }
 
+/* CRC-32 (IEEE, reflected) of buf[start, end): the GPT checksum; runtime/crc32.ts is the reference. */
+static double si_crc32(const uint8_t *buf, double start, double end) {
+  static uint32_t table[256];
+  static int ready;
+  if (!ready) {
+    for (uint32_t n = 0; n < 256; n++) {
+      uint32_t c = n;
+      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      table[n] = c;
+    }
+    ready = 1;
+  }
+  uint32_t c = 0xffffffffu;
+  for (uint32_t i = (uint32_t)start; i < (uint32_t)end; i++) c = table[(c ^ buf[i]) & 0xff] ^ (c >> 8);
+  return (double)(c ^ 0xffffffffu);
+}
+
 /* CLOCK_MONOTONIC in milliseconds, with microsecond resolution. */
 static double si_monotonic_ms(void) {
   struct timespec ts;

@@ -22,9 +22,11 @@ async function buildProgram(name: string): Promise<{ native: string; node?: stri
   const nativeEntry = join(OUT, `${name}_native.ts`);
   writeFileSync(
     nativeEntry,
-    `import { LinuxKernel } from ${JSON.stringify(join(ROOT, "syscalls", "linux.ts"))};
+    `import { LinuxKernel, nativeCrc32 } from ${JSON.stringify(join(ROOT, "syscalls", "linux.ts"))};
+import { setCrc32Impl } from ${JSON.stringify(join(ROOT, "runtime", "crc32.ts"))};
 import { utf8Encode } from ${JSON.stringify(join(ROOT, "syscalls", "bytes.ts"))};
 import { run } from ${JSON.stringify(prog)};
+setCrc32Impl(nativeCrc32); // as runtime/init.ts does
 const k = new LinuxKernel();
 const scratch = "/tmp/storage-init-native-" + k.getpid();
 k.mkdir(scratch, 0o700);
