@@ -50,6 +50,21 @@ export function kib(n) {
 }
 
 /**
+ * porffor's garbage collector bump-allocates through a 32 MiB nursery before its first minor
+ * collection, so a short-lived PID 1 touches fresh pages for everything it ever allocates (each
+ * a page fault, and more to tear down at exec). 1 MiB keeps the init's memory to a few hot pages.
+ * The define is in porffor's C output; a compiler whose output lacks it fails the build here.
+ */
+export const GC_NURSERY_BYTES = 1 << 20;
+
+function tuneGc(c) {
+  const text = readFileSync(c, "utf8");
+  const re = /#define PORF_GC_NURSERY_BYTES \d+u/;
+  if (!re.test(text)) throw new Error(`${c}: no PORF_GC_NURSERY_BYTES define; porffor changed, re-check the nursery tuning in build.mjs`);
+  writeFileSync(c, text.replace(re, `#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`));
+}
+
+/**
  * TypeScript entry -> static native executable. Returns the output path.
  * esm format: porffor emits top-level inline C at file scope, which an IIFE would break.
  */
@@ -78,6 +93,7 @@ export async function compileNative(entry, out, { quiet = false } = {}) {
   });
   await log("porffor", async () => {
     execFileSync(PORF, ["c", js, "-o", c], { stdio: ["ignore", "ignore", "inherit"] });
+    tuneGc(c);
     return `-> ${relative(ROOT, c)}`;
   });
   await log("musl-gcc -static", async () => {

@@ -26,23 +26,31 @@ export function readSmallFile(k: Kernel, path: string, max: number = 4096): stri
   return utf8Decode(b, 0, b.length);
 }
 
-/** Reads up to `max` bytes of a small file; throws KernelError. */
+/**
+ * Reads up to `max` bytes of a small file; throws KernelError. The buffer starts at 4 KiB and
+ * grows only for larger files: every byte allocated is a page the init touches.
+ */
 export function readSmallBytes(k: Kernel, path: string, max: number): Uint8Array {
   const fd = k.open(path, OpenFlags.RDONLY);
-  const buf = new Uint8Array(max);
-  let n = 0;
+  const st = { buf: new Uint8Array(Math.min(max, 4096)), n: 0 };
   try {
     for (;;) {
-      const r = k.read(fd, buf.subarray(n));
-      n += r;
-      if (r === 0 || n >= buf.length) break;
+      if (st.n === st.buf.length) {
+        if (st.buf.length >= max) break;
+        const bigger = new Uint8Array(Math.min(max, st.buf.length * 4));
+        bigger.set(st.buf, 0);
+        st.buf = bigger;
+      }
+      const r = k.read(fd, st.buf.subarray(st.n));
+      if (r === 0) break;
+      st.n += r;
     }
   } catch (e) {
     k.close(fd);
     throw e;
   }
   k.close(fd);
-  return buf.slice(0, n);
+  return st.buf.subarray(0, st.n);
 }
 
 /** The attribute's text, or undefined when it does not exist. */

@@ -8,6 +8,7 @@
  */
 
 import { q } from "../syscalls/kernel.js";
+import { roundHalfUp } from "./numbers.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
@@ -132,7 +133,7 @@ export function parseSeconds(v: string): number | undefined {
   }
   const n = parseFloat(num);
   if (!(n >= 0) || n > 86400000) return undefined;
-  return Math.round(n * scale);
+  return roundHalfUp(n * scale);
 }
 
 export function defaultConfig(): Config {

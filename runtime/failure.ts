@@ -8,6 +8,7 @@ import type { Kernel } from "../syscalls/kernel.js";
 import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
 import type { FailureAction } from "./cmdline.js";
 import type { Log } from "./log.js";
+import { formatMs } from "./numbers.js";
 
 /** Shells tried, in order, for on_failure=shell. */
 export const SHELLS = ["/bin/sh", "/usr/bin/sh", "/bin/busybox"];
@@ -60,7 +61,7 @@ export function finalAction(k: Kernel, log: Log, action: FailureAction, delayMs:
       st.delayMs = 0;
     }
     if (st.delayMs > 0) {
-      log.notice(st.action + " in " + Math.round(st.delayMs / 1000) + " s");
+      log.notice(st.action + " in " + formatMs(st.delayMs / 1000) + " s");
       k.sleep(st.delayMs);
     }
     log.notice(st.action === "poweroff" ? "powering off" : st.action === "halt" ? "halting" : "rebooting");

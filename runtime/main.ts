@@ -21,6 +21,7 @@ import type { LoopDevice } from "./loop.js";
 import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, mountOnce } from "./mount.js";
 import { chooseInit, initArgv, switchRoot } from "./switch_root.js";
+import { formatMs } from "./numbers.js";
 import { Timings } from "./timings.js";
 import { checkVerityGeometry, createVerityDevice, parseVeritySuperblock, verityParams, verityStatus, VERITY_SUPERBLOCK_SIZE } from "./verity.js";
 
@@ -161,7 +162,7 @@ function readVeritySuperblock(k: Kernel, file: string, offset: number): Uint8Arr
 function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, ddiFile: string, ddi: DdiLayout, st: BootState): string {
   loader.loadGroup("loop");
   const rootLoop = attachPartition(k, ddiFile, ddi.root.offset, ddi.root.size);
-  log.info("root partition " + ddi.root.partGuid + " on " + rootLoop.path);
+  log.debug("root partition " + ddi.root.partGuid + " on " + rootLoop.path);
   st.openFds.push(rootLoop.fd);
   if (ddi.verity === undefined) {
     log.warn("systemd.verity=0: mounting the root WITHOUT verification");
@@ -249,6 +250,7 @@ export function boot(k: Kernel, log: Log): never {
     const argvExtra = nulSeparated(k, "/proc/self/cmdline").slice(1);
     const envp = nulSeparated(k, "/proc/self/environ");
     times.write();
+    log.info(times.summary());
     // Hand the system the rate limit it had.
     if (devkmsg !== undefined) setDevkmsg(k, devkmsg);
     switchRoot(k, log, SYSROOT);
@@ -256,7 +258,7 @@ export function boot(k: Kernel, log: Log): never {
     if (init.path === undefined) throw new Error("no init in the new root (tried " + init.tried.join(", ") + ")");
     st.phase = "execute " + init.path;
     const t = times.phases;
-    log.notice("starting " + init.path + " after " + (t[t.length - 1].endMs - times.startMs).toFixed(1) + " ms");
+    log.notice("starting " + init.path + " after " + formatMs(t[t.length - 1].endMs - times.startMs) + " ms");
     return k.execve(init.path, initArgv(init.path, argvExtra), envp);
   } catch (e) {
     log.fatal("failed to " + st.phase + ": " + errorText(e));

@@ -9,6 +9,7 @@ import { readSmallFile } from "./blockdev.js";
 import type { Log } from "./log.js";
 import { loadOrder, parseModuleTable } from "./module_table.js";
 import type { ModuleTable } from "./module_table.js";
+import { formatMs } from "./numbers.js";
 
 export const MODULES_DIR = "/modules";
 export const MODULE_TABLE = MODULES_DIR + "/table";
@@ -61,7 +62,8 @@ export class ModuleLoader {
       const ms = this.k.monotonicMs() - t0;
       this.loaded.add(m.name);
       this.history.push({ name: m.name, ms });
-      this.log.info("loaded " + m.name + " for " + why + " (" + ms.toFixed(1) + " ms)");
+      // Short at info level: every console line costs boot time on a serial console.
+      this.log.info("loaded " + m.name + (this.log.debugEnabled ? " for " + why : "") + " (" + formatMs(ms) + " ms)");
       count++;
     }
     return count;

@@ -1,12 +1,14 @@
 /**
- * Per-phase timing on CLOCK_MONOTONIC (the clock of the kernel's printk timestamps), logged as
- * each phase ends and written to /run/storage-init/timings.json, which survives the switch root.
+ * Per-phase timing on CLOCK_MONOTONIC (the clock of the kernel's printk timestamps), logged in
+ * one line before the handover and written to /run/storage-init/timings.json, which survives the
+ * switch root.
  */
 import type { Kernel } from "../syscalls/kernel.js";
 import { OpenFlags } from "../syscalls/kernel.js";
 import { utf8Encode } from "../syscalls/bytes.js";
 import type { Log } from "./log.js";
 import { mkdirAll } from "./mount.js";
+import { formatMs, roundHalfUp } from "./numbers.js";
 
 export const TIMINGS_DIR = "/run/storage-init";
 export const TIMINGS_FILE = TIMINGS_DIR + "/timings.json";
@@ -41,12 +43,17 @@ export class Timings {
     c.endMs = this.k.monotonicMs();
     this.phases.push(c);
     this.current = undefined;
-    this.log.info("phase " + c.phase + ": " + (c.endMs - c.startMs).toFixed(1) + " ms");
+    this.log.debug("phase " + c.phase + ": " + formatMs(c.endMs - c.startMs) + " ms");
+  }
+
+  /** One line for the log: each phase's duration. */
+  summary(): string {
+    return "phases (ms): " + this.phases.map((p) => p.phase + " " + formatMs(p.endMs - p.startMs)).join(", ");
   }
 
   /** The JSON written for the booted system: absolute monotonic times, in milliseconds. */
   toJson(): string {
-    const r = (v: number) => Math.round(v * 1000) / 1000;
+    const r = (v: number) => roundHalfUp(v * 1000) / 1000;
     const total = this.phases.length > 0 ? this.phases[this.phases.length - 1].endMs - this.startMs : 0;
     return JSON.stringify({
       clock: "CLOCK_MONOTONIC",

@@ -148,7 +148,7 @@ export class LinuxKernel implements Kernel {
   readdir(path: string): DirEntry[] {
     const fd = this.open(path, OpenFlags.RDONLY | OpenFlags.DIRECTORY);
     const out: DirEntry[] = [];
-    const c_buf = new Uint8Array(8192);
+    const c_buf = new Uint8Array(4096);
     const c_fd = fd;
     try {
       for (;;) {

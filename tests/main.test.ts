@@ -73,7 +73,7 @@ test("the failure delay is waited before the action", (t) => {
   run();
   t.deepEqual(k.reboots, [RebootCmd.POWER_OFF]);
   t.true(k.now - before >= 3000);
-  t.true(lines(k).includes("storage-init: poweroff in 3 s"));
+  t.true(lines(k).includes("storage-init: poweroff in 3.0 s"));
 });
 
 test("a missing DDI names the path and the ESP", (t) => {

@@ -70,6 +70,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
   }
   const wide = JSON.stringify("\u20ac");
   out.push("JSON.stringify above U+00FF: " + (wide.length === 3 && wide.charCodeAt(1) === 0x20ac ? "kept" : "truncated to 0x" + wide.charCodeAt(1).toString(16)));
+  out.push("(1.96).toFixed(1): " + (1.96).toFixed(1));
+  out.push("Math.round(0.5): " + Math.round(0.5));
   out.push("local assigned in try, read in catch: " + stageSeenInCatch(true));
   out.push("typeof process: " + typeof (globalThis as { process?: unknown }).process);
   return out;

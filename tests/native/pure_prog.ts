@@ -8,6 +8,7 @@ import type { DirEntry } from "../../syscalls/kernel.js";
 import { q } from "../../syscalls/kernel.js";
 import { parseCmdline, splitCmdline } from "../../runtime/cmdline.js";
 import { kmsgRecord } from "../../runtime/log.js";
+import { formatMs, roundHalfUp } from "../../runtime/numbers.js";
 
 /** A small deterministic generator (LCG), the same in every runtime. */
 export function rng(seed: number): () => number {
@@ -55,6 +56,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
   putU64le(b, 0, 0x123456789abc);
   out.push("u64 " + toHex(b) + " " + u64le(b, 0) + " " + u32le(b, 0));
   out.push("kmsg " + JSON.stringify(kmsgRecord(3, "two\nlines")));
+  out.push("roundHalfUp " + [0.5, 1.5, 2.5, -0.5, 2.4999].map(roundHalfUp).join(" "));
+  out.push("formatMs " + [0, 0.04, 0.05, 33.2, 19.96, 1234.5678, -2.25].map(formatMs).join(" "));
   out.push("kmsg long " + kmsgRecord(6, "x".repeat(2000)).length);
   // A getdents64 buffer: ".", "disk" (block), "loop-control" (char).
   const d = new Uint8Array(96);
