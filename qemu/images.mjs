@@ -14,7 +14,7 @@
 // Variants (options of buildDisk) change one thing for a failure case.
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { compileNative, ROOT, requireTool } from "../build.mjs";
 import { CACHE } from "./kernel.mjs";
@@ -77,6 +77,13 @@ function gptImage(out, parts) {
   run("sgdisk", args);
   for (const p of placed) writeAt(out, p.offset, readFileSync(p.data));
   return placed;
+}
+
+/** Everything the marker binary is built from: a change to any of them rebuilds the images. */
+function markerSources() {
+  const files = [join(ROOT, "qemu", "marker.ts"), join(ROOT, "build.mjs")];
+  for (const dir of ["runtime", "syscalls"]) for (const f of readdirSync(join(ROOT, dir)).sort()) files.push(join(ROOT, dir, f));
+  return createHash("sha256").update(files.map((f) => readFileSync(f)).join("\0")).digest("hex");
 }
 
 /** The test root's file tree: /sbin/init is the marker program. */
@@ -146,8 +153,7 @@ export const ESP_PART_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
  * Returns { disk, rootHash, espPartUuid, dir }.
  */
 export async function buildDisk(opts = {}) {
-  const marker = readFileSync(join(ROOT, "qemu", "marker.ts"), "utf8");
-  const key = createHash("sha256").update(JSON.stringify({ IMAGE_FORMAT, opts, marker, shim: readFileSync(join(ROOT, "syscalls", "shim.h"), "utf8") })).digest("hex").slice(0, 16);
+  const key = createHash("sha256").update(JSON.stringify({ IMAGE_FORMAT, opts, sources: markerSources() })).digest("hex").slice(0, 16);
   const dir = join(CACHE, "images", key);
   const meta = join(dir, "meta.json");
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
