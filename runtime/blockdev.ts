@@ -3,11 +3,10 @@
  * partitions, sizes and device nodes, and a pread-backed reader for the GPT parser.
  */
 import type { Kernel } from "../syscalls/kernel.js";
-import { OpenFlags } from "../syscalls/kernel.js";
+import { closeQuietly, OpenFlags } from "../syscalls/kernel.js";
 import { utf8Decode } from "../syscalls/bytes.js";
 import { parseGpt } from "./gpt.js";
 import type { Gpt, ReadAt } from "./gpt.js";
-import { closeQuietly } from "./loop.js";
 
 export interface Disk {
   name: string;
@@ -106,15 +105,20 @@ export function fdReader(k: Kernel, fd: number): ReadAt {
   };
 }
 
-/** The GPT of a device or image file of `size` bytes; throws GptError or KernelError. */
-export function readGptFile(k: Kernel, path: string, size: number): Gpt {
+/** Opens `path` read-only, hands `use` a reader over it, and closes it whatever happens. */
+export function withReader<T>(k: Kernel, path: string, use: (read: ReadAt) => T): T {
   const fd = k.open(path, OpenFlags.RDONLY);
   try {
-    const g = parseGpt(fdReader(k, fd), size);
+    const r = use(fdReader(k, fd));
     k.close(fd);
-    return g;
+    return r;
   } catch (e) {
     closeQuietly(k, [fd]);
     throw e;
   }
+}
+
+/** The GPT of a device or image file of `size` bytes; throws GptError or KernelError. */
+export function readGptFile(k: Kernel, path: string, size: number): Gpt {
+  return withReader(k, path, (read) => parseGpt(read, size));
 }

@@ -4,7 +4,7 @@
  * device, and verified with LOOP_GET_STATUS64 afterwards (systemd loop-util.c does the same).
  */
 import type { Kernel } from "../syscalls/kernel.js";
-import { Errno, isErrno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
+import { closeQuietly, Errno, isErrno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
 import { putU32le, putU64le, u32le, u64le } from "../syscalls/bytes.js";
 
 export const LoopIoctl = {
@@ -60,18 +60,6 @@ export interface LoopDevice {
    * closes, so this stays open until dm-verity (or the mount) holds the device; then close it.
    */
   fd: number;
-}
-
-/** Closes fds >= 0, ignoring errors: used only on paths that are already failing. */
-export function closeQuietly(k: Kernel, fds: number[]): void {
-  for (const fd of fds) {
-    if (fd < 0) continue;
-    try {
-      k.close(fd);
-    } catch (e) {
-      // Already failing; the original error is the one to report.
-    }
-  }
 }
 
 /** One attempt on the device LOOP_CTL_GET_FREE names; the caller retries on a lost race. */

@@ -4,8 +4,8 @@
  * the real kernel; tests call it with FakeKernel.
  */
 import type { Kernel } from "../syscalls/kernel.js";
-import { AtFlags, Errno, isErrno, MountFlags, OpenFlags, PollEvents } from "../syscalls/kernel.js";
-import { fdReader, readAttr, readSmallBytes, readSmallFile } from "./blockdev.js";
+import { AtFlags, closeQuietly, Errno, isErrno, MountFlags, PollEvents } from "../syscalls/kernel.js";
+import { readAttr, readSmallBytes, readSmallFile, withReader } from "./blockdev.js";
 import { defaultConfig, parseCmdline } from "./cmdline.js";
 import type { Config } from "./cmdline.js";
 import { Coldplug } from "./coldplug.js";
@@ -16,7 +16,7 @@ import type { Esp, EspSelector } from "./esp.js";
 import { finalAction } from "./failure.js";
 import { setDevkmsg } from "./log.js";
 import type { Log } from "./log.js";
-import { attachLoop, closeQuietly, LoopFlags } from "./loop.js";
+import { attachLoop, LoopFlags } from "./loop.js";
 import type { LoopDevice } from "./loop.js";
 import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, mountOnce } from "./mount.js";
@@ -146,18 +146,6 @@ function attachPartition(k: Kernel, file: string, offset: number, size: number):
   return attachLoop(k, file, { offset, size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR | LoopFlags.DIRECT_IO, blockSize: 0 });
 }
 
-function readVeritySuperblock(k: Kernel, file: string, offset: number): Uint8Array {
-  const fd = k.open(file, OpenFlags.RDONLY);
-  try {
-    const b = fdReader(k, fd)(offset, VERITY_SUPERBLOCK_SIZE);
-    k.close(fd);
-    return b;
-  } catch (e) {
-    closeQuietly(k, [fd]);
-    throw e;
-  }
-}
-
 /** Sets up the root device (dm-verity over two loops, or one loop when verity is disabled). */
 function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, ddiFile: string, ddi: DdiLayout, st: BootState): string {
   loader.loadGroup("loop");
@@ -169,7 +157,8 @@ function setUpRoot(k: Kernel, log: Log, config: Config, loader: ModuleLoader, dd
     return rootLoop.path;
   }
   st.phase = "set up dm-verity";
-  const sb = parseVeritySuperblock(readVeritySuperblock(k, ddiFile, ddi.verity.offset));
+  const verityOffset = ddi.verity.offset;
+  const sb = parseVeritySuperblock(withReader(k, ddiFile, (read) => read(verityOffset, VERITY_SUPERBLOCK_SIZE)));
   const rootHash = config.rootHash as string;
   const hashStart = checkVerityGeometry(sb, ddi.root.size, ddi.verity.size, rootHash);
   const verityLoop = attachPartition(k, ddiFile, ddi.verity.offset, ddi.verity.size);

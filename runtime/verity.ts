@@ -4,9 +4,8 @@
  * /dev/mapper/control (uapi linux/dm-ioctl.h; Documentation/admin-guide/device-mapper/verity.rst).
  */
 import type { Kernel } from "../syscalls/kernel.js";
-import { Errno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
+import { closeQuietly, Errno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
 import { putU32le, putU64le, readCString, toHex, u16le, u32le, u64le } from "../syscalls/bytes.js";
-import { closeQuietly } from "./loop.js";
 
 export interface VeritySuperblock {
   version: number;

@@ -204,3 +204,15 @@ export function isErrno(e: unknown, errno: number): boolean {
 export function fileType(st: Stat): number {
   return st.mode & FileType.MASK;
 }
+
+/** Closes fds >= 0, ignoring errors: used only on paths that are already failing. */
+export function closeQuietly(k: Kernel, fds: number[]): void {
+  for (const fd of fds) {
+    if (fd < 0) continue;
+    try {
+      k.close(fd);
+    } catch (e) {
+      // Already failing; the original error is the one to report.
+    }
+  }
+}
