@@ -6,7 +6,7 @@
  */
 import type { Kernel } from "../syscalls/kernel.js";
 import { readGptFile } from "./blockdev.js";
-import { PartitionType } from "./gpt.js";
+import { PartitionType, uuidFromHex } from "./gpt.js";
 import type { Gpt, GptPartition } from "./gpt.js";
 
 export interface ArchTypes {
@@ -33,11 +33,6 @@ export class DdiError {
   constructor(message: string) {
     this.message = message;
   }
-}
-
-/** The UUID made of 16 bytes of hex, formatted 8-4-4-4-12 (systemd's id128 from root hash). */
-export function uuidFromHex(hex: string): string {
-  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
 }
 
 function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {

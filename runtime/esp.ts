@@ -9,7 +9,7 @@
 import type { Kernel } from "../syscalls/kernel.js";
 import { u16le } from "../syscalls/bytes.js";
 import { listDisks, readGptFile, readSmallBytes } from "./blockdev.js";
-import { GptError, PartitionType } from "./gpt.js";
+import { GptError, guidToBytes, PartitionType } from "./gpt.js";
 import type { Gpt } from "./gpt.js";
 import type { Log } from "./log.js";
 
@@ -61,14 +61,7 @@ export function parseLoaderDevicePartUuid(b: Uint8Array): string | undefined {
     if (c === 0) break;
     s += String.fromCharCode(c);
   }
-  s = s.toLowerCase();
-  if (s.length !== 36) return undefined;
-  for (let i = 0; i < 36; i++) {
-    const c = s[i];
-    const dash = i === 8 || i === 13 || i === 18 || i === 23;
-    if (dash ? c !== "-" : "0123456789abcdef".indexOf(c) < 0) return undefined;
-  }
-  return s;
+  return guidToBytes(s) === undefined ? undefined : s.toLowerCase();
 }
 
 /** The selector from the EFI variable, when the firmware passed through systemd-boot/stub. */

@@ -69,6 +69,11 @@ export function guidToString(b: Uint8Array, o: number): string {
   return s;
 }
 
+/** 32 hex digits as a GUID's text form 8-4-4-4-12 (systemd's partition UUIDs from a root hash). */
+export function uuidFromHex(hex: string): string {
+  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
+}
+
 /** The text form to the on-disk bytes; undefined when `s` is not a GUID. */
 export function guidToBytes(s: string): Uint8Array | undefined {
   const hex = s.toLowerCase().split("-").join("");

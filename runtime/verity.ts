@@ -5,6 +5,7 @@
  */
 import type { Kernel } from "../syscalls/kernel.js";
 import { closeQuietly, Errno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
+import { uuidFromHex } from "./gpt.js";
 import { putU32le, putU64le, readCString, toHex, u16le, u32le, u64le } from "../syscalls/bytes.js";
 
 export interface VeritySuperblock {
@@ -54,9 +55,7 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
   if (dataBlocks === 0 || dataBlocks > 4294967296 * 64) throw new VerityError("verity data block count " + dataBlocks + " is invalid");
   const saltSize = u16le(b, 80);
   if (saltSize > 256) throw new VerityError("verity salt size " + saltSize + " exceeds 256");
-  const uuidBytes = b.subarray(16, 32);
-  const u = toHex(uuidBytes);
-  const uuid = u.slice(0, 8) + "-" + u.slice(8, 12) + "-" + u.slice(12, 16) + "-" + u.slice(16, 20) + "-" + u.slice(20);
+  const uuid = uuidFromHex(toHex(b.subarray(16, 32)));
   return { version, hashType, uuid, algorithm, dataBlockSize, hashBlockSize, dataBlocks, salt: toHex(b.subarray(88, 88 + saltSize)) };
 }
 

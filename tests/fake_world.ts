@@ -6,7 +6,7 @@
  */
 import { boot } from "../runtime/main.js";
 import { Log } from "../runtime/log.js";
-import { PartitionType } from "../runtime/gpt.js";
+import { PartitionType, uuidFromHex } from "../runtime/gpt.js";
 import { putU32le, putU64le } from "../syscalls/bytes.js";
 import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
@@ -45,18 +45,14 @@ export interface World {
   run: () => FakeStop;
 }
 
-function uuidOf(hex: string): string {
-  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
-}
-
 /**
  * A DDI shaped like the real one (GPT, root + root-verity partitions with UUIDs from the root
  * hash, a veritysetup superblock) for 16 data blocks; the fake device mapper checks no hashes.
  */
 export function syntheticDdi(rootHash: string): Uint8Array {
   const ddi = writeGpt(4 * 1048576, 512, [
-    { type: PartitionType.ROOT_X86_64, uuid: uuidOf(rootHash.slice(0, 32)), first: 2048, last: 4095, name: "root-x86-64" },
-    { type: PartitionType.ROOT_VERITY_X86_64, uuid: uuidOf(rootHash.slice(32)), first: 4096, last: 6143, name: "root-x86-64-verity" },
+    { type: PartitionType.ROOT_X86_64, uuid: uuidFromHex(rootHash.slice(0, 32)), first: 2048, last: 4095, name: "root-x86-64" },
+    { type: PartitionType.ROOT_VERITY_X86_64, uuid: uuidFromHex(rootHash.slice(32)), first: 4096, last: 6143, name: "root-x86-64-verity" },
   ]);
   const sb = 2 * 1048576;
   const magic = "verity\0\0";
