@@ -283,7 +283,7 @@ export async function buildInit({ kernelDir, storage = ["all"], out = DIST } = {
   const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, "storage-init"));
   let extra = [];
   if (kernelDir) {
-    const closure = await step("storage module closure", async () => {
+    await step("storage module closure", async () => {
       const r = await moduleEntries(kernelDir, { storage });
       extra = r.entries;
       return `${r.count} modules for ${storage.join(",")}, ${kib(r.bytes)} (${r.version})`;

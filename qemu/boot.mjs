@@ -59,13 +59,3 @@ export function bootQemu(opts) {
     });
   });
 }
-
-/** Kernel timestamp (seconds) of the first console line matching re, or undefined. */
-export function kernelTime(output, re) {
-  for (const line of output.split("\n")) {
-    if (!re.test(line)) continue;
-    const m = line.match(/^\[\s*(\d+\.\d+)\]/);
-    if (m) return Number(m[1]);
-  }
-  return undefined;
-}

@@ -5,6 +5,7 @@
  */
 import type { Kernel } from "../syscalls/kernel.js";
 import { AtFlags, closeQuietly, Errno, isErrno, MountFlags, PollEvents } from "../syscalls/kernel.js";
+import { utf8Decode } from "../syscalls/bytes.js";
 import { readAttr, readSmallBytes, readSmallFile, withReader } from "./blockdev.js";
 import { defaultConfig, parseCmdline } from "./cmdline.js";
 import type { Config } from "./cmdline.js";
@@ -40,16 +41,14 @@ export function errorText(e: unknown): string {
   return typeof m === "string" ? m : String(e);
 }
 
-/** Strings of a NUL-separated /proc file (cmdline, environ). */
+/** Strings of a NUL-separated /proc file (cmdline, environ), decoded as UTF-8 as execve re-encodes them. */
 export function nulSeparated(k: Kernel, path: string): string[] {
   const b = readSmallBytes(k, path, 65536);
   const out: string[] = [];
   let start = 0;
   for (let i = 0; i < b.length; i++) {
     if (b[i] !== 0) continue;
-    let s = "";
-    for (let j = start; j < i; j++) s += String.fromCharCode(b[j]);
-    out.push(s);
+    out.push(utf8Decode(b, start, i));
     start = i + 1;
   }
   return out;
