@@ -7,6 +7,7 @@
 import type { Kernel } from "../syscalls/kernel.js";
 import { OpenFlags } from "../syscalls/kernel.js";
 import { utf8Encode } from "../syscalls/bytes.js";
+import { readSmallFile } from "./blockdev.js";
 
 /** syslog levels, as /dev/kmsg takes them. */
 export const Level = { EMERG: 0, ERR: 3, WARNING: 4, NOTICE: 5, INFO: 6, DEBUG: 7 };
@@ -88,21 +89,16 @@ export const PRINTK_DEVKMSG = "/proc/sys/kernel/printk_devkmsg";
  * default, `ratelimit`, keeps 10 lines per 5 s from a writer: too few for a boot log.
  */
 export function setDevkmsg(k: Kernel, value: string): string | undefined {
-  const buf = new Uint8Array(32);
   try {
-    const fd = k.open(PRINTK_DEVKMSG, OpenFlags.RDWR);
-    const n = k.read(fd, buf);
-    k.close(fd);
-    const wfd = k.open(PRINTK_DEVKMSG, OpenFlags.WRONLY);
+    const old = readSmallFile(k, PRINTK_DEVKMSG, 64).trim();
+    const fd = k.open(PRINTK_DEVKMSG, OpenFlags.WRONLY);
     try {
-      k.write(wfd, utf8Encode(value + "\n"));
+      k.write(fd, utf8Encode(value + "\n"));
     } catch (e) {
-      k.close(wfd);
+      k.close(fd);
       return undefined;
     }
-    k.close(wfd);
-    let old = "";
-    for (let i = 0; i < n && buf[i] !== 10; i++) old += String.fromCharCode(buf[i]);
+    k.close(fd);
     return old;
   } catch (e) {
     return undefined;
