@@ -9,6 +9,7 @@
 
 import { q } from "../syscalls/kernel.js";
 import { roundHalfUp } from "./numbers.js";
+import { replaceText, splitText } from "./text.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
@@ -75,7 +76,7 @@ export function cmdlinePairs(text: string): Array<{ key: string; value: string |
   for (const w of splitCmdline(text)) {
     const eq = w.indexOf("=");
     const rawKey = eq < 0 ? w : w.slice(0, eq);
-    out.push({ key: rawKey.split("-").join("_"), value: eq < 0 ? undefined : w.slice(eq + 1) });
+    out.push({ key: replaceText(rawKey, "-", "_"), value: eq < 0 ? undefined : w.slice(eq + 1) });
   }
   return out;
 }
@@ -181,7 +182,7 @@ export function parseCmdline(text: string): Config {
       else c.verityDisabled = !b;
     } else if (key === "systemd.verity_root_options") {
       const v = need(key, value, p);
-      if (v !== undefined) c.verityOptions = v.split(",").filter((o) => o !== "");
+      if (v !== undefined) c.verityOptions = splitText(v, ",").filter((o) => o !== "");
     } else if (key === "root") {
       c.root = need(key, value, p);
     } else if (key === "rootfstype") {

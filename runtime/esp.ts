@@ -7,6 +7,7 @@
  * devices); it throws when the selector itself is invalid.
  */
 import type { Kernel } from "../syscalls/kernel.js";
+import { q } from "../syscalls/kernel.js";
 import { u16le } from "../syscalls/bytes.js";
 import { listDisks, readGptFile, readSmallBytes } from "./blockdev.js";
 import { GptError, guidToBytes, PartitionType } from "./gpt.js";
@@ -47,7 +48,7 @@ export function parseEspSelector(v: string): EspSelector {
   if (v.startsWith("PARTUUID=")) return { kind: "partuuid", value: v.slice(9).toLowerCase(), source: src };
   if (v.startsWith("PARTLABEL=")) return { kind: "partlabel", value: v.slice(10), source: src };
   if (v.startsWith("/dev/") && v.indexOf("/../") < 0) return { kind: "device", value: v, source: src };
-  throw new EspError("storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + JSON.stringify(v.slice(0, 80)));
+  throw new EspError("storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + q(v.slice(0, 80)));
 }
 
 /**

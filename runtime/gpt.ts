@@ -7,6 +7,7 @@
  */
 import { crc32 } from "./crc32.js";
 import { u32le, u64le } from "../syscalls/bytes.js";
+import { replaceText } from "./text.js";
 
 export interface GptPartition {
   /** 1-based, as the kernel numbers partitions (sda1, loop0p1). */
@@ -76,7 +77,7 @@ export function uuidFromHex(hex: string): string {
 
 /** The text form to the on-disk bytes; undefined when `s` is not a GUID. */
 export function guidToBytes(s: string): Uint8Array | undefined {
-  const hex = s.toLowerCase().split("-").join("");
+  const hex = replaceText(s.toLowerCase(), "-", "");
   if (s.length !== 36 || hex.length !== 32 || s[8] !== "-" || s[13] !== "-" || s[18] !== "-" || s[23] !== "-") return undefined;
   const raw = new Uint8Array(16);
   for (let i = 0; i < 16; i++) {

@@ -8,6 +8,7 @@ import type { Kernel } from "../syscalls/kernel.js";
 import { OpenFlags } from "../syscalls/kernel.js";
 import { utf8Encode } from "../syscalls/bytes.js";
 import { readSmallFile } from "./blockdev.js";
+import { replaceText } from "./text.js";
 
 /** syslog levels, as /dev/kmsg takes them. */
 export const Level = { EMERG: 0, ERR: 3, WARNING: 4, NOTICE: 5, INFO: 6, DEBUG: 7 };
@@ -18,7 +19,7 @@ const TAG = "storage-init: ";
 
 /** The record written to /dev/kmsg for one line: `<level>storage-init: text`. */
 export function kmsgRecord(level: number, text: string): string {
-  let line = "<" + level + ">" + TAG + text.split("\n").join(" ");
+  let line = "<" + level + ">" + TAG + replaceText(text, "\n", " ");
   if (line.length > KMSG_MAX) line = line.slice(0, KMSG_MAX - 3) + "...";
   return line + "\n";
 }

@@ -13,6 +13,8 @@
  * parsed strictly.
  */
 
+import { replaceText, splitText } from "./text.js";
+
 export interface ModuleInfo {
   name: string;
   file: string;
@@ -31,7 +33,7 @@ export const TABLE_MAGIC = "storage-init-modules 1";
 export function moduleName(path: string): string {
   const base = path.slice(path.lastIndexOf("/") + 1);
   const ko = base.indexOf(".ko");
-  return (ko < 0 ? base : base.slice(0, ko)).split("-").join("_");
+  return replaceText(ko < 0 ? base : base.slice(0, ko), "-", "_");
 }
 
 /**
@@ -128,21 +130,21 @@ export class TableError {
 
 /** Parses the table text; throws TableError naming the line that is wrong. */
 export function parseModuleTable(text: string): ModuleTable {
-  const lines = text.split("\n");
-  if (lines[0] !== TABLE_MAGIC) throw new TableError("module table: first line is not " + JSON.stringify(TABLE_MAGIC));
+  const lines = splitText(text, "\n");
+  if (lines[0] !== TABLE_MAGIC) throw new TableError("module table: first line is not \"" + TABLE_MAGIC + "\"");
   const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map() };
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (line === "") continue;
-    const f = line.split(" ");
+    const f = splitText(line, " ");
     const bad = () => new TableError("module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
     if (f[0] === "m" && f.length === 4) {
       if (f[2].indexOf("..") >= 0 || f[2][0] === "/") throw bad();
-      t.modules.set(f[1], { name: f[1], file: f[2], deps: f[3] === "-" ? [] : f[3].split(",") });
+      t.modules.set(f[1], { name: f[1], file: f[2], deps: f[3] === "-" ? [] : splitText(f[3], ",") });
     } else if (f[0] === "a" && f.length === 3) {
       t.aliases.push({ name: f[1], pattern: f[2] });
     } else if (f[0] === "g" && f.length === 3) {
-      t.groups.set(f[1], f[2].split(","));
+      t.groups.set(f[1], splitText(f[2], ","));
     } else throw bad();
   }
   for (const m of t.modules.values()) {

@@ -4,8 +4,7 @@
  */
 import type { Kernel } from "../syscalls/kernel.js";
 import { Errno, isErrno, MountFlags } from "../syscalls/kernel.js";
-
-const { NOSUID, NODEV, NOEXEC, STRICTATIME } = MountFlags;
+import { splitText } from "./text.js";
 
 export interface MountSpec {
   source: string;
@@ -20,10 +19,10 @@ export interface MountSpec {
  * (docs/INITRD_INTERFACE.md): tmpfs, mode=755, nodev, nosuid, strictatime.
  */
 export const API_MOUNTS: MountSpec[] = [
-  { source: "proc", target: "/proc", fstype: "proc", flags: NOSUID | NODEV | NOEXEC, data: "" },
-  { source: "sysfs", target: "/sys", fstype: "sysfs", flags: NOSUID | NODEV | NOEXEC, data: "" },
-  { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: NOSUID | STRICTATIME, data: "mode=755" },
-  { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: NOSUID | NODEV | STRICTATIME, data: "mode=755" },
+  { source: "proc", target: "/proc", fstype: "proc", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, data: "" },
+  { source: "sysfs", target: "/sys", fstype: "sysfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, data: "" },
+  { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: MountFlags.NOSUID | MountFlags.STRICTATIME, data: "mode=755" },
+  { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.STRICTATIME, data: "mode=755" },
 ];
 
 /** mkdir that treats an existing directory as success (checked first: a thrown EEXIST costs more). */
@@ -43,7 +42,7 @@ export function mkdirExisting(k: Kernel, path: string, mode: number): void {
 
 /** mkdir -p. */
 export function mkdirAll(k: Kernel, path: string, mode: number): void {
-  const parts = path.split("/");
+  const parts = splitText(path, "/");
   let cur = "";
   for (const p of parts) {
     if (p === "") continue;

@@ -51,17 +51,17 @@ export class Timings {
     return "phases (ms): " + this.phases.map((p) => p.phase + " " + formatMs(p.endMs - p.startMs)).join(", ");
   }
 
-  /** The JSON written for the booted system: absolute monotonic times, in milliseconds. */
+  /**
+   * The JSON written for the booted system: absolute monotonic times, in milliseconds. Built by
+   * hand (phase names are fixed ASCII identifiers) so that the init does not carry porffor's
+   * general JSON serializer.
+   */
   toJson(): string {
-    const r = (v: number) => roundHalfUp(v * 1000) / 1000;
+    const r = (v: number) => String(roundHalfUp(v * 1000) / 1000);
     const total = this.phases.length > 0 ? this.phases[this.phases.length - 1].endMs - this.startMs : 0;
-    return JSON.stringify({
-      clock: "CLOCK_MONOTONIC",
-      unit: "ms",
-      startMs: r(this.startMs),
-      totalMs: r(total),
-      phases: this.phases.map((p) => ({ phase: p.phase, startMs: r(p.startMs), endMs: r(p.endMs), ms: r(p.endMs - p.startMs) })),
-    });
+    const phases = this.phases.map((p) =>
+      '{"phase":"' + p.phase + '","startMs":' + r(p.startMs) + ',"endMs":' + r(p.endMs) + ',"ms":' + r(p.endMs - p.startMs) + "}");
+    return '{"clock":"CLOCK_MONOTONIC","unit":"ms","startMs":' + r(this.startMs) + ',"totalMs":' + r(total) + ',"phases":[' + phases.join(",") + "]}";
   }
 
   write(): void {

@@ -7,6 +7,7 @@ import type { Kernel } from "../syscalls/kernel.js";
 import { closeQuietly, Errno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
 import { uuidFromHex } from "./gpt.js";
 import { putU32le, putU64le, readCString, toHex, u16le, u32le, u64le } from "../syscalls/bytes.js";
+import { replaceText } from "./text.js";
 
 export interface VeritySuperblock {
   version: number;
@@ -93,7 +94,7 @@ export function checkVerityGeometry(sb: VeritySuperblock, dataSize: number, hash
 export function verityParams(dataDev: string, hashDev: string, sb: VeritySuperblock, hashStart: number, rootHash: string, options: string[]): string {
   const salt = sb.salt === "" ? "-" : sb.salt;
   let p = "1 " + dataDev + " " + hashDev + " " + sb.dataBlockSize + " " + sb.hashBlockSize + " " + sb.dataBlocks + " " + hashStart + " " + sb.algorithm + " " + rootHash + " " + salt;
-  const opts = options.map((o) => o.split("-").join("_"));
+  const opts = options.map((o) => replaceText(o, "-", "_"));
   if (opts.length > 0) p += " " + opts.length + " " + opts.join(" ");
   return p;
 }

@@ -110,6 +110,8 @@ const NODE_DEFECTS = [
   "Math.round(0.5): 1",
   "local assigned in try, read in catch: inside",
   "typeof process: object",
+  "typed array read past the end: undefined",
+  "typed array write past the end lands in memory: 0",
 ];
 // Each line names the workaround the code uses.
 const NATIVE_DEFECTS = [
@@ -126,4 +128,45 @@ const NATIVE_DEFECTS = [
   // state a catch block reads lives in an object (BootState in runtime/main.ts).
   "local assigned in try, read in catch: before",
   "typeof process: undefined", // the kernel interface instead of process
+  // No bounds checks on typed arrays: every parser checks offsets against the length itself
+  // (the native fuzz runs in storage_prog and pure_prog compare with Node on hostile input).
+  "typed array read past the end: 42",
+  "typed array write past the end lands in memory: 7",
 ];
+
+// porffor reads TypeScript itself, with defects tsbundle.mjs works around; each snippet is
+// compiled as written (no tsbundle) so that a porffor that fixes one is noticed.
+const TS_DEFECTS: Array<[string, string, string]> = [
+  ["a < b", "const a = 1; const b = 2; console.log(a < b ? 'yes' : 'no');", "parse error"],
+  ["a << 8", "const a = 1; console.log(String(a << 8));", "parse error"],
+  ["({ ... })", "const o = ({ k: 1 }); console.log(String(o.k));", "parse error"],
+  ["new Set<string>()", "const s = new Set<string>(); console.log(String(s.has('x')));", "Uncaught TypeError: Cannot read property of undefined"],
+  ["parameter property", "class C { constructor(private v: number) {} get(): string { return String(this.v); } } console.log(new C(3).get());", "undefined"],
+];
+
+test("native typescript: porffor's TypeScript defects that tsbundle.mjs works around are still there", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "si-porf-ts-"));
+  const porf = join(ROOT, "node_modules", "porffor", "porf");
+  try {
+    const seen = TS_DEFECTS.map(([name, text], i) => {
+      const src = join(dir, `d${i}.ts`);
+      writeFileSync(src, text);
+      try {
+        execFileSync(porf, ["c", src, "-o", join(dir, `d${i}.c`)], { stdio: "ignore" });
+      } catch {
+        return [name, "parse error"];
+      }
+      execFileSync("musl-gcc", ["-static", "-O0", "-w", join(dir, `d${i}.c`), "-o", join(dir, `d${i}`), "-lm"]);
+      let out: string;
+      try {
+        out = execFileSync(join(dir, `d${i}`), [], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      } catch (e) {
+        out = String((e as { stderr?: string }).stderr);
+      }
+      return [name, out.trim()];
+    });
+    t.deepEqual(seen, TS_DEFECTS.map(([name, , expected]) => [name, expected]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

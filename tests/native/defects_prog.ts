@@ -74,5 +74,12 @@ export function run(_k: Kernel, _scratch: string): string[] {
   out.push("Math.round(0.5): " + Math.round(0.5));
   out.push("local assigned in try, read in catch: " + stageSeenInCatch(true));
   out.push("typeof process: " + typeof (globalThis as { process?: unknown }).process);
+  // A view inside a larger buffer, so that the stray read and write stay in memory we own.
+  const backing = new Uint8Array(16);
+  backing[6] = 42;
+  const view = backing.subarray(0, 4);
+  out.push("typed array read past the end: " + String(view[6]));
+  view[9] = 7;
+  out.push("typed array write past the end lands in memory: " + backing[9]);
   return out;
 }
