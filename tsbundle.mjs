@@ -6,10 +6,11 @@
 // them. esbuild still bundles everything that runs under Node.
 //
 // What it does: orders the modules reachable from the entry (dependencies first), drops imports,
-// exports and `declare`s, gives every top-level declaration one bundle-wide name (renaming on
-// collision, resolved through the type checker, so `import { a as b }` works), replaces defines,
-// and rewrites the two operators that porffor's TypeScript parser cannot read (see below).
-// Anything it cannot translate exactly stops the build with the file and line.
+// exports, `declare`s and declarations nothing uses, gives every top-level declaration one
+// bundle-wide name (renaming on collision, resolved through the type checker, so
+// `import { a as b }` works), inlines constants and defines, annotates locals with the types
+// the checker infers where porffor may rely on them, and rewrites what porffor's TypeScript
+// parser misreads. Anything it cannot translate exactly stops the build with the file and line.
 
 import ts from "typescript";
 import { dirname, relative } from "node:path";
@@ -37,11 +38,10 @@ function compilerOptions(tsconfig) {
 /** Source files reachable from the entry, each after the modules it imports. */
 function moduleOrder(program, entry, options) {
   const order = [];
-  const state = new Map(); // fileName -> "visiting" | "done"
+  const seen = new Set();
   const visit = (sf) => {
-    if (state.get(sf.fileName) === "done") return;
-    if (state.get(sf.fileName) === "visiting") return; // a cycle: the first visit orders it
-    state.set(sf.fileName, "visiting");
+    if (seen.has(sf.fileName)) return; // done, or a cycle: the first visit orders it
+    seen.add(sf.fileName);
     for (const st of sf.statements) {
       const spec = (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) && st.moduleSpecifier;
       if (!spec) continue;
@@ -51,7 +51,6 @@ function moduleOrder(program, entry, options) {
       if (resolved.extension === ".d.ts") continue;
       visit(program.getSourceFile(resolved.resolvedFileName));
     }
-    state.set(sf.fileName, "done");
     order.push(sf);
   };
   const sf = program.getSourceFile(entry);
