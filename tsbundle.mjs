@@ -157,7 +157,8 @@ function rewriteLess(node) {
   if (k === ts.SyntaxKind.LessThanLessThanToken) {
     if (!ts.isNumericLiteral(node.right)) fail(node, "`<<` needs a literal shift count for porffor");
     const shift = Number(node.right.text) & 31;
-    if (isLiteral(node.left)) return num(Number(node.left.text) << shift);
+    const folded = constantValue(node);
+    if (typeof folded === "number") return num(folded);
     const int = binary(node.left, ts.SyntaxKind.BarToken, f.createNumericLiteral(0));
     return binary(binary(int, ts.SyntaxKind.AsteriskToken, f.createNumericLiteral(2 ** shift)), ts.SyntaxKind.BarToken, f.createNumericLiteral(0));
   }

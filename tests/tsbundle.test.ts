@@ -91,6 +91,7 @@ for (let i = 0; i < bytes.length; i++) bytes[i] = i * 3;
 const seen = new Set<string>(["x"]);
 const first = [7, 8][5];
 out.push(x(), String(n), bytes.join(","), String(seen.has("x")), String(first), JSON.stringify(pairs([1, 50])));
+out.push(String(-1 << 3), String(-3 << 1), String(1 << 31));
 out.push(new Box(3, "box").get(), String(flags()), String(Flags.B), Flags.NAME, PREFIX, BUILD_ARCH);
 console.log(out.join("\\n"));
 `,
