@@ -74,6 +74,15 @@ function declaredNames(st) {
   return [];
 }
 
+/**
+ * The declared symbol an identifier, or the value of a `{ a }` shorthand, refers to: through
+ * `import { a as b }` and re-exports to the declaration itself.
+ */
+function referencedSymbol(checker, node) {
+  const sym = ts.isShorthandPropertyAssignment(node) ? checker.getShorthandAssignmentValueSymbol(node) : checker.getSymbolAtLocation(node);
+  return sym && sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
+}
+
 const hasModifier = (node, kind) => ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === kind);
 
 /** One bundle-wide name per top-level symbol; the first module to declare a name keeps it. */
@@ -129,11 +138,8 @@ const isLiteral = (e) => ts.isNumericLiteral(e) || ts.isStringLiteral(e) ||
  * parameter list and does not backtrack, so parenthesized object and array literals lose their
  * parentheses (an arrow function returning one gets a block body).
  */
-const isObjectOrArray = (e) => {
-  while (ts.isParenthesizedExpression(e)) e = e.expression;
-  return ts.isObjectLiteralExpression(e) || ts.isArrayLiteralExpression(e);
-};
 const unparen = (e) => (ts.isParenthesizedExpression(e) ? unparen(e.expression) : e);
+const isObjectOrArray = (e) => ts.isObjectLiteralExpression(unparen(e)) || ts.isArrayLiteralExpression(unparen(e));
 
 const paren = (e) => f.createParenthesizedExpression(e);
 const binary = (l, op, r) => f.createBinaryExpression(paren(l), op, paren(r));
@@ -186,10 +192,15 @@ function lowerParameterProperties(ctor) {
   return f.updateConstructorDeclaration(ctor, ctor.modifiers, params, f.updateBlock(ctor.body, statements));
 }
 
+const unwrap = (e) => {
+  while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
+  return e;
+};
+
 /** Initializers that may be dropped with their variable when nothing uses it. */
 function isPureInit(e) {
   if (!e) return true;
-  while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
+  e = unwrap(e);
   if (ts.isArrowFunction(e) || ts.isFunctionExpression(e) || ts.isClassExpression(e)) return true;
   if (ts.isObjectLiteralExpression(e)) {
     return e.properties.every((p) => (ts.isPropertyAssignment(p) && !ts.isComputedPropertyName(p.name) && isPureInit(p.initializer)) ||
@@ -230,15 +241,8 @@ function liveStatements(files, checker, constants) {
   while (queue.length > 0) {
     const st = queue.pop();
     const walk = (node) => {
-      if (ts.isIdentifier(node)) {
-        let sym = checker.getSymbolAtLocation(node);
-        if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
-        const target = sym && declaredBy.get(sym);
-        if (target) mark(target);
-      } else if (ts.isShorthandPropertyAssignment(node)) {
-        let sym = checker.getShorthandAssignmentValueSymbol(node);
-        if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
-        const target = sym && declaredBy.get(sym);
+      if (ts.isIdentifier(node) || ts.isShorthandPropertyAssignment(node)) {
+        const target = declaredBy.get(referencedSymbol(checker, node));
         if (target) mark(target);
       }
       ts.forEachChild(node, walk);
@@ -247,11 +251,6 @@ function liveStatements(files, checker, constants) {
   }
   return live;
 }
-
-const unwrap = (e) => {
-  while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;
-  return e;
-};
 
 /** The value of an expression of literals and arithmetic, or undefined. */
 function constantValue(e, known = () => undefined) {
@@ -417,7 +416,7 @@ function inferredAnnotation(decl, checker, targetSymbol) {
     }
     ts.forEachChild(n, walk);
   };
-  walk(decl.getSourceFile());
+  walk(ts.isVariableStatement(list.parent) ? list.parent.parent : list.parent); // the `let`'s scope
   return safe ? node : undefined;
 }
 
@@ -442,12 +441,9 @@ export function bundleTypeScript(entry, { tsconfig, defines = {} }) {
   const checker = program.getTypeChecker();
   const files = moduleOrder(program, entry, options);
   const names = bundleNames(files, checker);
-  const targetSymbol = (id) => {
-    let sym = checker.getSymbolAtLocation(id);
-    if (sym && sym.flags & ts.SymbolFlags.Alias) sym = checker.getAliasedSymbol(sym);
-    return sym;
-  };
+  const targetSymbol = (id) => referencedSymbol(checker, id);
   const constants = constantObjects(files, checker, targetSymbol);
+  const constantStatements = new Set([...constants.values()].map((c) => c.statement));
   const live = liveStatements(files, checker, constants);
   // A define replaces a name that is only declared (`declare const X: string`), never one the code binds.
   const defined = (id) => Object.hasOwn(defines, id.text) &&
@@ -456,8 +452,7 @@ export function bundleTypeScript(entry, { tsconfig, defines = {} }) {
   const transformer = (ctx) => {
     const visit = (node) => {
       if (ts.isShorthandPropertyAssignment(node)) {
-        const sym = checker.getShorthandAssignmentValueSymbol(node);
-        const real = sym && sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
+        const real = referencedSymbol(checker, node);
         const c = real && constants.get(real);
         if (c && !c.values) return f.createPropertyAssignment(node.name.text, literal(c.value));
         const name = real && names.get(real);
@@ -521,7 +516,7 @@ export function bundleTypeScript(entry, { tsconfig, defines = {} }) {
         if (ts.isExportAssignment(st)) fail(st, "`export =` / `export default` is not bundled");
         if (hasModifier(st, ts.SyntaxKind.DeclareKeyword)) continue;
         if (!live.has(st) && !ts.isInterfaceDeclaration(st) && !ts.isTypeAliasDeclaration(st)) continue;
-        if ([...constants.values()].some((c) => c.statement === st)) continue;
+        if (constantStatements.has(st)) continue;
         let out = ts.visitNode(st, visit);
         if (ts.canHaveModifiers(out) && hasModifier(out, ts.SyntaxKind.ExportKeyword)) {
           const mods = ts.getModifiers(out).filter((m) => m.kind !== ts.SyntaxKind.ExportKeyword);
