@@ -148,7 +148,6 @@ export function parseModuleTable(text: string): ModuleTable {
   const lines = splitText(text, "\n");
   if (lines[0] !== TABLE_MAGIC) throw new TableError("module table: first line is not \"" + TABLE_MAGIC + "\"");
   const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map() };
-  const aliasNames: string[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line: string = lines[i];
     if (line === "") continue;
@@ -164,7 +163,6 @@ export function parseModuleTable(text: string): ModuleTable {
       const name: string = f[1];
       const pattern: string = f[2];
       t.aliases.push({ name, pattern });
-      aliasNames.push(name);
     } else if (kind === "g" && f.length === 3) {
       const group: string = f[1];
       const members: string = f[2];
@@ -172,7 +170,7 @@ export function parseModuleTable(text: string): ModuleTable {
     } else throw malformed(i, line);
   }
   for (const m of t.modules.values()) requireModules(t, m.deps, m.name + " depends on", ", which is not in the table");
-  requireModules(t, aliasNames, "alias for unknown module", "");
+  requireModules(t, t.aliases.map((a) => a.name), "alias for unknown module", "");
   for (const g of t.groups.keys()) requireModules(t, t.groups.get(g) ?? [], "group " + g + " names unknown module", "");
   return t;
 }
