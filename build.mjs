@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds storage-init: typed TypeScript bundle (tsbundle.mjs) -> porffor C -> static musl
-// binary (-Oz: the init does little computing; no unwind tables, which nothing reads, and no
-// page-aligned padding between code and data) -> initramfs.
+// binary (-Oz: the init does little computing; link-time optimization, which drops what
+// porffor's dispatch tables reference but nothing calls; no unwind tables, which nothing reads;
+// no page-aligned padding between code and data, nor before the end of RELRO, which musl
+// protects only in its dynamic linker, not in a static binary) -> initramfs.
 //
 //   node build.mjs                      the init binary and an initramfs without modules
 //   node build.mjs --kernel DIR [--storage virtio,nvme,sata,usb,mmc|all]
@@ -61,11 +63,38 @@ export function kib(n) {
  */
 export const GC_NURSERY_BYTES = 1 << 20;
 
-function tuneGc(c) {
-  const text = readFileSync(c, "utf8");
-  const re = /#define PORF_GC_NURSERY_BYTES \d+u/;
-  if (!re.test(text)) throw new Error(`${c}: no PORF_GC_NURSERY_BYTES define; porffor changed, re-check the nursery tuning in build.mjs`);
-  writeFileSync(c, text.replace(re, `#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`));
+/**
+ * A property read `o.k` compiles to "if o is undefined, throw a TypeError, else look k up in o's
+ * inline cache", written out at each of several hundred sites. One function with the same test
+ * and the same call keeps it once (4 KiB of code). Exact: o is a C local, read twice either way.
+ */
+const CHECKED_GET = /if \(porf_jv_type\((\w+)\) == 0\) \{\s*porf_throw_new\((\d+), (\d+)u\);\s*\} else \{\s*(\w+) = (p\d+___Porffor_object_get_ic)\(\1, ([^;{}]*)\);\s*\}/g;
+
+/**
+ * Rewrites porffor's C output in place (the nursery size; checked property reads through one
+ * function). Both patterns are porffor internals: output without them fails the build here, so
+ * that a compiler upgrade is looked at instead of silently giving a slower or larger init.
+ */
+export function tunePorfforC(text) {
+  const nursery = /#define PORF_GC_NURSERY_BYTES \d+u/;
+  if (!nursery.test(text)) throw new Error("porffor's C has no PORF_GC_NURSERY_BYTES define; porffor changed, re-check tunePorfforC in build.mjs");
+  text = text.replace(nursery, `#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`);
+  let getIc;
+  text = text.replace(CHECKED_GET, (_m, obj, errType, msg, out, fn, rest) => {
+    getIc = fn;
+    return `${out} = porf_checked_get(${obj}, ${rest}, ${errType}, ${msg}u);`;
+  });
+  if (getIc === undefined) {
+    if (!/p\d+___Porffor_object_get_ic\(/.test(text)) return text; // a program without property reads
+    throw new Error("porffor's C reads properties in a new way; porffor changed, re-check CHECKED_GET in build.mjs");
+  }
+  const proto = new RegExp(`jsval ${getIc}\\(jsval, jsval, i32, i32\\);`);
+  if (!proto.test(text)) throw new Error(`porffor's C declares ${getIc} differently; porffor changed, re-check tunePorfforC in build.mjs`);
+  return text.replace(proto, (decl) => `${decl}
+static jsval porf_checked_get(jsval o, jsval key, i32 hash, i32 slot, i32 errType, u32 msg) {
+  if (porf_jv_type(o) == 0) porf_throw_new(errType, msg);
+  return ${getIc}(o, key, hash, slot);
+}`);
 }
 
 /**
@@ -89,14 +118,14 @@ export async function compileNative(entry, out, { quiet = false } = {}) {
   });
   await log("porffor", async () => {
     execFileSync(PORF, ["c", ts, "-o", c], { stdio: ["ignore", "ignore", "inherit"] });
-    tuneGc(c);
+    writeFileSync(c, tunePorfforC(readFileSync(c, "utf8")));
     return `-> ${relative(ROOT, c)}`;
   });
   await log("musl-gcc -static", async () => {
     execFileSync(
       "musl-gcc",
-      ["-static", "-Oz", "-s", "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
-       "-Wl,-z,noseparate-code", "-Wl,--build-id=none",
+      ["-static", "-Oz", "-flto=auto", "-s", "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
+       "-Wl,-z,noseparate-code", "-Wl,-z,norelro", "-Wl,--build-id=none",
        "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
        "-I", join(ROOT, "syscalls"), c, "-o", out, "-lm"],
       { stdio: ["ignore", "inherit", "inherit"] },

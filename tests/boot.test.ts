@@ -14,7 +14,7 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { join } from "node:path";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { createConnection } from "node:net";
 import { cpioWithout } from "./cpio_util.js";
@@ -251,10 +251,13 @@ test("boot fails: on_failure=shell without a shell says so and reboots", async (
   t.regex(r.output, /reboot: Restarting system/);
 });
 
-test("build: the init is one static executable and the initramfs holds only it, modules and their table", async (t) => {
+test("build: the init is one static executable under 400 KB and the initramfs holds only it, modules and their table", async (t) => {
   const { execFileSync } = await import("node:child_process");
   const { readCpio } = await import("./cpio_util.js");
-  t.regex(execFileSync("file", [join(ROOT, "dist", "storage-init")], { encoding: "utf8" }), /ELF 64-bit LSB executable, x86-64.*statically linked/);
+  const init = join(ROOT, "dist", "storage-init");
+  t.regex(execFileSync("file", [init], { encoding: "utf8" }), /ELF 64-bit LSB executable, x86-64.*statically linked/);
+  const size = statSync(init).size;
+  t.true(size < 400_000, `the init is ${size} bytes; the budget is 400 KB`);
   const names = readCpio(gunzipSync(readFileSync(INITRD))).map((e) => e.name).filter((n) => n !== "TRAILER!!!");
   const unexpected = names.filter((n) => !["dev", "proc", "sys", "run", "sysroot", "dev/console", "init", "modules", "modules/table"].includes(n) && !/^modules\/[\w-]+\.ko$/.test(n));
   t.deepEqual(unexpected, []);
