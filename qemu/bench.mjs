@@ -3,14 +3,18 @@
 // (qemu/reference/reference_init.c, same modules, same disk), and prints from the kernel's own
 // printk timestamps: "Run /init" -> the init hands over (its `starting /sbin/init` line), and
 // -> the root's init is running (ROOT-REACHED), plus initramfs sizes and unpack times.
-// Alternating runs share the machine's noise; compare medians.
+// Alternating runs share the machine's noise; compare medians. Then one more boot of each with
+// QEMU's translation log: the basic blocks TCG translated while each init ran (deterministic,
+// and most of an init's cost under TCG; qemu/translation.mjs), with storage-init's by function.
 import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit, DIST, requireTool, ROOT, writeInitramfs } from "../build.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDisk } from "./images.mjs";
 import { fetchKernel } from "./kernel.mjs";
 import { stampedLines } from "./timeline.mjs";
+import { elfEntry, initWindow, translatedBlocks, translationLogArgs } from "./translation.mjs";
 
 /** The modules the virtio VM needs, in load order (what storage-init loads there). */
 const REFERENCE_MODULES = [
@@ -32,7 +36,7 @@ async function referenceInitramfs(kernel) {
     return byName.get(m).path.slice("modules/".length);
   });
   const r = writeInitramfs(bin, join(DIST, "initramfs-reference.cpio.gz"), [...files, { path: "modules/order", type: "file", data: Buffer.from(order.join("\n") + "\n") }]);
-  return { initramfs: r.path, size: r.size, binarySize: (await import("node:fs")).statSync(bin).size };
+  return { initramfs: r.path, size: r.size, binarySize: (await import("node:fs")).statSync(bin).size, binary: bin };
 }
 
 const runs = Number(process.argv[2] ?? 5);
@@ -42,8 +46,8 @@ const ref = await referenceInitramfs(kernel);
 const disk = await buildDisk({});
 const at = (lines, re) => lines.find((l) => re.test(l.text))?.t;
 
-async function once(initrd, handoverRe) {
-  const r = await bootQemu({ kernel: kernel.vmlinuz, initrd, append: `roothash=${disk.rootHash} storage_init.timeout=20`, drives: [{ file: disk.disk, if: "virtio" }], timeoutMs: 120000 });
+async function once(initrd, handoverRe, extraArgs = []) {
+  const r = await bootQemu({ kernel: kernel.vmlinuz, initrd, append: `roothash=${disk.rootHash} storage_init.timeout=20`, drives: [{ file: disk.disk, if: "virtio" }], timeoutMs: 600000, extraArgs });
   const lines = stampedLines(r.output);
   const run = at(lines, /Run \/init as init process/);
   const handover = at(lines, handoverRe);
@@ -79,3 +83,19 @@ console.log(line('"Run /init" -> the root\'s init is running', "reached"));
 console.log(line("initramfs unpack (before /init)", "unpack"));
 console.log(`  init binary: storage-init ${(built.binarySize / 1024).toFixed(1)} KiB, C reference ${(ref.binarySize / 1024).toFixed(1)} KiB`);
 console.log(`  initramfs:   storage-init ${(built.initramfsSize / 1024).toFixed(1)} KiB, C reference ${(ref.size / 1024).toFixed(1)} KiB`);
+
+/** One boot with the translation log; the blocks translated in the init's window. */
+async function translation(initrd, handoverRe, binary, debugElf) {
+  const log = join(DIST, `translation-${process.pid}.log`);
+  try {
+    await once(initrd, handoverRe, translationLogArgs(log));
+    return initWindow(translatedBlocks(log), elfEntry(binary), disk.markerEntry, debugElf);
+  } finally {
+    rmSync(log, { force: true });
+  }
+}
+const tOurs = await translation(built.initramfs, /storage-init: starting \/sbin\/init/, built.binary, `${built.binary}.debug`);
+const tTheirs = await translation(ref.initramfs, /reference-init: starting \/sbin\/init/, ref.binary);
+console.log(`\nbench: basic blocks TCG translated while the init ran (one boot each, deterministic)`);
+console.log(`  storage-init: ${tOurs.user} in the init, ${tOurs.kernel} in the kernel; C reference: ${tTheirs.user} in the init, ${tTheirs.kernel} in the kernel`);
+console.log(`  storage-init's blocks by function: ${tOurs.byFunction.slice(0, 25).map(([n, c]) => `${n} ${c}`).join(", ")}`);

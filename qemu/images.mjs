@@ -30,7 +30,7 @@ const MIB = 1024 * 1024;
 const SALT = "5a17".repeat(16);
 const VERITY_UUID = "9d5e6f3a-1b2c-4d8e-9f01-23456789abcd";
 const EROFS_UUID = "c0ffee00-1234-4567-89ab-cdef01234567";
-const IMAGE_FORMAT = 3; // bump when this file changes what it builds
+const IMAGE_FORMAT = 4; // bump when this file changes what it builds
 
 function run(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
@@ -86,7 +86,10 @@ function markerSources() {
   return createHash("sha256").update(files.map((f) => readFileSync(f)).join("\0")).digest("hex");
 }
 
-/** The test root's file tree: /sbin/init is the marker program. */
+/**
+ * The test root's file tree: /sbin/init is the marker program. Returns the tree and the marker's
+ * ELF entry point (the bench finds where the init's code ends and the root's begins by it).
+ */
 async function buildMarkerTree(dir) {
   const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true });
   const tree = join(dir, "tree");
@@ -95,7 +98,7 @@ async function buildMarkerTree(dir) {
   copyFileSync(marker, join(tree, "sbin", "init"));
   run("chmod", ["0755", join(tree, "sbin", "init")]);
   writeFileSync(join(tree, "etc", "os-release"), 'ID=storage-init-test\nPRETTY_NAME="storage-init test root"\n');
-  return tree;
+  return { tree, markerEntry: Number(readFileSync(marker).readBigUInt64LE(24)) };
 }
 
 /** The erofs image of `tree`, the verity hash tree and the root hash. */
@@ -150,7 +153,7 @@ export const ESP_PART_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
  *   noEsp          the disk's only partition is not typed as an ESP
  *   flipErofsByte  flip one byte of the erofs data (at this offset into the root partition)
  *   corruptPrimaryGpt  overwrite the primary GPT header of the disk (the backup must be used)
- * Returns { disk, rootHash, espPartUuid, dir }.
+ * Returns { disk, rootHash, espPartUuid, dir, markerEntry }.
  */
 export async function buildDisk(opts = {}) {
   const key = createHash("sha256").update(JSON.stringify({ IMAGE_FORMAT, opts, sources: markerSources() })).digest("hex").slice(0, 16);
@@ -160,8 +163,8 @@ export async function buildDisk(opts = {}) {
   const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const tree = await buildMarkerTree(tmp);
-  return assemble(dir, tmp, buildRoot(tmp, tree), opts, meta);
+  const { tree, markerEntry } = await buildMarkerTree(tmp);
+  return assemble(dir, tmp, buildRoot(tmp, tree), opts, meta, { markerEntry });
 }
 
 /** A disk for an existing root tree (the systemd demo), built in `dir`. */
@@ -174,7 +177,7 @@ export async function buildDiskFromTree(tree, dir, { compress = false } = {}) {
 }
 
 /** DDI -> ESP -> disk in `tmp`, with the variant `opts`, then moved to `dir`. */
-function assemble(dir, tmp, root, opts, meta) {
+function assemble(dir, tmp, root, opts, meta, extra = {}) {
   const ddi = join(tmp, "root.raw");
   const placed = buildDdi(ddi, root);
   if (opts.flipErofsByte !== undefined) {
@@ -190,7 +193,7 @@ function assemble(dir, tmp, root, opts, meta) {
   if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));
   rmSync(join(tmp, "tree"), { recursive: true, force: true });
   for (const f of ["root.erofs", "root.verity", "esp.img", "marker"]) rmSync(join(tmp, f), { force: true });
-  const result = { disk: join(dir, "disk.img"), ddi: join(dir, "root.raw"), rootHash: root.rootHash, espPartUuid: ESP_PART_UUID, dir, erofsOffsetInDdi: placed[0].offset };
+  const result = { disk: join(dir, "disk.img"), ddi: join(dir, "root.raw"), rootHash: root.rootHash, espPartUuid: ESP_PART_UUID, dir, erofsOffsetInDdi: placed[0].offset, ...extra };
   writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
   if (existsSync(meta)) rmSync(tmp, { recursive: true, force: true }); // another process won the race
   else {

@@ -8,7 +8,7 @@
  */
 
 import { q } from "../syscalls/kernel.js";
-import { roundHalfUp } from "./numbers.js";
+import { parseDecimal } from "./numbers.js";
 import { replaceText, splitText } from "./text.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
@@ -123,18 +123,9 @@ export function parseSeconds(v: string): number | undefined {
     num = v.slice(0, v.length - 2);
     scale = 1;
   } else if (v.endsWith("s")) num = v.slice(0, v.length - 1);
-  if (num.length === 0 || num.length > 12) return undefined;
-  let dot = false;
-  for (let i = 0; i < num.length; i++) {
-    const c = num[i];
-    if (c === ".") {
-      if (dot) return undefined;
-      dot = true;
-    } else if (c < "0" || c > "9") return undefined;
-  }
-  const n = parseFloat(num);
-  if (!(n >= 0) || n > 86400000) return undefined;
-  return roundHalfUp(n * scale);
+  if (num.length > 12) return undefined;
+  const ms = parseDecimal(num, scale);
+  return ms === undefined || ms > 86400000 * scale ? undefined : ms;
 }
 
 export function defaultConfig(): Config {

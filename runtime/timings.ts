@@ -8,7 +8,7 @@ import { OpenFlags } from "../syscalls/kernel.js";
 import { utf8Encode } from "../syscalls/bytes.js";
 import type { Log } from "./log.js";
 import { mkdirAll } from "./mount.js";
-import { formatMs, roundHalfUp } from "./numbers.js";
+import { fixedPoint, formatMs } from "./numbers.js";
 
 export const TIMINGS_DIR = "/run/storage-init";
 export const TIMINGS_FILE = TIMINGS_DIR + "/timings.json";
@@ -52,12 +52,12 @@ export class Timings {
   }
 
   /**
-   * The JSON written for the booted system: absolute monotonic times, in milliseconds. Built by
-   * hand (phase names are fixed ASCII identifiers) so that the init does not carry porffor's
-   * general JSON serializer.
+   * The JSON written for the booted system: absolute monotonic times, in milliseconds with three
+   * decimals. Built by hand (phase names are fixed ASCII identifiers) so that the init does not
+   * carry porffor's general JSON serializer.
    */
   toJson(): string {
-    const r = (v: number) => String(roundHalfUp(v * 1000) / 1000);
+    const r = (v: number) => fixedPoint(v, 3);
     const total = this.phases.length > 0 ? this.phases[this.phases.length - 1].endMs - this.startMs : 0;
     const phases = this.phases.map((p) =>
       '{"phase":"' + p.phase + '","startMs":' + r(p.startMs) + ',"endMs":' + r(p.endMs) + ',"ms":' + r(p.endMs - p.startMs) + "}");

@@ -124,18 +124,22 @@ export interface Kernel {
   monotonicMs(): number;
 }
 
-/** errno numbers to names (asm-generic/errno-base.h, errno.h; shared by x86-64 and aarch64). */
-const ERRNO_NAMES: string[] = [
-  "OK", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
-  "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
-  "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG",
-  "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENAMETOOLONG",
-  "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP",
-];
-const ERRNO_MORE: { [n: number]: string } = {
-  61: "ENODATA", 62: "ETIME", 74: "EBADMSG", 75: "EOVERFLOW", 84: "EILSEQ", 95: "EOPNOTSUPP",
-  110: "ETIMEDOUT", 117: "EUCLEAN", 121: "EREMOTEIO", 122: "EDQUOT", 129: "EKEYREJECTED",
-};
+/**
+ * errno numbers to names (asm-generic/errno-base.h, errno.h; shared by x86-64 and aarch64): the
+ * name of errno n is the n-th word; then "number name" pairs. Strings scanned at lookup, not
+ * tables: a table is built when the init starts, one step per entry, and a boot looks up a few.
+ */
+const ERRNO_NAMES =
+  "OK EPERM ENOENT ESRCH EINTR EIO ENXIO E2BIG ENOEXEC EBADF ECHILD EAGAIN ENOMEM EACCES EFAULT ENOTBLK EBUSY EEXIST EXDEV " +
+  "ENODEV ENOTDIR EISDIR EINVAL ENFILE EMFILE ENOTTY ETXTBSY EFBIG ENOSPC ESPIPE EROFS EMLINK EPIPE EDOM ERANGE EDEADLK " +
+  "ENAMETOOLONG ENOLCK ENOSYS ENOTEMPTY ELOOP";
+const ERRNO_MORE = " 61 ENODATA 62 ETIME 74 EBADMSG 75 EOVERFLOW 84 EILSEQ 95 EOPNOTSUPP 110 ETIMEDOUT 117 EUCLEAN 121 EREMOTEIO 122 EDQUOT 129 EKEYREJECTED ";
+
+/** The word of space-separated `words` that starts at `start`. */
+function wordFrom(words: string, start: number): string {
+  const end = words.indexOf(" ", start);
+  return words.slice(start, end < 0 ? words.length : end);
+}
 
 /** The errnos the logic tells apart. */
 export const Errno = {
@@ -152,9 +156,16 @@ export const Errno = {
 };
 
 export function errnoName(errno: number): string {
-  if (errno >= 0 && errno < ERRNO_NAMES.length) return ERRNO_NAMES[errno];
-  const more = ERRNO_MORE[errno];
-  return more === undefined ? "errno " + errno : more;
+  if (!Number.isInteger(errno) || errno < 0) return "errno " + errno;
+  let start = 0;
+  for (let n = 0; n < errno && start >= 0; n++) {
+    const space = ERRNO_NAMES.indexOf(" ", start);
+    start = space < 0 ? -1 : space + 1;
+  }
+  if (start >= 0) return wordFrom(ERRNO_NAMES, start);
+  const key = " " + errno + " ";
+  const at = ERRNO_MORE.indexOf(key);
+  return at < 0 ? "errno " + errno : wordFrom(ERRNO_MORE, at + key.length);
 }
 
 /**

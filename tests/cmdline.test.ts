@@ -66,7 +66,9 @@ test("parseSeconds() accepts seconds and milliseconds only", (t) => {
   t.is(parseSeconds("3"), 3000);
   t.is(parseSeconds("0.5s"), 500);
   t.is(parseSeconds("20ms"), 20);
-  for (const bad of ["", "s", "-1", "1e3", "1..2", "abc", "9999999999999"]) t.is(parseSeconds(bad), undefined, bad);
+  t.is(parseSeconds("1.0015s"), 1002);
+  t.is(parseSeconds("86400000s"), 86400000000);
+  for (const bad of ["", "s", "ms", ".s", "-1", "1e3", "1..2", "abc", "9999999999999", "86400001s", "86400001ms"]) t.is(parseSeconds(bad), undefined, bad);
 });
 
 test("parseCmdline() survives 10,000 random command lines without throwing", (t) => {

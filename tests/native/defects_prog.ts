@@ -81,5 +81,6 @@ export function run(_k: Kernel, _scratch: string): string[] {
   out.push("typed array read past the end: " + String(view[6]));
   view[9] = 7;
   out.push("typed array write past the end lands in memory: " + backing[9]);
+  out.push("String(2 ** 60): " + String(2 ** 60));
   return out;
 }
