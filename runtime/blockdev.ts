@@ -6,6 +6,8 @@ import type { Kernel } from "../syscalls/kernel.js";
 import { closeQuietly, OpenFlags } from "../syscalls/kernel.js";
 import { utf8Decode } from "../syscalls/bytes.js";
 import { parseGpt } from "./gpt.js";
+import { parseDecimal } from "./numbers.js";
+import { sortStrings } from "./text.js";
 import type { Gpt, ReadAt } from "./gpt.js";
 
 export interface Disk {
@@ -63,15 +65,14 @@ export function readAttr(k: Kernel, path: string): string | undefined {
 
 /** Whole disks with their partitions, from /sys/class/block. */
 export function listDisks(k: Kernel): Disk[] {
-  const names = k.readdir("/sys/class/block").map((e) => e.name);
-  names.sort();
+  const names = sortStrings(k.readdir("/sys/class/block").map((e) => e.name));
   const disks: Disk[] = [];
   const byName = new Map<string, Disk>();
   for (const name of names) {
     if (NOT_DISKS.some((p) => name.startsWith(p))) continue;
     if (readAttr(k, "/sys/class/block/" + name + "/partition") !== undefined) continue;
-    const sectors = Number(readAttr(k, "/sys/class/block/" + name + "/size") ?? "0");
-    if (!(sectors > 0)) continue;
+    const sectors = parseDecimal(readAttr(k, "/sys/class/block/" + name + "/size") ?? "", 1);
+    if (sectors === undefined || sectors === 0) continue;
     const d: Disk = { name, size: sectors * 512, partitions: new Map() };
     disks.push(d);
     byName.set(name, d);
@@ -83,8 +84,8 @@ export function listDisks(k: Kernel): Disk[] {
       if (name.startsWith(d.name) && name !== d.name) {
         // sda1 belongs to sda; nvme0n1p1 to nvme0n1 (and not to nvme0n10).
         const rest = name.slice(d.name.length);
-        const digitsOnly = rest === num || rest === "p" + num;
-        if (digitsOnly) d.partitions.set(Number(num), name);
+        const n = parseDecimal(num, 1);
+        if (n !== undefined && (rest === num || rest === "p" + num)) d.partitions.set(n, name);
       }
     }
   }

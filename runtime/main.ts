@@ -83,25 +83,35 @@ function espSelector(k: Kernel, log: Log, config: Config, loader: ModuleLoader):
 }
 
 /**
- * Coldplug rounds until the ESP is visible or the timeout passes. Kernel uevents wake the loop
- * as devices appear; without the netlink socket it polls every 20 ms.
+ * Coldplug rounds until the ESP is visible or the timeout passes. A round that loaded a driver
+ * is followed by another at once: a driver's probe usually adds its devices (virtio-blk, with its
+ * partitions) before finit_module returns. When a round loads nothing, devices are still to come
+ * (asynchronous SCSI, NVMe or USB scans, a disk plugged in later): then kernel uevents wake the
+ * loop, from a netlink socket opened only then, after one more round so that nothing that
+ * appeared before it is missed; without the socket it polls every 20 ms.
  */
 function waitForEsp(k: Kernel, log: Log, config: Config, cold: Coldplug, sel: EspSelector): Esp {
   const deadline = k.monotonicMs() + config.timeoutMs;
   let uevents = -1;
-  try {
-    uevents = k.ueventSocket();
-  } catch (e) {
-    log.warn("no uevent socket (" + errorText(e) + "); polling for devices");
-  }
+  let waiting = false;
   const buf = new Uint8Array(8192);
   const search = newEspSearch();
   for (;;) {
-    cold.round();
+    const loaded = cold.round();
     const esp = findEsp(k, log, sel, search);
     if (esp !== undefined) {
       if (uevents >= 0) k.close(uevents);
       return esp;
+    }
+    if (loaded > 0) continue; // bounded: each module loads once
+    if (!waiting) {
+      waiting = true;
+      try {
+        uevents = k.ueventSocket();
+      } catch (e) {
+        log.warn("no uevent socket (" + errorText(e) + "); polling for devices");
+      }
+      continue;
     }
     const left = deadline - k.monotonicMs();
     if (left <= 0) break;

@@ -467,13 +467,19 @@ export class FakeKernel implements Kernel {
     return 1;
   }
 
+  /** uevent sockets opened and polls made: how the boot waited for devices. */
+  ueventSockets = 0;
+  polls = 0;
+
   ueventSocket(): number {
+    this.ueventSockets++;
     const fd = this.nextFd++;
     this.fds.set(fd, { path: "/uevent", pos: 0 });
     return fd;
   }
 
   poll(_fd: number, _events: number, timeoutMs: number): number {
+    this.polls++;
     this.now += timeoutMs;
     return 0;
   }

@@ -37,6 +37,7 @@ test("boot() goes from coldplug to exec of the new root's init", (t) => {
   t.deepEqual(timings.phases.map((p: { phase: string }) => p.phase), ["cmdline", "coldplug", "esp", "ddi", "verity", "mount", "switch-root"]);
   t.is(new TextDecoder().decode(k.nodes.get("/proc/sys/kernel/printk_devkmsg")?.data).trim(), "ratelimit", "the kmsg rate limit is handed back");
   t.false(k.nodes.has("/init"), "the initramfs was emptied");
+  t.is(k.ueventSockets + k.polls, 0, "the disk appeared while its driver loaded: nothing waited for it");
 });
 
 test("boot() uses the backup GPT and a loop device when the kernel made no partition node", (t) => {
@@ -89,6 +90,8 @@ test("a DDI that is not a GPT image is a clear error", (t) => {
 test("a disk that never appears times out, naming what was waited for", (t) => {
   const k = failure(t, `roothash=${real.rootHash} storage_init.timeout=2 storage_init.failure_delay=0`, "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 devices seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: none", { noDisk: true });
   t.deepEqual(k.reboots, [RebootCmd.RESTART]);
+  t.is(k.ueventSockets, 1, "a round that loaded nothing opens the uevent socket");
+  t.true(k.polls >= 8, `the boot waited on uevents until the timeout (${k.polls} polls)`);
 });
 
 test("a module that fails to load names the module, the device and the errno", (t) => {

@@ -82,5 +82,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
   view[9] = 7;
   out.push("typed array write past the end lands in memory: " + backing[9]);
   out.push("String(2 ** 60): " + String(2 ** 60));
+  const wideKey = "a\u20ac";
+  const narrowKey = "a~";
+  out.push("\"a\\u20ac\" > \"a~\": " + String(wideKey > narrowKey));
   return out;
 }
