@@ -7,7 +7,6 @@ import { LinuxKernel } from "../syscalls/linux.js";
 import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
 import { utf8Encode } from "../syscalls/bytes.js";
 import { readSmallFile } from "../runtime/blockdev.js";
-import { nulSeparated } from "../runtime/main.js";
 
 const k = new LinuxKernel();
 // Through /dev/kmsg when it can: a record is never interleaved with the kernel's own lines.
@@ -27,7 +26,7 @@ try {
 } catch (e) {
   uptime = "unreadable";
 }
-say("ROOT-REACHED uptime=" + uptime + " pid=" + k.getpid() + " argv=" + nulSeparated(k, "/proc/self/cmdline").join(" "));
+say("ROOT-REACHED uptime=" + uptime + " pid=" + k.getpid() + " argv=" + k.argv().join(" "));
 try {
   say("TIMINGS " + readSmallFile(k, "/run/storage-init/timings.json", 65536).trim());
 } catch (e) {

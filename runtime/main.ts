@@ -5,8 +5,7 @@
  */
 import type { Kernel } from "../syscalls/kernel.js";
 import { AtFlags, closeQuietly, Errno, isErrno, MountFlags, PollEvents } from "../syscalls/kernel.js";
-import { utf8Decode } from "../syscalls/bytes.js";
-import { readAttr, readSmallBytes, readSmallFile, withReader } from "./blockdev.js";
+import { readAttr, readSmallFile, withReader } from "./blockdev.js";
 import { defaultConfig, parseCmdline } from "./cmdline.js";
 import type { Config } from "./cmdline.js";
 import { Coldplug } from "./coldplug.js";
@@ -39,19 +38,6 @@ export const ARCH = typeof STORAGE_INIT_ARCH === "undefined" ? "x86-64" : STORAG
 export function errorText(e: unknown): string {
   const m = (e as { message?: unknown }).message;
   return typeof m === "string" ? m : String(e);
-}
-
-/** Strings of a NUL-separated /proc file (cmdline, environ), decoded as UTF-8 as execve re-encodes them. */
-export function nulSeparated(k: Kernel, path: string): string[] {
-  const b = readSmallBytes(k, path, 65536);
-  const out: string[] = [];
-  let start = 0;
-  for (let i = 0; i < b.length; i++) {
-    if (b[i] !== 0) continue;
-    out.push(utf8Decode(b, start, i));
-    start = i + 1;
-  }
-  return out;
 }
 
 /**
@@ -245,8 +231,8 @@ export function boot(k: Kernel, log: Log): never {
 
     times.begin("switch-root");
     st.phase = "switch root";
-    const argvExtra = nulSeparated(k, "/proc/self/cmdline").slice(1);
-    const envp = nulSeparated(k, "/proc/self/environ");
+    const argvExtra = k.argv().slice(1);
+    const envp = k.environ();
     times.write();
     log.info(times.summary());
     // Hand the system the rate limit it had.

@@ -88,6 +88,21 @@ export function readCString(b: Uint8Array, start: number, end: number): string {
   return utf8Decode(b, start, e);
 }
 
+/**
+ * The NUL-terminated strings in b[0, end), decoded as UTF-8 as execve re-encodes them (argv and
+ * environ; the inverse of cStringList).
+ */
+export function splitNul(b: Uint8Array, end: number): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = 0; i < end; i++) {
+    if (b[i] !== 0) continue;
+    out.push(utf8Decode(b, start, i));
+    start = i + 1;
+  }
+  return out;
+}
+
 /** Several strings as one buffer of NUL-terminated strings (argv/envp for execve). */
 export function cStringList(list: string[]): Uint8Array {
   const parts: Uint8Array[] = [];

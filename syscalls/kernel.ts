@@ -115,6 +115,9 @@ export interface Kernel {
   sync(): void;
   reboot(cmd: number): void;
   getpid(): number;
+  /** This process's arguments and environment, as execve passed them (decoded as UTF-8). */
+  argv(): string[];
+  environ(): string[];
   /** A netlink socket bound to the kernel's uevent multicast group. */
   ueventSocket(): number;
   /** Waits up to timeoutMs for `events` on fd; returns the revents, 0 on timeout. */

@@ -8,7 +8,7 @@
  */
 import type { DirEntry, Kernel, Stat } from "./kernel.js";
 import { AtFlags, KernelError, OpenFlags, q } from "./kernel.js";
-import { cString, cStringList, utf8Decode } from "./bytes.js";
+import { cString, cStringList, splitNul, utf8Decode } from "./bytes.js";
 import { parseDirents, parseStatx, STATX_SIZE } from "./decode.js";
 
 Porffor.c`#include "shim.h"`;
@@ -271,6 +271,27 @@ export class LinuxKernel implements Kernel {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_getpid());`;
     return c_r;
+  }
+
+  argv(): string[] {
+    return this.processStrings(0);
+  }
+
+  environ(): string[] {
+    return this.processStrings(1);
+  }
+
+  /** Copied from this process's memory: reading /proc/self/cmdline costs the kernel more. */
+  processStrings(which: number): string[] {
+    let buf = new Uint8Array(4096);
+    for (;;) {
+      const c_which = which;
+      const c_buf = buf;
+      let c_r = 0;
+      Porffor.c`SETNUM(c_r, si_process_strings(NUM(c_which), BUF(c_buf), BUFLEN(c_buf)));`;
+      if (c_r <= buf.length) return splitNul(buf, c_r);
+      buf = new Uint8Array(c_r);
+    }
   }
 
   ueventSocket(): number {

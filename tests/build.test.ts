@@ -1,6 +1,9 @@
 // build.mjs: the rewrite of porffor's C output. The patterns are porffor internals; these tests
 // pin what is rewritten and that a compiler whose output lacks them stops the build.
 import test from "ava";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ROOT = process.cwd();
@@ -9,7 +12,13 @@ const { tunePorfforC, GC_NURSERY_BYTES } = (await import(join(ROOT, "build.mjs")
   GC_NURSERY_BYTES: number;
 };
 
-const HEADER = "#define PORF_GC_NURSERY_BYTES 33554432u\njsval p167___Porffor_object_get_ic(jsval, jsval, i32, i32);\n";
+const RUNTIME = `#define PORF_MMAP_RESERVE_PROT PROT_NONE
+#define PORF_CAN_DECOMMIT 1
+#define PORF_GC_NURSERY_BYTES 33554432u
+  void* got = mmap(PORF_ARENA_HINT, PORF_ARENA_RESERVE, PORF_MMAP_RESERVE_PROT,
+    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+`;
+const HEADER = RUNTIME + "jsval p167___Porffor_object_get_ic(jsval, jsval, i32, i32);\n";
 const READ = `	if (porf_jv_type(m) == 0) {
 		porf_throw_new(39, 2096u);
 	} else {
@@ -32,9 +41,31 @@ test("tunePorfforC() leaves a check on another variable than the one read as it 
   t.true(tunePorfforC(HEADER + other + READ).includes(other));
 });
 
+test("tunePorfforC() maps porffor's heap arena readable and writable once, without reserving memory", (t) => {
+  const out = tunePorfforC(RUNTIME);
+  t.true(out.includes("#define PORF_MMAP_RESERVE_PROT (PROT_READ | PROT_WRITE)\n#define PORF_CAN_DECOMMIT 0\n"));
+  t.true(out.includes("MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);"));
+});
+
+test("tunePorfforC() edits what porffor writes for a real program", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "si-porf-"));
+  try {
+    writeFileSync(join(dir, "p.ts"), "function f(o: { a: number } | undefined): number { return o.a; }\nconsole.log(f({ a: 1 }));\n");
+    execFileSync(join(ROOT, "node_modules", "porffor", "porf"), ["c", join(dir, "p.ts"), "-o", join(dir, "p.c")], { stdio: "ignore" });
+    const out = tunePorfforC(readFileSync(join(dir, "p.c"), "utf8"));
+    t.true(out.includes(`#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`));
+    t.true(out.includes("#define PORF_CAN_DECOMMIT 0"));
+    t.true(out.includes("MAP_NORESERVE, -1, 0);"));
+    t.regex(out, /= porf_checked_get\(o, /, "the read of o.a, which may be undefined, is checked in one place");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("tunePorfforC() stops the build when porffor's output changed", (t) => {
-  t.throws(() => tunePorfforC(READ), { message: /no PORF_GC_NURSERY_BYTES define/ });
-  const changed = HEADER + READ.replace("porf_throw_new(39, 2096u);", "porf_throw_undefined(2096u);");
-  t.throws(() => tunePorfforC(changed), { message: /reads properties in a new way/ });
-  t.notThrows(() => tunePorfforC("#define PORF_GC_NURSERY_BYTES 1u\nint main(void) { return 0; }\n"), "a program without property reads");
+  t.throws(() => tunePorfforC(READ), { message: /0 places for the GC nursery/ });
+  t.throws(() => tunePorfforC(HEADER.replace("PORF_CAN_DECOMMIT 1", "PORF_CAN_DECOMMIT 2")), { message: /0 places for the arena's protection/ });
+  t.throws(() => tunePorfforC(HEADER + HEADER), { message: /2 places for the GC nursery/ });
+
+  t.notThrows(() => tunePorfforC(RUNTIME + "int main(void) { return 0; }\n"), "a program without property reads");
 });

@@ -467,6 +467,18 @@ export class FakeKernel implements Kernel {
     return 1;
   }
 
+  /** What argv() and environ() return: the kernel's arguments for init, and its environment. */
+  processArgv: string[] = ["/init"];
+  processEnv: string[] = [];
+
+  argv(): string[] {
+    return [...this.processArgv];
+  }
+
+  environ(): string[] {
+    return [...this.processEnv];
+  }
+
   /** uevent sockets opened and polls made: how the boot waited for devices. */
   ueventSockets = 0;
   polls = 0;

@@ -72,8 +72,8 @@ export function syntheticDdi(rootHash: string): Uint8Array {
 export function world(cmdline: string, opts: WorldOptions): World {
   const k = new FakeKernel();
   k.addFile("/proc/cmdline", cmdline + "\n");
-  k.addFile("/proc/self/cmdline", "/init\0single\0");
-  k.addFile("/proc/self/environ", "HOME=/\0TERM=linux\0");
+  k.processArgv = ["/init", "single"];
+  k.processEnv = ["HOME=/", "TERM=linux"];
   k.addFile("/proc/sys/kernel/printk_devkmsg", "ratelimit\n");
   k.addFile("/dev/kmsg", "");
   k.addFile("/dev/loop-control", "");

@@ -61,7 +61,9 @@ for (const l of run(k, process.argv[2])) process.stdout.write(l + "\\n");
 function runBoth(p: { native: string; node?: string }): { native: string; node?: string } {
   const scratch = mkdtempSync(join(tmpdir(), "si-native-"));
   try {
-    const native = execFileSync(p.native, [], { encoding: "utf8", timeout: 60000 });
+    // Both get the scratch directory as their argument (the native one makes its own and
+    // ignores it): syscalls_prog prints the arguments each saw.
+    const native = execFileSync(p.native, [scratch], { encoding: "utf8", timeout: 60000 });
     const node = p.node ? execFileSync(process.execPath, [p.node, scratch], { encoding: "utf8", timeout: 60000 }) : undefined;
     return { native, node };
   } finally {

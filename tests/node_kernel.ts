@@ -114,6 +114,13 @@ export class NodeKernel implements Kernel {
   getpid(): number {
     return process.pid;
   }
+  /** argv as a native program sees it: its own path, then its arguments. */
+  argv(): string[] {
+    return process.argv.slice(1);
+  }
+  environ(): string[] {
+    return Object.entries(process.env).map(([k, v]) => k + "=" + v);
+  }
   ueventSocket(): number {
     return unsupported("socket");
   }
