@@ -7,7 +7,6 @@ import { closeQuietly, OpenFlags } from "../syscalls/kernel.js";
 import { utf8Decode } from "../syscalls/bytes.js";
 import { parseGpt } from "./gpt.js";
 import { parseDecimal } from "./numbers.js";
-import { sortStrings } from "./text.js";
 import type { Gpt, ReadAt } from "./gpt.js";
 
 export interface Disk {
@@ -65,7 +64,8 @@ export function readAttr(k: Kernel, path: string): string | undefined {
 
 /** Whole disks with their partitions, from /sys/class/block. */
 export function listDisks(k: Kernel): Disk[] {
-  const names = sortStrings(k.readdir("/sys/class/block").map((e) => e.name));
+  const names = k.readdir("/sys/class/block").map((e) => e.name);
+  names.sort();
   const disks: Disk[] = [];
   const byName = new Map<string, Disk>();
   for (const name of names) {

@@ -10,7 +10,6 @@ import { readAttr } from "./blockdev.js";
 import type { Log } from "./log.js";
 import { matchModalias } from "./module_table.js";
 import type { ModuleLoader } from "./modules.js";
-import { sortStrings } from "./text.js";
 
 /** Buses whose devices can be storage controllers or disks. */
 export const STORAGE_BUSES = ["pci", "virtio", "scsi", "usb", "mmc", "sdio", "platform", "nvme"];
@@ -62,7 +61,8 @@ export class Coldplug {
   /** Block device names present now (for the timeout message). */
   blockDevices(): string[] {
     try {
-      const names = sortStrings(this.k.readdir("/sys/class/block").map((e) => e.name));
+      const names = this.k.readdir("/sys/class/block").map((e) => e.name);
+      names.sort();
       return names.length === 0 ? ["none"] : names;
     } catch (e) {
       return ["unknown (" + String((e as { message?: string }).message) + ")"];
