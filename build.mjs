@@ -60,8 +60,8 @@ export function kib(n) {
  * collection, so a short-lived PID 1 touches fresh pages for everything it ever allocates (each
  * a page fault, and more to tear down at exec). 2 MiB holds all that a boot of the test VMs
  * allocates (about 1.3 MiB resident at the handover), so no collection runs: the collector's code
- * would otherwise run once, and under QEMU's TCG code run once costs its translation (about 300
- * basic blocks, 6 ms). A boot that allocates more collects as usual.
+ * would otherwise run once, and under QEMU's TCG code run once costs its translation (about 480
+ * basic blocks, 10 ms). A boot that allocates more collects as usual.
  * The define is in porffor's C output; a compiler whose output lacks it fails the build here.
  */
 export const GC_NURSERY_BYTES = 2 << 20;

@@ -20,4 +20,3 @@ export function splitText(s: string, sep: string): string[] {
 export function replaceText(s: string, from: string, to: string): string {
   return splitText(s, from).join(to);
 }
-

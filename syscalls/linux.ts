@@ -282,7 +282,7 @@ export class LinuxKernel implements Kernel {
   }
 
   /** Copied from this process's memory: reading /proc/self/cmdline costs the kernel more. */
-  processStrings(which: number): string[] {
+  private processStrings(which: number): string[] {
     let buf = new Uint8Array(4096);
     for (;;) {
       const c_which = which;

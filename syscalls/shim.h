@@ -116,20 +116,18 @@ static double si_getpid(void) { return si_ret(syscall(SYS_getpid)); }
 
 /*
  * argv (which 0) or environ (which 1) as NUL-terminated strings into buf; returns the length
- * they need, which is more than len when buf was too small (then nothing is copied). argv is the
- * one porffor's main() keeps in porf_argv (tests/native/syscalls_prog.ts compares it with Node's).
+ * they need, which is more than len when buf was too small (then the copy is incomplete). argv
+ * is the one porffor's main() keeps in porf_argv (tests/native/syscalls_prog.ts compares it with
+ * Node's).
  */
 extern char **environ;
 static double si_process_strings(double which, uint8_t *buf, uint32_t len) {
   char **v = which == 0 ? porf_argv : environ;
   size_t need = 0;
-  for (char **p = v; p && *p; p++) need += strlen(*p) + 1;
-  if (need > len) return (double)need;
-  size_t off = 0;
   for (char **p = v; p && *p; p++) {
     size_t n = strlen(*p) + 1;
-    memcpy(buf + off, *p, n);
-    off += n;
+    if (need + n <= len) memcpy(buf + need, *p, n);
+    need += n;
   }
   return (double)need;
 }

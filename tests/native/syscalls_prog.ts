@@ -16,7 +16,8 @@ export function run(k: Kernel, scratch: string): string[] {
   // The scratch path differs between runs; the output names it $DIR.
   const say = (s: string) => out.push(s.split(dir).join("$DIR"));
   out.push("argv after the program " + JSON.stringify(k.argv().slice(1)));
-  say("environ has PATH " + k.environ().some((e) => e.startsWith("PATH=")) + ", every entry has = " + k.environ().every((e) => e.indexOf("=") > 0));
+  const env = k.environ();
+  say("environ has PATH " + env.some((e) => e.startsWith("PATH=")) + ", every entry has = " + env.every((e) => e.indexOf("=") > 0));
   k.mkdir(dir, 0o755);
   k.mkdir(dir + "/sub", 0o700);
   const fd = k.open(dir + "/file", OpenFlags.WRONLY | OpenFlags.CREAT, 0o644);
