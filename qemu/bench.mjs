@@ -7,14 +7,16 @@
 // QEMU's translation log: the basic blocks TCG translated while each init ran (deterministic,
 // and most of an init's cost under TCG; qemu/translation.mjs), with storage-init's by function.
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { buildInit, DIST, requireTool, ROOT, writeInitramfs } from "../build.mjs";
+import { buildInit, moduleEntries } from "../toolchain/init_image.mjs";
+import { writeInitramfs } from "../toolchain/initramfs.mjs";
+import { DIST, elfEntry, kib, requireTool, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDisk } from "./images.mjs";
 import { fetchKernel } from "./kernel.mjs";
 import { stampedLines } from "./timeline.mjs";
-import { elfEntry, initWindow, translatedBlocks, translationLogArgs } from "./translation.mjs";
+import { initWindow, translatedBlocks, translationLogArgs } from "./translation.mjs";
 
 /** The modules the virtio VM needs, in load order (what storage-init loads there). */
 const REFERENCE_MODULES = [
@@ -27,8 +29,7 @@ async function referenceInitramfs(kernel) {
   requireTool("musl-gcc");
   const bin = join(DIST, "reference-init");
   execFileSync("musl-gcc", ["-static", "-O2", "-s", join(ROOT, "qemu", "reference", "reference_init.c"), "-o", bin]);
-  const { moduleEntries } = await import("../build.mjs");
-  const mods = await moduleEntries(kernel.root, { storage: ["virtio"] });
+  const mods = moduleEntries(kernel.root, { storage: ["virtio"] });
   const files = mods.entries.filter((e) => e.path !== "modules/table");
   const byName = new Map(files.map((e) => [e.path.slice("modules/".length).replace(/\.ko.*$/, ""), e]));
   const order = REFERENCE_MODULES.map((m) => {
@@ -36,7 +37,7 @@ async function referenceInitramfs(kernel) {
     return byName.get(m).path.slice("modules/".length);
   });
   const r = writeInitramfs(bin, join(DIST, "initramfs-reference.cpio.gz"), [...files, { path: "modules/order", type: "file", data: Buffer.from(order.join("\n") + "\n") }]);
-  return { initramfs: r.path, size: r.size, binarySize: (await import("node:fs")).statSync(bin).size, binary: bin };
+  return { initramfs: r.path, size: r.size, binarySize: statSync(bin).size, binary: bin };
 }
 
 const runs = Number(process.argv[2] ?? 5);
@@ -81,8 +82,8 @@ console.log(`\nbench: ${runs} boots each, alternating, kernel ${kernel.package},
 console.log(line('"Run /init" -> the init hands over', "handover"));
 console.log(line('"Run /init" -> the root\'s init is running', "reached"));
 console.log(line("initramfs unpack (before /init)", "unpack"));
-console.log(`  init binary: storage-init ${(built.binarySize / 1024).toFixed(1)} KiB, C reference ${(ref.binarySize / 1024).toFixed(1)} KiB`);
-console.log(`  initramfs:   storage-init ${(built.initramfsSize / 1024).toFixed(1)} KiB, C reference ${(ref.size / 1024).toFixed(1)} KiB`);
+console.log(`  init binary: storage-init ${kib(built.binarySize)}, C reference ${kib(ref.binarySize)}`);
+console.log(`  initramfs:   storage-init ${kib(built.initramfsSize)}, C reference ${kib(ref.size)}`);
 
 /** One boot with the translation log; the blocks translated in the init's window. */
 async function translation(initrd, handoverRe, binary, debugElf) {

@@ -2,7 +2,8 @@
 // disk (Debian with systemd in a verity DDI on the ESP), boots it under QEMU on Debian's kernel,
 // shows the serial console as it comes, and ends with the boot timeline taken from the kernel's
 // own timestamps.
-import { buildInit } from "../build.mjs";
+import { buildInit } from "../toolchain/init_image.mjs";
+import { kib } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDemoDisk } from "./demo_root.mjs";
 import { fetchKernel } from "./kernel.mjs";
@@ -11,7 +12,7 @@ import { timeline } from "./timeline.mjs";
 const kernel = fetchKernel();
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"] });
 const disk = await buildDemoDisk();
-console.log(`demo: kernel ${kernel.package}, init ${(built.binarySize / 1024).toFixed(1)} KiB, initramfs ${(built.initramfsSize / 1024).toFixed(1)} KiB`);
+console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
 const r = await bootQemu({
   kernel: kernel.vmlinuz,
   initrd: built.initramfs,

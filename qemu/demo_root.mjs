@@ -4,26 +4,20 @@
 // The root carries one extra unit, storage-init-demo.service: once systemd reaches
 // multi-user.target it logs ROOT-REACHED with the uptime and /run/storage-init/timings.json
 // to /dev/kmsg and powers the machine off, so that `npm start` ends by itself.
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { requireTool } from "../build.mjs";
-import { CACHE } from "./kernel.mjs";
+import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { buildDiskFromTree } from "./images.mjs";
 
 /** Bump when the debootstrap command changes. */
 const TREE_FORMAT = 2;
 
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
-}
-
 /** The Debian mirror this machine's apt uses (deb822 or one-line sources), for debootstrap. */
 export function debianMirror() {
   const files = ["/etc/apt/sources.list"];
   const dir = "/etc/apt/sources.list.d";
-  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.push(join(dir, f));
+  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.purun(join(dir, f));
   for (const f of files) {
     if (!existsSync(f)) continue;
     const text = readFileSync(f, "utf8");
@@ -56,7 +50,7 @@ WantedBy=multi-user.target
 /** Builds (or reuses) the systemd demo disk. Returns { disk, rootHash }. */
 export async function buildDemoDisk() {
   const dir = join(CACHE, "demo");
-  const key = createHash("sha256").update(TREE_FORMAT + DEMO_UNIT).digest("hex").slice(0, 12);
+  const key = createHarun("sha256").update(TREE_FORMAT + DEMO_UNIT).digest("hex").slice(0, 12);
   const meta = join(dir, `disk-${key}.json`);
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
   requireTool("debootstrap");
@@ -68,7 +62,7 @@ export async function buildDemoDisk() {
     const mirror = debianMirror();
     console.log("demo: debootstrap bookworm (minbase + systemd + udev), about a minute");
     const t0 = performance.now();
-    sh("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
+    run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
     console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     // A read-only root: systemd makes a transient machine id when the file is empty.
     writeFileSync(join(tree, "etc", "machine-id"), "");
@@ -79,11 +73,11 @@ export async function buildDemoDisk() {
   const units = join(tree, "etc", "systemd", "system");
   writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
   mkdirSync(join(units, "multi-user.target.wants"), { recursive: true });
-  sh("ln", ["-sfn", "/etc/systemd/system/storage-init-demo.service", join(units, "multi-user.target.wants", "storage-init-demo.service")]);
+  run("ln", ["-sfn", "/etc/systemd/system/storage-init-demo.service", join(units, "multi-user.target.wants", "storage-init-demo.service")]);
   // storage-init already set up dm-verity for the root. systemd's veritysetup generator sees the
   // same roothash= and would wait for the DDI's partitions by PARTUUID, which exist only inside
   // storage-init's loop devices: the root image masks it, as an image built for storage-init does.
-  sh("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
+  run("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
   const r = await buildDiskFromTree(tree, join(dir, `image-${key}`), { compress: true });
   const result = { disk: r.disk, rootHash: r.rootHash };
   writeFileSync(meta, JSON.stringify(result, null, 2));

@@ -12,33 +12,17 @@
 //                    veritysetup format of p1 (sha256, 4 KiB blocks, superblock)
 //
 // Variants (options of buildDisk) change one thing for a failure case.
-import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { compileNative, ROOT, requireTool } from "../build.mjs";
-import { CACHE } from "./kernel.mjs";
+import { DEFAULT_DDI_PATH, PartitionType } from "../lib/facts.ts";
+import { uuidFromHex } from "../lib/hex.ts";
+import { compileNative } from "../toolchain/native.mjs";
+import { CACHE, elfEntry, requireTool, ROOT, run } from "../toolchain/tools.mjs";
+import { DISK_GUID, EROFS_UUID, ESP_PART_UUID, VERITY_SALT, VERITY_UUID } from "./test_disk.ts";
 
-export const TYPE = {
-  ESP: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
-  ROOT_X86_64: "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-  ROOT_VERITY_X86_64: "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
-};
-export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
 const MIB = 1024 * 1024;
-/** Fixed so that images are reproducible. */
-const SALT = "5a17".repeat(16);
-const VERITY_UUID = "9d5e6f3a-1b2c-4d8e-9f01-23456789abcd";
-const EROFS_UUID = "c0ffee00-1234-4567-89ab-cdef01234567";
 const IMAGE_FORMAT = 4; // bump when this file changes what it builds
-
-function run(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
-}
-
-function uuidOf(hex) {
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
 
 function alignUp(n, a) {
   return Math.ceil(n / a) * a;
@@ -73,7 +57,7 @@ function gptImage(out, parts) {
     const n = i + 1;
     args.push(`--new=${n}:${p.offset / 512}:${(p.offset + p.size) / 512 - 1}`, `--typecode=${n}:${p.type}`, `--partition-guid=${n}:${p.uuid}`, `--change-name=${n}:${p.name}`);
   });
-  args.push("--disk-guid=8c5b1f0e-2d3a-4b6c-9e7f-0a1b2c3d4e5f", out);
+  args.push(`--disk-guid=${DISK_GUID}`, out);
   run("sgdisk", args);
   for (const p of placed) writeAt(out, p.offset, readFileSync(p.data));
   return placed;
@@ -81,8 +65,10 @@ function gptImage(out, parts) {
 
 /** Everything the marker binary is built from: a change to any of them rebuilds the images. */
 function markerSources() {
-  const files = [join(ROOT, "qemu", "marker.ts"), join(ROOT, "build.mjs")];
-  for (const dir of ["runtime", "syscalls"]) for (const f of readdirSync(join(ROOT, dir)).sort()) files.push(join(ROOT, dir, f));
+  const files = [join(ROOT, "qemu", "marker.ts"), join(ROOT, "qemu", "test_disk.ts")];
+  for (const dir of ["lib", "runtime", "syscalls", "toolchain", "toolchain/porffor", "toolchain/tsbundle"]) {
+    for (const f of readdirSync(join(ROOT, dir)).sort()) if (f.includes(".")) files.push(join(ROOT, dir, f));
+  }
   return createHash("sha256").update(files.map((f) => readFileSync(f)).join("\0")).digest("hex");
 }
 
@@ -98,7 +84,7 @@ async function buildMarkerTree(dir) {
   copyFileSync(marker, join(tree, "sbin", "init"));
   run("chmod", ["0755", join(tree, "sbin", "init")]);
   writeFileSync(join(tree, "etc", "os-release"), 'ID=storage-init-test\nPRETTY_NAME="storage-init test root"\n');
-  return { tree, markerEntry: Number(readFileSync(marker).readBigUInt64LE(24)) };
+  return { tree, markerEntry: Number(elfEntry(marker)) };
 }
 
 /** The erofs image of `tree`, the verity hash tree and the root hash. */
@@ -109,7 +95,7 @@ function buildRoot(dir, tree, { compress = false } = {}) {
   run("mkfs.erofs", ["-T0", "--all-root", `-U${EROFS_UUID}`, ...(compress ? ["-zlz4hc"] : []), erofs, tree]);
   const verity = join(dir, "root.verity");
   rmSync(verity, { force: true });
-  const out = run("veritysetup", ["format", erofs, verity, `--salt=${SALT}`, `--uuid=${VERITY_UUID}`, "--data-block-size=4096", "--hash-block-size=4096", "--hash=sha256"]);
+  const out = run("veritysetup", ["format", erofs, verity, `--salt=${VERITY_SALT}`, `--uuid=${VERITY_UUID}`, "--data-block-size=4096", "--hash-block-size=4096", "--hash=sha256"]);
   const m = out.match(/Root hash:\s+([0-9a-f]{64})/);
   if (!m) throw new Error(`veritysetup format printed no root hash:\n${out}`);
   return { erofs, verity, rootHash: m[1] };
@@ -118,8 +104,8 @@ function buildRoot(dir, tree, { compress = false } = {}) {
 /** The DDI: GPT with the root and root-verity partitions, UUIDs derived from the root hash. */
 function buildDdi(out, root) {
   return gptImage(out, [
-    { data: root.erofs, type: TYPE.ROOT_X86_64, uuid: uuidOf(root.rootHash.slice(0, 32)), name: "root-x86-64" },
-    { data: root.verity, type: TYPE.ROOT_VERITY_X86_64, uuid: uuidOf(root.rootHash.slice(32)), name: "root-x86-64-verity" },
+    { data: root.erofs, type: PartitionType.ROOT_X86_64, uuid: uuidFromHex(root.rootHash.slice(0, 32)), name: "root-x86-64" },
+    { data: root.verity, type: PartitionType.ROOT_VERITY_X86_64, uuid: uuidFromHex(root.rootHash.slice(32)), name: "root-x86-64-verity" },
   ]);
 }
 
@@ -143,8 +129,6 @@ function buildEsp(out, files) {
     run("mcopy", ["-i", out, f.src, "::/" + parts.join("/")]);
   }
 }
-
-export const ESP_PART_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
 
 /**
  * Builds (or reuses) a test disk. Options, each for a failure case:
@@ -189,7 +173,7 @@ function assemble(dir, tmp, root, opts, meta, extra = {}) {
   if (opts.omitDdi) writeFileSync(join(tmp, "README"), "no DDI here\n");
   buildEsp(esp, opts.omitDdi ? [{ src: join(tmp, "README"), path: "/README" }] : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }]);
   const disk = join(tmp, "disk.img");
-  gptImage(disk, [{ data: esp, type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : TYPE.ESP, uuid: ESP_PART_UUID, name: "ESP" }]);
+  gptImage(disk, [{ data: esp, type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : PartitionType.ESP, uuid: ESP_PART_UUID, name: "ESP" }]);
   if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));
   rmSync(join(tmp, "tree"), { recursive: true, force: true });
   for (const f of ["root.erofs", "root.verity", "esp.img", "marker"]) rmSync(join(tmp, f), { force: true });

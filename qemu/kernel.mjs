@@ -4,16 +4,9 @@
 // The package is linux-image-amd64's current dependency unless STORAGE_INIT_KERNEL_PACKAGE names
 // one (e.g. linux-image-6.1.0-56-amd64). depmod runs on the unpacked tree because the .deb ships
 // no modules.dep/modules.alias.
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, requireTool } from "../build.mjs";
-
-export const CACHE = join(ROOT, ".cache");
-
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
-}
+import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 
 /** The linux-image package to use. */
 export function kernelPackage() {
@@ -21,7 +14,7 @@ export function kernelPackage() {
   if (forced) return forced;
   let out;
   try {
-    out = sh("apt-cache", ["depends", "linux-image-amd64"]);
+    out = run("apt-cache", ["depends", "linux-image-amd64"]);
   } catch (e) {
     throw new Error(`apt-cache depends linux-image-amd64 failed (run 'apt-get update' first): ${e.message}`);
   }
@@ -41,16 +34,16 @@ export function fetchKernel() {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const t0 = performance.now();
-    sh("apt-get", ["download", pkg], { cwd: dir });
+    run("apt-get", ["download", pkg], { cwd: dir });
     const deb = readdirSync(dir).find((f) => f.endsWith(".deb"));
     if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${dir}`);
     const tmp = join(dir, "root.tmp");
-    sh("dpkg-deb", ["-x", join(dir, deb), tmp]);
+    run("dpkg-deb", ["-x", join(dir, deb), tmp]);
     const version = readdirSync(join(tmp, "lib", "modules"))[0];
-    sh("depmod", ["-b", tmp, version]);
+    run("depmod", ["-b", tmp, version]);
     rmSync(join(dir, deb));
     renameSync(tmp, join(dir, "root"));
-    execFileSync("touch", [done]);
+    writeFileSync(done, "");
     console.log(`kernel: fetched ${pkg} (${version}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const root = join(dir, "root");

@@ -3,10 +3,10 @@
  * its pid and argv, and the timings storage-init left in /run, then powers off.
  * Compiled by the same porffor pipeline as the init.
  */
-import { LinuxKernel } from "../syscalls/linux.js";
+import { utf8Encode } from "../lib/bytes.js";
+import { readSmallFile } from "../syscalls/files.js";
 import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
-import { utf8Encode } from "../syscalls/bytes.js";
-import { readSmallFile } from "../runtime/blockdev.js";
+import { LinuxKernel } from "../syscalls/linux.js";
 
 const k = new LinuxKernel();
 // Through /dev/kmsg when it can: a record is never interleaved with the kernel's own lines.

@@ -28,11 +28,6 @@ export function translatedBlocks(logFile) {
   return out;
 }
 
-/** A static ELF's entry point. */
-export function elfEntry(file) {
-  return readFileSync(file).readBigUInt64LE(24);
-}
-
 const KERNEL_SPACE = 0xffff800000000000n;
 
 /** Text symbols of an unstripped ELF: [{ start, end, name }] sorted by start. */

@@ -7,9 +7,9 @@
  * `parseCmdline(text)` never throws: problems are returned in `errors`, and `main` decides.
  */
 
-import { q } from "../syscalls/kernel.js";
-import { parseDecimal } from "./numbers.js";
-import { replaceText, splitText } from "./text.js";
+import { parseDecimal } from "../lib/numbers.js";
+import { quote } from "../lib/quote.js";
+import { replaceText, splitText } from "../lib/text.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
@@ -98,7 +98,7 @@ function isHex(s: string): boolean {
  */
 export function checkRootHash(value: string): { hash?: string; error?: string } {
   if (value.length === 0) return { error: "roothash= is empty" };
-  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + q(value === undefined ? "" : value) };
+  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + quote(value === undefined ? "" : value) };
   if (value.length % 2 !== 0) return { error: "roothash= has an odd number of digits (" + value.length + ")" };
   if (value.length < 32 || value.length > 128) {
     return { error: "roothash= has " + value.length + " digits; expected 32 to 128" };
@@ -169,7 +169,7 @@ export function parseCmdline(text: string): Config {
       } else c.rootHash = r.hash;
     } else if (key === "systemd.verity") {
       const b = parseBoolean(value);
-      if (b === undefined) p.push("systemd.verity= is not a boolean: " + q(value === undefined ? "" : value));
+      if (b === undefined) p.push("systemd.verity= is not a boolean: " + quote(value === undefined ? "" : value));
       else c.verityDisabled = !b;
     } else if (key === "systemd.verity_root_options") {
       const v = need(key, value, p);
@@ -187,21 +187,21 @@ export function parseCmdline(text: string): Config {
     } else if (key === "init") {
       const v = need(key, value, p);
       if (v !== undefined) {
-        if (v[0] !== "/") p.push("init= must be an absolute path: " + q(v));
+        if (v[0] !== "/") p.push("init= must be an absolute path: " + quote(v));
         else c.init = v;
       }
     } else if (key === "storage_init.ddi") {
       const v = need(key, value, p);
       if (v !== undefined) {
         if (v[0] !== "/" || v.indexOf("/../") >= 0 || v.endsWith("/..")) {
-          p.push("storage_init.ddi= must be an absolute path on the ESP without '..': " + q(v));
+          p.push("storage_init.ddi= must be an absolute path on the ESP without '..': " + quote(v));
         } else c.ddiPath = v;
       }
     } else if (key === "storage_init.esp") {
       c.esp = need(key, value, p);
     } else if (key === "storage_init.timeout") {
       const ms = value === undefined ? undefined : parseSeconds(value);
-      if (ms === undefined) p.push("storage_init.timeout= is not a duration: " + q(value === undefined ? "" : value));
+      if (ms === undefined) p.push("storage_init.timeout= is not a duration: " + quote(value === undefined ? "" : value));
       else c.timeoutMs = ms;
     } else if (key === "storage_init.on_failure") {
       const v = value === undefined ? "" : value;
@@ -212,10 +212,10 @@ export function parseCmdline(text: string): Config {
           found = true;
         }
       }
-      if (!found) p.push("storage_init.on_failure= must be one of " + FAILURE_ACTIONS.join("|") + ": " + q(v));
+      if (!found) p.push("storage_init.on_failure= must be one of " + FAILURE_ACTIONS.join("|") + ": " + quote(v));
     } else if (key === "storage_init.failure_delay") {
       const ms = value === undefined ? undefined : parseSeconds(value);
-      if (ms === undefined) p.push("storage_init.failure_delay= is not a duration: " + q(value === undefined ? "" : value));
+      if (ms === undefined) p.push("storage_init.failure_delay= is not a duration: " + quote(value === undefined ? "" : value));
       else c.failureDelayMs = ms;
     } else if (key === "storage_init.debug") {
       const b = parseBoolean(value);

@@ -1,14 +1,16 @@
 /**
  * Targeted coldplug: reads the modalias of every device on the buses that can carry storage,
  * matches each against the build-time table, and loads what matches. Loading a host driver
- * creates new devices (virtio_pci -> virtio devices, virtio_scsi/ahci -> SCSI disks), so the
- * caller runs rounds until the wanted block device shows up; modaliases already handled are
- * remembered and not matched again.
+ * creates new devices (virtio_pci -> virtio devices, virtio_scsi/ahci -> SCSI disks), so
+ * `waitFor` runs rounds until a probe finds what the boot waits for; modaliases already handled
+ * are remembered and not matched again.
  */
+import { errorText } from "../lib/errors.js";
+import { Errno, isErrno } from "../syscalls/errno.js";
+import { closeQuietly, readAttr } from "../syscalls/files.js";
+import { PollEvents } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import { readAttr } from "./blockdev.js";
 import type { Log } from "./log.js";
-import { matchModalias } from "./module_table.js";
 import type { ModuleLoader } from "./modules.js";
 
 /** Buses whose devices can be storage controllers or disks. */
@@ -19,14 +21,17 @@ export class Coldplug {
   readonly seen = new Set<string>();
   /** Devices (bus/name) already read: each modalias is read once. */
   private readonly seenDevices = new Set<string>();
-  /** Devices read, for the timeline and the timeout message. */
-  devices = 0;
+  /** Distinct modaliases read, for the timeout message. */
+  modaliases = 0;
+  private readonly k: Kernel;
+  private readonly log: Log;
+  private readonly loader: ModuleLoader;
 
-  constructor(
-    private readonly k: Kernel,
-    private readonly log: Log,
-    private readonly loader: ModuleLoader,
-  ) {}
+  constructor(k: Kernel, log: Log, loader: ModuleLoader) {
+    this.k = k;
+    this.log = log;
+    this.loader = loader;
+  }
 
   /** The modaliases of the devices present now, without those already handled. */
   newModaliases(): string[] {
@@ -46,16 +51,11 @@ export class Coldplug {
         const alias = readAttr(this.k, dir + "/" + dev + "/modalias");
         if (alias === undefined || alias === "" || this.seen.has(alias)) continue;
         this.seen.add(alias);
-        this.devices++;
+        this.modaliases++;
         out.push(alias);
       }
     }
     return out;
-  }
-
-  /** Names of the modules loaded so far, in load order. */
-  loadedNames(): string[] {
-    return this.loader.history.map((h) => h.name);
   }
 
   /** Block device names present now (for the timeout message). */
@@ -65,7 +65,7 @@ export class Coldplug {
       names.sort();
       return names.length === 0 ? ["none"] : names;
     } catch (e) {
-      return ["unknown (" + String((e as { message?: string }).message) + ")"];
+      return ["unknown (" + errorText(e) + ")"];
     }
   }
 
@@ -73,10 +73,69 @@ export class Coldplug {
   round(): number {
     let loaded = 0;
     for (const alias of this.newModaliases()) {
-      const names = matchModalias(alias, this.loader.table);
+      const names = this.loader.modulesFor(alias);
       if (names.length > 0) this.log.debug(alias + " -> " + names.join(", "));
       for (const n of names) loaded += this.loader.load(n, alias);
     }
     return loaded;
   }
+
+  /** What was seen, for a timeout message: modaliases, modules loaded, block devices. */
+  summary(): string {
+    const loaded = this.loader.loadedNames();
+    return (
+      this.modaliases + " modaliases seen, modules loaded: " + (loaded.length === 0 ? "none" : loaded.join(", ")) + "; block devices: " + this.blockDevices().join(", ")
+    );
+  }
+
+  /**
+   * Coldplug rounds until `find` (a lookup over the devices present now) returns its thing or `timeoutMs` passes (then undefined). A
+   * round that loaded a driver is followed by another at once: a driver's probe usually adds its
+   * devices (virtio-blk, with its partitions) before finit_module returns. When a round loads
+   * nothing, devices are still to come (asynchronous SCSI, NVMe or USB scans, a disk plugged in
+   * later): then kernel uevents wake the loop, from a netlink socket opened only then, after one
+   * more round so that nothing that appeared before it is missed; without the socket it polls
+   * every 20 ms.
+   */
+  waitFor<T>(find: () => T | undefined, timeoutMs: number): T | undefined {
+    const deadline = this.k.monotonicMs() + timeoutMs;
+    const buf = new Uint8Array(8192);
+    // porffor: try-catch-stale-locals
+    const events = { fd: -1, waiting: false };
+    for (;;) {
+      const loaded = this.round();
+      const found = find();
+      if (found !== undefined) {
+        if (events.fd >= 0) this.k.close(events.fd);
+        return found;
+      }
+      if (loaded > 0) continue; // bounded: each module loads once
+      if (!events.waiting) {
+        events.waiting = true;
+        try {
+          events.fd = this.k.ueventSocket();
+        } catch (e) {
+          this.log.warn("no uevent socket (" + errorText(e) + "); polling for devices");
+        }
+        continue;
+      }
+      const left = deadline - this.k.monotonicMs();
+      if (left <= 0) break;
+      if (events.fd < 0) this.k.sleep(Math.min(20, left));
+      else if (this.k.poll(events.fd, PollEvents.IN, Math.min(250, left)) > 0) {
+        // Drain what arrived; the next round rescans sysfs, which is the source of truth.
+        for (let i = 0; i < 64; i++) {
+          try {
+            this.k.read(events.fd, buf);
+          } catch (e) {
+            if (!isErrno(e, Errno.EAGAIN)) throw e;
+            break;
+          }
+        }
+      }
+    }
+    if (events.fd >= 0) closeQuietly(this.k, [events.fd]);
+    return undefined;
+  }
+
 }

@@ -4,10 +4,12 @@
  * root hash, the partitions' UUIDs must be its first and last 128 bits, as systemd-repart and
  * mkosi write them. Everything in the file is untrusted: dm-verity is what makes it trusted.
  */
-import type { Kernel } from "../syscalls/kernel.js";
+import { InitError, ParseError } from "../lib/errors.js";
+import { PartitionType } from "../lib/facts.js";
+import { uuidFromHex } from "../lib/hex.js";
 import { readGptFile } from "./blockdev.js";
-import { PartitionType, uuidFromHex } from "./gpt.js";
 import type { Gpt, GptPartition } from "./gpt.js";
+import type { Kernel } from "../syscalls/kernel.js";
 
 export interface ArchTypes {
   root: string;
@@ -25,19 +27,14 @@ const NO_AUTO = 0x80000000;
 export interface DdiLayout {
   gpt: Gpt;
   root: GptPartition;
-  verity: GptPartition | undefined;
+  /** The root-verity partition and the root hash that pins it; undefined with systemd.verity=0. */
+  verity: { partition: GptPartition; rootHash: string } | undefined;
 }
 
-export class DdiError {
-  readonly message: string;
-  constructor(message: string) {
-    this.message = message;
-  }
-}
 
 function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {
   const found = gpt.partitions.filter((p) => p.typeGuid === type && (p.attrsHigh & NO_AUTO) === 0);
-  if (found.length > 1) throw new DdiError("the DDI has " + found.length + " " + what + " partitions; expected one");
+  if (found.length > 1) throw new ParseError("ddi", "the DDI has " + found.length + " " + what + " partitions; expected one");
   return found.length === 1 ? found[0] : undefined;
 }
 
@@ -47,19 +44,21 @@ function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {
  */
 export function selectDdiPartitions(gpt: Gpt, arch: string, rootHash: string | undefined, verityDisabled: boolean): DdiLayout {
   const types = ARCH_TYPES[arch];
-  if (types === undefined) throw new DdiError("no partition types known for architecture " + arch);
+  if (types === undefined) throw new ParseError("ddi", "no partition types known for architecture " + arch);
   const root = only(gpt, types.root, "root (" + arch + ")");
-  if (root === undefined) throw new DdiError("the DDI has no root partition for " + arch + " (type " + types.root + ")");
+  if (root === undefined) throw new ParseError("ddi", "the DDI has no root partition for " + arch + " (type " + types.root + ")");
   const verity = only(gpt, types.rootVerity, "root-verity (" + arch + ")");
   if (verityDisabled) return { gpt, root, verity: undefined };
-  if (verity === undefined) throw new DdiError("the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")");
-  if (rootHash !== undefined && rootHash.length >= 64) {
+  if (verity === undefined) throw new ParseError("ddi", "the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")");
+  if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
+  // systemd-repart and mkosi derive both UUIDs from a root hash of 256 bits or more.
+  if (rootHash.length >= 64) {
     const wantRoot = uuidFromHex(rootHash.slice(0, 32));
     const wantVerity = uuidFromHex(rootHash.slice(rootHash.length - 32));
-    if (root.partGuid !== wantRoot) throw new DdiError("root partition UUID " + root.partGuid + " does not match roothash= (expected " + wantRoot + ")");
-    if (verity.partGuid !== wantVerity) throw new DdiError("root-verity partition UUID " + verity.partGuid + " does not match roothash= (expected " + wantVerity + ")");
+    if (root.partGuid !== wantRoot) throw new ParseError("ddi", "root partition UUID " + root.partGuid + " does not match roothash= (expected " + wantRoot + ")");
+    if (verity.partGuid !== wantVerity) throw new ParseError("ddi", "root-verity partition UUID " + verity.partGuid + " does not match roothash= (expected " + wantVerity + ")");
   }
-  return { gpt, root, verity };
+  return { gpt, root, verity: { partition: verity, rootHash } };
 }
 
 /** Opens the DDI file and reads its partition table. */

@@ -3,16 +3,24 @@
  * else the partition named by the `LoaderDevicePartUUID` EFI variable that systemd-boot and
  * systemd-stub set, else the first partition with the ESP type GUID on any disk.
  *
- * `findEsp` returns the ESP, or undefined when none is visible yet (the caller waits for more
- * devices); it throws when the selector itself is invalid.
+ * `findEsp` returns the ESP, or undefined when none is visible yet; `waitForEsp` runs coldplug
+ * until it is visible, and `mountEsp` mounts it (through a loop device when the kernel made no
+ * partition node). A selector that is itself invalid throws.
  */
+import { errorText, InitError, ParseError } from "../lib/errors.js";
+import { PartitionType } from "../lib/facts.js";
+import { guidToBytes, utf16leText } from "../lib/hex.js";
+import { quote } from "../lib/quote.js";
+import { readAttr, readSmallBytes } from "../syscalls/files.js";
+import { MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import { q } from "../syscalls/kernel.js";
-import { u16le } from "../syscalls/bytes.js";
-import { listDisks, readGptFile, readSmallBytes } from "./blockdev.js";
-import { GptError, guidToBytes, PartitionType } from "./gpt.js";
+import { listDisks, readGptFile } from "./blockdev.js";
+import type { Coldplug } from "./coldplug.js";
 import type { Gpt } from "./gpt.js";
 import type { Log } from "./log.js";
+import { attachLoop, LoopFlags } from "./loop.js";
+import type { ModuleLoader } from "./modules.js";
+import { mkdirAll, mountOnce } from "./mount.js";
 
 export const LOADER_DEVICE_PART_UUID = "/sys/firmware/efi/efivars/LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 
@@ -35,12 +43,6 @@ export interface Esp {
   how: string;
 }
 
-export class EspError {
-  readonly message: string;
-  constructor(message: string) {
-    this.message = message;
-  }
-}
 
 /** Interprets `storage_init.esp=`. */
 export function parseEspSelector(v: string): EspSelector {
@@ -48,7 +50,7 @@ export function parseEspSelector(v: string): EspSelector {
   if (v.startsWith("PARTUUID=")) return { kind: "partuuid", value: v.slice(9).toLowerCase(), source: src };
   if (v.startsWith("PARTLABEL=")) return { kind: "partlabel", value: v.slice(10), source: src };
   if (v.startsWith("/dev/") && v.indexOf("/../") < 0) return { kind: "device", value: v, source: src };
-  throw new EspError("storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + q(v.slice(0, 80)));
+  throw new ParseError("esp-selector", "storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + quote(v.slice(0, 80)));
 }
 
 /**
@@ -56,12 +58,7 @@ export function parseEspSelector(v: string): EspSelector {
  * Returns the lower-case GUID, or undefined when the value is malformed.
  */
 export function parseLoaderDevicePartUuid(b: Uint8Array): string | undefined {
-  let s = "";
-  for (let o = 4; o + 1 < b.length; o += 2) {
-    const c = u16le(b, o);
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
+  const s = utf16leText(b, 4, b.length);
   return guidToBytes(s) === undefined ? undefined : s.toLowerCase();
 }
 
@@ -84,7 +81,7 @@ function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | str
     if (gpt.usedHeader !== "primary") log.warn("/dev/" + name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
     return gpt;
   } catch (e) {
-    const why = e instanceof GptError ? e.message : String((e as { message?: string }).message);
+    const why = errorText(e);
     log.debug("/dev/" + name + ": " + why);
     return why;
   }
@@ -144,4 +141,58 @@ export function findEsp(k: Kernel, log: Log, sel: EspSelector, state: EspSearchS
     }
   }
   return undefined;
+}
+
+/**
+ * Which ESP to look for: `storage_init.esp=`, else the `LoaderDevicePartUUID` EFI variable
+ * (on EFI systems: efivarfs is mounted for it), else the ESP type GUID.
+ */
+export function espSelector(k: Kernel, log: Log, configured: string | undefined, loader: ModuleLoader): EspSelector {
+  if (configured !== undefined) return parseEspSelector(configured);
+  if (readAttr(k, "/sys/firmware/efi/fw_platform_size") !== undefined) {
+    loader.loadGroup("efi");
+    try {
+      mountOnce(k, { source: "efivarfs", target: "/sys/firmware/efi/efivars", fstype: "efivarfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC | MountFlags.RDONLY, data: "" });
+    } catch (e) {
+      // Without efivarfs the EFI variable cannot be read; the type-GUID search still works.
+      log.warn("cannot mount efivarfs: " + errorText(e) + "; looking for the ESP by type");
+    }
+    const sel = readLoaderSelector(k);
+    if (sel !== undefined) return sel;
+  }
+  return { kind: "type", value: "", source: "the ESP partition type" };
+}
+
+/** Runs coldplug until the ESP is visible; throws after `timeoutMs` with what was seen. */
+export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp {
+  const search = newEspSearch();
+  const esp = cold.waitFor(() => findEsp(k, log, sel, search), timeoutMs);
+  if (esp !== undefined) return esp;
+  const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
+  throw new InitError("timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary());
+}
+
+/**
+ * Mounts the ESP read-only on `target` (vfat; nodev, nosuid, noexec) and returns its device:
+ * the partition node, or a read-only loop device over the ESP's range of the disk, which the
+ * mount then holds. A failure leaves the loop device attached: the boot ends in the failure action.
+ */
+export function mountEsp(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, target: string): string {
+  let device = esp.device;
+  let held = -1;
+  if (device !== "") log.info("ESP " + device + " (found by " + esp.how + ")");
+  else {
+    loader.loadGroup("loop");
+    const range = esp.disk + " bytes " + esp.offset + "+" + esp.size;
+    const l = attachLoop(k, esp.disk, { offset: esp.offset, size: esp.size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR, blockSize: 0 });
+    held = l.fd;
+    device = l.path;
+    log.info("ESP at " + range + " (found by " + esp.how + "; the kernel made no partition node) on " + device);
+  }
+  loader.loadGroup("vfat");
+  mkdirAll(k, target, 0o755);
+  k.mount(device, target, "vfat", MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC, "");
+  // The mount holds the loop device now, if there is one.
+  if (held >= 0) k.close(held);
+  return device;
 }

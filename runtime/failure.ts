@@ -4,11 +4,12 @@
  * powers off, halts, or runs an emergency shell (followed by a reboot when the shell ends).
  * If even that fails, it sleeps forever: a hung machine with a message beats a panic.
  */
-import type { Kernel } from "../syscalls/kernel.js";
-import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
+import { errorText } from "../lib/errors.js";
+import { formatMs } from "../lib/numbers.js";
 import type { FailureAction } from "./cmdline.js";
 import type { Log } from "./log.js";
-import { formatMs } from "./numbers.js";
+import { OpenFlags, RebootCmd } from "../syscalls/kernel.js";
+import type { Kernel } from "../syscalls/kernel.js";
 
 /** Shells tried, in order, for on_failure=shell. */
 export const SHELLS = ["/bin/sh", "/usr/bin/sh", "/bin/busybox"];
@@ -38,7 +39,7 @@ export function runShell(k: Kernel, log: Log): boolean {
       try {
         k.execve(sh, sh.endsWith("busybox") ? [sh, "sh"] : [sh], ["HOME=/", "TERM=linux", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
       } catch (e) {
-        log.error("emergency shell " + sh + ": " + String((e as { message?: string }).message));
+        log.error("emergency shell " + sh + ": " + errorText(e));
       }
       // The child must not return into PID 1's logic.
       for (;;) k.reboot(RebootCmd.RESTART);
@@ -72,7 +73,7 @@ export function finalAction(k: Kernel, log: Log, action: FailureAction, delayMs:
     }
     k.reboot(rebootCommand(st.action));
   } catch (e) {
-    log.fatal("cannot " + st.action + ": " + String((e as { message?: string }).message) + "; halting here");
+    log.fatal("cannot " + st.action + ": " + errorText(e) + "; halting here");
   }
   for (;;) k.sleep(3600000);
 }

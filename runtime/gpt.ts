@@ -3,11 +3,14 @@
  * looking for "EFI PART" at 512 and 4096, checks the header and entry-array CRC32s, and falls back
  * to the backup header at the last LBA when the primary is damaged.
  *
- * `parseGpt(read, size)` returns the table or throws a GptError saying what was wrong.
+ * `parseGpt(read, size)` returns the table or throws a ParseError saying what was wrong.
  */
-import { crc32 } from "./crc32.js";
-import { u32le, u64le } from "../syscalls/bytes.js";
-import { replaceText } from "./text.js";
+import { ParseError } from "../lib/errors.js";
+import { u32le, u64le } from "../lib/bytes.js";
+import { guidToString, utf16leText } from "../lib/hex.js";
+import type { ReadAt } from "../syscalls/files.js";
+import { crc32 } from "../lib/crc32.js";
+import { replaceText } from "../lib/text.js";
 
 export interface GptPartition {
   /** 1-based, as the kernel numbers partitions (sda1, loop0p1). */
@@ -34,73 +37,6 @@ export interface Gpt {
   partitions: GptPartition[];
 }
 
-/** Reads `length` bytes at `offset`; may return fewer at the end of the device. */
-export type ReadAt = (offset: number, length: number) => Uint8Array;
-
-/** GPT type GUIDs we look for (UAPI Discoverable Partitions Specification). */
-export const PartitionType = {
-  ESP: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
-  XBOOTLDR: "bc13c2ff-59e6-4262-a352-b275fd6f7172",
-  ROOT_X86_64: "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
-  ROOT_VERITY_X86_64: "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
-  ROOT_VERITY_SIG_X86_64: "41092b05-9fc8-4523-994f-2def0408b176",
-  ROOT_ARM64: "b921b045-1df0-41c3-af44-4c6f280d3fae",
-  ROOT_VERITY_ARM64: "df3300ce-d69f-4c92-978c-9bfb0f38d820",
-  ROOT_VERITY_SIG_ARM64: "6db69de6-29f4-4758-a7a5-962190f00ce3",
-};
-
-export class GptError {
-  readonly message: string;
-  constructor(message: string) {
-    this.message = message;
-  }
-}
-
-const HEX = "0123456789abcdef";
-
-function hexByte(v: number): string {
-  return HEX[v >> 4] + HEX[v & 15];
-}
-
-/** A GUID as stored on disk (first three fields little-endian) to its text form. */
-export function guidToString(b: Uint8Array, o: number): string {
-  let s = "";
-  const order = [3, 2, 1, 0, -1, 5, 4, -1, 7, 6, -1, 8, 9, -1, 10, 11, 12, 13, 14, 15];
-  for (const i of order) s += i < 0 ? "-" : hexByte(b[o + i]);
-  return s;
-}
-
-/** 32 hex digits as a GUID's text form 8-4-4-4-12 (systemd's partition UUIDs from a root hash). */
-export function uuidFromHex(hex: string): string {
-  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
-}
-
-/** The text form to the on-disk bytes; undefined when `s` is not a GUID. */
-export function guidToBytes(s: string): Uint8Array | undefined {
-  const hex = replaceText(s.toLowerCase(), "-", "");
-  if (s.length !== 36 || hex.length !== 32 || s[8] !== "-" || s[13] !== "-" || s[18] !== "-" || s[23] !== "-") return undefined;
-  const raw = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) {
-    const hi = HEX.indexOf(hex[2 * i]);
-    const lo = HEX.indexOf(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return undefined;
-    raw[i] = hi * 16 + lo;
-  }
-  const order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) out[order[i]] = raw[i];
-  return out;
-}
-
-function utf16Name(b: Uint8Array, o: number, bytes: number): string {
-  let s = "";
-  for (let i = 0; i + 1 < bytes; i += 2) {
-    const c = b[o + i] | (b[o + i + 1] << 8);
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
-  return s;
-}
 
 const SIGNATURE = "EFI PART";
 const MAX_ENTRIES = 1024;
@@ -178,7 +114,7 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
     const lastLba = u64le(b, o + 40);
     const typeGuid = guidToString(b, o);
     if (lastLba < firstLba || firstLba < hdr.firstUsable || lastLba > hdr.lastUsable) {
-      throw new GptError("partition " + (i + 1) + " (type " + typeGuid + ") spans LBA " + firstLba + ".." + lastLba + ", outside the usable " + hdr.firstUsable + ".." + hdr.lastUsable);
+      throw new ParseError("gpt", "partition " + (i + 1) + " (type " + typeGuid + ") spans LBA " + firstLba + ".." + lastLba + ", outside the usable " + hdr.firstUsable + ".." + hdr.lastUsable);
     }
     out.push({
       number: i + 1,
@@ -189,13 +125,13 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
       offset: firstLba * sectorSize,
       size: (lastLba - firstLba + 1) * sectorSize,
       attrsHigh: u32le(b, o + 52),
-      name: utf16Name(b, o + 56, Math.min(72, hdr.entrySize - 56)),
+      name: utf16leText(b, o + 56, o + 56 + Math.min(72, hdr.entrySize - 56)),
     });
   }
   for (let i = 0; i < out.length; i++) {
     for (let j = i + 1; j < out.length; j++) {
       if (out[i].firstLba <= out[j].lastLba && out[j].firstLba <= out[i].lastLba) {
-        throw new GptError("partitions " + out[i].number + " and " + out[j].number + " overlap");
+        throw new ParseError("gpt", "partitions " + out[i].number + " and " + out[j].number + " overlap");
       }
     }
   }
@@ -203,7 +139,7 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
 }
 
 /**
- * Parses the GPT of a device or image of `size` bytes. Throws GptError when neither the primary
+ * Parses the GPT of a device or image of `size` bytes. Throws ParseError when neither the primary
  * nor the backup header (with its entries) is valid, naming both problems.
  */
 export function parseGpt(read: ReadAt, size: number): Gpt {
@@ -251,7 +187,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
     }
   }
   if (sectorSize === 0 && noSignature) {
-    throw new GptError("no GPT: no \"EFI PART\" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)");
+    throw new ParseError("gpt", "no GPT: no \"EFI PART\" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)");
   }
-  throw new GptError("no valid GPT: primary: " + problem + "; backup: " + backupProblem);
+  throw new ParseError("gpt", "no valid GPT: primary: " + problem + "; backup: " + backupProblem);
 }

@@ -1,9 +1,8 @@
-/** The native entry point: the real kernel, the real log, the boot. */
-import { LinuxKernel, nativeCrc32 } from "../syscalls/linux.js";
-import { setCrc32Impl } from "./crc32.js";
+/** The native entry point: the C helpers, the real kernel, the real log, the boot. */
+import { installNative, LinuxKernel } from "../syscalls/linux.js";
 import { Log } from "./log.js";
 import { boot } from "./main.js";
 
-setCrc32Impl(nativeCrc32);
+installNative();
 const kernel = new LinuxKernel();
 boot(kernel, new Log(kernel));

@@ -4,11 +4,11 @@
  * whenever writing it fails, lines go to the console (fd 1) instead.
  * Fatal lines use KERN_EMERG so that the console shows them even with `quiet`.
  */
-import type { Kernel } from "../syscalls/kernel.js";
+import { utf8Encode } from "../lib/bytes.js";
+import { replaceText } from "../lib/text.js";
+import { readSmallFile } from "../syscalls/files.js";
 import { OpenFlags } from "../syscalls/kernel.js";
-import { utf8Encode } from "../syscalls/bytes.js";
-import { readSmallFile } from "./blockdev.js";
-import { replaceText } from "./text.js";
+import type { Kernel } from "../syscalls/kernel.js";
 
 /** syslog levels, as /dev/kmsg takes them. */
 export const Level = { EMERG: 0, ERR: 3, WARNING: 4, NOTICE: 5, INFO: 6, DEBUG: 7 };
@@ -26,9 +26,21 @@ export function kmsgRecord(level: number, text: string): string {
 
 export class Log {
   private kmsgFd = -1;
-  debugEnabled = false;
+  private debugOn = false;
+  private readonly k: Kernel;
 
-  constructor(private readonly k: Kernel) {}
+  constructor(k: Kernel) {
+    this.k = k;
+  }
+
+  /** Whether debug lines are written (`storage_init.debug`). */
+  setDebug(on: boolean): void {
+    this.debugOn = on;
+  }
+
+  debugging(): boolean {
+    return this.debugOn;
+  }
 
   /** Opens /dev/kmsg; returns false (and keeps logging to the console) when it cannot. */
   openKmsg(): boolean {
@@ -57,7 +69,7 @@ export class Log {
   }
 
   debug(text: string): void {
-    if (this.debugEnabled) this.line(Level.DEBUG, text);
+    if (this.debugOn) this.line(Level.DEBUG, text);
   }
 
   /** The one line that explains why the boot stops; shown on the console whatever the loglevel. */

@@ -3,9 +3,13 @@
  * LOOP_CONFIGURE (Linux 5.8+) in one call, retried when another opener races us for the same
  * device, and verified with LOOP_GET_STATUS64 afterwards (systemd loop-util.c does the same).
  */
+import { InitError } from "../lib/errors.js";
+import { putU32le, putU64le, u32le, u64le } from "../lib/bytes.js";
+import { quote } from "../lib/quote.js";
+import { Errno, isErrno, KernelError } from "../syscalls/errno.js";
+import { closeQuietly } from "../syscalls/files.js";
+import { OpenFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import { closeQuietly, Errno, isErrno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
-import { putU32le, putU64le, u32le, u64le } from "../syscalls/bytes.js";
 
 export const LoopIoctl = {
   SET_FD: 0x4c00,
@@ -74,7 +78,7 @@ function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: 
     k.ioctl(fd, LoopIoctl.GET_STATUS64, info);
     const got = decodeLoopInfo(info);
     if (got.offset !== r.offset || got.size !== r.size || (got.flags & LoopFlags.READ_ONLY) === 0) {
-      throw new KernelError("LOOP_CONFIGURE", q(path) + " for " + q(file) + " did not take (offset " + got.offset + ", size " + got.size + ")", Errno.EINVAL);
+      throw new InitError("LOOP_CONFIGURE " + quote(path) + " for " + quote(file) + " did not take (offset " + got.offset + ", size " + got.size + ")");
     }
   } catch (e) {
     closeQuietly(k, [fd]);

@@ -1,25 +1,30 @@
 /**
  * The storage module table: computed at image-build time from a kernel's modules.dep,
- * modules.alias and modules.builtin (build.mjs), written into the initramfs as text, and read
- * at boot, where the only work left is matching modaliases and looking up a load order.
+ * modules.alias, modules.builtin and modules.softdep (toolchain/module_closure.ts), written into
+ * the initramfs as text, and read at boot, where the only work left is matching modaliases and
+ * looking up a load order. The text format is the one thing the toolchain shares with the init.
  *
  * Text format, one record a line, fields separated by single spaces:
  *   storage-init-modules 1
  *   m <name> <file> <dep,dep,...|->   a module, its file under /modules, its dependencies
  *                                     (the whole closure, in load order)
  *   a <name> <pattern>                a modalias glob (modules.alias) that selects the module
- *   g <group> <name,name,...>         modules loaded by name for a phase: loop, verity, vfat, erofs
+ *   g <group> <name,name,...>         modules loaded by name for a phase (ModuleGroup)
  * Pure functions; the table is read from the initramfs, which the UKI signs, but is still
  * parsed strictly.
  */
 
-import { replaceText, splitText } from "./text.js";
+import { ParseError } from "../lib/errors.js";
+import { replaceText, splitText } from "../lib/text.js";
 
 export interface ModuleInfo {
   name: string;
   file: string;
   deps: string[];
 }
+
+/** Modules loaded by name for a phase of the boot, not by modalias. */
+export type ModuleGroup = "efi" | "vfat" | "loop" | "verity" | "erofs";
 
 export interface ModuleTable {
   modules: Map<string, ModuleInfo>;
@@ -121,32 +126,26 @@ function matchSet(pattern: string, open: number, ch: string): number {
   return matched !== negate ? i + 1 : -1;
 }
 
-export class TableError {
-  readonly message: string;
-  constructor(message: string) {
-    this.message = message;
-  }
-}
 
-/** Parses the table text; throws TableError naming the line that is wrong. */
+/** Parses the table text; throws ParseError naming the line that is wrong. */
 // Written for porffor: no closures (captured locals lose their types), and every field read
 // from a line goes into a local annotated `string` once the line's length is checked, so that
 // porffor compiles string operations instead of a dispatch over every value type.
-function malformed(i: number, line: string): TableError {
-  return new TableError("module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
+function malformed(i: number, line: string): ParseError {
+  return new ParseError("module-table", "module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
 }
 
 /** Every name must be a module of the table: "module table: <before> <name><after>" if not. */
 function requireModules(t: ModuleTable, names: string[], before: string, after: string): void {
   for (let i = 0; i < names.length; i++) {
     const n: string = names[i];
-    if (!t.modules.has(n)) throw new TableError("module table: " + before + " " + n + after);
+    if (!t.modules.has(n)) throw new ParseError("module-table", "module table: " + before + " " + n + after);
   }
 }
 
 export function parseModuleTable(text: string): ModuleTable {
   const lines = splitText(text, "\n");
-  if (lines[0] !== TABLE_MAGIC) throw new TableError("module table: first line is not \"" + TABLE_MAGIC + "\"");
+  if (lines[0] !== TABLE_MAGIC) throw new ParseError("module-table", "module table: first line is not \"" + TABLE_MAGIC + "\"");
   const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map() };
   for (let i = 1; i < lines.length; i++) {
     const line: string = lines[i];
@@ -187,7 +186,7 @@ export function matchModalias(modalias: string, table: ModuleTable): string[] {
 /** What to load for `name`, dependencies first, without those in `loaded`. */
 export function loadOrder(name: string, table: ModuleTable, loaded: Set<string>): ModuleInfo[] {
   const m = table.modules.get(name);
-  if (m === undefined) throw new TableError("module " + name + " is not in the initramfs");
+  if (m === undefined) throw new ParseError("module-table", "module " + name + " is not in the initramfs");
   const out: ModuleInfo[] = [];
   for (const d of m.deps) {
     const dm = table.modules.get(d);
@@ -195,131 +194,4 @@ export function loadOrder(name: string, table: ModuleTable, loaded: Set<string>)
   }
   if (!loaded.has(name)) out.push(m);
   return out;
-}
-
-// ---- build time ----
-
-export interface KernelModuleIndex {
-  /** name -> path relative to the modules directory */
-  paths: Map<string, string>;
-  /** name -> direct and indirect dependencies as modules.dep lists them */
-  deps: Map<string, string[]>;
-  aliases: Array<{ pattern: string; name: string }>;
-  builtin: Set<string>;
-}
-
-/** Reads depmod's output files (their text). */
-export function parseKernelModules(modulesDep: string, modulesAlias: string, modulesBuiltin: string, modulesSoftdep: string = ""): KernelModuleIndex {
-  const idx: KernelModuleIndex = { paths: new Map(), deps: new Map(), aliases: [], builtin: new Set() };
-  for (const line of modulesDep.split("\n")) {
-    const colon = line.indexOf(":");
-    if (colon < 0) continue;
-    const path = line.slice(0, colon);
-    const name = moduleName(path);
-    idx.paths.set(name, path);
-    const rest = line.slice(colon + 1).trim();
-    idx.deps.set(name, rest === "" ? [] : rest.split(" ").map(moduleName));
-  }
-  for (const line of modulesAlias.split("\n")) {
-    const f = line.split(" ");
-    if (f.length === 3 && f[0] === "alias") idx.aliases.push({ pattern: f[1], name: moduleName(f[2]) });
-  }
-  for (const line of modulesBuiltin.split("\n")) if (line !== "") idx.builtin.add(moduleName(line));
-  // Soft "pre:" dependencies are what the module asks the kernel to request_module() at init
-  // (libcrc32c -> crc32c). With no modprobe in the initramfs they must be loaded first.
-  for (const line of modulesSoftdep.split("\n")) {
-    const f = line.trim().split(/\s+/);
-    if (f[0] !== "softdep" || f.length < 3) continue;
-    const name = moduleName(f[1]);
-    const deps = idx.deps.get(name);
-    if (deps === undefined) continue;
-    let pre = false;
-    const extra: string[] = [];
-    for (const w of f.slice(2)) {
-      if (w === "pre:") pre = true;
-      else if (w === "post:") pre = false;
-      else if (pre) {
-        const m = resolveModule(idx, w);
-        if (m !== undefined) extra.push(m, ...(idx.deps.get(m) ?? []));
-      }
-    }
-    idx.deps.set(name, [...extra, ...deps]);
-  }
-  return idx;
-}
-
-/** A module by name, or by alias (`crc32c` -> crc32c_generic; the generic one is preferred). */
-export function resolveModule(idx: KernelModuleIndex, nameOrAlias: string): string | undefined {
-  const direct = moduleName(nameOrAlias);
-  if (idx.paths.has(direct) || idx.builtin.has(direct)) return direct;
-  const hits = idx.aliases.filter((a) => globMatch(a.pattern, nameOrAlias)).map((a) => a.name);
-  const generic = hits.filter((h) => h.endsWith("_generic"));
-  return generic.length > 0 ? generic[0] : hits[0];
-}
-
-/**
- * Aliases that a device's modalias can match. modules.alias also maps device numbers,
- * file-system and crypto names (block-major-8-*, fs-vfat, devname:...), which coldplug never sees.
- */
-export function isDeviceAlias(pattern: string): boolean {
-  const NOT_DEVICE = ["block-major-", "char-major-", "devname:", "fs-", "crypto-", "net-pf-", "symbol:"];
-  for (const p of NOT_DEVICE) if (pattern.startsWith(p)) return false;
-  return true;
-}
-
-/** Dependencies of `name` in load order (each after its own dependencies). */
-function closure(name: string, idx: KernelModuleIndex, seen: Set<string>, out: string[]): void {
-  if (seen.has(name)) return;
-  seen.add(name);
-  for (const d of idx.deps.get(name) ?? []) closure(d, idx, seen, out);
-  out.push(name);
-}
-
-/**
- * The table for `hardware` modules (selected by modalias at boot) and `groups` (loaded by name).
- * Names the kernel has built in are dropped; names it does not have at all are returned in
- * `missing` for the caller to report. Returns the table text and the module files to copy.
- */
-export function buildModuleTable(
-  idx: KernelModuleIndex,
-  hardware: string[],
-  groups: Array<{ group: string; names: string[] }>,
-): { text: string; files: Array<{ name: string; path: string; file: string }>; missing: string[] } {
-  const missing: string[] = [];
-  const wanted: string[] = [];
-  const keep = (n: string): boolean => {
-    if (idx.builtin.has(n)) return false;
-    if (!idx.paths.has(n)) {
-      missing.push(n);
-      return false;
-    }
-    return true;
-  };
-  for (const n of hardware) if (keep(n)) wanted.push(n);
-  const groupLines: string[] = [];
-  for (const g of groups) {
-    const names = g.names.filter(keep);
-    for (const n of names) wanted.push(n);
-    if (names.length > 0) groupLines.push("g " + g.group + " " + names.join(","));
-  }
-  const all: string[] = [];
-  const seen = new Set<string>();
-  for (const n of wanted) closure(n, idx, seen, all);
-  const lines = [TABLE_MAGIC];
-  const files: Array<{ name: string; path: string; file: string }> = [];
-  for (const n of all) {
-    if (idx.builtin.has(n)) continue;
-    const path = idx.paths.get(n) as string;
-    const file = path.slice(path.lastIndexOf("/") + 1);
-    const order: string[] = [];
-    closure(n, idx, new Set<string>(), order);
-    const deps = order.filter((d) => d !== n && !idx.builtin.has(d) && idx.paths.has(d));
-    lines.push("m " + n + " " + file + " " + (deps.length === 0 ? "-" : deps.join(",")));
-    files.push({ name: n, path, file });
-  }
-  for (const a of idx.aliases) {
-    if (hardware.indexOf(a.name) >= 0 && seen.has(a.name) && isDeviceAlias(a.pattern)) lines.push("a " + a.name + " " + a.pattern);
-  }
-  for (const g of groupLines) lines.push(g);
-  return { text: lines.join("\n") + "\n", files, missing };
 }

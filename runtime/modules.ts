@@ -3,13 +3,16 @@
  * "Already loaded" (EEXIST) is success. Compressed modules (.ko.xz/.ko.zst/.ko.gz) are handed
  * to the kernel with MODULE_INIT_COMPRESSED_FILE (Linux 6.1+ with CONFIG_MODULE_DECOMPRESS).
  */
-import type { Kernel } from "../syscalls/kernel.js";
-import { Errno, isErrno, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
-import { readSmallFile } from "./blockdev.js";
+import { errnoOf, InitError, withContext } from "../lib/errors.js";
+import { formatMs } from "../lib/numbers.js";
+import { quote } from "../lib/quote.js";
 import type { Log } from "./log.js";
-import { loadOrder, parseModuleTable } from "./module_table.js";
-import type { ModuleTable } from "./module_table.js";
-import { formatMs } from "./numbers.js";
+import { loadOrder, matchModalias, parseModuleTable } from "./module_table.js";
+import type { ModuleGroup, ModuleTable } from "./module_table.js";
+import { Errno, isErrno, KernelError } from "../syscalls/errno.js";
+import { readSmallFile } from "../syscalls/files.js";
+import { OpenFlags } from "../syscalls/kernel.js";
+import type { Kernel } from "../syscalls/kernel.js";
 
 export const MODULES_DIR = "/modules";
 export const MODULE_TABLE = MODULES_DIR + "/table";
@@ -20,16 +23,31 @@ export class ModuleLoader {
   /** Every finit_module call, in order, with its duration: the timeline shows them. */
   readonly history: Array<{ name: string; ms: number }> = [];
 
-  constructor(
-    private readonly k: Kernel,
-    private readonly log: Log,
-    readonly table: ModuleTable,
-    private readonly dir: string = MODULES_DIR,
-  ) {}
+  private readonly k: Kernel;
+  private readonly log: Log;
+  private readonly table: ModuleTable;
+  private readonly dir: string;
+
+  constructor(k: Kernel, log: Log, table: ModuleTable, dir: string = MODULES_DIR) {
+    this.k = k;
+    this.log = log;
+    this.table = table;
+    this.dir = dir;
+  }
 
   /** Reads the table the build wrote into the initramfs. */
   static open(k: Kernel, log: Log): ModuleLoader {
     return new ModuleLoader(k, log, parseModuleTable(readSmallFile(k, MODULE_TABLE, 1 << 20)));
+  }
+
+  /** The modules of the table whose aliases match `modalias`. */
+  modulesFor(modalias: string): string[] {
+    return matchModalias(modalias, this.table);
+  }
+
+  /** Names of the modules loaded so far, in load order. */
+  loadedNames(): string[] {
+    return this.history.map((h) => h.name);
   }
 
   /** Loads `name` and what it depends on; returns how many modules were loaded now. */
@@ -39,38 +57,36 @@ export class ModuleLoader {
       const path = this.dir + "/" + m.file;
       const flags = m.file.endsWith(".ko") ? 0 : MODULE_INIT_COMPRESSED_FILE;
       const t0 = this.k.monotonicMs();
+      const context = "load module " + m.name + " (for " + why + ")";
       let fd = -1;
       try {
         fd = this.k.open(path, OpenFlags.RDONLY);
       } catch (e) {
-        if (isErrno(e, Errno.ENOENT)) throw new KernelError("load module " + m.name + " (for " + why + "):", q(path) + " is missing from the initramfs", Errno.ENOENT);
-        throw e;
+        if (isErrno(e, Errno.ENOENT)) throw new InitError(context + ": " + quote(path) + " is missing from the initramfs", Errno.ENOENT);
+        throw withContext(context, e);
       }
-      const fds = { fd };
       try {
-        this.k.finitModule(fds.fd, "", flags);
+        this.k.finitModule(fd, "", flags);
       } catch (e) {
-        this.k.close(fds.fd);
+        this.k.close(fd);
         // EEXIST: loaded already (by us or the kernel). Anything else is a real failure.
-        if (!isErrno(e, Errno.EEXIST)) {
-          throw new KernelError("load module " + m.name + " (for " + why + "):", "finit_module " + q(path), e instanceof KernelError ? e.errno : Errno.EINVAL);
-        }
+        if (!isErrno(e, Errno.EEXIST)) throw withContext(context, new KernelError("finit_module", quote(path), errnoOf(e)));
         this.loaded.add(m.name);
         continue;
       }
-      this.k.close(fds.fd);
+      this.k.close(fd);
       const ms = this.k.monotonicMs() - t0;
       this.loaded.add(m.name);
       this.history.push({ name: m.name, ms });
       // Short at info level: every console line costs boot time on a serial console.
-      this.log.info("loaded " + m.name + (this.log.debugEnabled ? " for " + why : "") + " (" + formatMs(ms) + " ms)");
+      this.log.info("loaded " + m.name + (this.log.debugging() ? " for " + why : "") + " (" + formatMs(ms) + " ms)");
       count++;
     }
     return count;
   }
 
-  /** Loads every module of a build-time group (loop, verity, vfat, erofs, efi). */
-  loadGroup(group: string): number {
+  /** Loads every module of a build-time group. */
+  loadGroup(group: ModuleGroup): number {
     const names = this.table.groups.get(group);
     if (names === undefined) return 0;
     let n = 0;

@@ -2,9 +2,10 @@
  * Mounting: the API file systems PID 1 needs first, and a mount helper that treats
  * "already there" as success (steps are idempotent).
  */
+import { splitText } from "../lib/text.js";
+import { Errno, isErrno } from "../syscalls/errno.js";
+import { MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import { Errno, isErrno, MountFlags } from "../syscalls/kernel.js";
-import { splitText } from "./text.js";
 
 export interface MountSpec {
   source: string;

@@ -4,9 +4,9 @@
  * systems (it is rootfs, which cannot be unmounted and would otherwise keep its memory), move
  * the new root onto /, chroot into it, and pick the init to execute.
  */
-import type { Kernel } from "../syscalls/kernel.js";
-import { FileType, fileType, MountFlags } from "../syscalls/kernel.js";
 import type { Log } from "./log.js";
+import { fileType, FileType, MountFlags } from "../syscalls/kernel.js";
+import type { Kernel } from "../syscalls/kernel.js";
 
 /** Mounts carried into the new root, in order. */
 export const MOVE_MOUNTS = ["/dev", "/proc", "/sys", "/run"];

@@ -2,8 +2,8 @@
  * Decoders for the structures the kernel fills in for the shim: linux_dirent64 records and
  * struct statx. Pure functions, checked against the real kernel by tests/native.
  */
+import { readCString, u16le, u32le, u64le } from "../lib/bytes.js";
 import type { DirEntry, Stat } from "./kernel.js";
-import { readCString, u16le, u32le, u64le } from "./bytes.js";
 
 /** Size of struct statx (uapi linux/stat.h); its layout is the same on every architecture. */
 export const STATX_SIZE = 256;

@@ -6,10 +6,13 @@
  * Locals named in inline C carry a `c_` prefix so that a bundler rename fails the C compile
  * loudly instead of binding the wrong variable.
  */
-import type { DirEntry, Kernel, Stat } from "./kernel.js";
-import { AtFlags, KernelError, OpenFlags, q } from "./kernel.js";
-import { cString, cStringList, splitNul, utf8Decode } from "./bytes.js";
+import { setCrc32Impl } from "../lib/crc32.js";
+import { cString, cStringList, splitNul, utf8Decode } from "../lib/bytes.js";
+import { quote } from "../lib/quote.js";
 import { parseDirents, parseStatx, STATX_SIZE } from "./decode.js";
+import { KernelError } from "./errno.js";
+import { AtFlags, OpenFlags } from "./kernel.js";
+import type { DirEntry, Kernel, Stat } from "./kernel.js";
 
 Porffor.c`#include "shim.h"`;
 
@@ -35,7 +38,7 @@ export class LinuxKernel implements Kernel {
     const c_mode = mode;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_openat((const char *)BUF(c_path), NUM(c_flags), NUM(c_mode)));`;
-    if (c_r < 0) fail(c_r, "open", q(path));
+    if (c_r < 0) fail(c_r, "open", quote(path));
     return c_r;
   }
 
@@ -82,7 +85,7 @@ export class LinuxKernel implements Kernel {
     const c_data = optString(data);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mount(OPTSTR(c_src), (const char *)BUF(c_target), OPTSTR(c_fstype), NUM(c_flags), OPTSTR(c_data)));`;
-    if (c_r < 0) fail(c_r, "mount", q(source) + " on " + q(target) + " (" + (fstype === "" ? "flags " + flags : fstype) + (data === "" ? "" : ", " + data) + ")");
+    if (c_r < 0) fail(c_r, "mount", quote(source) + " on " + quote(target) + " (" + (fstype === "" ? "flags " + flags : fstype) + (data === "" ? "" : ", " + data) + ")");
   }
 
   umount(target: string, flags: number): void {
@@ -90,7 +93,7 @@ export class LinuxKernel implements Kernel {
     const c_flags = flags;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_umount((const char *)BUF(c_target), NUM(c_flags)));`;
-    if (c_r < 0) fail(c_r, "umount", q(target));
+    if (c_r < 0) fail(c_r, "umount", quote(target));
   }
 
   mkdir(path: string, mode: number): void {
@@ -98,7 +101,7 @@ export class LinuxKernel implements Kernel {
     const c_mode = mode;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mkdir((const char *)BUF(c_path), NUM(c_mode)));`;
-    if (c_r < 0) fail(c_r, "mkdir", q(path));
+    if (c_r < 0) fail(c_r, "mkdir", quote(path));
   }
 
   mknod(path: string, mode: number, major: number, minor: number): void {
@@ -108,7 +111,7 @@ export class LinuxKernel implements Kernel {
     const c_minor = minor;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mknod((const char *)BUF(c_path), NUM(c_mode), NUM(c_major), NUM(c_minor)));`;
-    if (c_r < 0) fail(c_r, "mknod", q(path) + " " + major + ":" + minor);
+    if (c_r < 0) fail(c_r, "mknod", quote(path) + " " + major + ":" + minor);
   }
 
   symlink(target: string, path: string): void {
@@ -116,7 +119,7 @@ export class LinuxKernel implements Kernel {
     const c_path = cString(path);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_symlink((const char *)BUF(c_target), (const char *)BUF(c_path)));`;
-    if (c_r < 0) fail(c_r, "symlink", q(path) + " -> " + q(target));
+    if (c_r < 0) fail(c_r, "symlink", quote(path) + " -> " + quote(target));
   }
 
   readlink(path: string): string {
@@ -124,7 +127,7 @@ export class LinuxKernel implements Kernel {
     const c_buf = new Uint8Array(4096);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_readlink((const char *)BUF(c_path), BUF(c_buf), BUFLEN(c_buf)));`;
-    if (c_r < 0) fail(c_r, "readlink", q(path));
+    if (c_r < 0) fail(c_r, "readlink", quote(path));
     const n = c_r;
     return utf8Decode(c_buf, 0, n);
   }
@@ -142,7 +145,7 @@ export class LinuxKernel implements Kernel {
     const c_flags = flags;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_unlink((const char *)BUF(c_path), NUM(c_flags)));`;
-    if (c_r < 0) fail(c_r, op, q(path));
+    if (c_r < 0) fail(c_r, op, quote(path));
   }
 
   readdir(path: string): DirEntry[] {
@@ -154,7 +157,7 @@ export class LinuxKernel implements Kernel {
       for (;;) {
         let c_r = 0;
         Porffor.c`SETNUM(c_r, si_getdents(NUM(c_fd), BUF(c_buf), BUFLEN(c_buf)));`;
-        if (c_r < 0) fail(c_r, "getdents64", q(path));
+        if (c_r < 0) fail(c_r, "getdents64", quote(path));
         const n = c_r;
         if (n === 0) break;
         parseDirents(c_buf, n, out);
@@ -181,7 +184,7 @@ export class LinuxKernel implements Kernel {
     const c_buf = new Uint8Array(STATX_SIZE);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_statx((const char *)BUF(c_path), NUM(c_flags), BUF(c_buf)));`;
-    if (c_r < 0) fail(c_r, op, q(path));
+    if (c_r < 0) fail(c_r, op, quote(path));
     return parseStatx(c_buf);
   }
 
@@ -218,14 +221,14 @@ export class LinuxKernel implements Kernel {
     const c_path = cString(path);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_chdir((const char *)BUF(c_path)));`;
-    if (c_r < 0) fail(c_r, "chdir", q(path));
+    if (c_r < 0) fail(c_r, "chdir", quote(path));
   }
 
   chroot(path: string): void {
     const c_path = cString(path);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_chroot((const char *)BUF(c_path)));`;
-    if (c_r < 0) fail(c_r, "chroot", q(path));
+    if (c_r < 0) fail(c_r, "chroot", quote(path));
   }
 
   execve(path: string, argv: string[], envp: string[]): never {
@@ -236,7 +239,7 @@ export class LinuxKernel implements Kernel {
     const c_envc = envp.length;
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_execve((const char *)BUF(c_path), BUF(c_args), BUFLEN(c_args), NUM(c_argc), BUF(c_envs), BUFLEN(c_envs), NUM(c_envc)));`;
-    throw new KernelError("execve", q(path), -c_r);
+    throw new KernelError("execve", quote(path), -c_r);
   }
 
   fork(): number {
@@ -325,12 +328,17 @@ export class LinuxKernel implements Kernel {
   }
 }
 
-/** CRC-32 in C (runtime/crc32.ts installs it as the implementation in the native binary). */
-export function nativeCrc32(b: Uint8Array, start: number, end: number): number {
+/** CRC-32 in C, for lib/crc32.ts in the native binary (installNative). */
+function nativeCrc32(b: Uint8Array, start: number, end: number): number {
   const c_buf = b;
   const c_start = start;
   const c_end = end;
   let c_r = 0;
   Porffor.c`SETNUM(c_r, si_crc32(BUF(c_buf), NUM(c_start), NUM(c_end)));`;
   return c_r;
+}
+
+/** Swaps in the C implementations the native binary has: every native entry point calls it first. */
+export function installNative(): void {
+  setCrc32Impl(nativeCrc32);
 }

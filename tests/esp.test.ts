@@ -1,10 +1,11 @@
 import test from "ava";
-import { findEsp, parseEspSelector, parseLoaderDevicePartUuid, readLoaderSelector, LOADER_DEVICE_PART_UUID } from "../runtime/esp.js";
+import { PartitionType } from "../lib/facts.js";
 import { listDisks } from "../runtime/blockdev.js";
-import { PartitionType } from "../runtime/gpt.js";
+import { findEsp, LOADER_DEVICE_PART_UUID, parseEspSelector, parseLoaderDevicePartUuid, readLoaderSelector } from "../runtime/esp.js";
 import { Log } from "../runtime/log.js";
 import { FakeKernel } from "./fake_kernel.js";
-import { rng, thrown, writeGpt } from "./helpers.js";
+import { rng, writeGpt } from "./helpers.js";
+import { InitError, ParseError } from "../lib/errors.js";
 
 const A = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
 const B = "0fc63daf-8483-4772-8e79-3d69d8477de4";
@@ -33,7 +34,7 @@ test("parseEspSelector() takes PARTUUID=, PARTLABEL= and /dev/ paths only", (t) 
   t.deepEqual(parseEspSelector("PARTUUID=" + A.toUpperCase()), { kind: "partuuid", value: A, source: "storage_init.esp=PARTUUID=" + A.toUpperCase() });
   t.like(parseEspSelector("PARTLABEL=EFI system"), { kind: "partlabel", value: "EFI system" });
   t.like(parseEspSelector("/dev/nvme0n1p1"), { kind: "device", value: "/dev/nvme0n1p1" });
-  t.is(thrown(t, () => parseEspSelector("LABEL=ESP")).message, 'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "LABEL=ESP"');
+  t.is((t.throws(() => parseEspSelector("LABEL=ESP"), { any: true }) as InitError).message, 'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "LABEL=ESP"');
 });
 
 function twoDisks(): FakeKernel {
@@ -75,4 +76,19 @@ test("readLoaderSelector() uses LoaderDevicePartUUID when present", (t) => {
   t.is(readLoaderSelector(k), undefined);
   k.addFile(LOADER_DEVICE_PART_UUID, efivar(A.toUpperCase()));
   t.deepEqual(readLoaderSelector(k), { kind: "partuuid", value: A, source: "LoaderDevicePartUUID" });
+});
+
+test("parseEspSelector() on 10,000 random strings returns a selector or an ParseError", (t) => {
+  const next = rng(17);
+  const alphabet = "PARTUID=LBE/dev.-_0123456789abcdef \u00e9";
+  for (let i = 0; i < 10000; i++) {
+    let s = ["PARTUUID=", "PARTLABEL=", "/dev/", ""][next() % 4];
+    for (let j = 0; j < next() % 30; j++) s += alphabet[next() % alphabet.length];
+    try {
+      const sel = parseEspSelector(s);
+      t.true(sel.kind === "partuuid" || sel.kind === "partlabel" || sel.kind === "device");
+    } catch (e) {
+      t.true(e instanceof ParseError);
+    }
+  }
 });

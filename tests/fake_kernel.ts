@@ -4,11 +4,13 @@
  * module loads, a virtual monotonic clock. Sleeping forever (after the failure action) ends the
  * run by throwing FakeStop; exec is recorded and returns.
  */
-import type { DirEntry, Kernel, Stat } from "../syscalls/kernel.js";
-import { Errno, FileType, KernelError, OpenFlags, q } from "../syscalls/kernel.js";
-import { utf8Decode, utf8Encode, u32le, u64le, putU64le, putU32le } from "../syscalls/bytes.js";
+import { putU32le, putU64le, u32le, u64le, utf8Decode, utf8Encode } from "../lib/bytes.js";
+import { quote } from "../lib/quote.js";
 import { LoopIoctl } from "../runtime/loop.js";
-import { DmIoctl, DM_IOCTL_SIZE } from "../runtime/verity.js";
+import { DM_IOCTL_SIZE, DmIoctl } from "../runtime/devmapper.js";
+import { Errno, KernelError } from "../syscalls/errno.js";
+import { FileType, OpenFlags } from "../syscalls/kernel.js";
+import type { DirEntry, Kernel, Stat } from "../syscalls/kernel.js";
 
 interface FNode {
   type: number;
@@ -22,10 +24,12 @@ interface FNode {
 }
 
 export class FakeStop {
-  constructor(
-    readonly reason: string,
-    readonly detail: string = "",
-  ) {}
+  readonly reason: string;
+  readonly detail: string;
+  constructor(reason: string, detail: string = "") {
+    this.reason = reason;
+    this.detail = detail;
+  }
 }
 
 export interface Mount {
@@ -156,7 +160,7 @@ export class FakeKernel implements Kernel {
 
   private get(op: string, path: string, follow: boolean = true): FNode {
     const n = this.nodes.get(this.resolve(path, follow));
-    if (n === undefined) throw this.err(op, q(path), Errno.ENOENT);
+    if (n === undefined) throw this.err(op, quote(path), Errno.ENOENT);
     return n;
   }
 
@@ -174,8 +178,8 @@ export class FakeKernel implements Kernel {
       this.addFile(path, "", mode);
       n = this.nodes.get(path);
     }
-    if (n === undefined) throw this.err("open", q(path), Errno.ENOENT);
-    if ((flags & OpenFlags.DIRECTORY) !== 0 && n.type !== FileType.DIR) throw this.err("open", q(path), 20);
+    if (n === undefined) throw this.err("open", quote(path), Errno.ENOENT);
+    if ((flags & OpenFlags.DIRECTORY) !== 0 && n.type !== FileType.DIR) throw this.err("open", quote(path), 20);
     if ((flags & OpenFlags.TRUNC) !== 0) n.data = new Uint8Array(0);
     const fd = this.nextFd++;
     this.fds.set(fd, { path: this.resolve(path), pos: 0 });
@@ -225,13 +229,13 @@ export class FakeKernel implements Kernel {
 
   mount(source: string, target: string, fstype: string, flags: number, data: string): void {
     const t = this.get("mount", target);
-    if (t.type !== FileType.DIR) throw this.err("mount", q(source) + " on " + q(target), 20);
+    if (t.type !== FileType.DIR) throw this.err("mount", quote(source) + " on " + quote(target), 20);
     const m = { source, target, fstype, flags, data };
     this.mountLog.push({ ...m });
     if ((flags & 8192) !== 0) {
       // MS_MOVE: the mount and everything below it move to target.
       const old = this.mountedAt(source);
-      if (old === undefined) throw this.err("mount", q(source) + " on " + q(target) + " (flags " + flags + ")", Errno.EINVAL);
+      if (old === undefined) throw this.err("mount", quote(source) + " on " + quote(target) + " (flags " + flags + ")", Errno.EINVAL);
       const moved = new Map<string, FNode>();
       for (const [p, n] of this.nodes) if (p.startsWith(source + "/")) moved.set(p, n);
       if (target === "/") {
@@ -264,16 +268,16 @@ export class FakeKernel implements Kernel {
 
   umount(target: string, _flags: number): void {
     const i = this.mounts.findIndex((m) => m.target === target);
-    if (i < 0) throw this.err("umount", q(target), Errno.EINVAL);
+    if (i < 0) throw this.err("umount", quote(target), Errno.EINVAL);
     this.mounts.splice(i, 1);
     for (const p of [...this.nodes.keys()]) if (p.startsWith(target + "/")) this.nodes.delete(p);
     this.nodes.set(target, this.node(FileType.DIR, 0o755, this.fsOf(target)));
   }
 
   mkdir(path: string, mode: number): void {
-    if (this.nodes.has(path)) throw this.err("mkdir", q(path), Errno.EEXIST);
+    if (this.nodes.has(path)) throw this.err("mkdir", quote(path), Errno.EEXIST);
     const parent = path.slice(0, path.lastIndexOf("/")) || "/";
-    if (!this.nodes.has(parent)) throw this.err("mkdir", q(path), Errno.ENOENT);
+    if (!this.nodes.has(parent)) throw this.err("mkdir", quote(path), Errno.ENOENT);
     this.nodes.set(path, this.node(FileType.DIR, mode, this.fsOf(parent)));
   }
 
@@ -290,27 +294,27 @@ export class FakeKernel implements Kernel {
 
   readlink(path: string): string {
     const n = this.get("readlink", path, false);
-    if (n.type !== FileType.LNK) throw this.err("readlink", q(path), Errno.EINVAL);
+    if (n.type !== FileType.LNK) throw this.err("readlink", quote(path), Errno.EINVAL);
     return n.target;
   }
 
   unlink(path: string): void {
     const n = this.get("unlink", path, false);
-    if (n.type === FileType.DIR) throw this.err("unlink", q(path), 21);
+    if (n.type === FileType.DIR) throw this.err("unlink", quote(path), 21);
     this.nodes.delete(path);
   }
 
   rmdir(path: string): void {
     const n = this.get("rmdir", path, false);
-    if (n.type !== FileType.DIR) throw this.err("rmdir", q(path), 20);
-    for (const p of this.nodes.keys()) if (p.startsWith(path + "/")) throw this.err("rmdir", q(path), 39);
+    if (n.type !== FileType.DIR) throw this.err("rmdir", quote(path), 20);
+    for (const p of this.nodes.keys()) if (p.startsWith(path + "/")) throw this.err("rmdir", quote(path), 39);
     this.nodes.delete(path);
   }
 
   readdir(path: string): DirEntry[] {
     const real = this.resolve(path);
     const n = this.get("open", path);
-    if (n.type !== FileType.DIR) throw this.err("open", q(path), 20);
+    if (n.type !== FileType.DIR) throw this.err("open", quote(path), 20);
     const prefix = real === "/" ? "/" : real + "/";
     const out: DirEntry[] = [];
     for (const [p, c] of this.nodes) {
@@ -436,7 +440,7 @@ export class FakeKernel implements Kernel {
 
   /** Only the switch-root form: chdir into the new root, move it onto /, chroot("."). */
   chroot(path: string): void {
-    if (path !== "." && path !== "/") throw this.err("chroot", q(path), Errno.EINVAL);
+    if (path !== "." && path !== "/") throw this.err("chroot", quote(path), Errno.EINVAL);
   }
 
   /**

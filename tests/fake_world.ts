@@ -4,10 +4,11 @@
  * whose ESP holds a DDI, devices that appear as their drivers load, and emulated mounts.
  * No Node imports: it must compile natively.
  */
-import { boot } from "../runtime/main.js";
+import { putU32le, putU64le } from "../lib/bytes.js";
+import { PartitionType } from "../lib/facts.js";
+import { uuidFromHex } from "../lib/hex.js";
 import { Log } from "../runtime/log.js";
-import { PartitionType, uuidFromHex } from "../runtime/gpt.js";
-import { putU32le, putU64le } from "../syscalls/bytes.js";
+import { boot } from "../runtime/main.js";
 import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
 

@@ -1,7 +1,7 @@
 /** A GPT writer for tests; no Node imports, so the native conformance suite can use it too. */
-import { crc32 } from "../runtime/crc32.js";
-import { guidToBytes } from "../runtime/gpt.js";
-import { putU32le, putU64le } from "../syscalls/bytes.js";
+import { putU32le, putU64le } from "../lib/bytes.js";
+import { crc32 } from "../lib/crc32.js";
+import { guidToBytes } from "../lib/hex.js";
 
 export interface GptPart {
   type: string;

@@ -1,13 +1,24 @@
-/** Shared test helpers: real-tool fixtures, a deterministic random source, a GPT writer. */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+/** Shared test helpers: real-tool fixtures, prerequisites, a deterministic random source, a GPT writer. */
+import test from "ava";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
+import { ROOT, run } from "../toolchain/tools.mjs";
+export { rng } from "./rng.js";
 export { writeGpt } from "./gpt_writer.js";
 export type { GptPart } from "./gpt_writer.js";
+export { run };
 
-export function run(cmd: string, args: string[], cwd?: string): string {
-  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], cwd });
+/**
+ * `test` when `artifact` exists; otherwise, outside CI, a skip whose title says what to run
+ * first. Under CI a missing artifact is an error: CI builds everything before the tests.
+ */
+export function testIfBuilt(artifact: string, build: string): typeof test {
+  if (existsSync(artifact)) return test;
+  const why = `${relative(ROOT, artifact)} is missing: run '${build}' first`;
+  if (process.env.CI) throw new Error(why);
+  const skip = (title: string, ...rest: unknown[]) => (test.skip as (t: string, ...r: unknown[]) => void)(`${title} (skipped: ${why})`, ...rest);
+  return skip as unknown as typeof test;
 }
 
 /** Runs fn in a fresh temporary directory, removed afterwards. */
@@ -34,26 +45,6 @@ export function sgdiskImage(sizeMiB: number, parts: Array<[string, string, strin
   });
 }
 
-/** A deterministic generator (LCG), so that a failing random input can be reproduced. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s;
-  };
-}
-
 export function reader(b: Uint8Array): (offset: number, length: number) => Uint8Array {
   return (offset, length) => b.slice(offset, Math.min(b.length, offset + length));
-}
-
-/** What `fn` threw (our error classes are not Error subclasses, see kernel.ts), or fails the test. */
-export function thrown(t: { fail: (m: string) => void }, fn: () => unknown): { message: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as { message: string };
-  }
-  t.fail("expected an exception");
-  return { message: "" };
 }

@@ -4,8 +4,9 @@
  * an unprivileged test can make are implemented; the rest fail with ENOSYS.
  */
 import * as fs from "node:fs";
+import { quote } from "../lib/quote.js";
+import { KernelError } from "../syscalls/errno.js";
 import type { DirEntry, Kernel, Stat } from "../syscalls/kernel.js";
-import { KernelError, q } from "../syscalls/kernel.js";
 
 const ENOSYS = 38;
 
@@ -31,7 +32,7 @@ function unsupported(op: string): never {
 
 export class NodeKernel implements Kernel {
   open(path: string, flags: number, mode: number = 0): number {
-    return wrap("open", q(path), () => fs.openSync(path, flags, mode));
+    return wrap("open", quote(path), () => fs.openSync(path, flags, mode));
   }
   read(fd: number, buf: Uint8Array): number {
     return wrap("read", "fd " + fd, () => fs.readSync(fd, buf, 0, buf.length, null));
@@ -52,25 +53,25 @@ export class NodeKernel implements Kernel {
     unsupported("umount");
   }
   mkdir(path: string, mode: number): void {
-    wrap("mkdir", q(path), () => fs.mkdirSync(path, { mode }));
+    wrap("mkdir", quote(path), () => fs.mkdirSync(path, { mode }));
   }
   mknod(): void {
     unsupported("mknod");
   }
   symlink(target: string, path: string): void {
-    wrap("symlink", q(path) + " -> " + q(target), () => fs.symlinkSync(target, path));
+    wrap("symlink", quote(path) + " -> " + quote(target), () => fs.symlinkSync(target, path));
   }
   readlink(path: string): string {
-    return wrap("readlink", q(path), () => fs.readlinkSync(path));
+    return wrap("readlink", quote(path), () => fs.readlinkSync(path));
   }
   unlink(path: string): void {
-    wrap("unlink", q(path), () => fs.unlinkSync(path));
+    wrap("unlink", quote(path), () => fs.unlinkSync(path));
   }
   rmdir(path: string): void {
-    wrap("rmdir", q(path), () => fs.rmdirSync(path));
+    wrap("rmdir", quote(path), () => fs.rmdirSync(path));
   }
   readdir(path: string): DirEntry[] {
-    return wrap("open", q(path), () =>
+    return wrap("open", quote(path), () =>
       fs.readdirSync(path, { withFileTypes: true }).map((d) => ({
         name: d.name,
         type: d.isDirectory() ? 4 : d.isFile() ? 8 : d.isSymbolicLink() ? 10 : d.isBlockDevice() ? 6 : d.isCharacterDevice() ? 2 : 0,
@@ -78,10 +79,10 @@ export class NodeKernel implements Kernel {
     );
   }
   stat(path: string): Stat {
-    return wrap("stat", q(path), () => toStat(fs.statSync(path)));
+    return wrap("stat", quote(path), () => toStat(fs.statSync(path)));
   }
   lstat(path: string): Stat {
-    return wrap("lstat", q(path), () => toStat(fs.lstatSync(path)));
+    return wrap("lstat", quote(path), () => toStat(fs.lstatSync(path)));
   }
   ioctl(): number {
     return unsupported("ioctl");
@@ -93,7 +94,7 @@ export class NodeKernel implements Kernel {
     unsupported("finit_module");
   }
   chdir(path: string): void {
-    wrap("chdir", q(path), () => process.chdir(path));
+    wrap("chdir", quote(path), () => process.chdir(path));
   }
   chroot(): void {
     unsupported("chroot");

@@ -1,5 +1,5 @@
 import test from "ava";
-import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../runtime/numbers.js";
+import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../lib/numbers.js";
 import { rng } from "./helpers.js";
 
 test("fixedPoint() writes exactly the decimals asked for, rounding halves up", (t) => {

@@ -1,6 +1,6 @@
 import test from "ava";
-import { chooseInit, deleteTree, initArgv } from "../runtime/switch_root.js";
 import { kmsgRecord } from "../runtime/log.js";
+import { chooseInit, deleteTree, initArgv } from "../runtime/switch_root.js";
 import { FakeKernel } from "./fake_kernel.js";
 
 test("initArgv() tells systemd it was switched into and passes the kernel's extra words to others", (t) => {
@@ -31,9 +31,3 @@ test("deleteTree() empties the initramfs without crossing into mounted file syst
   t.deepEqual([...k.nodes.keys()].sort(), ["/", "/run", "/run/keep", "/sysroot", "/sysroot/sbin", "/sysroot/sbin/init"]);
 });
 
-test("kmsgRecord() carries the level, folds newlines and bounds the length", (t) => {
-  t.is(kmsgRecord(3, "a\nb"), "<3>storage-init: a b\n");
-  const long = kmsgRecord(6, "x".repeat(5000));
-  t.is(long.length, 977);
-  t.true(long.endsWith("...\n"));
-});

@@ -1,5 +1,5 @@
 import test from "ava";
-import { replaceText, splitText } from "../runtime/text.js";
+import { replaceText, splitText } from "../lib/text.js";
 import { rng } from "./helpers.js";
 
 function randomText(next: () => number, alphabet: string, max: number): string {

@@ -1,7 +1,8 @@
 /**
- * Minimal programs for porffor 0.0.0-alpha.7's known defects. Each line prints what Node prints;
- * tests/native.test.ts records what the native build prints instead, so a compiler upgrade that
- * fixes (or changes) a defect fails the suite and the workaround can be dropped.
+ * Minimal programs for porffor 0.0.0-alpha.7's known runtime defects, one line each:
+ * `<id>: <answer>`, with the ids and both answers in toolchain/porffor/defects.ts. A compiler
+ * upgrade that fixes (or changes) a defect fails tests/native.test.ts, and the workaround can go.
+ * Compiled with the bundler's hazard refusals off: it is made of the hazards.
  */
 import type { Kernel } from "../../syscalls/kernel.js";
 
@@ -55,35 +56,34 @@ export function run(_k: Kernel, _scratch: string): string[] {
   const out: string[] = [];
   const log: string[] = [];
   tryFinallyReturn(log);
-  out.push("try/return/finally: " + (log.length === 1 ? "finally ran" : "finally skipped"));
-  out.push("super.m(): " + new Derived().who());
-  out.push("extends Error message: " + String(new MyError("boom").message));
+  out.push("try-finally-return: " + (log.length === 1 ? "finally ran" : "finally skipped"));
+  out.push("super-method: " + new Derived().who());
+  out.push("extends-error: " + String(new MyError("boom").message));
   const joined = new Uint8Array([1, 2, 3]).join(",");
-  out.push("TypedArray.join: " + (joined === "1,2,3" ? "correct" : "wrong"));
-  out.push("Array.from(typed).join: " + Array.from(new Uint8Array([1, 2, 3])).join(","));
+  out.push("typedarray-join: " + (joined === "1,2,3" ? "correct" : "wrong"));
   let iterated = "";
   try {
     for (const v of new Counter()) iterated += v;
-    out.push("user iterator: " + iterated);
+    out.push("user-iterator: " + iterated);
   } catch (e) {
-    out.push("user iterator: threw");
+    out.push("user-iterator: threw");
   }
   const wide = JSON.stringify("\u20ac");
-  out.push("JSON.stringify above U+00FF: " + (wide.length === 3 && wide.charCodeAt(1) === 0x20ac ? "kept" : "truncated to 0x" + wide.charCodeAt(1).toString(16)));
-  out.push("(1.96).toFixed(1): " + (1.96).toFixed(1));
-  out.push("Math.round(0.5): " + Math.round(0.5));
-  out.push("local assigned in try, read in catch: " + stageSeenInCatch(true));
-  out.push("typeof process: " + typeof (globalThis as { process?: unknown }).process);
+  out.push("json-stringify-wide: " + (wide.length === 3 && wide.charCodeAt(1) === 0x20ac ? "kept" : "truncated to 0x" + wide.charCodeAt(1).toString(16)));
+  out.push("tofixed-carry: " + (1.96).toFixed(1));
+  out.push("math-round-half: " + Math.round(0.5));
+  out.push("try-catch-stale-locals: " + stageSeenInCatch(true));
+  out.push("no-process: " + typeof (globalThis as { process?: unknown }).process);
   // A view inside a larger buffer, so that the stray read and write stay in memory we own.
   const backing = new Uint8Array(16);
   backing[6] = 42;
   const view = backing.subarray(0, 4);
-  out.push("typed array read past the end: " + String(view[6]));
+  const read = String(view[6]);
   view[9] = 7;
-  out.push("typed array write past the end lands in memory: " + backing[9]);
-  out.push("String(2 ** 60): " + String(2 ** 60));
+  out.push("typedarray-bounds: " + read + ", " + backing[9]);
+  out.push("large-integer-text: " + String(2 ** 60));
   const wideKey = "a\u20ac";
   const narrowKey = "a~";
-  out.push("\"a\\u20ac\" > \"a~\": " + String(wideKey > narrowKey));
+  out.push("wide-string-compare: " + String(wideKey > narrowKey));
   return out;
 }

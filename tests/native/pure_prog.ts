@@ -1,23 +1,17 @@
 /**
  * The pure modules on fixed and generated inputs; Node and native output must be identical.
  */
-import type { Kernel } from "../../syscalls/kernel.js";
-import { cString, putU64le, toHex, u32le, u64le, utf8Decode, utf8Encode } from "../../syscalls/bytes.js";
-import { parseDirents } from "../../syscalls/decode.js";
-import type { DirEntry } from "../../syscalls/kernel.js";
-import { errnoName, q } from "../../syscalls/kernel.js";
+import { cString, putU64le, u32le, u64le, utf8Decode, utf8Encode } from "../../lib/bytes.js";
+import { toHex } from "../../lib/hex.js";
+import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../../lib/numbers.js";
+import { quote } from "../../lib/quote.js";
 import { parseCmdline, parseSeconds, splitCmdline } from "../../runtime/cmdline.js";
 import { kmsgRecord } from "../../runtime/log.js";
-import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../../runtime/numbers.js";
+import { parseDirents } from "../../syscalls/decode.js";
+import { errnoName } from "../../syscalls/errno.js";
+import type { DirEntry, Kernel } from "../../syscalls/kernel.js";
+import { rng } from "../rng.js";
 
-/** A small deterministic generator (LCG), the same in every runtime. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s;
-  };
-}
 
 const CMDLINES = [
   "",
@@ -49,8 +43,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
   const text = "héllo wörld \u20ac \ud83d\ude00";
   const enc = utf8Encode(text);
   out.push("utf8 " + toHex(enc) + " " + (utf8Decode(enc) === text));
-  out.push("bad utf8 " + q(utf8Decode(new Uint8Array([0x41, 0xc3, 0x28, 0xff, 0xe2, 0x82]))));
-  out.push("quote " + q('a"b\\c\n\u00e9\u20ac\x1b[31m'));
+  out.push("bad utf8 " + quote(utf8Decode(new Uint8Array([0x41, 0xc3, 0x28, 0xff, 0xe2, 0x82]))));
+  out.push("quote " + quote('a"b\\c\n\u00e9\u20ac\x1b[31m'));
   out.push("cstring " + toHex(cString("ab")));
   const b = new Uint8Array(8);
   putU64le(b, 0, 0x123456789abc);

@@ -2,20 +2,23 @@
  * The storage chain's pure modules on fixed and mutated inputs: GPT, module table and globs,
  * verity superblock, dm and loop encoders, the EFI variable. Node and native output must match.
  */
-import type { Kernel } from "../../syscalls/kernel.js";
-import { toHex } from "../../syscalls/bytes.js";
-import { crc32, crc32Js } from "../../runtime/crc32.js";
-import { parseGpt, PartitionType } from "../../runtime/gpt.js";
-import { globMatch, loadOrder, matchModalias, parseModuleTable } from "../../runtime/module_table.js";
-import { encodeDmIoctl, parseVeritySuperblock, verityParams, checkVerityGeometry } from "../../runtime/verity.js";
-import { encodeLoopConfig } from "../../runtime/loop.js";
-import { parseLoaderDevicePartUuid } from "../../runtime/esp.js";
+import { crc32, crc32Js } from "../../lib/crc32.js";
+import { PartitionType } from "../../lib/facts.js";
+import { toHex } from "../../lib/hex.js";
 import { selectDdiPartitions } from "../../runtime/ddi.js";
-import { TABLE, syntheticDdi } from "../fake_world.js";
-import { rng } from "./pure_prog.js";
+import { parseLoaderDevicePartUuid } from "../../runtime/esp.js";
+import { parseGpt } from "../../runtime/gpt.js";
+import { encodeLoopConfig } from "../../runtime/loop.js";
+import { globMatch, loadOrder, matchModalias, parseModuleTable } from "../../runtime/module_table.js";
+import { encodeDmIoctl } from "../../runtime/devmapper.js";
+import { checkVerityGeometry, parseVeritySuperblock, verityParams } from "../../runtime/verity.js";
+import { errorText } from "../../lib/errors.js";
+import type { Kernel } from "../../syscalls/kernel.js";
+import { syntheticDdi, TABLE } from "../fake_world.js";
+import { rng } from "../rng.js";
 
 function errMessage(e: unknown): string {
-  return "error: " + String((e as { message?: string }).message);
+  return "error: " + errorText(e);
 }
 
 function digest(s: string, d: number): number {
@@ -31,7 +34,7 @@ export function run(_k: Kernel, _scratch: string): string[] {
   const gpt = parseGpt(read, ddi.length);
   out.push("gpt " + gpt.sectorSize + " " + gpt.usedHeader + " " + gpt.partitions.map((p) => p.number + ":" + p.typeGuid + ":" + p.partGuid + ":" + p.offset + "+" + p.size + ":" + p.name).join(" "));
   const sel = selectDdiPartitions(gpt, "x86-64", hash, false);
-  out.push("ddi root " + sel.root.partGuid + " verity " + (sel.verity === undefined ? "none" : sel.verity.partGuid));
+  out.push("ddi root " + sel.root.partGuid + " verity " + (sel.verity === undefined ? "none" : sel.verity.partition.partGuid));
   try {
     selectDdiPartitions(gpt, "x86-64", "ff" + hash.slice(2), false);
   } catch (e) {

@@ -2,9 +2,10 @@
  * Exercises a Kernel on a scratch directory and prints what it saw. Run over NodeKernel and,
  * compiled natively, over LinuxKernel: the two outputs must be identical.
  */
+import { utf8Decode, utf8Encode } from "../../lib/bytes.js";
+import { Errno, isErrno, KernelError } from "../../syscalls/errno.js";
+import { fileType, FileType, OpenFlags } from "../../syscalls/kernel.js";
 import type { Kernel } from "../../syscalls/kernel.js";
-import { Errno, FileType, fileType, isErrno, KernelError, OpenFlags } from "../../syscalls/kernel.js";
-import { utf8Decode, utf8Encode } from "../../syscalls/bytes.js";
 
 function errText(e: unknown): string {
   return e instanceof KernelError ? "KernelError " + e.message + " errno=" + e.code : "other error";

@@ -1,6 +1,6 @@
 import test from "ava";
 import { constants } from "node:os";
-import { errnoName, KernelError } from "../syscalls/kernel.js";
+import { errnoName, KernelError } from "../syscalls/errno.js";
 
 test("errnoName() names every errno it knows as Linux does, and numbers the rest", (t) => {
   const linux = constants.errno as Record<string, number>;

@@ -134,11 +134,6 @@ export function u64le(b: Uint8Array, o: number): number {
   return u32le(b, o) + u32le(b, o + 4) * 4294967296;
 }
 
-export function putU16le(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 255;
-  b[o + 1] = (v >>> 8) & 255;
-}
-
 export function putU32le(b: Uint8Array, o: number, v: number): void {
   b[o] = v & 255;
   b[o + 1] = (v >>> 8) & 255;
@@ -149,12 +144,4 @@ export function putU32le(b: Uint8Array, o: number, v: number): void {
 export function putU64le(b: Uint8Array, o: number, v: number): void {
   putU32le(b, o, v % 4294967296);
   putU32le(b, o + 4, Math.floor(v / 4294967296));
-}
-
-/** Lower-case hex of bytes. */
-export function toHex(b: Uint8Array): string {
-  const digits = "0123456789abcdef";
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += digits[b[i] >> 4] + digits[b[i] & 15];
-  return s;
 }

@@ -1,16 +1,14 @@
-// build.mjs: the rewrite of porffor's C output. The patterns are porffor internals; these tests
-// pin what is rewritten and that a compiler whose output lacks them stops the build.
+// toolchain/porffor/c_edits.mjs: the edits of porffor's C output. The patterns are porffor
+// internals; these tests pin what is rewritten and that a compiler whose output lacks them stops
+// the build.
 import test from "ava";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const ROOT = process.cwd();
-const { tunePorfforC, GC_NURSERY_BYTES } = (await import(join(ROOT, "build.mjs"))) as {
-  tunePorfforC: (c: string) => string;
-  GC_NURSERY_BYTES: number;
-};
+import { GC_NURSERY_BYTES, tunePorfforC } from "../../toolchain/porffor/c_edits.mjs";
+import { ROOT } from "../../toolchain/tools.mjs";
 
 const RUNTIME = `#define PORF_MMAP_RESERVE_PROT PROT_NONE
 #define PORF_CAN_DECOMMIT 1

@@ -1,0 +1,21 @@
+/**
+ * Quoting for log lines. Pure.
+ */
+import { hexByte } from "./hex.js";
+
+/**
+ * Quotes a path or value for a log line: printable ASCII stays, `"` and `\\` are escaped, and
+ * every other character becomes \\xNN or \\uNNNN, so that names read from a hostile disk cannot
+ * inject terminal control sequences. Not JSON.stringify (porffor: json-stringify-wide).
+ */
+export function quote(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 92) out += "\\" + s[i];
+    else if (c >= 32 && c < 127) out += s[i];
+    else if (c < 256) out += "\\x" + hexByte(c);
+    else out += "\\u" + hexByte(c >> 8) + hexByte(c & 255);
+  }
+  return out + '"';
+}

@@ -1,0 +1,86 @@
+/**
+ * The root device from the DDI's partitions: each attached to a read-only loop device, the
+ * verity superblock read and checked against the partitions, and the dm-verity device `root`
+ * created over them; then the root mounted, with a read error that dm-verity caused explained
+ * as tampering.
+ */
+import { errorText, InitError, withContext } from "../lib/errors.js";
+import { Errno, isErrno } from "../syscalls/errno.js";
+import { withReader } from "../syscalls/files.js";
+import { MountFlags } from "../syscalls/kernel.js";
+import type { Kernel } from "../syscalls/kernel.js";
+import type { DdiLayout } from "./ddi.js";
+import { createReadOnlyDevice, dmStatus } from "./devmapper.js";
+import type { GptPartition } from "./gpt.js";
+import type { Log } from "./log.js";
+import { attachLoop, LoopFlags } from "./loop.js";
+import type { LoopDevice } from "./loop.js";
+import type { ModuleLoader } from "./modules.js";
+import { mkdirAll } from "./mount.js";
+import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE, verityParams } from "./verity.js";
+
+/** The dm device name of the verified root. */
+export const VERITY_NAME = "root";
+
+export interface RootDevice {
+  path: string;
+  /** True when dm-verity checks every block read from it. */
+  verified: boolean;
+  /** Loop device fds to close once the root is mounted (the mount then holds the devices). */
+  held: number[];
+}
+
+/** Attaches a DDI partition read-only; the loop device disappears with its last user. */
+function attachPartition(k: Kernel, file: string, p: GptPartition, what: string): LoopDevice {
+  try {
+    return attachLoop(k, file, { offset: p.offset, size: p.size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR | LoopFlags.DIRECT_IO, blockSize: 0 });
+  } catch (e) {
+    throw withContext("attach the " + what + " partition " + p.partGuid, e);
+  }
+}
+
+/**
+ * Sets up the root device of the DDI in `ddiFile`: dm-verity over two loop devices, or one loop
+ * device when verification is disabled.
+ */
+export function setUpRootDevice(k: Kernel, log: Log, loader: ModuleLoader, ddiFile: string, ddi: DdiLayout, options: string[]): RootDevice {
+  loader.loadGroup("loop");
+  const rootLoop = attachPartition(k, ddiFile, ddi.root, "root");
+  log.debug("root partition " + ddi.root.partGuid + " on " + rootLoop.path);
+  const verity = ddi.verity;
+  if (verity === undefined) {
+    log.warn("systemd.verity=0: mounting the root WITHOUT verification");
+    return { path: rootLoop.path, verified: false, held: [rootLoop.fd] };
+  }
+  // A failure below leaves the loop devices attached: the boot ends in the failure action.
+  const offset = verity.partition.offset;
+  const sb = parseVeritySuperblock(withReader(k, ddiFile, (read) => read(offset, VERITY_SUPERBLOCK_SIZE)));
+  const hashStart = checkVerityGeometry(sb, ddi.root.size, verity.partition.size, verity.rootHash);
+  const verityLoop = attachPartition(k, ddiFile, verity.partition, "root-verity");
+  loader.loadGroup("verity");
+  const params = verityParams(rootLoop.major + ":" + rootLoop.minor, verityLoop.major + ":" + verityLoop.minor, sb, hashStart, verity.rootHash, options);
+  log.debug("verity table: " + params);
+  const target = { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };
+  const dev = createReadOnlyDevice(k, VERITY_NAME, "STORAGE_INIT-VERITY-" + VERITY_NAME, target, { status: "V", meaning: "verified" });
+  log.info("dm-verity " + dev.path + " (" + sb.algorithm + ", " + sb.dataBlocks + " blocks of " + sb.dataBlockSize + ") over " + rootLoop.path + " + " + verityLoop.path);
+  return { path: dev.path, verified: true, held: [rootLoop.fd, verityLoop.fd] };
+}
+
+/**
+ * Mounts the root device read-only on `target`. An EIO from a verified device whose status is
+ * `C` means dm-verity refused blocks: the line says so. The loop fds are closed once the mount
+ * (through dm-verity) holds the devices.
+ */
+export function mountRoot(k: Kernel, loader: ModuleLoader, root: RootDevice, target: string, fstype: string, flags: string): void {
+  loader.loadGroup("erofs");
+  mkdirAll(k, target, 0o755);
+  try {
+    k.mount(root.path, target, fstype, MountFlags.RDONLY, flags);
+  } catch (e) {
+    if (root.verified && isErrno(e, Errno.EIO) && dmStatus(k, VERITY_NAME) === "C") {
+      throw new InitError(errorText(e) + ": dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)", Errno.EIO);
+    }
+    throw e;
+  }
+  for (const fd of root.held) k.close(fd);
+}

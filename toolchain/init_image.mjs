@@ -1,0 +1,59 @@
+// The init and its initramfs for a kernel: the native binary, the storage module closure of
+// the kernel's modules (toolchain/module_closure.ts) and the table the init reads.
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { writeInitramfs } from "./initramfs.mjs";
+import { buildModuleTable, hardwareModules, MODULE_GROUPS, parseKernelModules } from "./module_closure.ts";
+import { compileNative } from "./native.mjs";
+import { DIST, kib, ROOT, step } from "./tools.mjs";
+
+/** The one kernel release unpacked under `kernelDir`/lib/modules; throws when there is not exactly one. */
+export function kernelRelease(kernelDir) {
+  const base = join(kernelDir, "lib", "modules");
+  if (!existsSync(base)) throw new Error(`${base}: no such directory (expected a kernel's modules tree)`);
+  const versions = readdirSync(base);
+  if (versions.length !== 1) throw new Error(`${base} holds ${versions.length} kernel releases (${versions.join(", ")}); expected one`);
+  return versions[0];
+}
+
+/** Initramfs entries for the storage modules of the kernel unpacked in `kernelDir`. */
+export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GROUPS } = {}) {
+  const hardware = hardwareModules(storage);
+  const version = kernelRelease(kernelDir);
+  const dir = join(kernelDir, "lib", "modules", version);
+  if (!existsSync(join(dir, "modules.dep"))) throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
+  const read = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+  const idx = parseKernelModules(read("modules.dep"), read("modules.alias"), read("modules.builtin"), read("modules.softdep"));
+  const t = buildModuleTable(idx, hardware, groups);
+  if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
+  const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];
+  let bytes = 0;
+  for (const f of t.files) {
+    const data = readFileSync(join(dir, f.path));
+    bytes += data.length;
+    entries.push({ path: `modules/${f.file}`, type: "file", data });
+  }
+  return { entries, count: t.files.length, bytes, version, table: t.text };
+}
+
+/**
+ * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
+ * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
+ */
+export async function buildInit({ kernelDir, storage = ["all"], out = DIST } = {}) {
+  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, "storage-init"));
+  let extra = [];
+  if (kernelDir) {
+    await step("storage module closure", async () => {
+      const r = moduleEntries(kernelDir, { storage });
+      extra = r.entries;
+      return `${r.count} modules for ${storage.join(",")}, ${kib(r.bytes)} (${r.version})`;
+    });
+  }
+  const initramfs = join(out, kernelDir ? `initramfs-${storage.join("+")}.cpio.gz` : "initramfs.cpio.gz");
+  await step("initramfs", async () => {
+    const r = writeInitramfs(binary, initramfs, extra);
+    return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
+  });
+  return { binary, initramfs, binarySize: statSync(binary).size, initramfsSize: statSync(initramfs).size };
+}
