@@ -30,7 +30,10 @@ async function cli(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--kernel") kernelDir = resolve(argv[++i]);
     else if (argv[i] === "--storage") storage = argv[++i].split(",");
-    else throw new Error(`unknown argument ${argv[i]}; usage: node build.mjs [--kernel DIR [--storage CLASS,...]] | tests`);
+    else
+      throw new Error(
+        `unknown argument ${argv[i]}; usage: node build.mjs [--kernel DIR [--storage CLASS,...]] | tests`,
+      );
   }
   if (kernelDir && !existsSync(kernelDir)) throw new Error(`--kernel ${kernelDir}: no such directory`);
   hardwareModules(storage); // an unknown class stops here, before the compile

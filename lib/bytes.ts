@@ -53,10 +53,23 @@ export function utf8Decode(b: Uint8Array, start: number = 0, end: number = b.len
       n = 2;
     } else if (c >= 0xe0 && c < 0xf0 && i + 2 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80) {
       const v = ((c & 15) << 12) | ((b[i + 1] & 63) << 6) | (b[i + 2] & 63);
-      if (v >= 0x800 && (v < 0xd800 || v > 0xdfff)) { cp = v; n = 3; }
-    } else if (c >= 0xf0 && c < 0xf5 && i + 3 < end && (b[i + 1] & 0xc0) === 0x80 && (b[i + 2] & 0xc0) === 0x80 && (b[i + 3] & 0xc0) === 0x80) {
+      if (v >= 0x800 && (v < 0xd800 || v > 0xdfff)) {
+        cp = v;
+        n = 3;
+      }
+    } else if (
+      c >= 0xf0 &&
+      c < 0xf5 &&
+      i + 3 < end &&
+      (b[i + 1] & 0xc0) === 0x80 &&
+      (b[i + 2] & 0xc0) === 0x80 &&
+      (b[i + 3] & 0xc0) === 0x80
+    ) {
       const v = ((c & 7) << 18) | ((b[i + 1] & 63) << 12) | ((b[i + 2] & 63) << 6) | (b[i + 3] & 63);
-      if (v >= 0x10000 && v <= 0x10ffff) { cp = v; n = 4; }
+      if (v >= 0x10000 && v <= 0x10ffff) {
+        cp = v;
+        n = 4;
+      }
     }
     if (cp >= 0x10000) {
       const v = cp - 0x10000;

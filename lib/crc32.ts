@@ -36,6 +36,7 @@ export function setCrc32Impl(fn: Crc32Impl): void {
 }
 
 export function crc32(b: Uint8Array, start: number = 0, end: number = b.length): number {
-  if (start < 0 || end > b.length || start > end) throw new Error("crc32: range " + start + ".." + end + " outside " + b.length + " bytes");
+  if (start < 0 || end > b.length || start > end)
+    throw new Error("crc32: range " + start + ".." + end + " outside " + b.length + " bytes");
   return impl.fn(b, start, end);
 }

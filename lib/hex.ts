@@ -10,7 +10,7 @@ export function hexByte(v: number): string {
   return HEX[v >> 4] + HEX[v & 15];
 }
 
-/** Lower-case hex of bytes. */
+/** Lower-case hex of bytes (not TypedArray.join: porffor: typedarray-join). */
 export function toHex(b: Uint8Array): string {
   let s = "";
   for (let i = 0; i < b.length; i++) s += hexByte(b[i]);
@@ -38,7 +38,17 @@ export function guidToString(b: Uint8Array, o: number): string {
 
 /** 32 hex digits as a GUID's text form 8-4-4-4-12 (systemd's partition UUIDs from a root hash). */
 export function uuidFromHex(hex: string): string {
-  return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20, 32);
+  return (
+    hex.slice(0, 8) +
+    "-" +
+    hex.slice(8, 12) +
+    "-" +
+    hex.slice(12, 16) +
+    "-" +
+    hex.slice(16, 20) +
+    "-" +
+    hex.slice(20, 32)
+  );
 }
 
 /** The text form to the on-disk bytes; undefined when `s` is not a GUID. */

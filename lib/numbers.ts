@@ -1,9 +1,9 @@
 /**
- * Number formatting and parsing that behaves the same under Node and porffor alpha.7, whose
- * Math.round rounds halves to even (Math.round(0.5) is 0) and whose toFixed(1) loses the carry
- * ((1.96).toFixed(1) is "1.20") (tests/native/defects_prog.ts). Integer arithmetic only: porffor
- * turns a fractional number into text through printf("%.*g") and strtod, code a boot does not
- * otherwise run (each function run for the first time costs its translation under QEMU's TCG).
+ * Number formatting and parsing that behaves the same under Node and natively, where Math.round
+ * rounds halves to even (porffor: math-round-half) and toFixed loses the carry
+ * (porffor: tofixed-carry). Integer arithmetic only: porffor turns a fractional number into text through
+ * printf("%.*g") and strtod, code a boot does not otherwise run (each function run for the
+ * first time costs its translation under QEMU's TCG). Pure.
  */
 
 /** JavaScript's Math.round: halves round up. */

@@ -20,9 +20,24 @@ import { initWindow, translatedBlocks, translationLogArgs } from "./translation.
 
 /** The modules the virtio VM needs, in load order (what storage-init loads there). */
 const REFERENCE_MODULES = [
-  "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci", "virtio_blk",
-  "fat", "vfat", "nls_cp437", "nls_ascii", "loop", "dm-mod", "dm-bufio", "reed_solomon", "dm-verity",
-  "crc32c_generic", "libcrc32c", "erofs",
+  "virtio_pci_legacy_dev",
+  "virtio_pci_modern_dev",
+  "virtio_ring",
+  "virtio",
+  "virtio_pci",
+  "virtio_blk",
+  "fat",
+  "vfat",
+  "nls_cp437",
+  "nls_ascii",
+  "loop",
+  "dm-mod",
+  "dm-bufio",
+  "reed_solomon",
+  "dm-verity",
+  "crc32c_generic",
+  "libcrc32c",
+  "erofs",
 ];
 
 async function referenceInitramfs(kernel) {
@@ -36,7 +51,10 @@ async function referenceInitramfs(kernel) {
     if (!byName.has(m)) throw new Error(`reference init: module ${m} not in the closure`);
     return byName.get(m).path.slice("modules/".length);
   });
-  const r = writeInitramfs(bin, join(DIST, "initramfs-reference.cpio.gz"), [...files, { path: "modules/order", type: "file", data: Buffer.from(order.join("\n") + "\n") }]);
+  const r = writeInitramfs(bin, join(DIST, "initramfs-reference.cpio.gz"), [
+    ...files,
+    { path: "modules/order", type: "file", data: Buffer.from(order.join("\n") + "\n") },
+  ]);
   return { initramfs: r.path, size: r.size, binarySize: statSync(bin).size, binary: bin };
 }
 
@@ -48,7 +66,14 @@ const disk = await buildDisk({});
 const at = (lines, re) => lines.find((l) => re.test(l.text))?.t;
 
 async function once(initrd, handoverRe, extraArgs = []) {
-  const r = await bootQemu({ kernel: kernel.vmlinuz, initrd, append: `roothash=${disk.rootHash} storage_init.timeout=20`, drives: [{ file: disk.disk, if: "virtio" }], timeoutMs: 600000, extraArgs });
+  const r = await bootQemu({
+    kernel: kernel.vmlinuz,
+    initrd,
+    append: `roothash=${disk.rootHash} storage_init.timeout=20`,
+    drives: [{ file: disk.disk, if: "virtio" }],
+    timeoutMs: 600000,
+    extraArgs,
+  });
   const lines = stampedLines(r.output);
   const run = at(lines, /Run \/init as init process/);
   const handover = at(lines, handoverRe);
@@ -59,7 +84,11 @@ async function once(initrd, handoverRe, extraArgs = []) {
     console.error(r.output);
     throw new Error(`${initrd}: the root was not reached`);
   }
-  return { handover: (handover - run) * 1000, reached: (reached - run) * 1000, unpack: unpackEnd && unpackStart ? (unpackEnd - unpackStart) * 1000 : NaN };
+  return {
+    handover: (handover - run) * 1000,
+    reached: (reached - run) * 1000,
+    unpack: unpackEnd && unpackStart ? (unpackEnd - unpackStart) * 1000 : NaN,
+  };
 }
 
 const ours = [];
@@ -67,15 +96,19 @@ const theirs = [];
 for (let i = 0; i < runs; i++) {
   ours.push(await once(built.initramfs, /storage-init: starting \/sbin\/init/));
   theirs.push(await once(ref.initramfs, /reference-init: starting \/sbin\/init/));
-  const o = ours[i], c = theirs[i];
-  console.log(`run ${i + 1}: storage-init handover ${o.handover.toFixed(0)} ms, root ${o.reached.toFixed(0)} ms | C reference handover ${c.handover.toFixed(0)} ms, root ${c.reached.toFixed(0)} ms`);
+  const o = ours[i],
+    c = theirs[i];
+  console.log(
+    `run ${i + 1}: storage-init handover ${o.handover.toFixed(0)} ms, root ${o.reached.toFixed(0)} ms | C reference handover ${c.handover.toFixed(0)} ms, root ${c.reached.toFixed(0)} ms`,
+  );
 }
 const median = (rows, k) => {
   const v = rows.map((r) => r[k]).sort((a, b) => a - b);
   return v[Math.floor(v.length / 2)];
 };
 const line = (label, k) => {
-  const o = median(ours, k), c = median(theirs, k);
+  const o = median(ours, k),
+    c = median(theirs, k);
   return `  ${label.padEnd(44)} storage-init ${o.toFixed(0).padStart(5)} ms   C reference ${c.toFixed(0).padStart(5)} ms   (${((o / c - 1) * 100).toFixed(0)}%)`;
 };
 console.log(`\nbench: ${runs} boots each, alternating, kernel ${kernel.package}, QEMU TCG, medians`);
@@ -95,8 +128,20 @@ async function translation(initrd, handoverRe, binary, debugElf) {
     rmSync(log, { force: true });
   }
 }
-const tOurs = await translation(built.initramfs, /storage-init: starting \/sbin\/init/, built.binary, `${built.binary}.debug`);
+const tOurs = await translation(
+  built.initramfs,
+  /storage-init: starting \/sbin\/init/,
+  built.binary,
+  `${built.binary}.debug`,
+);
 const tTheirs = await translation(ref.initramfs, /reference-init: starting \/sbin\/init/, ref.binary);
 console.log(`\nbench: basic blocks TCG translated while the init ran (one boot each, deterministic)`);
-console.log(`  storage-init: ${tOurs.user} in the init, ${tOurs.kernel} in the kernel; C reference: ${tTheirs.user} in the init, ${tTheirs.kernel} in the kernel`);
-console.log(`  storage-init's blocks by function: ${tOurs.byFunction.slice(0, 25).map(([n, c]) => `${n} ${c}`).join(", ")}`);
+console.log(
+  `  storage-init: ${tOurs.user} in the init, ${tOurs.kernel} in the kernel; C reference: ${tTheirs.user} in the init, ${tTheirs.kernel} in the kernel`,
+);
+console.log(
+  `  storage-init's blocks by function: ${tOurs.byFunction
+    .slice(0, 25)
+    .map(([n, c]) => `${n} ${c}`)
+    .join(", ")}`,
+);

@@ -9,10 +9,29 @@ import { spawn } from "node:child_process";
  */
 export function bootQemu(opts) {
   const args = [
-    "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", String(opts.memory ?? 512), "-smp", "1",
-    "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
-    "-kernel", opts.kernel, "-initrd", opts.initrd,
-    "-append", `console=ttyS0 panic=-1 ${opts.append ?? ""}`.trim(),
+    "-machine",
+    "q35",
+    "-accel",
+    "tcg",
+    "-cpu",
+    "max",
+    "-m",
+    String(opts.memory ?? 512),
+    "-smp",
+    "1",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-kernel",
+    opts.kernel,
+    "-initrd",
+    opts.initrd,
+    "-append",
+    `console=ttyS0 panic=-1 ${opts.append ?? ""}`.trim(),
   ];
   let n = 0;
   for (const d of opts.drives ?? []) {
@@ -23,7 +42,8 @@ export function bootQemu(opts) {
     args.push("-drive", `if=none,id=${id},file=${d.file},format=${d.format ?? "raw"}${ro}`);
     if (d.if === "virtio") args.push("-device", `virtio-blk-pci,drive=${id}`);
     else if (d.if === "nvme") args.push("-device", `nvme,drive=${id},serial=si${id}`);
-    else if (d.if === "scsi") args.push("-device", "virtio-scsi-pci,id=scsi0", "-device", `scsi-hd,drive=${id},bus=scsi0.0`);
+    else if (d.if === "scsi")
+      args.push("-device", "virtio-scsi-pci,id=scsi0", "-device", `scsi-hd,drive=${id},bus=scsi0.0`);
     else if (d.if === "ahci") args.push("-device", `ide-hd,drive=${id},bus=ide.0`);
     else throw new Error(`unknown drive interface ${d.if}`);
   }
@@ -50,7 +70,11 @@ export function bootQemu(opts) {
     p.stderr.on("data", onData);
     p.on("error", (e) => {
       clearTimeout(timer);
-      reject(e.code === "ENOENT" ? new Error("qemu-system-x86_64 not found: install it with 'apt-get install qemu-system-x86'") : e);
+      reject(
+        e.code === "ENOENT"
+          ? new Error("qemu-system-x86_64 not found: install it with 'apt-get install qemu-system-x86'")
+          : e,
+      );
     });
     p.on("close", (code) => {
       clearTimeout(timer);

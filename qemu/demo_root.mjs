@@ -17,7 +17,8 @@ const TREE_FORMAT = 2;
 export function debianMirror() {
   const files = ["/etc/apt/sources.list"];
   const dir = "/etc/apt/sources.list.d";
-  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.purun(join(dir, f));
+  if (existsSync(dir))
+    for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.purun(join(dir, f));
   for (const f of files) {
     if (!existsSync(f)) continue;
     const text = readFileSync(f, "utf8");
@@ -50,7 +51,10 @@ WantedBy=multi-user.target
 /** Builds (or reuses) the systemd demo disk. Returns { disk, rootHash }. */
 export async function buildDemoDisk() {
   const dir = join(CACHE, "demo");
-  const key = createHarun("sha256").update(TREE_FORMAT + DEMO_UNIT).digest("hex").slice(0, 12);
+  const key = createHarun("sha256")
+    .update(TREE_FORMAT + DEMO_UNIT)
+    .digest("hex")
+    .slice(0, 12);
   const meta = join(dir, `disk-${key}.json`);
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
   requireTool("debootstrap");
@@ -67,13 +71,18 @@ export async function buildDemoDisk() {
     // A read-only root: systemd makes a transient machine id when the file is empty.
     writeFileSync(join(tree, "etc", "machine-id"), "");
     writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
-    for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) rmSync(join(tree, d), { recursive: true, force: true });
+    for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"])
+      rmSync(join(tree, d), { recursive: true, force: true });
     writeFileSync(complete, "");
   }
   const units = join(tree, "etc", "systemd", "system");
   writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
   mkdirSync(join(units, "multi-user.target.wants"), { recursive: true });
-  run("ln", ["-sfn", "/etc/systemd/system/storage-init-demo.service", join(units, "multi-user.target.wants", "storage-init-demo.service")]);
+  run("ln", [
+    "-sfn",
+    "/etc/systemd/system/storage-init-demo.service",
+    join(units, "multi-user.target.wants", "storage-init-demo.service"),
+  ]);
   // storage-init already set up dm-verity for the root. systemd's veritysetup generator sees the
   // same roothash= and would wait for the DDI's partitions by PARTUUID, which exist only inside
   // storage-init's loop devices: the root image masks it, as an image built for storage-init does.

@@ -13,7 +13,20 @@
 //
 // Variants (options of buildDisk) change one thing for a failure case.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH, PartitionType } from "../lib/facts.ts";
 import { uuidFromHex } from "../lib/hex.ts";
@@ -55,7 +68,12 @@ function gptImage(out, parts) {
   const args = ["--clear"];
   placed.forEach((p, i) => {
     const n = i + 1;
-    args.push(`--new=${n}:${p.offset / 512}:${(p.offset + p.size) / 512 - 1}`, `--typecode=${n}:${p.type}`, `--partition-guid=${n}:${p.uuid}`, `--change-name=${n}:${p.name}`);
+    args.push(
+      `--new=${n}:${p.offset / 512}:${(p.offset + p.size) / 512 - 1}`,
+      `--typecode=${n}:${p.type}`,
+      `--partition-guid=${n}:${p.uuid}`,
+      `--change-name=${n}:${p.name}`,
+    );
   });
   args.push(`--disk-guid=${DISK_GUID}`, out);
   run("sgdisk", args);
@@ -69,7 +87,9 @@ function markerSources() {
   for (const dir of ["lib", "runtime", "syscalls", "toolchain", "toolchain/porffor", "toolchain/tsbundle"]) {
     for (const f of readdirSync(join(ROOT, dir)).sort()) if (f.includes(".")) files.push(join(ROOT, dir, f));
   }
-  return createHash("sha256").update(files.map((f) => readFileSync(f)).join("\0")).digest("hex");
+  return createHash("sha256")
+    .update(files.map((f) => readFileSync(f)).join("\0"))
+    .digest("hex");
 }
 
 /**
@@ -95,7 +115,16 @@ function buildRoot(dir, tree, { compress = false } = {}) {
   run("mkfs.erofs", ["-T0", "--all-root", `-U${EROFS_UUID}`, ...(compress ? ["-zlz4hc"] : []), erofs, tree]);
   const verity = join(dir, "root.verity");
   rmSync(verity, { force: true });
-  const out = run("veritysetup", ["format", erofs, verity, `--salt=${VERITY_SALT}`, `--uuid=${VERITY_UUID}`, "--data-block-size=4096", "--hash-block-size=4096", "--hash=sha256"]);
+  const out = run("veritysetup", [
+    "format",
+    erofs,
+    verity,
+    `--salt=${VERITY_SALT}`,
+    `--uuid=${VERITY_UUID}`,
+    "--data-block-size=4096",
+    "--hash-block-size=4096",
+    "--hash=sha256",
+  ]);
   const m = out.match(/Root hash:\s+([0-9a-f]{64})/);
   if (!m) throw new Error(`veritysetup format printed no root hash:\n${out}`);
   return { erofs, verity, rootHash: m[1] };
@@ -104,8 +133,18 @@ function buildRoot(dir, tree, { compress = false } = {}) {
 /** The DDI: GPT with the root and root-verity partitions, UUIDs derived from the root hash. */
 function buildDdi(out, root) {
   return gptImage(out, [
-    { data: root.erofs, type: PartitionType.ROOT_X86_64, uuid: uuidFromHex(root.rootHash.slice(0, 32)), name: "root-x86-64" },
-    { data: root.verity, type: PartitionType.ROOT_VERITY_X86_64, uuid: uuidFromHex(root.rootHash.slice(32)), name: "root-x86-64-verity" },
+    {
+      data: root.erofs,
+      type: PartitionType.ROOT_X86_64,
+      uuid: uuidFromHex(root.rootHash.slice(0, 32)),
+      name: "root-x86-64",
+    },
+    {
+      data: root.verity,
+      type: PartitionType.ROOT_VERITY_X86_64,
+      uuid: uuidFromHex(root.rootHash.slice(32)),
+      name: "root-x86-64-verity",
+    },
   ]);
 }
 
@@ -140,7 +179,10 @@ function buildEsp(out, files) {
  * Returns { disk, rootHash, espPartUuid, dir, markerEntry }.
  */
 export async function buildDisk(opts = {}) {
-  const key = createHash("sha256").update(JSON.stringify({ IMAGE_FORMAT, opts, sources: markerSources() })).digest("hex").slice(0, 16);
+  const key = createHash("sha256")
+    .update(JSON.stringify({ IMAGE_FORMAT, opts, sources: markerSources() }))
+    .digest("hex")
+    .slice(0, 16);
   const dir = join(CACHE, "images", key);
   const meta = join(dir, "meta.json");
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
@@ -171,15 +213,36 @@ function assemble(dir, tmp, root, opts, meta, extra = {}) {
   }
   const esp = join(tmp, "esp.img");
   if (opts.omitDdi) writeFileSync(join(tmp, "README"), "no DDI here\n");
-  buildEsp(esp, opts.omitDdi ? [{ src: join(tmp, "README"), path: "/README" }] : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }]);
+  buildEsp(
+    esp,
+    opts.omitDdi
+      ? [{ src: join(tmp, "README"), path: "/README" }]
+      : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }],
+  );
   const disk = join(tmp, "disk.img");
-  gptImage(disk, [{ data: esp, type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : PartitionType.ESP, uuid: ESP_PART_UUID, name: "ESP" }]);
+  gptImage(disk, [
+    {
+      data: esp,
+      type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : PartitionType.ESP,
+      uuid: ESP_PART_UUID,
+      name: "ESP",
+    },
+  ]);
   if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));
   rmSync(join(tmp, "tree"), { recursive: true, force: true });
   for (const f of ["root.erofs", "root.verity", "esp.img", "marker"]) rmSync(join(tmp, f), { force: true });
-  const result = { disk: join(dir, "disk.img"), ddi: join(dir, "root.raw"), rootHash: root.rootHash, espPartUuid: ESP_PART_UUID, dir, erofsOffsetInDdi: placed[0].offset, ...extra };
+  const result = {
+    disk: join(dir, "disk.img"),
+    ddi: join(dir, "root.raw"),
+    rootHash: root.rootHash,
+    espPartUuid: ESP_PART_UUID,
+    dir,
+    erofsOffsetInDdi: placed[0].offset,
+    ...extra,
+  };
   writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
-  if (existsSync(meta)) rmSync(tmp, { recursive: true, force: true }); // another process won the race
+  if (existsSync(meta))
+    rmSync(tmp, { recursive: true, force: true }); // another process won the race
   else {
     rmSync(dir, { recursive: true, force: true }); // a half-written leftover
     renameSync(tmp, dir);

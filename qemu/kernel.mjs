@@ -19,8 +19,27 @@ export function kernelPackage() {
     throw new Error(`apt-cache depends linux-image-amd64 failed (run 'apt-get update' first): ${e.message}`);
   }
   const m = out.match(/Depends: (linux-image-[0-9][^\s]*-amd64)\b/);
-  if (!m) throw new Error(`cannot find the kernel package behind linux-image-amd64 (run 'apt-get update' first):\n${out}`);
+  if (!m)
+    throw new Error(`cannot find the kernel package behind linux-image-amd64 (run 'apt-get update' first):\n${out}`);
   return m[1];
+}
+
+/** The kernel fetchKernel() left in the cache, as it returns it, or undefined when there is none (nothing is fetched). */
+export function cachedKernel() {
+  let pkg;
+  try {
+    pkg = kernelPackage();
+  } catch {
+    return undefined;
+  }
+  return existsSync(join(CACHE, "kernel", pkg, "root", ".complete")) ? described(pkg) : undefined;
+}
+
+function described(pkg) {
+  const root = join(CACHE, "kernel", pkg, "root");
+  const version = readdirSync(join(root, "lib", "modules"))[0];
+  const vmlinuz = join(root, "boot", `vmlinuz-${version}`);
+  return { package: pkg, root, version, vmlinuz, modulesDir: join(root, "lib", "modules", version) };
 }
 
 /** Returns { vmlinuz, root, modulesDir, version } for the cached (or freshly fetched) kernel. */
@@ -46,8 +65,5 @@ export function fetchKernel() {
     writeFileSync(done, "");
     console.log(`kernel: fetched ${pkg} (${version}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  const root = join(dir, "root");
-  const version = readdirSync(join(root, "lib", "modules"))[0];
-  const vmlinuz = join(root, "boot", `vmlinuz-${version}`);
-  return { package: pkg, root, version, vmlinuz, modulesDir: join(root, "lib", "modules", version) };
+  return described(pkg);
 }

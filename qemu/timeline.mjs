@@ -19,7 +19,12 @@ export function timeline(output) {
   const rows = [`${"ms since /init".padStart(14)}  event`];
   for (const l of lines) {
     if (l.t < start.t) continue;
-    if (l === start || /^storage-init:|ROOT-REACHED|reboot: |Kernel panic|systemd\[1\]: (systemd \d+\S* running|Reached target (local-fs|sysinit|basic|multi-user)\.target|Startup finished)/.test(l.text)) {
+    if (
+      l === start ||
+      /^storage-init:|ROOT-REACHED|reboot: |Kernel panic|systemd\[1\]: (systemd \d+\S* running|Reached target (local-fs|sysinit|basic|multi-user)\.target|Startup finished)/.test(
+        l.text,
+      )
+    ) {
       rows.push(`${((l.t - start.t) * 1000).toFixed(1).padStart(14)}  ${l.text.slice(0, 110)}`);
     }
   }

@@ -33,9 +33,12 @@ const KERNEL_SPACE = 0xffff800000000000n;
 /** Text symbols of an unstripped ELF: [{ start, end, name }] sorted by start. */
 function textSymbols(elf) {
   const syms = [];
-  for (const line of execFileSync("nm", ["-S", "--defined-only", elf], { encoding: "utf8", maxBuffer: 64 << 20 }).split("\n")) {
+  for (const line of execFileSync("nm", ["-S", "--defined-only", elf], { encoding: "utf8", maxBuffer: 64 << 20 }).split(
+    "\n",
+  )) {
     const f = line.split(" ");
-    if (f.length === 4 && "tTwW".includes(f[2])) syms.push({ start: BigInt("0x" + f[0]), end: BigInt("0x" + f[0]) + BigInt("0x" + f[1]), name: f[3] });
+    if (f.length === 4 && "tTwW".includes(f[2]))
+      syms.push({ start: BigInt("0x" + f[0]), end: BigInt("0x" + f[0]) + BigInt("0x" + f[1]), name: f[3] });
   }
   return syms.sort((a, b) => (a.start < b.start ? -1 : 1));
 }

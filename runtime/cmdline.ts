@@ -179,7 +179,8 @@ export function parseCmdline(text: string): Config {
     } else if (key === "rootfstype") {
       const v = need(key, value, p);
       if (v !== undefined) {
-        if (ROOT_FS_TYPES.indexOf(v) < 0) p.push("rootfstype=" + v + " is not supported; supported: " + ROOT_FS_TYPES.join(", "));
+        if (ROOT_FS_TYPES.indexOf(v) < 0)
+          p.push("rootfstype=" + v + " is not supported; supported: " + ROOT_FS_TYPES.join(", "));
         else c.rootFsType = v;
       }
     } else if (key === "rootflags") {
@@ -201,7 +202,8 @@ export function parseCmdline(text: string): Config {
       c.esp = need(key, value, p);
     } else if (key === "storage_init.timeout") {
       const ms = value === undefined ? undefined : parseSeconds(value);
-      if (ms === undefined) p.push("storage_init.timeout= is not a duration: " + quote(value === undefined ? "" : value));
+      if (ms === undefined)
+        p.push("storage_init.timeout= is not a duration: " + quote(value === undefined ? "" : value));
       else c.timeoutMs = ms;
     } else if (key === "storage_init.on_failure") {
       const v = value === undefined ? "" : value;
@@ -215,7 +217,8 @@ export function parseCmdline(text: string): Config {
       if (!found) p.push("storage_init.on_failure= must be one of " + FAILURE_ACTIONS.join("|") + ": " + quote(v));
     } else if (key === "storage_init.failure_delay") {
       const ms = value === undefined ? undefined : parseSeconds(value);
-      if (ms === undefined) p.push("storage_init.failure_delay= is not a duration: " + quote(value === undefined ? "" : value));
+      if (ms === undefined)
+        p.push("storage_init.failure_delay= is not a duration: " + quote(value === undefined ? "" : value));
       else c.failureDelayMs = ms;
     } else if (key === "storage_init.debug") {
       const b = parseBoolean(value);

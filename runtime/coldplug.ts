@@ -84,7 +84,11 @@ export class Coldplug {
   summary(): string {
     const loaded = this.loader.loadedNames();
     return (
-      this.modaliases + " modaliases seen, modules loaded: " + (loaded.length === 0 ? "none" : loaded.join(", ")) + "; block devices: " + this.blockDevices().join(", ")
+      this.modaliases +
+      " modaliases seen, modules loaded: " +
+      (loaded.length === 0 ? "none" : loaded.join(", ")) +
+      "; block devices: " +
+      this.blockDevices().join(", ")
     );
   }
 
@@ -137,5 +141,4 @@ export class Coldplug {
     if (events.fd >= 0) closeQuietly(this.k, [events.fd]);
     return undefined;
   }
-
 }

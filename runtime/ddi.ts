@@ -31,10 +31,10 @@ export interface DdiLayout {
   verity: { partition: GptPartition; rootHash: string } | undefined;
 }
 
-
 function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {
   const found = gpt.partitions.filter((p) => p.typeGuid === type && (p.attrsHigh & NO_AUTO) === 0);
-  if (found.length > 1) throw new ParseError("ddi", "the DDI has " + found.length + " " + what + " partitions; expected one");
+  if (found.length > 1)
+    throw new ParseError("ddi", "the DDI has " + found.length + " " + what + " partitions; expected one");
   return found.length === 1 ? found[0] : undefined;
 }
 
@@ -42,21 +42,39 @@ function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {
  * Picks the root and verity partitions of `gpt` for `arch`. A verity partition is required
  * unless `verityDisabled`; with `rootHash`, the partition UUIDs must match its halves.
  */
-export function selectDdiPartitions(gpt: Gpt, arch: string, rootHash: string | undefined, verityDisabled: boolean): DdiLayout {
+export function selectDdiPartitions(
+  gpt: Gpt,
+  arch: string,
+  rootHash: string | undefined,
+  verityDisabled: boolean,
+): DdiLayout {
   const types = ARCH_TYPES[arch];
   if (types === undefined) throw new ParseError("ddi", "no partition types known for architecture " + arch);
   const root = only(gpt, types.root, "root (" + arch + ")");
-  if (root === undefined) throw new ParseError("ddi", "the DDI has no root partition for " + arch + " (type " + types.root + ")");
+  if (root === undefined)
+    throw new ParseError("ddi", "the DDI has no root partition for " + arch + " (type " + types.root + ")");
   const verity = only(gpt, types.rootVerity, "root-verity (" + arch + ")");
   if (verityDisabled) return { gpt, root, verity: undefined };
-  if (verity === undefined) throw new ParseError("ddi", "the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")");
+  if (verity === undefined)
+    throw new ParseError(
+      "ddi",
+      "the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")",
+    );
   if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
   // systemd-repart and mkosi derive both UUIDs from a root hash of 256 bits or more.
   if (rootHash.length >= 64) {
     const wantRoot = uuidFromHex(rootHash.slice(0, 32));
     const wantVerity = uuidFromHex(rootHash.slice(rootHash.length - 32));
-    if (root.partGuid !== wantRoot) throw new ParseError("ddi", "root partition UUID " + root.partGuid + " does not match roothash= (expected " + wantRoot + ")");
-    if (verity.partGuid !== wantVerity) throw new ParseError("ddi", "root-verity partition UUID " + verity.partGuid + " does not match roothash= (expected " + wantVerity + ")");
+    if (root.partGuid !== wantRoot)
+      throw new ParseError(
+        "ddi",
+        "root partition UUID " + root.partGuid + " does not match roothash= (expected " + wantRoot + ")",
+      );
+    if (verity.partGuid !== wantVerity)
+      throw new ParseError(
+        "ddi",
+        "root-verity partition UUID " + verity.partGuid + " does not match roothash= (expected " + wantVerity + ")",
+      );
   }
   return { gpt, root, verity: { partition: verity, rootHash } };
 }

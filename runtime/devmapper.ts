@@ -121,6 +121,7 @@ export function decodeDmReply(b: Uint8Array): DmReply {
 /** The status text of the first target in a TABLE_STATUS reply ("V" verified, "C" corrupted). */
 export function dmStatusText(b: Uint8Array): string {
   const r = decodeDmReply(b);
+  // porffor: typedarray-bounds
   if (r.targetCount < 1 || r.dataStart + DM_TARGET_SPEC_SIZE > b.length) return "";
   return readCString(b, r.dataStart + DM_TARGET_SPEC_SIZE, Math.min(b.length, r.dataSize));
 }
@@ -173,21 +174,47 @@ export interface DmDevice {
  * Creates the read-only device `name` with one target: create, load (read-only), resume; the
  * target's status must then be `expect.status`. Removes the half-made device on failure.
  */
-export function createReadOnlyDevice(k: Kernel, name: string, uuid: string, target: DmTarget, expect: { status: string; meaning: string }): DmDevice {
+export function createReadOnlyDevice(
+  k: Kernel,
+  name: string,
+  uuid: string,
+  target: DmTarget,
+  expect: { status: string; meaning: string },
+): DmDevice {
   const ctl = k.open("/dev/mapper/control", OpenFlags.RDWR);
   // porffor: try-catch-stale-locals
   const made = { created: false };
   try {
     const v = decodeDmReply(dmCall(k, ctl, DmIoctl.VERSION, "version", nameOnly("", 0))).version;
     if (v[0] !== 4) throw new InitError("device-mapper interface " + v.join(".") + " is not version 4");
-    const created = decodeDmReply(dmCall(k, ctl, DmIoctl.DEV_CREATE, "create", { name, uuid, flags: 0, targets: [], reserve: 0 }));
+    const created = decodeDmReply(
+      dmCall(k, ctl, DmIoctl.DEV_CREATE, "create", { name, uuid, flags: 0, targets: [], reserve: 0 }),
+    );
     made.created = true;
-    dmCall(k, ctl, DmIoctl.TABLE_LOAD, "load table", { name, uuid: "", flags: DmFlags.READONLY, targets: [target], reserve: 0 });
+    dmCall(k, ctl, DmIoctl.TABLE_LOAD, "load table", {
+      name,
+      uuid: "",
+      flags: DmFlags.READONLY,
+      targets: [target],
+      reserve: 0,
+    });
     // DM_DEV_SUSPEND without the suspend flag: the loaded table goes live.
     dmCall(k, ctl, DmIoctl.DEV_SUSPEND, "resume", nameOnly(name, 0));
     const status = dmStatusText(dmCall(k, ctl, DmIoctl.TABLE_STATUS, "status", nameOnly(name, STATUS_RESERVE)));
     if (status !== expect.status) {
-      throw new InitError("dm-" + target.type + " device " + name + " reports status " + quote(status) + " instead of " + expect.status + " (" + expect.meaning + ")");
+      throw new InitError(
+        "dm-" +
+          target.type +
+          " device " +
+          name +
+          " reports status " +
+          quote(status) +
+          " instead of " +
+          expect.status +
+          " (" +
+          expect.meaning +
+          ")",
+      );
     }
     k.close(ctl);
     return { name, path: "/dev/dm-" + created.minor, major: created.major, minor: created.minor };

@@ -22,7 +22,8 @@ import { attachLoop, LoopFlags } from "./loop.js";
 import type { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountOnce } from "./mount.js";
 
-export const LOADER_DEVICE_PART_UUID = "/sys/firmware/efi/efivars/LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+export const LOADER_DEVICE_PART_UUID =
+  "/sys/firmware/efi/efivars/LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 
 export interface EspSelector {
   kind: "partuuid" | "partlabel" | "device" | "type";
@@ -43,14 +44,16 @@ export interface Esp {
   how: string;
 }
 
-
 /** Interprets `storage_init.esp=`. */
 export function parseEspSelector(v: string): EspSelector {
   const src = "storage_init.esp=" + v;
   if (v.startsWith("PARTUUID=")) return { kind: "partuuid", value: v.slice(9).toLowerCase(), source: src };
   if (v.startsWith("PARTLABEL=")) return { kind: "partlabel", value: v.slice(10), source: src };
   if (v.startsWith("/dev/") && v.indexOf("/../") < 0) return { kind: "device", value: v, source: src };
-  throw new ParseError("esp-selector", "storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + quote(v.slice(0, 80)));
+  throw new ParseError(
+    "esp-selector",
+    "storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + quote(v.slice(0, 80)),
+  );
 }
 
 /**
@@ -78,7 +81,8 @@ export function readLoaderSelector(k: Kernel): EspSelector | undefined {
 function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | string {
   try {
     const gpt = readGptFile(k, "/dev/" + name, size);
-    if (gpt.usedHeader !== "primary") log.warn("/dev/" + name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
+    if (gpt.usedHeader !== "primary")
+      log.warn("/dev/" + name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
     return gpt;
   } catch (e) {
     const why = errorText(e);
@@ -105,7 +109,12 @@ export function newEspSearch(): EspSearchState {
  * command line, block/partitions/efi.c) and makes no partition nodes; the ESP is then returned
  * with device "" and its byte range, for a loop device over the disk.
  */
-export function findEsp(k: Kernel, log: Log, sel: EspSelector, state: EspSearchState = newEspSearch()): Esp | undefined {
+export function findEsp(
+  k: Kernel,
+  log: Log,
+  sel: EspSelector,
+  state: EspSearchState = newEspSearch(),
+): Esp | undefined {
   if (sel.kind === "device") {
     try {
       k.stat(sel.value);
@@ -131,7 +140,14 @@ export function findEsp(k: Kernel, log: Log, sel: EspSelector, state: EspSearchS
         (sel.kind === "type" && p.typeGuid === PartitionType.ESP);
       if (!hit) continue;
       const part = d.partitions.get(p.number);
-      const found = { device: "", disk: "/dev/" + d.name, offset: p.offset, size: p.size, partUuid: p.partGuid, how: sel.source };
+      const found = {
+        device: "",
+        disk: "/dev/" + d.name,
+        offset: p.offset,
+        size: p.size,
+        partUuid: p.partGuid,
+        how: sel.source,
+      };
       if (part !== undefined) {
         found.device = "/dev/" + part;
         return found;
@@ -152,7 +168,13 @@ export function espSelector(k: Kernel, log: Log, configured: string | undefined,
   if (readAttr(k, "/sys/firmware/efi/fw_platform_size") !== undefined) {
     loader.loadGroup("efi");
     try {
-      mountOnce(k, { source: "efivarfs", target: "/sys/firmware/efi/efivars", fstype: "efivarfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC | MountFlags.RDONLY, data: "" });
+      mountOnce(k, {
+        source: "efivarfs",
+        target: "/sys/firmware/efi/efivars",
+        fstype: "efivarfs",
+        flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC | MountFlags.RDONLY,
+        data: "",
+      });
     } catch (e) {
       // Without efivarfs the EFI variable cannot be read; the type-GUID search still works.
       log.warn("cannot mount efivarfs: " + errorText(e) + "; looking for the ESP by type");
@@ -169,7 +191,9 @@ export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector
   const esp = cold.waitFor(() => findEsp(k, log, sel, search), timeoutMs);
   if (esp !== undefined) return esp;
   const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
-  throw new InitError("timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary());
+  throw new InitError(
+    "timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary(),
+  );
 }
 
 /**
@@ -184,7 +208,12 @@ export function mountEsp(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, ta
   else {
     loader.loadGroup("loop");
     const range = esp.disk + " bytes " + esp.offset + "+" + esp.size;
-    const l = attachLoop(k, esp.disk, { offset: esp.offset, size: esp.size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR, blockSize: 0 });
+    const l = attachLoop(k, esp.disk, {
+      offset: esp.offset,
+      size: esp.size,
+      flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR,
+      blockSize: 0,
+    });
     held = l.fd;
     device = l.path;
     log.info("ESP at " + range + " (found by " + esp.how + "; the kernel made no partition node) on " + device);

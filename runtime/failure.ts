@@ -37,7 +37,11 @@ export function runShell(k: Kernel, log: Log): boolean {
     const pid = k.fork();
     if (pid === 0) {
       try {
-        k.execve(sh, sh.endsWith("busybox") ? [sh, "sh"] : [sh], ["HOME=/", "TERM=linux", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+        k.execve(sh, sh.endsWith("busybox") ? [sh, "sh"] : [sh], [
+          "HOME=/",
+          "TERM=linux",
+          "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        ]);
       } catch (e) {
         log.error("emergency shell " + sh + ": " + errorText(e));
       }
@@ -53,7 +57,7 @@ export function runShell(k: Kernel, log: Log): boolean {
 
 /** Carries out `action` after `delayMs`. Never returns. */
 export function finalAction(k: Kernel, log: Log, action: FailureAction, delayMs: number): never {
-  // Read in catch, so kept in an object (porffor's try/catch is setjmp/longjmp).
+  // Read in catch, so kept in an object (porffor: try-catch-stale-locals).
   const st = { action, delayMs };
   try {
     if (st.action === "shell") {

@@ -37,11 +37,11 @@ export interface Gpt {
   partitions: GptPartition[];
 }
 
-
 const SIGNATURE = "EFI PART";
 const MAX_ENTRIES = 1024;
 const MAX_ENTRY_SIZE = 4096;
 
+/** Every read below is checked against the bytes there are first (porffor: typedarray-bounds). */
 function hasSignature(b: Uint8Array): boolean {
   if (b.length < 92) return false;
   for (let i = 0; i < 8; i++) if (b[i] !== SIGNATURE.charCodeAt(i)) return false;
@@ -62,7 +62,7 @@ interface Header {
 
 /** Validates one header (read at `lba`); returns it, or a message saying what is wrong. */
 function checkHeader(h: Uint8Array, lba: number, sectorSize: number, sectors: number): Header | string {
-  if (!hasSignature(h)) return "no \"EFI PART\" signature at LBA " + lba;
+  if (!hasSignature(h)) return 'no "EFI PART" signature at LBA ' + lba;
   const headerSize = u32le(h, 12);
   if (headerSize < 92 || headerSize > sectorSize) return "header size " + headerSize + " is outside 92.." + sectorSize;
   const stored = u32le(h, 16);
@@ -72,7 +72,16 @@ function checkHeader(h: Uint8Array, lba: number, sectorSize: number, sectors: nu
   copy[18] = 0;
   copy[19] = 0;
   const actual = crc32(copy);
-  if (actual !== stored) return "header CRC32 mismatch at LBA " + lba + " (stored " + stored.toString(16) + ", computed " + actual.toString(16) + ")";
+  if (actual !== stored)
+    return (
+      "header CRC32 mismatch at LBA " +
+      lba +
+      " (stored " +
+      stored.toString(16) +
+      ", computed " +
+      actual.toString(16) +
+      ")"
+    );
   const hdr: Header = {
     myLba: u64le(h, 24),
     alternateLba: u64le(h, 32),
@@ -85,12 +94,15 @@ function checkHeader(h: Uint8Array, lba: number, sectorSize: number, sectors: nu
     entriesCrc: u32le(h, 88),
   };
   if (hdr.myLba !== lba) return "header at LBA " + lba + " says it is at LBA " + hdr.myLba;
-  if (hdr.entrySize < 128 || hdr.entrySize > MAX_ENTRY_SIZE || hdr.entrySize % 8 !== 0) return "partition entry size " + hdr.entrySize + " is invalid";
+  if (hdr.entrySize < 128 || hdr.entrySize > MAX_ENTRY_SIZE || hdr.entrySize % 8 !== 0)
+    return "partition entry size " + hdr.entrySize + " is invalid";
   if (hdr.count > MAX_ENTRIES) return "partition entry count " + hdr.count + " exceeds " + MAX_ENTRIES;
   const entryBytes = hdr.count * hdr.entrySize;
   const entrySectors = Math.ceil(entryBytes / sectorSize);
-  if (hdr.entriesLba < 2 || hdr.entriesLba + entrySectors > sectors) return "partition entries at LBA " + hdr.entriesLba + " lie outside the disk";
-  if (hdr.firstUsable > hdr.lastUsable || hdr.lastUsable >= sectors) return "usable LBAs " + hdr.firstUsable + ".." + hdr.lastUsable + " do not fit the disk";
+  if (hdr.entriesLba < 2 || hdr.entriesLba + entrySectors > sectors)
+    return "partition entries at LBA " + hdr.entriesLba + " lie outside the disk";
+  if (hdr.firstUsable > hdr.lastUsable || hdr.lastUsable >= sectors)
+    return "usable LBAs " + hdr.firstUsable + ".." + hdr.lastUsable + " do not fit the disk";
   return hdr;
 }
 
@@ -99,7 +111,14 @@ function readEntries(read: ReadAt, hdr: Header, sectorSize: number): Uint8Array 
   const b = read(hdr.entriesLba * sectorSize, len);
   if (b.length < len) return "partition entries are truncated (" + b.length + " of " + len + " bytes)";
   const actual = crc32(b, 0, len);
-  if (actual !== hdr.entriesCrc) return "partition entries CRC32 mismatch (stored " + hdr.entriesCrc.toString(16) + ", computed " + actual.toString(16) + ")";
+  if (actual !== hdr.entriesCrc)
+    return (
+      "partition entries CRC32 mismatch (stored " +
+      hdr.entriesCrc.toString(16) +
+      ", computed " +
+      actual.toString(16) +
+      ")"
+    );
   return b;
 }
 
@@ -114,7 +133,21 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
     const lastLba = u64le(b, o + 40);
     const typeGuid = guidToString(b, o);
     if (lastLba < firstLba || firstLba < hdr.firstUsable || lastLba > hdr.lastUsable) {
-      throw new ParseError("gpt", "partition " + (i + 1) + " (type " + typeGuid + ") spans LBA " + firstLba + ".." + lastLba + ", outside the usable " + hdr.firstUsable + ".." + hdr.lastUsable);
+      throw new ParseError(
+        "gpt",
+        "partition " +
+          (i + 1) +
+          " (type " +
+          typeGuid +
+          ") spans LBA " +
+          firstLba +
+          ".." +
+          lastLba +
+          ", outside the usable " +
+          hdr.firstUsable +
+          ".." +
+          hdr.lastUsable,
+      );
     }
     out.push({
       number: i + 1,
@@ -152,7 +185,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
   }
   // No primary signature: still try a backup header at the end, for either sector size.
   const sizes = sectorSize === 0 ? [512, 4096] : [sectorSize];
-  let problem = "no \"EFI PART\" signature at LBA 1 (512- or 4096-byte sectors)";
+  let problem = 'no "EFI PART" signature at LBA 1 (512- or 4096-byte sectors)';
   let backupProblem = "";
   let noSignature = true;
   for (const ss of sizes) {
@@ -167,7 +200,13 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
       if (typeof primary !== "string") {
         const entries = readEntries(read, primary, ss);
         if (typeof entries !== "string") {
-          return { sectorSize: ss, diskGuid: primary.diskGuid, usedHeader: "primary", primaryProblem: undefined, partitions: parseEntries(entries, primary, ss) };
+          return {
+            sectorSize: ss,
+            diskGuid: primary.diskGuid,
+            usedHeader: "primary",
+            primaryProblem: undefined,
+            partitions: parseEntries(entries, primary, ss),
+          };
         }
         problem = entries;
       } else problem = primary;
@@ -177,17 +216,26 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
     if (typeof backup !== "string") {
       const entries = readEntries(read, backup, ss);
       if (typeof entries !== "string") {
-        return { sectorSize: ss, diskGuid: backup.diskGuid, usedHeader: "backup", primaryProblem: problem, partitions: parseEntries(entries, backup, ss) };
+        return {
+          sectorSize: ss,
+          diskGuid: backup.diskGuid,
+          usedHeader: "backup",
+          primaryProblem: problem,
+          partitions: parseEntries(entries, backup, ss),
+        };
       }
       backupProblem = entries;
       noSignature = false;
     } else {
       backupProblem = backup;
-      if (!backup.startsWith("no \"EFI PART\"")) noSignature = false;
+      if (!backup.startsWith('no "EFI PART"')) noSignature = false;
     }
   }
   if (sectorSize === 0 && noSignature) {
-    throw new ParseError("gpt", "no GPT: no \"EFI PART\" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)");
+    throw new ParseError(
+      "gpt",
+      'no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+    );
   }
   throw new ParseError("gpt", "no valid GPT: primary: " + problem + "; backup: " + backupProblem);
 }

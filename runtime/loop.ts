@@ -71,14 +71,24 @@ function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: 
   const n = k.ioctlInt(ctl, LoopIoctl.CTL_GET_FREE, 0);
   const path = "/dev/loop" + n;
   const fd = k.open(path, OpenFlags.RDONLY);
-  // Assigned before try: catch blocks must not read locals set inside try (porffor setjmp).
+  // Assigned before try: the catch block reads it (porffor: try-catch-stale-locals).
   try {
     k.ioctl(fd, LoopIoctl.CONFIGURE, encodeLoopConfig(backing, r, file));
     const info = new Uint8Array(LOOP_INFO64_SIZE);
     k.ioctl(fd, LoopIoctl.GET_STATUS64, info);
     const got = decodeLoopInfo(info);
     if (got.offset !== r.offset || got.size !== r.size || (got.flags & LoopFlags.READ_ONLY) === 0) {
-      throw new InitError("LOOP_CONFIGURE " + quote(path) + " for " + quote(file) + " did not take (offset " + got.offset + ", size " + got.size + ")");
+      throw new InitError(
+        "LOOP_CONFIGURE " +
+          quote(path) +
+          " for " +
+          quote(file) +
+          " did not take (offset " +
+          got.offset +
+          ", size " +
+          got.size +
+          ")",
+      );
     }
   } catch (e) {
     closeQuietly(k, [fd]);
@@ -94,6 +104,7 @@ function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: 
  */
 export function attachLoop(k: Kernel, file: string, r: LoopRange): LoopDevice {
   const ctl = k.open("/dev/loop-control", OpenFlags.RDWR);
+  // The catch block reads the backing fd; the loop's condition the result (porffor: try-catch-stale-locals).
   const fds = { backing: -1 };
   const result: LoopDevice[] = [];
   try {

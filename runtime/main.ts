@@ -48,7 +48,9 @@ export function boot(k: Kernel, log: Log): never {
     log.notice("version " + VERSION + ", pid " + k.getpid() + ", kernel command line: " + cmdline);
     if (config.problems.length > 0) throw new InitError("kernel command line: " + config.problems.join("; "));
     if (config.rootHash === undefined && !config.verityDisabled) {
-      throw new InitError("no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)");
+      throw new InitError(
+        "no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)",
+      );
     }
 
     run.enter("coldplug");

@@ -118,6 +118,7 @@ function matchSet(pattern: string, open: number, ch: string): number {
       let hi = pattern[i + 2];
       i += 2;
       if (hi === "\\" && i + 1 < pattern.length) hi = pattern[++i];
+      // Modalias characters are ASCII, where `>=` is right (porffor: wide-string-compare).
       if (ch >= lo && ch <= hi) matched = true;
     } else if (ch === lo) matched = true;
     i++;
@@ -126,11 +127,6 @@ function matchSet(pattern: string, open: number, ch: string): number {
   return matched !== negate ? i + 1 : -1;
 }
 
-
-/** Parses the table text; throws ParseError naming the line that is wrong. */
-// Written for porffor: no closures (captured locals lose their types), and every field read
-// from a line goes into a local annotated `string` once the line's length is checked, so that
-// porffor compiles string operations instead of a dispatch over every value type.
 function malformed(i: number, line: string): ParseError {
   return new ParseError("module-table", "module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
 }
@@ -143,9 +139,16 @@ function requireModules(t: ModuleTable, names: string[], before: string, after: 
   }
 }
 
+/**
+ * Parses the table text; throws ParseError naming the line that is wrong. No closures (porffor
+ * gives captured locals no type), and every field read from a line goes into a local annotated
+ * `string` once the line's length is checked, so that porffor compiles string operations instead
+ * of a dispatch over every value type.
+ */
 export function parseModuleTable(text: string): ModuleTable {
   const lines = splitText(text, "\n");
-  if (lines[0] !== TABLE_MAGIC) throw new ParseError("module-table", "module table: first line is not \"" + TABLE_MAGIC + "\"");
+  if (lines[0] !== TABLE_MAGIC)
+    throw new ParseError("module-table", 'module table: first line is not "' + TABLE_MAGIC + '"');
   const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map() };
   for (let i = 1; i < lines.length; i++) {
     const line: string = lines[i];
@@ -169,7 +172,12 @@ export function parseModuleTable(text: string): ModuleTable {
     } else throw malformed(i, line);
   }
   for (const m of t.modules.values()) requireModules(t, m.deps, m.name + " depends on", ", which is not in the table");
-  requireModules(t, t.aliases.map((a) => a.name), "alias for unknown module", "");
+  requireModules(
+    t,
+    t.aliases.map((a) => a.name),
+    "alias for unknown module",
+    "",
+  );
   for (const g of t.groups.keys()) requireModules(t, t.groups.get(g) ?? [], "group " + g + " names unknown module", "");
   return t;
 }

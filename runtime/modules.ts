@@ -62,7 +62,8 @@ export class ModuleLoader {
       try {
         fd = this.k.open(path, OpenFlags.RDONLY);
       } catch (e) {
-        if (isErrno(e, Errno.ENOENT)) throw new InitError(context + ": " + quote(path) + " is missing from the initramfs", Errno.ENOENT);
+        if (isErrno(e, Errno.ENOENT))
+          throw new InitError(context + ": " + quote(path) + " is missing from the initramfs", Errno.ENOENT);
         throw withContext(context, e);
       }
       try {
@@ -70,7 +71,8 @@ export class ModuleLoader {
       } catch (e) {
         this.k.close(fd);
         // EEXIST: loaded already (by us or the kernel). Anything else is a real failure.
-        if (!isErrno(e, Errno.EEXIST)) throw withContext(context, new KernelError("finit_module", quote(path), errnoOf(e)));
+        if (!isErrno(e, Errno.EEXIST))
+          throw withContext(context, new KernelError("finit_module", quote(path), errnoOf(e)));
         this.loaded.add(m.name);
         continue;
       }

@@ -20,10 +20,34 @@ export interface MountSpec {
  * (docs/INITRD_INTERFACE.md): tmpfs, mode=755, nodev, nosuid, strictatime.
  */
 export const API_MOUNTS: MountSpec[] = [
-  { source: "proc", target: "/proc", fstype: "proc", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, data: "" },
-  { source: "sysfs", target: "/sys", fstype: "sysfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC, data: "" },
-  { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: MountFlags.NOSUID | MountFlags.STRICTATIME, data: "mode=755" },
-  { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.STRICTATIME, data: "mode=755" },
+  {
+    source: "proc",
+    target: "/proc",
+    fstype: "proc",
+    flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC,
+    data: "",
+  },
+  {
+    source: "sysfs",
+    target: "/sys",
+    fstype: "sysfs",
+    flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.NOEXEC,
+    data: "",
+  },
+  {
+    source: "devtmpfs",
+    target: "/dev",
+    fstype: "devtmpfs",
+    flags: MountFlags.NOSUID | MountFlags.STRICTATIME,
+    data: "mode=755",
+  },
+  {
+    source: "tmpfs",
+    target: "/run",
+    fstype: "tmpfs",
+    flags: MountFlags.NOSUID | MountFlags.NODEV | MountFlags.STRICTATIME,
+    data: "mode=755",
+  },
 ];
 
 /** mkdir that treats an existing directory as success (checked first: a thrown EEXIST costs more). */

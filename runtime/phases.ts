@@ -111,10 +111,29 @@ export class BootRun {
    */
   toJson(): string {
     const r = (v: number) => fixedPoint(v, 3);
-    const phases = this.phases.map((p) => '{"phase":"' + p.phase + '","startMs":' + r(p.startMs) + ',"endMs":' + r(p.endMs) + ',"ms":' + r(p.endMs - p.startMs) + "}");
+    const phases = this.phases.map(
+      (p) =>
+        '{"phase":"' +
+        p.phase +
+        '","startMs":' +
+        r(p.startMs) +
+        ',"endMs":' +
+        r(p.endMs) +
+        ',"ms":' +
+        r(p.endMs - p.startMs) +
+        "}",
+    );
     const n = this.phases.length;
     const total = n > 0 ? this.phases[n - 1].endMs - this.startMs : 0;
-    return '{"clock":"CLOCK_MONOTONIC","unit":"ms","startMs":' + r(this.startMs) + ',"totalMs":' + r(total) + ',"phases":[' + phases.join(",") + "]}";
+    return (
+      '{"clock":"CLOCK_MONOTONIC","unit":"ms","startMs":' +
+      r(this.startMs) +
+      ',"totalMs":' +
+      r(total) +
+      ',"phases":[' +
+      phases.join(",") +
+      "]}"
+    );
   }
 
   /** Ends the running phase and writes timings.json; returns the milliseconds from the start. */

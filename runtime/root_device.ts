@@ -33,7 +33,12 @@ export interface RootDevice {
 /** Attaches a DDI partition read-only; the loop device disappears with its last user. */
 function attachPartition(k: Kernel, file: string, p: GptPartition, what: string): LoopDevice {
   try {
-    return attachLoop(k, file, { offset: p.offset, size: p.size, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR | LoopFlags.DIRECT_IO, blockSize: 0 });
+    return attachLoop(k, file, {
+      offset: p.offset,
+      size: p.size,
+      flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR | LoopFlags.DIRECT_IO,
+      blockSize: 0,
+    });
   } catch (e) {
     throw withContext("attach the " + what + " partition " + p.partGuid, e);
   }
@@ -43,7 +48,14 @@ function attachPartition(k: Kernel, file: string, p: GptPartition, what: string)
  * Sets up the root device of the DDI in `ddiFile`: dm-verity over two loop devices, or one loop
  * device when verification is disabled.
  */
-export function setUpRootDevice(k: Kernel, log: Log, loader: ModuleLoader, ddiFile: string, ddi: DdiLayout, options: string[]): RootDevice {
+export function setUpRootDevice(
+  k: Kernel,
+  log: Log,
+  loader: ModuleLoader,
+  ddiFile: string,
+  ddi: DdiLayout,
+  options: string[],
+): RootDevice {
   loader.loadGroup("loop");
   const rootLoop = attachPartition(k, ddiFile, ddi.root, "root");
   log.debug("root partition " + ddi.root.partGuid + " on " + rootLoop.path);
@@ -58,11 +70,34 @@ export function setUpRootDevice(k: Kernel, log: Log, loader: ModuleLoader, ddiFi
   const hashStart = checkVerityGeometry(sb, ddi.root.size, verity.partition.size, verity.rootHash);
   const verityLoop = attachPartition(k, ddiFile, verity.partition, "root-verity");
   loader.loadGroup("verity");
-  const params = verityParams(rootLoop.major + ":" + rootLoop.minor, verityLoop.major + ":" + verityLoop.minor, sb, hashStart, verity.rootHash, options);
+  const params = verityParams(
+    rootLoop.major + ":" + rootLoop.minor,
+    verityLoop.major + ":" + verityLoop.minor,
+    sb,
+    hashStart,
+    verity.rootHash,
+    options,
+  );
   log.debug("verity table: " + params);
   const target = { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };
-  const dev = createReadOnlyDevice(k, VERITY_NAME, "STORAGE_INIT-VERITY-" + VERITY_NAME, target, { status: "V", meaning: "verified" });
-  log.info("dm-verity " + dev.path + " (" + sb.algorithm + ", " + sb.dataBlocks + " blocks of " + sb.dataBlockSize + ") over " + rootLoop.path + " + " + verityLoop.path);
+  const dev = createReadOnlyDevice(k, VERITY_NAME, "STORAGE_INIT-VERITY-" + VERITY_NAME, target, {
+    status: "V",
+    meaning: "verified",
+  });
+  log.info(
+    "dm-verity " +
+      dev.path +
+      " (" +
+      sb.algorithm +
+      ", " +
+      sb.dataBlocks +
+      " blocks of " +
+      sb.dataBlockSize +
+      ") over " +
+      rootLoop.path +
+      " + " +
+      verityLoop.path,
+  );
   return { path: dev.path, verified: true, held: [rootLoop.fd, verityLoop.fd] };
 }
 
@@ -71,14 +106,25 @@ export function setUpRootDevice(k: Kernel, log: Log, loader: ModuleLoader, ddiFi
  * `C` means dm-verity refused blocks: the line says so. The loop fds are closed once the mount
  * (through dm-verity) holds the devices.
  */
-export function mountRoot(k: Kernel, loader: ModuleLoader, root: RootDevice, target: string, fstype: string, flags: string): void {
+export function mountRoot(
+  k: Kernel,
+  loader: ModuleLoader,
+  root: RootDevice,
+  target: string,
+  fstype: string,
+  flags: string,
+): void {
   loader.loadGroup("erofs");
   mkdirAll(k, target, 0o755);
   try {
     k.mount(root.path, target, fstype, MountFlags.RDONLY, flags);
   } catch (e) {
     if (root.verified && isErrno(e, Errno.EIO) && dmStatus(k, VERITY_NAME) === "C") {
-      throw new InitError(errorText(e) + ": dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)", Errno.EIO);
+      throw new InitError(
+        errorText(e) +
+          ": dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)",
+        Errno.EIO,
+      );
     }
     throw e;
   }

@@ -12,7 +12,13 @@ import type { Kernel } from "../syscalls/kernel.js";
 export const MOVE_MOUNTS = ["/dev", "/proc", "/sys", "/run"];
 
 /** Where the kernel and systemd look for init when `init=` is not given. */
-export const DEFAULT_INITS = ["/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init", "/etc/init", "/bin/init"];
+export const DEFAULT_INITS = [
+  "/usr/lib/systemd/systemd",
+  "/lib/systemd/systemd",
+  "/sbin/init",
+  "/etc/init",
+  "/bin/init",
+];
 
 /** Removes everything under `dir` that lives on device `dev`, except `keep`. Returns the count. */
 export function deleteTree(k: Kernel, dir: string, devMajor: number, devMinor: number, keep: string): number {

@@ -20,7 +20,6 @@ export interface VeritySuperblock {
   salt: string;
 }
 
-
 /** Digest sizes of the algorithms veritysetup offers and the kernel has. */
 const DIGEST_SIZES: { [alg: string]: number } = { sha1: 20, sha256: 32, sha512: 64 };
 export const VERITY_SUPERBLOCK_SIZE = 512;
@@ -31,27 +30,45 @@ function isPowerOfTwo(n: number): boolean {
 
 /** Parses the 512-byte superblock at the start of a hash device; throws ParseError on nonsense. */
 export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
-  if (b.length < VERITY_SUPERBLOCK_SIZE) throw new ParseError("verity", "verity superblock is truncated (" + b.length + " bytes)");
+  // porffor: typedarray-bounds
+  if (b.length < VERITY_SUPERBLOCK_SIZE)
+    throw new ParseError("verity", "verity superblock is truncated (" + b.length + " bytes)");
   const magic = "verity\0\0";
-  for (let i = 0; i < 8; i++) if (b[i] !== magic.charCodeAt(i)) throw new ParseError("verity", "no verity superblock (bad signature)");
+  for (let i = 0; i < 8; i++)
+    if (b[i] !== magic.charCodeAt(i)) throw new ParseError("verity", "no verity superblock (bad signature)");
   const version = u32le(b, 8);
   if (version !== 1) throw new ParseError("verity", "verity superblock version " + version + " is not supported");
   const hashType = u32le(b, 12);
   if (hashType !== 1) throw new ParseError("verity", "verity hash type " + hashType + " is not supported (only 1)");
   const algorithm = readCString(b, 32, 64);
   const digest = DIGEST_SIZES[algorithm];
-  if (digest === undefined) throw new ParseError("verity", "verity hash algorithm " + quote(algorithm) + " is not supported");
+  if (digest === undefined)
+    throw new ParseError("verity", "verity hash algorithm " + quote(algorithm) + " is not supported");
   const dataBlockSize = u32le(b, 64);
   const hashBlockSize = u32le(b, 68);
-  for (const [what, v] of [["data", dataBlockSize], ["hash", hashBlockSize]] as Array<[string, number]>) {
-    if (!isPowerOfTwo(v) || v < 512 || v > 65536) throw new ParseError("verity", "verity " + what + " block size " + v + " is invalid");
+  for (const [what, v] of [
+    ["data", dataBlockSize],
+    ["hash", hashBlockSize],
+  ] as Array<[string, number]>) {
+    if (!isPowerOfTwo(v) || v < 512 || v > 65536)
+      throw new ParseError("verity", "verity " + what + " block size " + v + " is invalid");
   }
   const dataBlocks = u64le(b, 72);
-  if (dataBlocks === 0 || dataBlocks > 4294967296 * 64) throw new ParseError("verity", "verity data block count " + dataBlocks + " is invalid");
+  if (dataBlocks === 0 || dataBlocks > 4294967296 * 64)
+    throw new ParseError("verity", "verity data block count " + dataBlocks + " is invalid");
   const saltSize = u16le(b, 80);
   if (saltSize > 256) throw new ParseError("verity", "verity salt size " + saltSize + " exceeds 256");
   const uuid = uuidFromHex(toHex(b.subarray(16, 32)));
-  return { version, hashType, uuid, algorithm, dataBlockSize, hashBlockSize, dataBlocks, salt: toHex(b.subarray(88, 88 + saltSize)) };
+  return {
+    version,
+    hashType,
+    uuid,
+    algorithm,
+    dataBlockSize,
+    hashBlockSize,
+    dataBlocks,
+    salt: toHex(b.subarray(88, 88 + saltSize)),
+  };
 }
 
 /** Blocks of the hash tree for `sb` (veritysetup's layout), excluding the superblock block. */
@@ -73,21 +90,63 @@ export function hashTreeBlocks(sb: VeritySuperblock): number {
  * Checks that the superblock's geometry fits the partitions it claims to describe and returns
  * the block where the hash tree starts (the superblock occupies the blocks before it).
  */
-export function checkVerityGeometry(sb: VeritySuperblock, dataSize: number, hashSize: number, rootHash: string): number {
+export function checkVerityGeometry(
+  sb: VeritySuperblock,
+  dataSize: number,
+  hashSize: number,
+  rootHash: string,
+): number {
   const dataBytes = sb.dataBlocks * sb.dataBlockSize;
-  if (dataBytes > dataSize) throw new ParseError("verity", "verity superblock covers " + dataBytes + " bytes of data, but the root partition has " + dataSize);
+  if (dataBytes > dataSize)
+    throw new ParseError(
+      "verity",
+      "verity superblock covers " + dataBytes + " bytes of data, but the root partition has " + dataSize,
+    );
   const hashStart = Math.ceil(VERITY_SUPERBLOCK_SIZE / sb.hashBlockSize);
   const needed = (hashStart + hashTreeBlocks(sb)) * sb.hashBlockSize;
-  if (needed > hashSize) throw new ParseError("verity", "verity hash tree needs " + needed + " bytes, but the verity partition has " + hashSize);
+  if (needed > hashSize)
+    throw new ParseError(
+      "verity",
+      "verity hash tree needs " + needed + " bytes, but the verity partition has " + hashSize,
+    );
   const digestHex = DIGEST_SIZES[sb.algorithm] * 2;
-  if (rootHash.length !== digestHex) throw new ParseError("verity", "roothash= has " + rootHash.length + " hex digits, but " + sb.algorithm + " needs " + digestHex);
+  if (rootHash.length !== digestHex)
+    throw new ParseError(
+      "verity",
+      "roothash= has " + rootHash.length + " hex digits, but " + sb.algorithm + " needs " + digestHex,
+    );
   return hashStart;
 }
 
 /** The dm-verity table line's parameters (everything after "verity"). */
-export function verityParams(dataDev: string, hashDev: string, sb: VeritySuperblock, hashStart: number, rootHash: string, options: string[]): string {
+export function verityParams(
+  dataDev: string,
+  hashDev: string,
+  sb: VeritySuperblock,
+  hashStart: number,
+  rootHash: string,
+  options: string[],
+): string {
   const salt = sb.salt === "" ? "-" : sb.salt;
-  let p = "1 " + dataDev + " " + hashDev + " " + sb.dataBlockSize + " " + sb.hashBlockSize + " " + sb.dataBlocks + " " + hashStart + " " + sb.algorithm + " " + rootHash + " " + salt;
+  let p =
+    "1 " +
+    dataDev +
+    " " +
+    hashDev +
+    " " +
+    sb.dataBlockSize +
+    " " +
+    sb.hashBlockSize +
+    " " +
+    sb.dataBlocks +
+    " " +
+    hashStart +
+    " " +
+    sb.algorithm +
+    " " +
+    rootHash +
+    " " +
+    salt;
   const opts = options.map((o) => replaceText(o, "-", "_"));
   if (opts.length > 0) p += " " + opts.length + " " + opts.join(" ");
   return p;

@@ -11,6 +11,7 @@ export const STATX_SIZE = 256;
 /** Entries of a getdents64 buffer of `len` bytes, without "." and "..". */
 export function parseDirents(buf: Uint8Array, len: number, out: DirEntry[]): void {
   let off = 0;
+  // Each record is checked against the length before it is read (porffor: typedarray-bounds).
   while (off + 19 <= len) {
     const reclen = u16le(buf, off + 16);
     if (reclen < 20 || off + reclen > len) throw new Error("getdents64: malformed record at " + off);

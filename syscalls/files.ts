@@ -22,6 +22,7 @@ export function readSmallFile(k: Kernel, path: string, max: number = 4096): stri
  */
 export function readSmallBytes(k: Kernel, path: string, max: number): Uint8Array {
   const fd = k.open(path, OpenFlags.RDONLY);
+  // porffor: try-catch-stale-locals
   const st = { buf: new Uint8Array(Math.min(max, 4096)), n: 0 };
   try {
     for (;;) {

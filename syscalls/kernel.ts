@@ -7,7 +7,8 @@
  */
 
 // Constants are grouped in objects, not top-level UPPER_CASE names: porffor keeps JS identifiers
-// in its C output, and a name such as O_RDONLY or ENOENT would collide with libc's macros.
+// in its C output, and a name such as O_RDONLY or ENOENT would collide with libc's macros
+// (porffor: c-macro-names).
 
 /** open(2) flags (uapi asm-generic/fcntl.h; the same on x86-64 and aarch64). */
 export const OpenFlags = {

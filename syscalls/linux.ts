@@ -85,7 +85,18 @@ export class LinuxKernel implements Kernel {
     const c_data = optString(data);
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_mount(OPTSTR(c_src), (const char *)BUF(c_target), OPTSTR(c_fstype), NUM(c_flags), OPTSTR(c_data)));`;
-    if (c_r < 0) fail(c_r, "mount", quote(source) + " on " + quote(target) + " (" + (fstype === "" ? "flags " + flags : fstype) + (data === "" ? "" : ", " + data) + ")");
+    if (c_r < 0)
+      fail(
+        c_r,
+        "mount",
+        quote(source) +
+          " on " +
+          quote(target) +
+          " (" +
+          (fstype === "" ? "flags " + flags : fstype) +
+          (data === "" ? "" : ", " + data) +
+          ")",
+      );
   }
 
   umount(target: string, flags: number): void {
@@ -276,6 +287,7 @@ export class LinuxKernel implements Kernel {
     return c_r;
   }
 
+  // The process's strings come from the shim, not `process` (porffor: no-process).
   argv(): string[] {
     return this.processStrings(0);
   }

@@ -98,22 +98,42 @@ function noPanic(t: ExecutionContext, r: Boot): void {
 function reachedRoot(t: ExecutionContext, r: Boot, esp: RegExp, modules: string[]): void {
   noPanic(t, r);
   t.regex(r.output, /storage-init: version \d+\.\d+\.\d+, pid 1, kernel command line: /);
-  for (const m of modules) t.regex(r.output, new RegExp(`storage-init: loaded ${m} \\(\\d+\\.\\d+ ms\\)`), `module ${m}`);
+  for (const m of modules)
+    t.regex(r.output, new RegExp(`storage-init: loaded ${m} \\(\\d+\\.\\d+ ms\\)`), `module ${m}`);
   t.regex(r.output, esp);
-  t.regex(r.output, /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of 4096\) over \/dev\/loop\d \+ \/dev\/loop\d/);
+  t.regex(
+    r.output,
+    /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of 4096\) over \/dev\/loop\d \+ \/dev\/loop\d/,
+  );
   t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
-  t.regex(r.output, new RegExp("storage-init: phases \\(ms\\): " + phaseIds().map((id) => id + " \\d+\\.\\d").join(", ")));
+  t.regex(
+    r.output,
+    new RegExp(
+      "storage-init: phases \\(ms\\): " +
+        phaseIds()
+          .map((id) => id + " \\d+\\.\\d")
+          .join(", "),
+    ),
+  );
   t.regex(r.output, /storage-init: starting \/sbin\/init after \d+\.\d+ ms/);
   t.regex(r.output, /ROOT-REACHED uptime=\d+\.\d+ pid=1 argv=\/sbin\/init/);
   const timings = r.output.match(/TIMINGS (\{.*\})/);
   t.truthy(timings, "timings.json reached the new root");
-  const phases = (JSON.parse((timings as RegExpMatchArray)[1]) as { phases: Array<{ phase: string }> }).phases.map((p) => p.phase);
+  const phases = (JSON.parse((timings as RegExpMatchArray)[1]) as { phases: Array<{ phase: string }> }).phases.map(
+    (p) => p.phase,
+  );
   t.deepEqual(phases, phaseIds());
   t.regex(r.output, /reboot: Power down/);
 }
 
 /** Asserts the fatal line, then the action, no later than `delayS` + 1 s after it. */
-function failedWith(t: ExecutionContext, r: Boot, line: string | RegExp, action: "reboot" | "poweroff", delayS: number): void {
+function failedWith(
+  t: ExecutionContext,
+  r: Boot,
+  line: string | RegExp,
+  action: "reboot" | "poweroff",
+  delayS: number,
+): void {
   noPanic(t, r);
   const lines = stampedLines(r.output);
   const fatal = lines.find((l) => l.text.startsWith("storage-init: failed to "));
@@ -122,7 +142,9 @@ function failedWith(t: ExecutionContext, r: Boot, line: string | RegExp, action:
   if (typeof line === "string") t.is(fatal.text, line);
   else t.regex(fatal.text, line);
   t.is(lines.filter((l) => l.text.startsWith("storage-init: failed to ")).length, 1, "exactly one fatal line");
-  const done = lines.find((l) => (action === "reboot" ? /reboot: (Restarting system|machine restart)/ : /reboot: Power down/).test(l.text));
+  const done = lines.find((l) =>
+    (action === "reboot" ? /reboot: (Restarting system|machine restart)/ : /reboot: Power down/).test(l.text),
+  );
   t.truthy(done, `the ${action} happened`);
   if (done) t.true(done.t - fatal.t <= delayS + 1, `${action} ${(done.t - fatal.t).toFixed(2)} s after the error`);
   t.notRegex(r.output, /ROOT-REACHED/);
@@ -134,7 +156,14 @@ const OK = "roothash=HASH storage_init.timeout=20";
 
 it("boot: virtio-blk disk, ESP by type, DDI at the default path", async (t) => {
   const { r } = await boot({ drive: "virtio", append: OK });
-  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by the ESP partition type\)/, ["virtio_pci", "virtio_blk", "vfat", "loop", "dm_verity", "erofs"]);
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by the ESP partition type\)/, [
+    "virtio_pci",
+    "virtio_blk",
+    "vfat",
+    "loop",
+    "dm_verity",
+    "erofs",
+  ]);
   t.notRegex(r.output, /storage-init: loaded (nvme|virtio_scsi|usb_storage) /, "only what the hardware needs");
 });
 
@@ -155,19 +184,32 @@ it("boot: SATA disk on the q35 AHCI controller loads ahci and sd_mod", async (t)
 });
 
 it("boot: a DDI at another path given by storage_init.ddi=", async (t) => {
-  const { r } = await boot({ disk: { ddiPath: "/images/My OS/root.raw" }, append: OK + ' "storage_init.ddi=/images/My OS/root.raw"' });
+  const { r } = await boot({
+    disk: { ddiPath: "/images/My OS/root.raw" },
+    append: OK + ' "storage_init.ddi=/images/My OS/root.raw"',
+  });
   reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 /, ["virtio_blk"]);
 });
 
 it("boot: the ESP given by storage_init.esp=PARTUUID=", async (t) => {
   const { r } = await boot({ append: OK + " storage_init.esp=PARTUUID=" + ESP_PART_UUID });
-  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by storage_init\.esp=PARTUUID=[0-9a-f-]{36}\)/, ["virtio_blk"]);
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by storage_init\.esp=PARTUUID=[0-9a-f-]{36}\)/, [
+    "virtio_blk",
+  ]);
 });
 
 it("boot: a corrupted primary GPT header is replaced by the backup and the boot succeeds", async (t) => {
   const { r } = await boot({ disk: { corruptPrimaryGpt: true }, append: OK });
-  t.regex(r.output, /storage-init: \/dev\/vda: primary GPT is damaged \(no "EFI PART" signature at LBA 1 \(512- or 4096-byte sectors\)\); using the backup/);
-  reachedRoot(t, r, /storage-init: ESP at \/dev\/vda bytes 1048576\+\d+ \(found by the ESP partition type; the kernel made no partition node\) on \/dev\/loop0/, ["virtio_blk"]);
+  t.regex(
+    r.output,
+    /storage-init: \/dev\/vda: primary GPT is damaged \(no "EFI PART" signature at LBA 1 \(512- or 4096-byte sectors\)\); using the backup/,
+  );
+  reachedRoot(
+    t,
+    r,
+    /storage-init: ESP at \/dev\/vda bytes 1048576\+\d+ \(found by the ESP partition type; the kernel made no partition node\) on \/dev\/loop0/,
+    ["virtio_blk"],
+  );
   t.is(r.output.split("primary GPT is damaged").length, 2, "said once");
 });
 
@@ -205,27 +247,57 @@ it("boot fails: wrong roothash= (partition UUIDs do not match)", async (t) => {
   const wrong = "ab".repeat(32);
   const { r, d } = await boot({ append: `roothash=${wrong} storage_init.failure_delay=1` });
   const actual = uuidFromHex(d.rootHash.slice(0, 32));
-  failedWith(t, r, `storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: root partition UUID ${actual} does not match roothash= (expected abababab-abab-abab-abab-abababababab)`, "reboot", 1);
+  failedWith(
+    t,
+    r,
+    `storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: root partition UUID ${actual} does not match roothash= (expected abababab-abab-abab-abab-abababababab)`,
+    "reboot",
+    1,
+  );
 });
 
 it("boot fails: no roothash= at all refuses an unverified root", async (t) => {
   const { r } = await boot({ append: "storage_init.on_failure=poweroff storage_init.failure_delay=0" });
-  failedWith(t, r, "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)", "poweroff", 0);
+  failedWith(
+    t,
+    r,
+    "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)",
+    "poweroff",
+    0,
+  );
 });
 
 it("boot fails: one flipped byte in the erofs data is stopped by dm-verity", async (t) => {
   const { r } = await boot({ disk: { flipErofsByte: 1030 }, append: OK + " storage_init.failure_delay=1" });
-  failedWith(t, r, 'storage-init: failed to mount the root /dev/dm-0: mount "/dev/dm-0" on "/sysroot" (erofs): EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)', "reboot", 1);
+  failedWith(
+    t,
+    r,
+    'storage-init: failed to mount the root /dev/dm-0: mount "/dev/dm-0" on "/sysroot" (erofs): EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
+    "reboot",
+    1,
+  );
   t.regex(r.output, /device-mapper: verity: \d+:\d+: data block \d+ is corrupted/);
 });
 
 it("boot fails: the DDI is missing from the ESP", async (t) => {
-  const { r } = await boot({ disk: { omitDdi: true }, append: OK + " storage_init.on_failure=poweroff storage_init.failure_delay=0" });
-  failedWith(t, r, 'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT', "poweroff", 0);
+  const { r } = await boot({
+    disk: { omitDdi: true },
+    append: OK + " storage_init.on_failure=poweroff storage_init.failure_delay=0",
+  });
+  failedWith(
+    t,
+    r,
+    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT',
+    "poweroff",
+    0,
+  );
 });
 
 it("boot fails: no ESP on the disk times out naming what it waited for", async (t) => {
-  const { r } = await boot({ disk: { noEsp: true }, append: "roothash=HASH storage_init.timeout=3 storage_init.failure_delay=0" });
+  const { r } = await boot({
+    disk: { noEsp: true },
+    append: "roothash=HASH storage_init.timeout=3 storage_init.failure_delay=0",
+  });
   failedWith(
     t,
     r,
@@ -236,8 +308,17 @@ it("boot fails: no ESP on the disk times out naming what it waited for", async (
 });
 
 it("boot fails: a disk that never appears times out (q35's AHCI controller is real hardware: ahci loads)", async (t) => {
-  const { r } = await boot({ noDisk: true, append: "roothash=HASH storage_init.timeout=2 storage_init.failure_delay=0 storage_init.on_failure=poweroff" });
-  failedWith(t, r, /^storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci; block devices: none$/, "poweroff", 0);
+  const { r } = await boot({
+    noDisk: true,
+    append: "roothash=HASH storage_init.timeout=2 storage_init.failure_delay=0 storage_init.on_failure=poweroff",
+  });
+  failedWith(
+    t,
+    r,
+    /^storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci; block devices: none$/,
+    "poweroff",
+    0,
+  );
 });
 
 it("boot fails: a required module missing from the initramfs", async (t) => {
@@ -246,12 +327,21 @@ it("boot fails: a required module missing from the initramfs", async (t) => {
   const entries = readCpio(gunzipSync(readFileSync(INITRD)));
   writeFileSync(initrd, gzipSync(cpioArchive(entries.filter((e) => e.path !== "modules/virtio_blk.ko"))));
   const { r } = await boot({ initrd, append: OK + " storage_init.failure_delay=0" });
-  failedWith(t, r, 'storage-init: failed to find the ESP: load module virtio_blk (for virtio:d00000002v00001AF4): "/modules/virtio_blk.ko" is missing from the initramfs', "reboot", 0);
+  failedWith(
+    t,
+    r,
+    'storage-init: failed to find the ESP: load module virtio_blk (for virtio:d00000002v00001AF4): "/modules/virtio_blk.ko" is missing from the initramfs',
+    "reboot",
+    0,
+  );
 });
 
 it("boot fails: on_failure=shell without a shell says so and reboots", async (t) => {
   const { r } = await boot({ disk: { omitDdi: true }, append: OK + " storage_init.on_failure=shell" });
   noPanic(t, r);
-  t.regex(r.output, /storage-init: on_failure=shell: no shell in the initramfs \(tried \/bin\/sh, \/usr\/bin\/sh, \/bin\/busybox\); rebooting instead/);
+  t.regex(
+    r.output,
+    /storage-init: on_failure=shell: no shell in the initramfs \(tried \/bin\/sh, \/usr\/bin\/sh, \/bin\/busybox\); rebooting instead/,
+  );
   t.regex(r.output, /reboot: Restarting system/);
 });

@@ -11,7 +11,9 @@ test("splitCmdline() keeps quoted values and drops the quotes", (t) => {
 });
 
 test("parseCmdline() reads systemd's keys and ours", (t) => {
-  const c = parseCmdline(`quiet roothash=${HASH.toUpperCase()} init=/usr/lib/systemd/systemd rootflags=noacl systemd.verity_root_options=panic-on-corruption,ignore-zero-blocks storage_init.ddi=/EFI/x/y.raw storage_init.esp=PARTLABEL=ESP storage_init.timeout=2.5 storage-init.on-failure=poweroff storage_init.failure_delay=250ms storage_init.debug`);
+  const c = parseCmdline(
+    `quiet roothash=${HASH.toUpperCase()} init=/usr/lib/systemd/systemd rootflags=noacl systemd.verity_root_options=panic-on-corruption,ignore-zero-blocks storage_init.ddi=/EFI/x/y.raw storage_init.esp=PARTLABEL=ESP storage_init.timeout=2.5 storage-init.on-failure=poweroff storage_init.failure_delay=250ms storage_init.debug`,
+  );
   t.is(c.rootHash, HASH);
   t.is(c.init, "/usr/lib/systemd/systemd");
   t.is(c.rootFlags, "noacl");
@@ -32,7 +34,9 @@ test("parseCmdline(): a repeated key takes the last value; unknown keys are igno
 });
 
 test("parseCmdline() names every invalid value", (t) => {
-  const c = parseCmdline('roothash=xyz storage_init.on_failure=explode storage_init.timeout=-1 init=sbin/init rootfstype=ext4 storage_init.ddi=/a/../b systemd.verity=maybe storage_init.esp');
+  const c = parseCmdline(
+    "roothash=xyz storage_init.on_failure=explode storage_init.timeout=-1 init=sbin/init rootfstype=ext4 storage_init.ddi=/a/../b systemd.verity=maybe storage_init.esp",
+  );
   t.deepEqual(c.problems, [
     'roothash= is not hexadecimal: "xyz"',
     'storage_init.on_failure= must be one of reboot|poweroff|halt|shell: "explode"',
@@ -68,7 +72,8 @@ test("parseSeconds() accepts seconds and milliseconds only", (t) => {
   t.is(parseSeconds("20ms"), 20);
   t.is(parseSeconds("1.0015s"), 1002);
   t.is(parseSeconds("86400000s"), 86400000000);
-  for (const bad of ["", "s", "ms", ".s", "-1", "1e3", "1..2", "abc", "9999999999999", "86400001s", "86400001ms"]) t.is(parseSeconds(bad), undefined, bad);
+  for (const bad of ["", "s", "ms", ".s", "-1", "1e3", "1..2", "abc", "9999999999999", "86400001s", "86400001ms"])
+    t.is(parseSeconds(bad), undefined, bad);
 });
 
 test("parseCmdline() survives 10,000 random command lines without throwing", (t) => {

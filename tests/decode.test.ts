@@ -26,7 +26,10 @@ test("parseDirents() reads linux_dirent64 records and skips . and ..", (t) => {
   }
   const out: DirEntry[] = [];
   parseDirents(buf, buf.length, out);
-  t.deepEqual(out, [{ name: "vda", type: 6 }, { name: "loop-control", type: 2 }]);
+  t.deepEqual(out, [
+    { name: "vda", type: 6 },
+    { name: "loop-control", type: 2 },
+  ]);
 });
 
 test("parseDirents() on 10,000 mutated buffers returns entries or an Error, never loops", (t) => {
@@ -60,4 +63,3 @@ test("parseStatx() reads mode, size and device numbers", (t) => {
   b[140] = 5;
   t.deepEqual(parseStatx(b), { mode: 0o060600, size: 4096, rdevMajor: 7, rdevMinor: 3, devMajor: 0, devMinor: 5 });
 });
-

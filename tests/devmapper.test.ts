@@ -7,7 +7,13 @@ import { InitError } from "../lib/errors.js";
 
 test("encodeDmIoctl() lays out struct dm_ioctl and the target spec byte for byte", (t) => {
   const params = "1 7:0 7:1";
-  const b = encodeDmIoctl({ name: "root", uuid: "U", flags: DmFlags.READONLY, targets: [{ start: 0, length: 2048, type: "verity", params }], reserve: 0 });
+  const b = encodeDmIoctl({
+    name: "root",
+    uuid: "U",
+    flags: DmFlags.READONLY,
+    targets: [{ start: 0, length: 2048, type: "verity", params }],
+    reserve: 0,
+  });
   t.is(b.length, 312 + 40 + 16);
   t.deepEqual([u32le(b, 0), u32le(b, 4), u32le(b, 8)], [4, 0, 0]);
   t.is(u32le(b, 12), b.length, "data_size");
@@ -23,7 +29,14 @@ test("encodeDmIoctl() lays out struct dm_ioctl and the target spec byte for byte
   t.is(String.fromCharCode(...b.subarray(336, 342)), "verity");
   t.is(String.fromCharCode(...b.subarray(352, 352 + params.length)), params);
   t.is(b[352 + params.length], 0);
-  t.regex((t.throws(() => encodeDmIoctl({ name: "x".repeat(128), uuid: "", flags: 0, targets: [], reserve: 0 }), { any: true }) as InitError).message, /^device-mapper field too long: x+$/);
+  t.regex(
+    (
+      t.throws(() => encodeDmIoctl({ name: "x".repeat(128), uuid: "", flags: 0, targets: [], reserve: 0 }), {
+        any: true,
+      }) as InitError
+    ).message,
+    /^device-mapper field too long: x+$/,
+  );
 });
 
 test("decodeDmReply() decodes the huge_encode_dev device number", (t) => {
@@ -42,14 +55,20 @@ test("createReadOnlyDevice() creates, loads read-only and resumes, then checks t
   const dev = createReadOnlyDevice(k, "root", "U", VERITY, VERIFIED);
   t.deepEqual(dev, { name: "root", path: "/dev/dm-0", major: 253, minor: 0 });
   t.deepEqual(k.dmTables, ["1 7:0 7:1 4096 4096 256 1 sha256 ab 00"]);
-  t.deepEqual(k.ioctls.map((i) => i.request.toString(16)), ["c138fd00", "c138fd03", "c138fd09", "c138fd06", "c138fd0c"]);
+  t.deepEqual(
+    k.ioctls.map((i) => i.request.toString(16)),
+    ["c138fd00", "c138fd03", "c138fd09", "c138fd06", "c138fd0c"],
+  );
 });
 
 test("createReadOnlyDevice() removes the device when the status is not the one expected", (t) => {
   const k = new FakeKernel();
   k.addFile("/dev/mapper/control", "");
   k.verityStatus = "C";
-  t.throws(() => createReadOnlyDevice(k, "root", "U", VERITY, VERIFIED), { any: true, message: 'dm-verity device root reports status "C" instead of V (verified)' });
+  t.throws(() => createReadOnlyDevice(k, "root", "U", VERITY, VERIFIED), {
+    any: true,
+    message: 'dm-verity device root reports status "C" instead of V (verified)',
+  });
   t.is(k.ioctls[k.ioctls.length - 1].request.toString(16), "c138fd04");
 });
 

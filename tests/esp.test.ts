@@ -1,13 +1,20 @@
 import test from "ava";
+import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { PartitionType } from "../lib/facts.js";
 import { listDisks } from "../runtime/blockdev.js";
-import { findEsp, LOADER_DEVICE_PART_UUID, parseEspSelector, parseLoaderDevicePartUuid, readLoaderSelector } from "../runtime/esp.js";
+import {
+  findEsp,
+  LOADER_DEVICE_PART_UUID,
+  parseEspSelector,
+  parseLoaderDevicePartUuid,
+  readLoaderSelector,
+} from "../runtime/esp.js";
 import { Log } from "../runtime/log.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { rng, writeGpt } from "./helpers.js";
 import { InitError, ParseError } from "../lib/errors.js";
 
-const A = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+const A = ESP_PART_UUID;
 const B = "0fc63daf-8483-4772-8e79-3d69d8477de4";
 
 function efivar(guid: string): Uint8Array {
@@ -31,10 +38,17 @@ test("parseLoaderDevicePartUuid() reads systemd-boot's UTF-16 GUID", (t) => {
 });
 
 test("parseEspSelector() takes PARTUUID=, PARTLABEL= and /dev/ paths only", (t) => {
-  t.deepEqual(parseEspSelector("PARTUUID=" + A.toUpperCase()), { kind: "partuuid", value: A, source: "storage_init.esp=PARTUUID=" + A.toUpperCase() });
+  t.deepEqual(parseEspSelector("PARTUUID=" + A.toUpperCase()), {
+    kind: "partuuid",
+    value: A,
+    source: "storage_init.esp=PARTUUID=" + A.toUpperCase(),
+  });
   t.like(parseEspSelector("PARTLABEL=EFI system"), { kind: "partlabel", value: "EFI system" });
   t.like(parseEspSelector("/dev/nvme0n1p1"), { kind: "device", value: "/dev/nvme0n1p1" });
-  t.is((t.throws(() => parseEspSelector("LABEL=ESP"), { any: true }) as InitError).message, 'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "LABEL=ESP"');
+  t.is(
+    (t.throws(() => parseEspSelector("LABEL=ESP"), { any: true }) as InitError).message,
+    'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "LABEL=ESP"',
+  );
 });
 
 function twoDisks(): FakeKernel {
@@ -45,25 +59,30 @@ function twoDisks(): FakeKernel {
     { type: PartitionType.ESP, uuid: A, first: 3072, last: 6143, name: "EFI system" },
   ]);
   k.addDisk("nvme0n1", d1, [[1, 1048576, 1048576]], (n) => "nvme0n1p" + n);
-  k.addDisk("nvme1n1", d2, [[1, 1048576, 524288], [2, 1572864, 1572864]], (n) => "nvme1n1p" + n);
+  k.addDisk(
+    "nvme1n1",
+    d2,
+    [
+      [1, 1048576, 524288],
+      [2, 1572864, 1572864],
+    ],
+    (n) => "nvme1n1p" + n,
+  );
   k.addDisk("loop0", new Uint8Array(4096));
   k.addFile("/sys/class/block/nvme1n10/size", "8\n"); // a name that starts like nvme1n1 but is another disk
   return k;
 }
 
-test("listDisks() pairs partitions with their disks and skips loop devices", (t) => {
-  const disks = listDisks(twoDisks());
-  t.deepEqual(disks.map((d) => [d.name, [...d.partitions.entries()]]), [
-    ["nvme0n1", [[1, "nvme0n1p1"]]],
-    ["nvme1n1", [[1, "nvme1n1p1"], [2, "nvme1n1p2"]]],
-    ["nvme1n10", []],
-  ]);
-});
-
 test("findEsp() by type, PARTUUID, PARTLABEL and device path", (t) => {
   const k = twoDisks();
   const log = new Log(k);
-  t.like(findEsp(k, log, { kind: "type", value: "", source: "type" }), { device: "/dev/nvme1n1p2", disk: "/dev/nvme1n1", offset: 1572864, size: 1572864, partUuid: A });
+  t.like(findEsp(k, log, { kind: "type", value: "", source: "type" }), {
+    device: "/dev/nvme1n1p2",
+    disk: "/dev/nvme1n1",
+    offset: 1572864,
+    size: 1572864,
+    partUuid: A,
+  });
   t.like(findEsp(k, log, { kind: "partuuid", value: B, source: "x" }), { device: "/dev/nvme0n1p1" });
   t.like(findEsp(k, log, { kind: "partlabel", value: "EFI system", source: "x" }), { device: "/dev/nvme1n1p2" });
   t.like(findEsp(k, log, { kind: "device", value: "/dev/nvme0n1p1", source: "x" }), { device: "/dev/nvme0n1p1" });

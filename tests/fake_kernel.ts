@@ -83,7 +83,8 @@ export class FakeKernel implements Kernel {
 
   private fsOf(path: string): number {
     let best = "/";
-    for (const m of this.mounts) if ((path === m.target || path.startsWith(m.target + "/")) && m.target.length > best.length) best = m.target;
+    for (const m of this.mounts)
+      if ((path === m.target || path.startsWith(m.target + "/")) && m.target.length > best.length) best = m.target;
     const n = this.nodes.get(best);
     return n === undefined ? 1 : n.fs;
   }
@@ -118,7 +119,12 @@ export class FakeKernel implements Kernel {
   }
 
   /** A block device backed by `bytes`, with partitions [number, offset, size]. */
-  addDisk(name: string, bytes: Uint8Array, partitions: Array<[number, number, number]> = [], partName: (n: number) => string = (n) => name + n): void {
+  addDisk(
+    name: string,
+    bytes: Uint8Array,
+    partitions: Array<[number, number, number]> = [],
+    partName: (n: number) => string = (n) => name + n,
+  ): void {
     this.addBlock(name, bytes, 8, 0);
     this.addFile("/sys/class/block/" + name + "/size", String(bytes.length / 512) + "\n");
     for (const [num, off, size] of partitions) {
@@ -235,7 +241,8 @@ export class FakeKernel implements Kernel {
     if ((flags & 8192) !== 0) {
       // MS_MOVE: the mount and everything below it move to target.
       const old = this.mountedAt(source);
-      if (old === undefined) throw this.err("mount", quote(source) + " on " + quote(target) + " (flags " + flags + ")", Errno.EINVAL);
+      if (old === undefined)
+        throw this.err("mount", quote(source) + " on " + quote(target) + " (flags " + flags + ")", Errno.EINVAL);
       const moved = new Map<string, FNode>();
       for (const [p, n] of this.nodes) if (p.startsWith(source + "/")) moved.set(p, n);
       if (target === "/") {
@@ -254,9 +261,13 @@ export class FakeKernel implements Kernel {
       }
       const fs = this.nodes.get(source) as FNode;
       this.nodes.set(target, fs);
-      this.nodes.set(source, this.node(FileType.DIR, 0o755, this.fsOf(source.slice(0, source.lastIndexOf("/")) || "/")));
+      this.nodes.set(
+        source,
+        this.node(FileType.DIR, 0o755, this.fsOf(source.slice(0, source.lastIndexOf("/")) || "/")),
+      );
       old.target = target;
-      for (const o of this.mounts) if (o.target.startsWith(source + "/")) o.target = target + o.target.slice(source.length);
+      for (const o of this.mounts)
+        if (o.target.startsWith(source + "/")) o.target = target + o.target.slice(source.length);
       return;
     }
     if (source.startsWith("/dev/")) this.get("mount", source);
@@ -321,7 +332,16 @@ export class FakeKernel implements Kernel {
       if (!p.startsWith(prefix) || p === real) continue;
       const rest = p.slice(prefix.length);
       if (rest.indexOf("/") >= 0) continue;
-      const dt = c.type === FileType.DIR ? 4 : c.type === FileType.REG ? 8 : c.type === FileType.LNK ? 10 : c.type === FileType.BLK ? 6 : 2;
+      const dt =
+        c.type === FileType.DIR
+          ? 4
+          : c.type === FileType.REG
+            ? 8
+            : c.type === FileType.LNK
+              ? 10
+              : c.type === FileType.BLK
+                ? 6
+                : 2;
       out.push({ name: rest, type: dt });
     }
     return out;
@@ -329,7 +349,14 @@ export class FakeKernel implements Kernel {
 
   private statOf(op: string, path: string, follow: boolean): Stat {
     const n = this.get(op, path, follow);
-    return { mode: n.type | n.mode, size: n.data.length, rdevMajor: n.major, rdevMinor: n.minor, devMajor: 0, devMinor: n.fs };
+    return {
+      mode: n.type | n.mode,
+      size: n.data.length,
+      rdevMajor: n.major,
+      rdevMinor: n.minor,
+      devMajor: 0,
+      devMinor: n.fs,
+    };
   }
 
   stat(path: string): Stat {
@@ -501,7 +528,13 @@ export class FakeKernel implements Kernel {
   }
 
   sleep(ms: number): void {
-    if (ms >= 3600000) throw new FakeStop("halted", this.reboots.length > 0 ? "after reboot(0x" + (this.reboots[this.reboots.length - 1] >>> 0).toString(16) + ")" : "without reboot");
+    if (ms >= 3600000)
+      throw new FakeStop(
+        "halted",
+        this.reboots.length > 0
+          ? "after reboot(0x" + (this.reboots[this.reboots.length - 1] >>> 0).toString(16) + ")"
+          : "without reboot",
+      );
     this.now += ms;
   }
 

@@ -11,8 +11,7 @@ import { Log } from "../runtime/log.js";
 import { boot } from "../runtime/main.js";
 import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
-
-export const ESP_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+import { ESP_PART_UUID } from "../qemu/test_disk.js";
 
 export const TABLE = `storage-init-modules 1
 m virtio virtio.ko -
@@ -52,8 +51,20 @@ export interface World {
  */
 export function syntheticDdi(rootHash: string): Uint8Array {
   const ddi = writeGpt(4 * 1048576, 512, [
-    { type: PartitionType.ROOT_X86_64, uuid: uuidFromHex(rootHash.slice(0, 32)), first: 2048, last: 4095, name: "root-x86-64" },
-    { type: PartitionType.ROOT_VERITY_X86_64, uuid: uuidFromHex(rootHash.slice(32)), first: 4096, last: 6143, name: "root-x86-64-verity" },
+    {
+      type: PartitionType.ROOT_X86_64,
+      uuid: uuidFromHex(rootHash.slice(0, 32)),
+      first: 2048,
+      last: 4095,
+      name: "root-x86-64",
+    },
+    {
+      type: PartitionType.ROOT_VERITY_X86_64,
+      uuid: uuidFromHex(rootHash.slice(32)),
+      first: 4096,
+      last: 6143,
+      name: "root-x86-64-verity",
+    },
   ]);
   const sb = 2 * 1048576;
   const magic = "verity\0\0";
@@ -81,14 +92,18 @@ export function world(cmdline: string, opts: WorldOptions): World {
   k.addFile("/dev/mapper/control", "");
   k.mkdirp("/sys/class/block");
   k.addFile("/modules/table", TABLE);
-  for (const f of ["virtio", "virtio_pci", "virtio_blk", "fat", "vfat", "loop", "dm-mod", "dm-verity", "erofs"]) k.addFile("/modules/" + f + ".ko", "\x7fELF");
+  for (const f of ["virtio", "virtio_pci", "virtio_blk", "fat", "vfat", "loop", "dm-mod", "dm-verity", "erofs"])
+    k.addFile("/modules/" + f + ".ko", "\x7fELF");
   k.addBusDevice("pci", "0000:00:01.0", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01");
   k.addBusDevice("pci", "0000:00:02.0", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00");
-  const disk = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 6143, name: "ESP" }]);
+  const disk = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: ESP_PART_UUID, first: 2048, last: 6143, name: "ESP" },
+  ]);
   if (opts.primaryBroken) disk.fill(0, 512, 1024);
   k.onModuleLoaded = (name) => {
     if (name === "virtio_pci") k.addBusDevice("virtio", "virtio0", "virtio:d00000002v00001AF4");
-    if (name === "virtio_blk" && !opts.noDisk) k.addDisk("vda", disk, opts.primaryBroken ? [] : [[1, 1048576, 2097152]]);
+    if (name === "virtio_blk" && !opts.noDisk)
+      k.addDisk("vda", disk, opts.primaryBroken ? [] : [[1, 1048576, 2097152]]);
   };
   const espFiles = opts.espFiles ?? new Map([["/EFI/storage-init/root.raw", opts.ddi]]);
   k.onMount = (m) => {
@@ -113,5 +128,9 @@ export function world(cmdline: string, opts: WorldOptions): World {
 
 /** The log lines written (kmsg records and console), without their level prefix. */
 export function logLines(k: FakeKernel): string[] {
-  return k.logText().split("\n").filter((l) => l !== "").map((l) => (l[0] === "<" && l[2] === ">" ? l.slice(3) : l));
+  return k
+    .logText()
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => (l[0] === "<" && l[2] === ">" ? l.slice(3) : l));
 }

@@ -1,4 +1,5 @@
 import test from "ava";
+import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { crc32 } from "../lib/crc32.js";
 import { ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
@@ -7,7 +8,7 @@ import { parseGpt } from "../runtime/gpt.js";
 import type { Gpt } from "../runtime/gpt.js";
 import { reader, rng, sgdiskImage, writeGpt } from "./helpers.js";
 
-const ESP_UUID = "6b1e7d2a-3c4f-4a5b-8c6d-7e8f9a0b1c2d";
+const ESP_UUID = ESP_PART_UUID;
 const ROOT_UUID = "01234567-89ab-cdef-0123-456789abcdef";
 // Made by sgdisk once; every test gets its own copy.
 const SGDISK = sgdiskImage(4, [
@@ -48,7 +49,9 @@ test("the test GPT writer produces what sgdisk produces (same parse)", (t) => {
 });
 
 test("parseGpt() handles 4096-byte sectors", (t) => {
-  const img = writeGpt(8 * 1048576, 4096, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 256, last: 511, name: "ESP" }]);
+  const img = writeGpt(8 * 1048576, 4096, [
+    { type: PartitionType.ESP, uuid: ESP_UUID, first: 256, last: 511, name: "ESP" },
+  ]);
   const g = parse(img);
   t.is(g.sectorSize, 4096);
   t.is(g.partitions[0].offset, 1048576);
@@ -82,12 +85,21 @@ test("both headers damaged: one error naming both problems", (t) => {
   const img = SGDISK.slice();
   img[512 + 30] ^= 0xff;
   img[img.length - 512 + 30] ^= 0xff;
-  t.regex(gptError(t, img), /^no valid GPT: primary: header CRC32 mismatch at LBA 1 .*; backup: header CRC32 mismatch at LBA 8191 /);
+  t.regex(
+    gptError(t, img),
+    /^no valid GPT: primary: header CRC32 mismatch at LBA 1 .*; backup: header CRC32 mismatch at LBA 8191 /,
+  );
 });
 
 test("no GPT at all, a truncated image, and a tiny device are clear errors", (t) => {
-  t.is(gptError(t, new Uint8Array(1048576)), 'no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)');
-  t.regex(gptError(t, SGDISK.slice(0, 2048)), /^no valid GPT: primary: partition entries lie outside the disk|^no valid GPT: primary: partition entries at LBA 2 lie outside the disk/);
+  t.is(
+    gptError(t, new Uint8Array(1048576)),
+    'no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+  );
+  t.regex(
+    gptError(t, SGDISK.slice(0, 2048)),
+    /^no valid GPT: primary: partition entries lie outside the disk|^no valid GPT: primary: partition entries at LBA 2 lie outside the disk/,
+  );
   t.regex(gptError(t, new Uint8Array(100)), /too small for a GPT/);
 });
 
@@ -97,8 +109,13 @@ test("overlapping or out-of-range partitions are rejected", (t) => {
     { type: PartitionType.ESP, uuid: ROOT_UUID, first: 4000, last: 5000, name: "b" },
   ]);
   t.is(gptError(t, overlap), "partitions 1 and 2 overlap");
-  const outside = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 9000, name: "a" }]);
-  t.regex(gptError(t, outside), /^partition 1 \(type c12a7328-f81f-11d2-ba4b-00a0c93ec93b\) spans LBA 2048\.\.9000, outside the usable 34\.\.8158$/);
+  const outside = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 9000, name: "a" },
+  ]);
+  t.regex(
+    gptError(t, outside),
+    /^partition 1 \(type c12a7328-f81f-11d2-ba4b-00a0c93ec93b\) spans LBA 2048\.\.9000, outside the usable 34\.\.8158$/,
+  );
 });
 
 test("parseGpt() on 10,000 mutated images returns a table or a ParseError, nothing else", (t) => {

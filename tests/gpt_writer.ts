@@ -55,4 +55,3 @@ export function writeGpt(sizeBytes: number, ss: number, parts: GptPart[]): Uint8
   disk.set(entries, (sectors - 1 - entrySectors) * ss);
   return disk;
 }
-

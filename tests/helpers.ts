@@ -17,7 +17,8 @@ export function testIfBuilt(artifact: string, build: string): typeof test {
   if (existsSync(artifact)) return test;
   const why = `${relative(ROOT, artifact)} is missing: run '${build}' first`;
   if (process.env.CI) throw new Error(why);
-  const skip = (title: string, ...rest: unknown[]) => (test.skip as (t: string, ...r: unknown[]) => void)(`${title} (skipped: ${why})`, ...rest);
+  const skip = (title: string, ...rest: unknown[]) =>
+    (test.skip as (t: string, ...r: unknown[]) => void)(`${title} (skipped: ${why})`, ...rest);
   return skip as unknown as typeof test;
 }
 
@@ -38,7 +39,12 @@ export function sgdiskImage(sizeMiB: number, parts: Array<[string, string, strin
     run("truncate", ["-s", `${sizeMiB}M`, f]);
     const args = ["--clear"];
     parts.forEach(([type, uuid, name, first, last], i) => {
-      args.push(`--new=${i + 1}:${first}:${last}`, `--typecode=${i + 1}:${type}`, `--partition-guid=${i + 1}:${uuid}`, `--change-name=${i + 1}:${name}`);
+      args.push(
+        `--new=${i + 1}:${first}:${last}`,
+        `--typecode=${i + 1}:${type}`,
+        `--partition-guid=${i + 1}:${uuid}`,
+        `--change-name=${i + 1}:${name}`,
+      );
     });
     run("sgdisk", [...args, "--disk-guid=11111111-2222-3333-4444-555555555555", f]);
     return new Uint8Array(readFileSync(f));

@@ -3,11 +3,14 @@ import { u32le, u64le } from "../lib/bytes.js";
 import { attachLoop, decodeLoopInfo, encodeLoopConfig, LoopFlags, LoopIoctl } from "../runtime/loop.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { FakeKernel } from "./fake_kernel.js";
-import {  } from "./helpers.js";
 import { InitError } from "../lib/errors.js";
 
 test("encodeLoopConfig() lays out struct loop_config byte for byte", (t) => {
-  const b = encodeLoopConfig(7, { offset: 1048576, size: 4096, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR, blockSize: 4096 }, "/esp/EFI/x.raw");
+  const b = encodeLoopConfig(
+    7,
+    { offset: 1048576, size: 4096, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR, blockSize: 4096 },
+    "/esp/EFI/x.raw",
+  );
   t.is(b.length, 304);
   t.is(u32le(b, 0), 7, "fd");
   t.is(u32le(b, 4), 4096, "block_size");
@@ -27,10 +30,18 @@ function fakeWithFile(): FakeKernel {
 
 test("attachLoop() configures a free device read-only and keeps its fd open", (t) => {
   const k = fakeWithFile();
-  const l = attachLoop(k, "/img", { offset: 4096, size: 4096, flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR, blockSize: 0 });
+  const l = attachLoop(k, "/img", {
+    offset: 4096,
+    size: 4096,
+    flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR,
+    blockSize: 0,
+  });
   t.like(l, { path: "/dev/loop0", major: 7, minor: 0 });
   t.true(l.fd > 2);
-  t.deepEqual(k.ioctls.map((i) => i.request), [LoopIoctl.CTL_GET_FREE, LoopIoctl.CONFIGURE, LoopIoctl.GET_STATUS64]);
+  t.deepEqual(
+    k.ioctls.map((i) => i.request),
+    [LoopIoctl.CTL_GET_FREE, LoopIoctl.CONFIGURE, LoopIoctl.GET_STATUS64],
+  );
   k.close(l.fd);
 });
 
@@ -52,7 +63,14 @@ test("attachLoop() gives up after a bounded number of races and reports the errn
   k.ioctl = () => {
     throw new KernelError("ioctl", "LOOP_CONFIGURE", Errno.EBUSY);
   };
-  t.is((t.throws(() => attachLoop(k, "/img", { offset: 0, size: 8192, flags: LoopFlags.READ_ONLY, blockSize: 0 }), { any: true }) as InitError).message, "ioctl LOOP_CONFIGURE: EBUSY");
+  t.is(
+    (
+      t.throws(() => attachLoop(k, "/img", { offset: 0, size: 8192, flags: LoopFlags.READ_ONLY, blockSize: 0 }), {
+        any: true,
+      }) as InitError
+    ).message,
+    "ioctl LOOP_CONFIGURE: EBUSY",
+  );
 });
 
 test("attachLoop() does not retry real errors", (t) => {
@@ -62,11 +80,17 @@ test("attachLoop() does not retry real errors", (t) => {
     calls++;
     throw new KernelError("ioctl", "LOOP_CONFIGURE", Errno.EINVAL);
   };
-  t.throws(() => attachLoop(k, "/img", { offset: 0, size: 8192, flags: LoopFlags.READ_ONLY, blockSize: 0 }), { any: true });
+  t.throws(() => attachLoop(k, "/img", { offset: 0, size: 8192, flags: LoopFlags.READ_ONLY, blockSize: 0 }), {
+    any: true,
+  });
   t.is(calls, 1);
 });
 
 test("attachLoop() on a missing file names it", (t) => {
   const k = fakeWithFile();
-  t.is((t.throws(() => attachLoop(k, "/nope", { offset: 0, size: 1, flags: 1, blockSize: 0 }), { any: true }) as InitError).message, 'open "/nope": ENOENT');
+  t.is(
+    (t.throws(() => attachLoop(k, "/nope", { offset: 0, size: 1, flags: 1, blockSize: 0 }), { any: true }) as InitError)
+      .message,
+    'open "/nope": ENOENT',
+  );
 });

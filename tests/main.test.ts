@@ -1,55 +1,81 @@
 // The whole boot against FakeKernel: sysfs devices that appear as their drivers load, a disk
-// holding a real GPT, the real DDI made by qemu/images.mjs (mkfs.erofs, veritysetup, sgdisk),
-// emulated loop and device-mapper ioctls, and the switch root. QEMU tests (boot.test.ts) do the
-// same with the real kernel.
+// holding a real GPT, a DDI shaped like the real one (fake_world.ts), emulated loop and
+// device-mapper ioctls, and the switch root. One case boots the DDI that qemu/images.mjs makes
+// with the real tools (mkfs.erofs, veritysetup, sgdisk). QEMU tests (boot.test.ts) do the same
+// with the real kernel.
 import test from "ava";
-import { phaseIds } from "../runtime/phases.js";
-import { join } from "node:path";
 import { readFileSync } from "node:fs";
+import { uuidFromHex } from "../lib/hex.js";
+import { phaseIds } from "../runtime/phases.js";
 import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
+import { buildDisk } from "../qemu/images.mjs";
 import type { FakeKernel } from "./fake_kernel.js";
-import { logLines, world } from "./fake_world.js";
+import { logLines, syntheticDdi, world } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 
-const ROOT = process.cwd();
-type Disk = { ddi: string; rootHash: string };
-const { buildDisk } = (await import(join(ROOT, "qemu", "images.mjs"))) as { buildDisk: (o?: object) => Promise<Disk> };
-const real = await buildDisk({});
-const DDI = new Uint8Array(readFileSync(real.ddi));
+const HASH = "0123456789abcdef".repeat(4);
+const DDI = syntheticDdi(HASH);
 const lines = logLines;
 const W = (cmdline: string, opts: Partial<WorldOptions> = {}) => world(cmdline, { ddi: DDI, ...opts });
 
 test("boot() goes from coldplug to exec of the new root's init", (t) => {
-  const { k, run } = W(`roothash=${real.rootHash} storage_init.timeout=5`);
+  const { k, run } = W(`roothash=${HASH} storage_init.timeout=5`);
   const stop = run();
   t.is(stop.reason, "exec", k.logText());
   t.deepEqual(k.execs, [{ path: "/sbin/init", argv: ["/sbin/init", "single"], envp: ["HOME=/", "TERM=linux"] }]);
-  t.deepEqual(k.modulesLoaded, ["virtio", "virtio_pci", "virtio_blk", "fat", "vfat", "loop", "dm_mod", "dm_verity", "erofs"]);
+  t.deepEqual(k.modulesLoaded, [
+    "virtio",
+    "virtio_pci",
+    "virtio_blk",
+    "fat",
+    "vfat",
+    "loop",
+    "dm_mod",
+    "dm_verity",
+    "erofs",
+  ]);
   const m = k.mountLog.map((x) => [x.source, x.target, x.fstype]);
-  t.deepEqual(m.slice(0, 4), [["proc", "/proc", "proc"], ["sysfs", "/sys", "sysfs"], ["devtmpfs", "/dev", "devtmpfs"], ["tmpfs", "/run", "tmpfs"]]);
+  t.deepEqual(m.slice(0, 4), [
+    ["proc", "/proc", "proc"],
+    ["sysfs", "/sys", "sysfs"],
+    ["devtmpfs", "/dev", "devtmpfs"],
+    ["tmpfs", "/run", "tmpfs"],
+  ]);
   t.true(m.some((x) => x[0] === "/dev/vda1" && x[2] === "vfat"));
   t.true(m.some((x) => x[0] === "/dev/dm-0" && x[2] === "erofs"));
   t.is(k.dmTables.length, 1);
-  t.regex(k.dmTables[0], new RegExp(`^1 7:0 7:1 4096 4096 \\d+ 1 sha256 ${real.rootHash} [0-9a-f]+$`));
+  t.is(k.dmTables[0], `1 7:0 7:1 4096 4096 16 1 sha256 ${HASH} deadbeef`);
   const log = lines(k);
   t.true(log.includes("storage-init: ESP /dev/vda1 (found by the ESP partition type)"));
   t.true(log.some((l) => /^storage-init: starting \/sbin\/init after \d+\.\d+ ms$/.test(l)));
   const timings = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/timings.json")?.data));
-  t.deepEqual(timings.phases.map((p: { phase: string }) => p.phase), phaseIds());
-  t.is(new TextDecoder().decode(k.nodes.get("/proc/sys/kernel/printk_devkmsg")?.data).trim(), "ratelimit", "the kmsg rate limit is handed back");
+  t.deepEqual(
+    timings.phases.map((p: { phase: string }) => p.phase),
+    phaseIds(),
+  );
+  t.is(
+    new TextDecoder().decode(k.nodes.get("/proc/sys/kernel/printk_devkmsg")?.data).trim(),
+    "ratelimit",
+    "the kmsg rate limit is handed back",
+  );
   t.false(k.nodes.has("/init"), "the initramfs was emptied");
   t.is(k.ueventSockets + k.polls, 0, "the disk appeared while its driver loaded: nothing waited for it");
 });
 
 test("boot() uses the backup GPT and a loop device when the kernel made no partition node", (t) => {
-  const { k, run } = W(`roothash=${real.rootHash}`, { primaryBroken: true });
+  const { k, run } = W(`roothash=${HASH}`, { primaryBroken: true });
   t.is(run().reason, "exec");
-  t.true(lines(k).some((l) => l.startsWith("storage-init: /dev/vda: primary GPT is damaged (no \"EFI PART\" signature")));
+  t.true(lines(k).some((l) => l.startsWith('storage-init: /dev/vda: primary GPT is damaged (no "EFI PART" signature')));
   t.true(k.mountLog.some((x) => x.source === "/dev/loop0" && x.fstype === "vfat"));
 });
 
-function failure(t: import("ava").ExecutionContext, cmdline: string, expected: string, opts: Partial<WorldOptions> = {}): FakeKernel {
+function failure(
+  t: import("ava").ExecutionContext,
+  cmdline: string,
+  expected: string,
+  opts: Partial<WorldOptions> = {},
+): FakeKernel {
   const { k, run } = W(cmdline, opts);
   const stop = run();
   t.is(stop.reason, "halted");
@@ -60,13 +86,21 @@ function failure(t: import("ava").ExecutionContext, cmdline: string, expected: s
 }
 
 test("a wrong roothash= stops before any device-mapper work", (t) => {
-  const k = failure(t, `roothash=${"ab".repeat(32)} storage_init.failure_delay=0`, `storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: root partition UUID ${real.rootHash.slice(0, 8)}-${real.rootHash.slice(8, 12)}-${real.rootHash.slice(12, 16)}-${real.rootHash.slice(16, 20)}-${real.rootHash.slice(20, 32)} does not match roothash= (expected abababab-abab-abab-abab-abababababab)`);
+  const k = failure(
+    t,
+    `roothash=${"ab".repeat(32)} storage_init.failure_delay=0`,
+    `storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: root partition UUID ${uuidFromHex(HASH.slice(0, 32))} does not match roothash= (expected abababab-abab-abab-abab-abababababab)`,
+  );
   t.deepEqual(k.reboots, [RebootCmd.RESTART]);
   t.is(k.dmTables.length, 0);
 });
 
 test("no roothash= refuses to boot; on_failure=halt halts", (t) => {
-  const k = failure(t, "storage_init.on_failure=halt storage_init.failure_delay=0", "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)");
+  const k = failure(
+    t,
+    "storage_init.on_failure=halt storage_init.failure_delay=0",
+    "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)",
+  );
   t.deepEqual(k.reboots, [RebootCmd.HALT]);
 });
 
@@ -80,37 +114,57 @@ test("the failure delay is waited before the action", (t) => {
 });
 
 test("a missing DDI names the path and the ESP", (t) => {
-  failure(t, `roothash=${real.rootHash} storage_init.failure_delay=0`, 'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT', { espFiles: new Map() });
+  failure(
+    t,
+    `roothash=${HASH} storage_init.failure_delay=0`,
+    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT',
+    { espFiles: new Map() },
+  );
 });
 
 test("a DDI that is not a GPT image is a clear error", (t) => {
-  failure(t, `roothash=${real.rootHash} storage_init.failure_delay=0`, 'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)', {
-    espFiles: new Map([["/EFI/storage-init/root.raw", new Uint8Array(1048576)]]),
-  });
+  failure(
+    t,
+    `roothash=${HASH} storage_init.failure_delay=0`,
+    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+    {
+      espFiles: new Map([["/EFI/storage-init/root.raw", new Uint8Array(1048576)]]),
+    },
+  );
 });
 
 test("a disk that never appears times out, naming what was waited for", (t) => {
-  const k = failure(t, `roothash=${real.rootHash} storage_init.timeout=2 storage_init.failure_delay=0`, "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: none", { noDisk: true });
+  const k = failure(
+    t,
+    `roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`,
+    "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: none",
+    { noDisk: true },
+  );
   t.deepEqual(k.reboots, [RebootCmd.RESTART]);
   t.is(k.ueventSockets, 1, "a round that loaded nothing opens the uevent socket");
   t.true(k.polls >= 8, `the boot waited on uevents until the timeout (${k.polls} polls)`);
 });
 
 test("a module that fails to load names the module, the device and the errno", (t) => {
-  const { k, run } = W(`roothash=${real.rootHash} storage_init.failure_delay=0`);
+  const { k, run } = W(`roothash=${HASH} storage_init.failure_delay=0`);
   k.failModules.set("virtio_blk", 8);
   run();
-  t.deepEqual(lines(k).filter((l) => l.includes("failed to")), ['storage-init: failed to find the ESP: load module virtio_blk (for virtio:d00000002v00001AF4): finit_module "/modules/virtio_blk.ko": ENOEXEC']);
+  t.deepEqual(
+    lines(k).filter((l) => l.includes("failed to")),
+    [
+      'storage-init: failed to find the ESP: load module virtio_blk (for virtio:d00000002v00001AF4): finit_module "/modules/virtio_blk.ko": ENOEXEC',
+    ],
+  );
 });
 
 test("a module already loaded (EEXIST) is success", (t) => {
-  const { k, run } = W(`roothash=${real.rootHash}`);
+  const { k, run } = W(`roothash=${HASH}`);
   k.modulesLoaded.push("virtio");
   t.is(run().reason, "exec");
 });
 
 test("tampered data found by dm-verity at mount time is named as such", (t) => {
-  const { k, run } = W(`roothash=${real.rootHash} storage_init.failure_delay=0`);
+  const { k, run } = W(`roothash=${HASH} storage_init.failure_delay=0`);
   const realMount = k.mount.bind(k);
   k.mount = (source, target, fstype, flags, data) => {
     if (fstype === "erofs") {
@@ -120,6 +174,17 @@ test("tampered data found by dm-verity at mount time is named as such", (t) => {
     realMount(source, target, fstype, flags, data);
   };
   run();
-  t.deepEqual(lines(k).filter((l) => l.includes("failed to")), ['storage-init: failed to mount the root /dev/dm-0: mount "/dev/dm-0" on "/sysroot" (erofs): EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)']);
+  t.deepEqual(
+    lines(k).filter((l) => l.includes("failed to")),
+    [
+      'storage-init: failed to mount the root /dev/dm-0: mount "/dev/dm-0" on "/sysroot" (erofs): EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
+    ],
+  );
 });
 
+test("boot() attaches the DDI that mkfs.erofs, veritysetup and sgdisk made", async (t) => {
+  const made = await buildDisk({});
+  const { k, run } = world(`roothash=${made.rootHash}`, { ddi: new Uint8Array(readFileSync(made.ddi)) });
+  t.is(run().reason, "exec", k.logText());
+  t.regex(k.dmTables[0], new RegExp(`^1 7:0 7:1 4096 4096 \\d+ 1 sha256 ${made.rootHash} [0-9a-f]{64}$`));
+});

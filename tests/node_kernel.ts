@@ -23,7 +23,14 @@ function wrap<T>(op: string, args: string, fn: () => T): T {
 function toStat(s: fs.Stats): Stat {
   const major = (d: number) => Math.floor(d / 256) & 0xfff;
   const minor = (d: number) => (d & 0xff) | ((d >>> 12) & 0xfff00);
-  return { mode: s.mode & 0xffff, size: s.size, rdevMajor: major(s.rdev), rdevMinor: minor(s.rdev), devMajor: major(s.dev), devMinor: minor(s.dev) };
+  return {
+    mode: s.mode & 0xffff,
+    size: s.size,
+    rdevMajor: major(s.rdev),
+    rdevMinor: minor(s.rdev),
+    devMajor: major(s.dev),
+    devMinor: minor(s.dev),
+  };
 }
 
 function unsupported(op: string): never {
@@ -74,7 +81,17 @@ export class NodeKernel implements Kernel {
     return wrap("open", quote(path), () =>
       fs.readdirSync(path, { withFileTypes: true }).map((d) => ({
         name: d.name,
-        type: d.isDirectory() ? 4 : d.isFile() ? 8 : d.isSymbolicLink() ? 10 : d.isBlockDevice() ? 6 : d.isCharacterDevice() ? 2 : 0,
+        type: d.isDirectory()
+          ? 4
+          : d.isFile()
+            ? 8
+            : d.isSymbolicLink()
+              ? 10
+              : d.isBlockDevice()
+                ? 6
+                : d.isCharacterDevice()
+                  ? 2
+                  : 0,
       })),
     );
   }

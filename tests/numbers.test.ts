@@ -20,7 +20,9 @@ test("fixedPoint() of n / 10^d gives n's digits with the point put back, for 10,
     const n = (next() % 100000000) * (next() % 2 === 0 ? 1 : -1);
     const d = next() % 4;
     const digits = String(Math.abs(n)).padStart(d + 1, "0");
-    const want = (n < 0 ? "-" : "") + (d === 0 ? digits : digits.slice(0, digits.length - d) + "." + digits.slice(digits.length - d));
+    const want =
+      (n < 0 ? "-" : "") +
+      (d === 0 ? digits : digits.slice(0, digits.length - d) + "." + digits.slice(digits.length - d));
     t.is(fixedPoint(n / 10 ** d, d), want, `${n} / 10^${d}`);
   }
 });
@@ -32,6 +34,7 @@ test("parseDecimal() reads digits with one point, exactly, and nothing else", (t
   t.is(parseDecimal("1.", 1000), 1000);
   t.is(parseDecimal("1.0015", 1000), 1002, "a half is rounded up, where parseFloat's 1.00149999... would round down");
   t.is(parseDecimal("123456789012345", 1), 123456789012345);
-  for (const bad of ["", ".", "1..2", "1.2.3", "-1", "+1", "1e3", " 1", "1 ", "0x10", "1234567890123456", "١"]) t.is(parseDecimal(bad, 1000), undefined, bad);
+  for (const bad of ["", ".", "1..2", "1.2.3", "-1", "+1", "1e3", " 1", "1 ", "0x10", "1234567890123456", "١"])
+    t.is(parseDecimal(bad, 1000), undefined, bad);
   t.is(roundHalfUp(2.5), 3);
 });

@@ -12,7 +12,13 @@ const REAL = inTempDir((dir) => {
   const data = join(dir, "data");
   const hash = join(dir, "hash");
   run("truncate", ["-s", "1M", data]);
-  const out = run("veritysetup", ["format", data, hash, "--salt=00112233445566778899aabbccddeeff", "--uuid=9d5e6f3a-1b2c-4d8e-9f01-23456789abcd"]);
+  const out = run("veritysetup", [
+    "format",
+    data,
+    hash,
+    "--salt=00112233445566778899aabbccddeeff",
+    "--uuid=9d5e6f3a-1b2c-4d8e-9f01-23456789abcd",
+  ]);
   const rootHash = (out.match(/Root hash:\s+([0-9a-f]+)/) as RegExpMatchArray)[1];
   const b = new Uint8Array(readFileSync(hash));
   return { sb: b.slice(0, 512), hashSize: b.length, rootHash };
@@ -41,9 +47,18 @@ test("checkVerityGeometry() accepts the real layout and returns the hash start b
 test("checkVerityGeometry() rejects sizes that do not fit and a hash of the wrong length", (t) => {
   const sb = parseVeritySuperblock(REAL.sb);
   const msg = (f: () => unknown) => (t.throws(f, { any: true, instanceOf: ParseError }) as ParseError).message;
-  t.is(msg(() => checkVerityGeometry(sb, 4096, REAL.hashSize, REAL.rootHash)), "verity superblock covers 1048576 bytes of data, but the root partition has 4096");
-  t.is(msg(() => checkVerityGeometry(sb, 1048576, 8192, REAL.rootHash)), "verity hash tree needs 16384 bytes, but the verity partition has 8192");
-  t.is(msg(() => checkVerityGeometry(sb, 1048576, REAL.hashSize, "ab".repeat(20))), "roothash= has 40 hex digits, but sha256 needs 64");
+  t.is(
+    msg(() => checkVerityGeometry(sb, 4096, REAL.hashSize, REAL.rootHash)),
+    "verity superblock covers 1048576 bytes of data, but the root partition has 4096",
+  );
+  t.is(
+    msg(() => checkVerityGeometry(sb, 1048576, 8192, REAL.rootHash)),
+    "verity hash tree needs 16384 bytes, but the verity partition has 8192",
+  );
+  t.is(
+    msg(() => checkVerityGeometry(sb, 1048576, REAL.hashSize, "ab".repeat(20))),
+    "roothash= has 40 hex digits, but sha256 needs 64",
+  );
 });
 
 test("parseVeritySuperblock() rejects nonsense with one clear message each", (t) => {
@@ -52,13 +67,34 @@ test("parseVeritySuperblock() rejects nonsense with one clear message each", (t)
     edit(b);
     return (t.throws(() => parseVeritySuperblock(b), { any: true, instanceOf: ParseError }) as ParseError).message;
   };
-  t.is(msg((b) => (b[0] = 0)), "no verity superblock (bad signature)");
-  t.is(msg((b) => (b[8] = 2)), "verity superblock version 2 is not supported");
-  t.is(msg((b) => b.set([0x6d, 0x64, 0x35, 0], 32)), 'verity hash algorithm "md5" is not supported');
-  t.is(msg((b) => b.set([0, 0x30, 0, 0], 64)), "verity data block size 12288 is invalid");
-  t.is(msg((b) => b.fill(0, 72, 80)), "verity data block count 0 is invalid");
-  t.is(msg((b) => b.set([0x01, 0x02], 80)), "verity salt size 513 exceeds 256");
-  t.is((t.throws(() => parseVeritySuperblock(REAL.sb.slice(0, 100)), { any: true }) as InitError).message, "verity superblock is truncated (100 bytes)");
+  t.is(
+    msg((b) => (b[0] = 0)),
+    "no verity superblock (bad signature)",
+  );
+  t.is(
+    msg((b) => (b[8] = 2)),
+    "verity superblock version 2 is not supported",
+  );
+  t.is(
+    msg((b) => b.set([0x6d, 0x64, 0x35, 0], 32)),
+    'verity hash algorithm "md5" is not supported',
+  );
+  t.is(
+    msg((b) => b.set([0, 0x30, 0, 0], 64)),
+    "verity data block size 12288 is invalid",
+  );
+  t.is(
+    msg((b) => b.fill(0, 72, 80)),
+    "verity data block count 0 is invalid",
+  );
+  t.is(
+    msg((b) => b.set([0x01, 0x02], 80)),
+    "verity salt size 513 exceeds 256",
+  );
+  t.is(
+    (t.throws(() => parseVeritySuperblock(REAL.sb.slice(0, 100)), { any: true }) as InitError).message,
+    "verity superblock is truncated (100 bytes)",
+  );
 });
 
 test("verityParams() builds the kernel's verity table line", (t) => {
@@ -67,7 +103,10 @@ test("verityParams() builds the kernel's verity table line", (t) => {
     verityParams("7:0", "7:1", sb, 1, REAL.rootHash, ["panic-on-corruption", "ignore_zero_blocks"]),
     `1 7:0 7:1 4096 4096 256 1 sha256 ${REAL.rootHash} 00112233445566778899aabbccddeeff 2 panic_on_corruption ignore_zero_blocks`,
   );
-  t.is(verityParams("7:0", "7:1", { ...sb, salt: "" }, 1, REAL.rootHash, []), `1 7:0 7:1 4096 4096 256 1 sha256 ${REAL.rootHash} -`);
+  t.is(
+    verityParams("7:0", "7:1", { ...sb, salt: "" }, 1, REAL.rootHash, []),
+    `1 7:0 7:1 4096 4096 256 1 sha256 ${REAL.rootHash} -`,
+  );
 });
 
 test("parseVeritySuperblock() on 10,000 mutated superblocks returns a superblock or a ParseError", (t) => {

@@ -11,8 +11,9 @@ import { DIST, kib, ROOT, step } from "./tools.mjs";
 export function kernelRelease(kernelDir) {
   const base = join(kernelDir, "lib", "modules");
   if (!existsSync(base)) throw new Error(`${base}: no such directory (expected a kernel's modules tree)`);
-  const versions = readdirSync(base);
-  if (versions.length !== 1) throw new Error(`${base} holds ${versions.length} kernel releases (${versions.join(", ")}); expected one`);
+  const versions = readdirSync(base).sort();
+  if (versions.length !== 1)
+    throw new Error(`${base} holds ${versions.length} kernel releases (${versions.join(", ")}); expected one`);
   return versions[0];
 }
 
@@ -21,9 +22,15 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
   const hardware = hardwareModules(storage);
   const version = kernelRelease(kernelDir);
   const dir = join(kernelDir, "lib", "modules", version);
-  if (!existsSync(join(dir, "modules.dep"))) throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
+  if (!existsSync(join(dir, "modules.dep")))
+    throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
   const read = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
-  const idx = parseKernelModules(read("modules.dep"), read("modules.alias"), read("modules.builtin"), read("modules.softdep"));
+  const idx = parseKernelModules(
+    read("modules.dep"),
+    read("modules.alias"),
+    read("modules.builtin"),
+    read("modules.softdep"),
+  );
   const t = buildModuleTable(idx, hardware, groups);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
   const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];

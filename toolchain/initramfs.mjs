@@ -60,7 +60,14 @@ export function readCpio(b) {
     o = dataStart + size + pad4(size);
     if (path === TRAILER) break;
     const type = (mode & S_IFMT) === S_IFDIR ? "dir" : (mode & S_IFMT) === S_IFCHR ? "chr" : "file";
-    out.push({ path, type, mode: mode & 0o7777, data: b.subarray(dataStart, dataStart + size), major: field(9), minor: field(10) });
+    out.push({
+      path,
+      type,
+      mode: mode & 0o7777,
+      data: b.subarray(dataStart, dataStart + size),
+      major: field(9),
+      minor: field(10),
+    });
   }
   return out;
 }

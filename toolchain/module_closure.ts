@@ -49,7 +49,12 @@ export interface KernelModuleIndex {
 }
 
 /** Reads depmod's output files (their text). */
-export function parseKernelModules(modulesDep: string, modulesAlias: string, modulesBuiltin: string, modulesSoftdep: string = ""): KernelModuleIndex {
+export function parseKernelModules(
+  modulesDep: string,
+  modulesAlias: string,
+  modulesBuiltin: string,
+  modulesSoftdep: string = "",
+): KernelModuleIndex {
   const idx: KernelModuleIndex = { paths: new Map(), deps: new Map(), aliases: [], builtin: new Set() };
   for (const line of modulesDep.split("\n")) {
     const colon = line.indexOf(":");
@@ -158,7 +163,8 @@ export function buildModuleTable(
     files.push({ name: n, path, file });
   }
   for (const a of idx.aliases) {
-    if (hardware.indexOf(a.name) >= 0 && seen.has(a.name) && isDeviceAlias(a.pattern)) lines.push("a " + a.name + " " + a.pattern);
+    if (hardware.indexOf(a.name) >= 0 && seen.has(a.name) && isDeviceAlias(a.pattern))
+      lines.push("a " + a.name + " " + a.pattern);
   }
   for (const g of groupLines) lines.push(g);
   return { text: lines.join("\n") + "\n", files, missing };

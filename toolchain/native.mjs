@@ -38,7 +38,10 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
   mkdirSync(dirname(out), { recursive: true });
   const log = quiet ? async (_w, fn) => fn() : step;
   await log(`bundle ${relative(ROOT, entry)} (typed)`, async () => {
-    writeFileSync(ts, bundleTypeScript(entry, { tsconfig: join(ROOT, "tsconfig.json"), defines: buildDefines(), allowHazards }));
+    writeFileSync(
+      ts,
+      bundleTypeScript(entry, { tsconfig: join(ROOT, "tsconfig.json"), defines: buildDefines(), allowHazards }),
+    );
     return `-> ${relative(ROOT, ts)}`;
   });
   await log("porffor", async () => {
@@ -50,10 +53,25 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
     execFileSync(
       "musl-gcc",
       [
-        "-static", "-Oz", "-flto=auto", "-fno-asynchronous-unwind-tables", "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections",
-        "-Wl,-z,noseparate-code", "-Wl,-z,norelro", "-Wl,--build-id=none",
-        "-Wno-unused-function", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
-        "-I", join(ROOT, "syscalls"), c, "-o", `${out}.debug`, "-lm",
+        "-static",
+        "-Oz",
+        "-flto=auto",
+        "-fno-asynchronous-unwind-tables",
+        "-ffunction-sections",
+        "-fdata-sections",
+        "-Wl,--gc-sections",
+        "-Wl,-z,noseparate-code",
+        "-Wl,-z,norelro",
+        "-Wl,--build-id=none",
+        "-Wno-unused-function",
+        "-Wno-unused-variable",
+        "-Wno-unused-but-set-variable",
+        "-I",
+        join(ROOT, "syscalls"),
+        c,
+        "-o",
+        `${out}.debug`,
+        "-lm",
       ],
       { stdio: ["ignore", "inherit", "inherit"] },
     );

@@ -69,7 +69,12 @@ export function run(_k: Kernel, _scratch: string): string[] {
     out.push("user-iterator: threw");
   }
   const wide = JSON.stringify("\u20ac");
-  out.push("json-stringify-wide: " + (wide.length === 3 && wide.charCodeAt(1) === 0x20ac ? "kept" : "truncated to 0x" + wide.charCodeAt(1).toString(16)));
+  out.push(
+    "json-stringify-wide: " +
+      (wide.length === 3 && wide.charCodeAt(1) === 0x20ac
+        ? "kept"
+        : "truncated to 0x" + wide.charCodeAt(1).toString(16)),
+  );
   out.push("tofixed-carry: " + (1.96).toFixed(1));
   out.push("math-round-half: " + Math.round(0.5));
   out.push("try-catch-stale-locals: " + stageSeenInCatch(true));

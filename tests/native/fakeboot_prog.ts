@@ -19,7 +19,12 @@ export function run(_k: Kernel, _scratch: string): string[] {
     ["backup gpt", "roothash=" + hash, false, false, true],
   ];
   for (const [name, cmdline, noDdi, noDisk, primaryBroken] of cases) {
-    const w = world(cmdline, { ddi, espFiles: noDdi ? new Map<string, Uint8Array>() : undefined, noDisk, primaryBroken });
+    const w = world(cmdline, {
+      ddi,
+      espFiles: noDdi ? new Map<string, Uint8Array>() : undefined,
+      noDisk,
+      primaryBroken,
+    });
     const stop = w.run();
     out.push("== " + name + ": " + stop.reason + " " + stop.detail);
     for (const l of logLines(w.k)) out.push(l.replace(/\d+\.\d+ ms/g, "N ms"));

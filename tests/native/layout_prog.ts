@@ -14,7 +14,19 @@ export function run(_k: Kernel, _scratch: string): string[] {
   let c_first = 0;
   let c_type = 0;
   Porffor.c`SETNUM(c_len, BUFLEN(c_view)); SETNUM(c_first, BUF(c_view)[0]); SETNUM(c_type, c_view.type);`;
-  out.push("subarray: type " + c_type + " length " + c_len + " first " + c_first + " (js: length " + c_view.length + " first " + c_view[0] + ")");
+  out.push(
+    "subarray: type " +
+      c_type +
+      " length " +
+      c_len +
+      " first " +
+      c_first +
+      " (js: length " +
+      c_view.length +
+      " first " +
+      c_view[0] +
+      ")",
+  );
   Porffor.c`BUF(c_view)[1] = 99;`;
   out.push("write through view: " + c_whole[4]);
   const c_num = 1234.5;

@@ -12,7 +12,6 @@ import { errnoName } from "../../syscalls/errno.js";
 import type { DirEntry, Kernel } from "../../syscalls/kernel.js";
 import { rng } from "../rng.js";
 
-
 const CMDLINES = [
   "",
   "quiet roothash=ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789 ro",
@@ -52,9 +51,26 @@ export function run(_k: Kernel, _scratch: string): string[] {
   out.push("kmsg " + JSON.stringify(kmsgRecord(3, "two\nlines")));
   out.push("roundHalfUp " + [0.5, 1.5, 2.5, -0.5, 2.4999].map(roundHalfUp).join(" "));
   out.push("formatMs " + [0, 0.04, 0.05, 33.2, 19.96, 1234.5678, -2.25].map(formatMs).join(" "));
-  out.push("fixedPoint " + [2855.4105, 0.0004, 0.0005, 7.9, -1.2345, 1e9 + 0.125].map((v) => fixedPoint(v, 3)).join(" ") + " " + fixedPoint(3.7, 0));
-  out.push("parseDecimal " + ["20", "0.5", ".25", "1.0015", "1.", ".", "", "1e3", "1234567890123456"].map((v) => String(parseDecimal(v, 1000))).join(" ") + " " + String(parseDecimal("123456789012345", 1)));
-  out.push("parseSeconds " + ["3", "0.5s", "20ms", "1.0015s", "-1", "9999999999999", "86400000s", "86400001s"].map((v) => String(parseSeconds(v))).join(" "));
+  out.push(
+    "fixedPoint " +
+      [2855.4105, 0.0004, 0.0005, 7.9, -1.2345, 1e9 + 0.125].map((v) => fixedPoint(v, 3)).join(" ") +
+      " " +
+      fixedPoint(3.7, 0),
+  );
+  out.push(
+    "parseDecimal " +
+      ["20", "0.5", ".25", "1.0015", "1.", ".", "", "1e3", "1234567890123456"]
+        .map((v) => String(parseDecimal(v, 1000)))
+        .join(" ") +
+      " " +
+      String(parseDecimal("123456789012345", 1)),
+  );
+  out.push(
+    "parseSeconds " +
+      ["3", "0.5s", "20ms", "1.0015s", "-1", "9999999999999", "86400000s", "86400001s"]
+        .map((v) => String(parseSeconds(v)))
+        .join(" "),
+  );
   out.push("errnoName " + [0, 1, 2, 17, 22, 40, 41, 61, 95, 129, 130, -1].map(errnoName).join(" "));
   out.push("kmsg long " + kmsgRecord(6, "x".repeat(2000)).length);
   // A getdents64 buffer: ".", "disk" (block), "loop-control" (char).

@@ -32,9 +32,20 @@ export function run(_k: Kernel, _scratch: string): string[] {
   const ddi = syntheticDdi(hash);
   const read = (o: number, n: number) => ddi.slice(o, Math.min(ddi.length, o + n));
   const gpt = parseGpt(read, ddi.length);
-  out.push("gpt " + gpt.sectorSize + " " + gpt.usedHeader + " " + gpt.partitions.map((p) => p.number + ":" + p.typeGuid + ":" + p.partGuid + ":" + p.offset + "+" + p.size + ":" + p.name).join(" "));
+  out.push(
+    "gpt " +
+      gpt.sectorSize +
+      " " +
+      gpt.usedHeader +
+      " " +
+      gpt.partitions
+        .map((p) => p.number + ":" + p.typeGuid + ":" + p.partGuid + ":" + p.offset + "+" + p.size + ":" + p.name)
+        .join(" "),
+  );
   const sel = selectDdiPartitions(gpt, "x86-64", hash, false);
-  out.push("ddi root " + sel.root.partGuid + " verity " + (sel.verity === undefined ? "none" : sel.verity.partition.partGuid));
+  out.push(
+    "ddi root " + sel.root.partGuid + " verity " + (sel.verity === undefined ? "none" : sel.verity.partition.partGuid),
+  );
   try {
     selectDdiPartitions(gpt, "x86-64", "ff" + hash.slice(2), false);
   } catch (e) {
@@ -71,8 +82,20 @@ export function run(_k: Kernel, _scratch: string): string[] {
   out.push("mutated gpt digest " + d);
   const table = parseModuleTable(TABLE);
   out.push("match " + matchModalias("pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00", table).join(","));
-  out.push("order " + loadOrder("dm_verity", table, new Set<string>()).map((m) => m.name).join(","));
-  const globs: Array<[string, string]> = [["acpi*:PNP0A0[38]:*", "acpi:PNP0A08:"], ["x[!a-c]y", "xby"], ["a\\*c", "a*c"], ["a[]]b", "a]b"], ["a[b", "a[b"], ["*a*a*b", "aaaaaaaaaaaaaaaaaaaac"]];
+  out.push(
+    "order " +
+      loadOrder("dm_verity", table, new Set<string>())
+        .map((m) => m.name)
+        .join(","),
+  );
+  const globs: Array<[string, string]> = [
+    ["acpi*:PNP0A0[38]:*", "acpi:PNP0A08:"],
+    ["x[!a-c]y", "xby"],
+    ["a\\*c", "a*c"],
+    ["a[]]b", "a]b"],
+    ["a[b", "a[b"],
+    ["*a*a*b", "aaaaaaaaaaaaaaaaaaaac"],
+  ];
   out.push("globs " + globs.map((g) => (globMatch(g[0], g[1]) ? "1" : "0")).join(""));
   try {
     parseModuleTable("storage-init-modules 1\nm a ../x -\n");
@@ -83,8 +106,24 @@ export function run(_k: Kernel, _scratch: string): string[] {
   out.push("verity " + sb.algorithm + " " + sb.dataBlocks + " " + sb.salt + " " + sb.uuid);
   const start = checkVerityGeometry(sb, 1048576, 1048576, hash);
   out.push("params " + verityParams("7:0", "7:1", sb, start, hash, ["panic-on-corruption"]));
-  out.push("dm " + toHex(encodeDmIoctl({ name: "root", uuid: "U", flags: 1, targets: [{ start: 0, length: 128, type: "verity", params: "1 2 3" }], reserve: 0 }).subarray(0, 64)));
-  out.push("loop " + toHex(encodeLoopConfig(5, { offset: 1048576, size: 2097152, flags: 21, blockSize: 0 }, "/esp/x.raw").subarray(0, 80)));
+  out.push(
+    "dm " +
+      toHex(
+        encodeDmIoctl({
+          name: "root",
+          uuid: "U",
+          flags: 1,
+          targets: [{ start: 0, length: 128, type: "verity", params: "1 2 3" }],
+          reserve: 0,
+        }).subarray(0, 64),
+      ),
+  );
+  out.push(
+    "loop " +
+      toHex(
+        encodeLoopConfig(5, { offset: 1048576, size: 2097152, flags: 21, blockSize: 0 }, "/esp/x.raw").subarray(0, 80),
+      ),
+  );
   const efi = new Uint8Array(4 + 74);
   const g = "6B1E7D2A-3C4F-4A5B-8C6D-7E8F9A0B1C2D";
   for (let i = 0; i < g.length; i++) efi[4 + 2 * i] = g.charCodeAt(i);

@@ -18,7 +18,12 @@ export function run(k: Kernel, scratch: string): string[] {
   const say = (s: string) => out.push(s.split(dir).join("$DIR"));
   out.push("argv after the program " + JSON.stringify(k.argv().slice(1)));
   const env = k.environ();
-  say("environ has PATH " + env.some((e) => e.startsWith("PATH=")) + ", every entry has = " + env.every((e) => e.indexOf("=") > 0));
+  say(
+    "environ has PATH " +
+      env.some((e) => e.startsWith("PATH=")) +
+      ", every entry has = " +
+      env.every((e) => e.indexOf("=") > 0),
+  );
   k.mkdir(dir, 0o755);
   k.mkdir(dir + "/sub", 0o700);
   const fd = k.open(dir + "/file", OpenFlags.WRONLY | OpenFlags.CREAT, 0o644);
@@ -38,7 +43,12 @@ export function run(k: Kernel, scratch: string): string[] {
   const lst = k.lstat(dir + "/link");
   say("stat size " + st.size + " reg " + (fileType(st) === FileType.REG) + " perm " + (st.mode & 0o777).toString(8));
   say("lstat is link " + (fileType(lst) === FileType.LNK));
-  say("dir is dir " + (fileType(k.stat(dir + "/sub")) === FileType.DIR) + " same device " + (k.stat(dir).devMinor === st.devMinor));
+  say(
+    "dir is dir " +
+      (fileType(k.stat(dir + "/sub")) === FileType.DIR) +
+      " same device " +
+      (k.stat(dir).devMinor === st.devMinor),
+  );
   const names = k.readdir(dir).map((e) => e.name + ":" + e.type);
   names.sort();
   say("readdir " + names.join(","));

@@ -31,7 +31,10 @@ test("tunePorfforC() sets the GC nursery and reads properties through one checke
   t.true(out.includes("_2366 = porf_checked_get(o, porf_box(6784u, 195), -1608141738, 2672u + 536, 39, 2096u);"), out);
   t.false(out.includes("porf_throw_new(39, 2096u);\n\t}"), "no site keeps its own check");
   // The function is defined right after the declaration of the lookup it calls.
-  t.regex(out, /get_ic\(jsval, jsval, i32, i32\);\nstatic jsval porf_checked_get\([^]*if \(porf_jv_type\(o\) == 0\) porf_throw_new\(errType, msg\);\n  return p167___Porffor_object_get_ic\(o, key, hash, slot\);/);
+  t.regex(
+    out,
+    /get_ic\(jsval, jsval, i32, i32\);\nstatic jsval porf_checked_get\([^]*if \(porf_jv_type\(o\) == 0\) porf_throw_new\(errType, msg\);\n  return p167___Porffor_object_get_ic\(o, key, hash, slot\);/,
+  );
 });
 
 test("tunePorfforC() leaves a check on another variable than the one read as it is", (t) => {
@@ -48,8 +51,13 @@ test("tunePorfforC() maps porffor's heap arena readable and writable once, witho
 test("tunePorfforC() edits what porffor writes for a real program", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "si-porf-"));
   try {
-    writeFileSync(join(dir, "p.ts"), "function f(o: { a: number } | undefined): number { return o.a; }\nconsole.log(f({ a: 1 }));\n");
-    execFileSync(join(ROOT, "node_modules", "porffor", "porf"), ["c", join(dir, "p.ts"), "-o", join(dir, "p.c")], { stdio: "ignore" });
+    writeFileSync(
+      join(dir, "p.ts"),
+      "function f(o: { a: number } | undefined): number { return o.a; }\nconsole.log(f({ a: 1 }));\n",
+    );
+    execFileSync(join(ROOT, "node_modules", "porffor", "porf"), ["c", join(dir, "p.ts"), "-o", join(dir, "p.c")], {
+      stdio: "ignore",
+    });
     const out = tunePorfforC(readFileSync(join(dir, "p.c"), "utf8"));
     t.true(out.includes(`#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`));
     t.true(out.includes("#define PORF_CAN_DECOMMIT 0"));
@@ -62,7 +70,9 @@ test("tunePorfforC() edits what porffor writes for a real program", (t) => {
 
 test("tunePorfforC() stops the build when porffor's output changed", (t) => {
   t.throws(() => tunePorfforC(READ), { message: /0 places for the GC nursery/ });
-  t.throws(() => tunePorfforC(HEADER.replace("PORF_CAN_DECOMMIT 1", "PORF_CAN_DECOMMIT 2")), { message: /0 places for the arena's protection/ });
+  t.throws(() => tunePorfforC(HEADER.replace("PORF_CAN_DECOMMIT 1", "PORF_CAN_DECOMMIT 2")), {
+    message: /0 places for the arena's protection/,
+  });
   t.throws(() => tunePorfforC(HEADER + HEADER), { message: /2 places for the GC nursery/ });
 
   t.notThrows(() => tunePorfforC(RUNTIME + "int main(void) { return 0; }\n"), "a program without property reads");

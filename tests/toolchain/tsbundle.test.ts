@@ -13,7 +13,15 @@ import { ROOT } from "../../toolchain/tools.mjs";
 import { bundleTypeScript } from "../../toolchain/tsbundle/bundle.mjs";
 
 const TSCONFIG = JSON.stringify({
-  compilerOptions: { target: "ES2022", module: "ES2022", moduleResolution: "bundler", strict: true, erasableSyntaxOnly: true, lib: ["ES2020"], noEmit: true },
+  compilerOptions: {
+    target: "ES2022",
+    module: "ES2022",
+    moduleResolution: "bundler",
+    strict: true,
+    erasableSyntaxOnly: true,
+    lib: ["ES2020"],
+    noEmit: true,
+  },
 });
 
 /** Writes the fixture modules into a fresh directory with a strict tsconfig. */
@@ -32,7 +40,11 @@ function runJs(js: string, dir: string): string {
 
 async function viaEsbuild(dir: string, defines: Record<string, string>): Promise<string> {
   const r = await build({
-    entryPoints: [join(dir, "main.ts")], bundle: true, format: "esm", write: false, logLevel: "silent",
+    entryPoints: [join(dir, "main.ts")],
+    bundle: true,
+    format: "esm",
+    write: false,
+    logLevel: "silent",
     define: Object.fromEntries(Object.entries(defines).map(([k, v]) => [k, JSON.stringify(v)])),
   });
   return runJs(r.outputFiles[0].text, dir);
@@ -40,7 +52,9 @@ async function viaEsbuild(dir: string, defines: Record<string, string>): Promise
 
 function viaBundle(dir: string, defines: Record<string, string>): { out: string; bundle: string } {
   const bundle = bundleTypeScript(join(dir, "main.ts"), { tsconfig: join(dir, "tsconfig.json"), defines });
-  const js = ts.transpileModule(bundle, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022 } }).outputText;
+  const js = ts.transpileModule(bundle, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022 },
+  }).outputText;
   return { out: runJs(js, dir), bundle };
 }
 
@@ -156,15 +170,30 @@ test("bundleTypeScript() output runs exactly like the modules it bundles", async
 
 test("bundleTypeScript() refuses what it cannot translate exactly, naming file and line", (t) => {
   const cases: Array<[string, RegExp]> = [
-    ["let i = 0;\nfunction f(): number { return i++; }\nexport const r = f() < f();\n", /main\.ts:3: `<` between operands with side effects/],
-    ["export function f(a: number, n: number): number { return a << n; }\nconsole.log(f(1, 2));\n", /main\.ts:1: `<<` needs a literal shift count/],
+    [
+      "let i = 0;\nfunction f(): number { return i++; }\nexport const r = f() < f();\n",
+      /main\.ts:3: `<` between operands with side effects/,
+    ],
+    [
+      "export function f(a: number, n: number): number { return a << n; }\nconsole.log(f(1, 2));\n",
+      /main\.ts:1: `<<` needs a literal shift count/,
+    ],
     ["let v = 1;\nv <<= 2;\nexport const w = v;\n", /main\.ts:2: `<<=` does not parse in porffor/],
     ["export default function f(): number { return 1; }\n", /main\.ts:1: default exports are not bundled/],
     // What porffor compiles into a binary that runs wrongly, refused with its defect's id.
-    ["export function f(log: string[]): number {\n  try {\n    return 1;\n  } finally {\n    log.push(\"x\");\n  }\n}\n", /main\.ts:3: porffor: try-finally-return: /],
-    ["class A { m(): number { return 1; } }\nexport class B extends A {\n  m(): number { return super.m(); }\n}\n", /main\.ts:3: porffor: super-method: /],
+    [
+      'export function f(log: string[]): number {\n  try {\n    return 1;\n  } finally {\n    log.push("x");\n  }\n}\n',
+      /main\.ts:3: porffor: try-finally-return: /,
+    ],
+    [
+      "class A { m(): number { return 1; } }\nexport class B extends A {\n  m(): number { return super.m(); }\n}\n",
+      /main\.ts:3: porffor: super-method: /,
+    ],
     ["export class E extends Error {}\n", /main\.ts:1: porffor: extends-error: /],
-    ["export class C {\n  [Symbol.iterator]() { return [][Symbol.iterator](); }\n}\n", /main\.ts:2: porffor: user-iterator: /],
+    [
+      "export class C {\n  [Symbol.iterator]() { return [][Symbol.iterator](); }\n}\n",
+      /main\.ts:2: porffor: user-iterator: /,
+    ],
     [
       "declare function g(): void;\nexport function f(): number {\n  let n = 0;\n  try {\n    n = 1;\n    g();\n  } catch (e) {\n    return n;\n  }\n  return n;\n}\n",
       /main\.ts:8: porffor: try-catch-stale-locals: `n` is assigned in `try` and read in `catch`/,
@@ -182,8 +211,15 @@ test("bundleTypeScript() refuses what it cannot translate exactly, naming file a
 });
 
 test("bundleTypeScript() on the init keeps the init's typed locals and drops build-time code", (t) => {
-  const bundle = bundleTypeScript(join(ROOT, "runtime", "init.ts"), { tsconfig: join(ROOT, "tsconfig.json"), defines: buildDefines() });
-  t.notRegex(bundle, /function parseKernelModules|function buildModuleTable/, "modules.dep parsing stays at build time");
+  const bundle = bundleTypeScript(join(ROOT, "runtime", "init.ts"), {
+    tsconfig: join(ROOT, "tsconfig.json"),
+    defines: buildDefines(),
+  });
+  t.notRegex(
+    bundle,
+    /function parseKernelModules|function buildModuleTable/,
+    "modules.dep parsing stays at build time",
+  );
   t.notRegex(bundle, /\bOpenFlags\b|\bErrno\b\./, "flag tables are inlined");
   t.false(operators(bundle).has(ts.SyntaxKind.LessThanToken));
   t.true((bundle.match(/: number = /g) ?? []).length > 50, "locals are typed");

@@ -66,13 +66,18 @@ export function tunePorfforC(text) {
     const global = new RegExp(e.from.source, "g");
     const matches = [...text.matchAll(global)];
     if (e.expect === "once" && matches.length !== 1) {
-      throw new Error(`porffor's C has ${matches.length} places for ${e.what} (expected 1); porffor changed, re-check PORFFOR_C_EDITS in toolchain/porffor/c_edits.mjs`);
+      throw new Error(
+        `porffor's C has ${matches.length} places for ${e.what} (expected 1); porffor changed, re-check PORFFOR_C_EDITS in toolchain/porffor/c_edits.mjs`,
+      );
     }
     if (matches.length === 0) continue;
     text = text.replace(global, e.to);
     if (e.declare) {
       const decl = e.declare.of(matches[0]);
-      if (!decl.test(text)) throw new Error(`porffor's C declares what ${e.what} call differently; porffor changed, re-check PORFFOR_C_EDITS in toolchain/porffor/c_edits.mjs`);
+      if (!decl.test(text))
+        throw new Error(
+          `porffor's C declares what ${e.what} call differently; porffor changed, re-check PORFFOR_C_EDITS in toolchain/porffor/c_edits.mjs`,
+        );
       text = text.replace(decl, (d) => d + e.declare.define(matches[0]));
     }
   }

@@ -6,15 +6,16 @@
  * list. docs/porffor.md explains them.
  *
  * Runtime probes are lines of tests/native/defects_prog.ts, printed `<id>: <answer>` under Node
- * and natively. Parser probes are programs compiled as written (not through tsbundle).
+ * and natively. Parser and compile probes are programs compiled as written (not through
+ * tsbundle): what porffor, gcc or the binary make of them.
  */
 
 export interface PorfforDefect {
   id: string;
-  kind: "runtime" | "parser";
+  kind: "runtime" | "parser" | "compile";
   /** What goes wrong, in a sentence. */
   what: string;
-  /** runtime: defects_prog's answer under Node and natively. parser: the program and what porffor does with it. */
+  /** runtime: defects_prog's answer under Node and natively. parser, compile: the program and what porffor and gcc make of it. */
   probe: { node: string; native: string } | { source: string; native: string };
   /** What the code does instead. */
   workaround: string;
@@ -98,7 +99,8 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     kind: "runtime",
     what: "try/catch is setjmp/longjmp: a local assigned inside `try` reads its old value in `catch` (C11 7.13.2.1)",
     probe: { node: "inside", native: "before" },
-    workaround: "what a catch block reads lives in an object (`const held = { fd: -1 }`), or is assigned before the `try`",
+    workaround:
+      "what a catch block reads lives in an object (`const held = { fd: -1 }`), or is assigned before the `try`",
     bundler: "refused",
     tagged: true,
   },
@@ -165,7 +167,10 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     id: "parser-type-arguments",
     kind: "parser",
     what: "`new Set<string>()` compiles into a value that throws on first use",
-    probe: { source: "const s = new Set<string>(); console.log(String(s.has('x')));", native: "Uncaught TypeError: Cannot read property of undefined" },
+    probe: {
+      source: "const s = new Set<string>(); console.log(String(s.has('x')));",
+      native: "Uncaught TypeError: Cannot read property of undefined",
+    },
     workaround: "tsbundle drops the type arguments of calls and constructions",
     bundler: "rewritten",
     tagged: true,
@@ -174,8 +179,20 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     id: "parser-parameter-property",
     kind: "parser",
     what: "parameter properties (`constructor(private v: number)`) are ignored",
-    probe: { source: "class C { constructor(private v: number) {} get(): string { return String(this.v); } } console.log(new C(3).get());", native: "undefined" },
+    probe: {
+      source:
+        "class C { constructor(private v: number) {} get(): string { return String(this.v); } } console.log(new C(3).get());",
+      native: "undefined",
+    },
     workaround: "tsconfig.json's erasableSyntaxOnly: tsc refuses them, fields are assigned in the constructor",
+    tagged: true,
+  },
+  {
+    id: "c-macro-names",
+    kind: "compile",
+    what: "JS names stay C names: one equal to a libc macro (S_IFDIR, ENOENT, O_RDONLY) breaks the C compile",
+    probe: { source: "const S_IFDIR = 1; console.log(String(S_IFDIR));", native: "C compile error" },
+    workaround: "constants live in objects (OpenFlags.RDONLY, Errno.ENOENT), which the bundler inlines as literals",
     tagged: true,
   },
 ];

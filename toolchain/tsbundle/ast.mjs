@@ -19,17 +19,30 @@ export function fail(node, why) {
 
 /** Expressions whose evaluation has no effects, so that two of them may be evaluated in either order. */
 export function isPure(e) {
-  if (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isNonNullExpression(e) || ts.isSatisfiesExpression(e)) {
+  if (
+    ts.isParenthesizedExpression(e) ||
+    ts.isAsExpression(e) ||
+    ts.isNonNullExpression(e) ||
+    ts.isSatisfiesExpression(e)
+  ) {
     return isPure(e.expression);
   }
-  if (ts.isIdentifier(e) || ts.isLiteralExpression(e) || e.kind === ts.SyntaxKind.ThisKeyword ||
-      e.kind === ts.SyntaxKind.TrueKeyword || e.kind === ts.SyntaxKind.FalseKeyword || e.kind === ts.SyntaxKind.NullKeyword) {
+  if (
+    ts.isIdentifier(e) ||
+    ts.isLiteralExpression(e) ||
+    e.kind === ts.SyntaxKind.ThisKeyword ||
+    e.kind === ts.SyntaxKind.TrueKeyword ||
+    e.kind === ts.SyntaxKind.FalseKeyword ||
+    e.kind === ts.SyntaxKind.NullKeyword
+  ) {
     return true;
   }
   if (ts.isPropertyAccessExpression(e)) return isPure(e.expression);
   if (ts.isElementAccessExpression(e)) return isPure(e.expression) && isPure(e.argumentExpression);
   if (ts.isPrefixUnaryExpression(e)) {
-    return e.operator !== ts.SyntaxKind.PlusPlusToken && e.operator !== ts.SyntaxKind.MinusMinusToken && isPure(e.operand);
+    return (
+      e.operator !== ts.SyntaxKind.PlusPlusToken && e.operator !== ts.SyntaxKind.MinusMinusToken && isPure(e.operand)
+    );
   }
   if (ts.isTypeOfExpression(e)) return isPure(e.expression);
   if (ts.isConditionalExpression(e)) return isPure(e.condition) && isPure(e.whenTrue) && isPure(e.whenFalse);
@@ -46,8 +59,8 @@ export const unwrap = (e) => {
   return e;
 };
 
-
-export const hasModifier = (node, kind) => ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === kind);
+export const hasModifier = (node, kind) =>
+  ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === kind);
 
 export const isWriteTarget = (node) => {
   const p = node.parent;
@@ -55,22 +68,34 @@ export const isWriteTarget = (node) => {
     const k = p.operatorToken.kind;
     return k >= ts.SyntaxKind.FirstAssignment && k <= ts.SyntaxKind.LastAssignment;
   }
-  return ((ts.isPrefixUnaryExpression(p) || ts.isPostfixUnaryExpression(p)) &&
-    (p.operator === ts.SyntaxKind.PlusPlusToken || p.operator === ts.SyntaxKind.MinusMinusToken)) ||
-    ts.isDeleteExpression(p);
+  return (
+    ((ts.isPrefixUnaryExpression(p) || ts.isPostfixUnaryExpression(p)) &&
+      (p.operator === ts.SyntaxKind.PlusPlusToken || p.operator === ts.SyntaxKind.MinusMinusToken)) ||
+    ts.isDeleteExpression(p)
+  );
 };
 
 /** A name written by a destructuring assignment or a for-of/for-in head. */
 export function isDestructuringTarget(id) {
   let n = id;
-  while (ts.isArrayLiteralExpression(n.parent) || ts.isObjectLiteralExpression(n.parent) ||
-         ts.isPropertyAssignment(n.parent) || ts.isShorthandPropertyAssignment(n.parent) || ts.isSpreadElement(n.parent)) n = n.parent;
+  while (
+    ts.isArrayLiteralExpression(n.parent) ||
+    ts.isObjectLiteralExpression(n.parent) ||
+    ts.isPropertyAssignment(n.parent) ||
+    ts.isShorthandPropertyAssignment(n.parent) ||
+    ts.isSpreadElement(n.parent)
+  )
+    n = n.parent;
   const p = n.parent;
-  return (n !== id && ts.isBinaryExpression(p) && p.left === n && p.operatorToken.kind === ts.SyntaxKind.EqualsToken) ||
-    ((ts.isForOfStatement(p) || ts.isForInStatement(p)) && p.initializer === n);
+  return (
+    (n !== id && ts.isBinaryExpression(p) && p.left === n && p.operatorToken.kind === ts.SyntaxKind.EqualsToken) ||
+    ((ts.isForOfStatement(p) || ts.isForInStatement(p)) && p.initializer === n)
+  );
 }
 
 export const paren = (e) => f.createParenthesizedExpression(e);
 export const binary = (l, op, r) => f.createBinaryExpression(paren(l), op, paren(r));
-export const num = (v) => (v < 0 ? f.createPrefixUnaryExpression(ts.SyntaxKind.MinusToken, f.createNumericLiteral(-v)) : f.createNumericLiteral(v));
-
+export const num = (v) =>
+  v < 0
+    ? f.createPrefixUnaryExpression(ts.SyntaxKind.MinusToken, f.createNumericLiteral(-v))
+    : f.createNumericLiteral(v);

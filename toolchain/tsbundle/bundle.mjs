@@ -17,7 +17,8 @@
 // annotations), string_methods.mjs (one helper per string method), porffor_syntax.mjs (parser
 // defects) and porffor_hazards.mjs (refusals keyed by the ids of toolchain/porffor/defects.ts).
 // The source must obey TypeScript's erasableSyntaxOnly (tsconfig.json): no parameter properties,
-// enums, namespaces or `<T>x` assertions, which porffor's parser reads wrongly.
+// enums, namespaces or `<T>x` assertions, which porffor's parser reads wrongly
+// (porffor: parser-parameter-property).
 
 import ts from "typescript";
 import { dirname, relative } from "node:path";
@@ -46,7 +47,8 @@ function moduleOrder(program, entry, options) {
       if (!spec) continue;
       const resolved = ts.resolveModuleName(spec.text, sf.fileName, options, ts.sys).resolvedModule;
       if (!resolved) fail(st, `cannot resolve "${spec.text}"`);
-      if (resolved.isExternalLibraryImport) fail(st, `"${spec.text}" is a package: porffor builds bundle project modules only`);
+      if (resolved.isExternalLibraryImport)
+        fail(st, `"${spec.text}" is a package: porffor builds bundle project modules only`);
       if (resolved.extension === ".d.ts") continue;
       visit(program.getSourceFile(resolved.resolvedFileName));
     }
@@ -68,8 +70,15 @@ function declaredNames(st) {
     for (const d of st.declarationList.declarations) walk(d.name);
     return names;
   }
-  if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) ||
-       ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) && st.name) return [st.name];
+  if (
+    (ts.isFunctionDeclaration(st) ||
+      ts.isClassDeclaration(st) ||
+      ts.isInterfaceDeclaration(st) ||
+      ts.isTypeAliasDeclaration(st) ||
+      ts.isEnumDeclaration(st)) &&
+    st.name
+  )
+    return [st.name];
   return [];
 }
 
@@ -78,10 +87,11 @@ function declaredNames(st) {
  * `import { a as b }` and re-exports to the declaration itself.
  */
 function referencedSymbol(checker, node) {
-  const sym = ts.isShorthandPropertyAssignment(node) ? checker.getShorthandAssignmentValueSymbol(node) : checker.getSymbolAtLocation(node);
+  const sym = ts.isShorthandPropertyAssignment(node)
+    ? checker.getShorthandAssignmentValueSymbol(node)
+    : checker.getSymbolAtLocation(node);
   return sym && sym.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(sym) : sym;
 }
-
 
 /** One bundle-wide name per top-level symbol; the first module to declare a name keeps it. */
 function bundleNames(files, checker) {
@@ -90,7 +100,8 @@ function bundleNames(files, checker) {
   for (const sf of files) {
     for (const st of sf.statements) {
       if (hasModifier(st, ts.SyntaxKind.DeclareKeyword)) continue;
-      if (hasModifier(st, ts.SyntaxKind.DefaultKeyword)) fail(st, "default exports are not bundled; use a named export");
+      if (hasModifier(st, ts.SyntaxKind.DefaultKeyword))
+        fail(st, "default exports are not bundled; use a named export");
       for (const id of declaredNames(st)) {
         const sym = checker.getSymbolAtLocation(id);
         if (!sym) fail(id, `no symbol for ${id.text}`);
@@ -110,8 +121,12 @@ function isPureInit(e) {
   e = unwrap(e);
   if (ts.isArrowFunction(e) || ts.isFunctionExpression(e) || ts.isClassExpression(e)) return true;
   if (ts.isObjectLiteralExpression(e)) {
-    return e.properties.every((p) => (ts.isPropertyAssignment(p) && !ts.isComputedPropertyName(p.name) && isPureInit(p.initializer)) ||
-      ts.isShorthandPropertyAssignment(p) || ts.isMethodDeclaration(p));
+    return e.properties.every(
+      (p) =>
+        (ts.isPropertyAssignment(p) && !ts.isComputedPropertyName(p.name) && isPureInit(p.initializer)) ||
+        ts.isShorthandPropertyAssignment(p) ||
+        ts.isMethodDeclaration(p),
+    );
   }
   if (ts.isArrayLiteralExpression(e)) return e.elements.every((x) => !ts.isSpreadElement(x) && isPureInit(x));
   return isPure(e);
@@ -127,7 +142,8 @@ function liveStatements(files, checker, constants) {
   const all = [];
   for (const sf of files) {
     for (const st of sf.statements) {
-      if (ts.isImportDeclaration(st) || ts.isExportDeclaration(st) || hasModifier(st, ts.SyntaxKind.DeclareKeyword)) continue;
+      if (ts.isImportDeclaration(st) || ts.isExportDeclaration(st) || hasModifier(st, ts.SyntaxKind.DeclareKeyword))
+        continue;
       all.push(st);
       for (const id of declaredNames(st)) {
         const sym = checker.getSymbolAtLocation(id);
@@ -138,10 +154,15 @@ function liveStatements(files, checker, constants) {
   const live = new Set();
   const queue = [];
   const mark = (st) => {
-    if (!live.has(st)) { live.add(st); queue.push(st); }
+    if (!live.has(st)) {
+      live.add(st);
+      queue.push(st);
+    }
   };
   for (const st of all) {
-    const declaration = ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) ||
+    const declaration =
+      ts.isFunctionDeclaration(st) ||
+      ts.isClassDeclaration(st) ||
       (ts.isVariableStatement(st) && st.declarationList.declarations.every((d) => isPureInit(d.initializer)));
     if (!declaration) mark(st);
   }
@@ -177,7 +198,8 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
   const constantStatements = new Set([...constants.values()].map((c) => c.statement));
   const live = liveStatements(files, checker, constants);
   // A define replaces a name that is only declared (`declare const X: string`), never one the code binds.
-  const defined = (id) => Object.hasOwn(defines, id.text) &&
+  const defined = (id) =>
+    Object.hasOwn(defines, id.text) &&
     (targetSymbol(id)?.declarations ?? []).every((d) => ts.getCombinedModifierFlags(d) & ts.ModifierFlags.Ambient);
 
   const stringHelpers = new Map(); // "method/argc" -> { name, text }
@@ -189,7 +211,10 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
         const helper = stringMethodHelper(node, checker, stringHelpers, taken);
         if (helper) {
           const v = ts.visitEachChild(node, visit, ctx);
-          return f.createCallExpression(f.createIdentifier(helper), undefined, [v.expression.expression, ...v.arguments]);
+          return f.createCallExpression(f.createIdentifier(helper), undefined, [
+            v.expression.expression,
+            ...v.arguments,
+          ]);
         }
       }
       if (ts.isShorthandPropertyAssignment(node)) {
@@ -197,7 +222,8 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
         const c = real && constants.get(real);
         if (c && !c.values) return f.createPropertyAssignment(node.name.text, literal(c.value));
         const name = real && names.get(real);
-        if (name && name !== node.name.text) return f.createPropertyAssignment(node.name.text, f.createIdentifier(name));
+        if (name && name !== node.name.text)
+          return f.createPropertyAssignment(node.name.text, f.createIdentifier(name));
         return node;
       }
       if (ts.isIdentifier(node)) {
@@ -212,7 +238,8 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
         return name && name !== node.text ? f.createIdentifier(name) : node;
       }
       // porffor compiles `new Set<string>()` into a value that throws on first use; type
-      // arguments of calls and constructions carry nothing porffor needs, so they go.
+      // arguments of calls and constructions carry nothing porffor needs, so they go
+      // (porffor: parser-type-arguments).
       if (ts.isNewExpression(node) && node.typeArguments) {
         const v = ts.visitEachChild(node, visit, ctx);
         return f.updateNewExpression(v, v.expression, undefined, v.arguments);
@@ -237,7 +264,15 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
       if (ts.isArrowFunction(node) && isObjectOrArray(node.body)) {
         const v = ts.visitEachChild(node, visit, ctx);
         const body = f.createBlock([f.createReturnStatement(unparen(v.body))], false);
-        return f.updateArrowFunction(v, v.modifiers, v.typeParameters, v.parameters, v.type, v.equalsGreaterThanToken, body);
+        return f.updateArrowFunction(
+          v,
+          v.modifiers,
+          v.typeParameters,
+          v.parameters,
+          v.type,
+          v.equalsGreaterThanToken,
+          body,
+        );
       }
       if (ts.isParenthesizedExpression(node) && isObjectOrArray(node)) return ts.visitNode(unparen(node), visit);
       return ts.visitEachChild(node, visit, ctx);
@@ -246,8 +281,14 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
       const statements = [];
       for (const st of sf.statements) {
         if (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) {
-          if (ts.isExportDeclaration(st) && !st.moduleSpecifier && st.exportClause && ts.isNamedExports(st.exportClause) &&
-              st.exportClause.elements.some((e) => e.propertyName)) fail(st, "`export { a as b }` is not bundled");
+          if (
+            ts.isExportDeclaration(st) &&
+            !st.moduleSpecifier &&
+            st.exportClause &&
+            ts.isNamedExports(st.exportClause) &&
+            st.exportClause.elements.some((e) => e.propertyName)
+          )
+            fail(st, "`export { a as b }` is not bundled");
           continue;
         }
         if (ts.isExportAssignment(st)) fail(st, "`export =` / `export default` is not bundled");
@@ -272,7 +313,10 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
     parts.push(`// ${relative(dirname(tsconfig), sf.fileName)}\n${printer.printFile(result.transformed[0])}`);
     result.dispose();
   }
-  if (stringHelpers.size > 0) parts.unshift(`// string methods, one dispatch each\n${[...stringHelpers.values()].map((h) => h.text).join("\n")}\n`);
+  if (stringHelpers.size > 0)
+    parts.unshift(
+      `// string methods, one dispatch each\n${[...stringHelpers.values()].map((h) => h.text).join("\n")}\n`,
+    );
   return parts.join("\n");
 }
 

@@ -25,16 +25,26 @@ export function constantValue(e, known = () => undefined) {
     }
     if (typeof l !== "number" || typeof r !== "number") return undefined;
     switch (e.operatorToken.kind) {
-      case ts.SyntaxKind.LessThanLessThanToken: return l << r;
-      case ts.SyntaxKind.GreaterThanGreaterThanToken: return l >> r;
-      case ts.SyntaxKind.GreaterThanGreaterThanGreaterThanToken: return l >>> r;
-      case ts.SyntaxKind.BarToken: return l | r;
-      case ts.SyntaxKind.AmpersandToken: return l & r;
-      case ts.SyntaxKind.CaretToken: return l ^ r;
-      case ts.SyntaxKind.PlusToken: return l + r;
-      case ts.SyntaxKind.MinusToken: return l - r;
-      case ts.SyntaxKind.AsteriskToken: return l * r;
-      default: return undefined;
+      case ts.SyntaxKind.LessThanLessThanToken:
+        return l << r;
+      case ts.SyntaxKind.GreaterThanGreaterThanToken:
+        return l >> r;
+      case ts.SyntaxKind.GreaterThanGreaterThanGreaterThanToken:
+        return l >>> r;
+      case ts.SyntaxKind.BarToken:
+        return l | r;
+      case ts.SyntaxKind.AmpersandToken:
+        return l & r;
+      case ts.SyntaxKind.CaretToken:
+        return l ^ r;
+      case ts.SyntaxKind.PlusToken:
+        return l + r;
+      case ts.SyntaxKind.MinusToken:
+        return l - r;
+      case ts.SyntaxKind.AsteriskToken:
+        return l * r;
+      default:
+        return undefined;
     }
   }
   return undefined;
@@ -90,7 +100,10 @@ export function constantObjects(files, checker, targetSymbol) {
           const declaration = ts.isVariableDeclaration(p) && p.name === node;
           const moduleSyntax = ts.isImportSpecifier(p) || ts.isExportSpecifier(p);
           const read = c.values
-            ? ts.isPropertyAccessExpression(p) && p.expression === node && c.values.has(p.name.text) && !isWriteTarget(p)
+            ? ts.isPropertyAccessExpression(p) &&
+              p.expression === node &&
+              c.values.has(p.name.text) &&
+              !isWriteTarget(p)
             : !isWriteTarget(node) && !isDestructuringTarget(node);
           if (!declaration && !moduleSyntax && !read && !inTypeQuery(node)) found.delete(sym);
         }
@@ -101,4 +114,3 @@ export function constantObjects(files, checker, targetSymbol) {
   }
   return found;
 }
-

@@ -48,7 +48,10 @@ function staleInCatch(node, checker) {
   });
   let read;
   if (assigned.size > 0) {
-    const overwritten = (n) => ts.isBinaryExpression(n.parent) && n.parent.left === n && n.parent.operatorToken.kind === ts.SyntaxKind.EqualsToken;
+    const overwritten = (n) =>
+      ts.isBinaryExpression(n.parent) &&
+      n.parent.left === n &&
+      n.parent.operatorToken.kind === ts.SyntaxKind.EqualsToken;
     walkFrame(node.catchClause.block, (n) => {
       if (!read && ts.isIdentifier(n) && !overwritten(n) && assigned.has(checker.getSymbolAtLocation(n))) read = n;
     });
@@ -61,21 +64,38 @@ export function refuseRuntimeHazards(sf, checker) {
   const visit = (node) => {
     if (ts.isTryStatement(node)) {
       const ret = node.finallyBlock && findReturn(node.tryBlock);
-      if (ret) refuse(ret, "try-finally-return", "`return` inside `try` skips the `finally` block natively; return after the try statement");
+      if (ret)
+        refuse(
+          ret,
+          "try-finally-return",
+          "`return` inside `try` skips the `finally` block natively; return after the try statement",
+        );
       const stale = node.catchClause && staleInCatch(node, checker);
       if (stale) {
-        refuse(stale, "try-catch-stale-locals", `\`${stale.text}\` is assigned in \`try\` and read in \`catch\`, where it is stale natively; keep it in an object`);
+        refuse(
+          stale,
+          "try-catch-stale-locals",
+          `\`${stale.text}\` is assigned in \`try\` and read in \`catch\`, where it is stale natively; keep it in an object`,
+        );
       }
     }
-    if ((ts.isPropertyAccessExpression(node) || ts.isElementAccessExpression(node)) && node.expression.kind === ts.SyntaxKind.SuperKeyword) {
+    if (
+      (ts.isPropertyAccessExpression(node) || ts.isElementAccessExpression(node)) &&
+      node.expression.kind === ts.SyntaxKind.SuperKeyword
+    ) {
       refuse(node, "super-method", "`super.m()` loses `this` natively; call a function instead");
     }
     if (ts.isHeritageClause(node) && node.token === ts.SyntaxKind.ExtendsKeyword) {
       for (const t of node.types) {
-        if (ts.isIdentifier(t.expression) && t.expression.text === "Error") refuse(t, "extends-error", "`extends Error` loses `message` natively; extend InitError (lib/errors.ts)");
+        if (ts.isIdentifier(t.expression) && t.expression.text === "Error")
+          refuse(t, "extends-error", "`extends Error` loses `message` natively; extend InitError (lib/errors.ts)");
       }
     }
-    if (ts.isComputedPropertyName(node) && ts.isPropertyAccessExpression(node.expression) && node.expression.getText() === "Symbol.iterator") {
+    if (
+      ts.isComputedPropertyName(node) &&
+      ts.isPropertyAccessExpression(node.expression) &&
+      node.expression.getText() === "Symbol.iterator"
+    ) {
       refuse(node, "user-iterator", "user-defined iterators throw natively; use an array");
     }
     ts.forEachChild(node, visit);

@@ -25,9 +25,11 @@ export function stringMethodHelper(call, checker, helpers, taken) {
     for (let n = 2; taken.has(name); n++) name = `string_${callee.name.text}_${call.arguments.length}_${n}`;
     taken.add(name);
     const params = call.arguments.map((_, i) => `a${i}`);
-    helper = { name, text: `function ${name}(s: string${params.map((p) => `, ${p}`).join("")}) {\n    return s.${callee.name.text}(${params.join(", ")});\n}` };
+    helper = {
+      name,
+      text: `function ${name}(s: string${params.map((p) => `, ${p}`).join("")}) {\n    return s.${callee.name.text}(${params.join(", ")});\n}`,
+    };
     helpers.set(key, helper);
   }
   return helper.name;
 }
-

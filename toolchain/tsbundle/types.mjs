@@ -24,7 +24,13 @@ export function trustedTypeNode(type, checker) {
   return undefined;
 }
 
-const typeKind = (node) => node && (node.kind === ts.SyntaxKind.TypeReference ? node.typeName.text : node.kind === ts.SyntaxKind.ArrayType ? "[]" : node.kind);
+const typeKind = (node) =>
+  node &&
+  (node.kind === ts.SyntaxKind.TypeReference
+    ? node.typeName.text
+    : node.kind === ts.SyntaxKind.ArrayType
+      ? "[]"
+      : node.kind);
 
 /**
  * The annotation for a `const`/`let` declared without one, when porffor may rely on it: the
@@ -33,7 +39,8 @@ const typeKind = (node) => node && (node.kind === ts.SyntaxKind.TypeReference ? 
 export function inferredAnnotation(decl, checker, targetSymbol) {
   if (decl.type || !decl.initializer || !ts.isIdentifier(decl.name)) return undefined;
   const list = decl.parent;
-  if (!ts.isVariableDeclarationList(list) || ts.isForOfStatement(list.parent) || ts.isForInStatement(list.parent)) return undefined;
+  if (!ts.isVariableDeclarationList(list) || ts.isForOfStatement(list.parent) || ts.isForInStatement(list.parent))
+    return undefined;
   const node = trustedTypeNode(checker.getTypeAtLocation(decl.initializer), checker);
   if (!node || list.flags & ts.NodeFlags.Const) return node;
   const sym = checker.getSymbolAtLocation(decl.name);
@@ -46,10 +53,16 @@ export function inferredAnnotation(decl, checker, targetSymbol) {
       const p = n.parent;
       if (ts.isBinaryExpression(p) && p.left === n) {
         const k = p.operatorToken.kind;
-        if (k === ts.SyntaxKind.EqualsToken || k === ts.SyntaxKind.BarBarEqualsToken ||
-            k === ts.SyntaxKind.AmpersandAmpersandEqualsToken || k === ts.SyntaxKind.QuestionQuestionEqualsToken) safe = sameKind(p.right);
+        if (
+          k === ts.SyntaxKind.EqualsToken ||
+          k === ts.SyntaxKind.BarBarEqualsToken ||
+          k === ts.SyntaxKind.AmpersandAmpersandEqualsToken ||
+          k === ts.SyntaxKind.QuestionQuestionEqualsToken
+        )
+          safe = sameKind(p.right);
         else if (k === ts.SyntaxKind.PlusEqualsToken) safe = kind === ts.SyntaxKind.StringKeyword || sameKind(p.right);
-        else if (k >= ts.SyntaxKind.FirstCompoundAssignment && k <= ts.SyntaxKind.LastCompoundAssignment) safe = kind === ts.SyntaxKind.NumberKeyword;
+        else if (k >= ts.SyntaxKind.FirstCompoundAssignment && k <= ts.SyntaxKind.LastCompoundAssignment)
+          safe = kind === ts.SyntaxKind.NumberKeyword;
       } else if (isWriteTarget(n)) {
         safe = kind === ts.SyntaxKind.NumberKeyword && !ts.isDeleteExpression(p);
       } else if (isDestructuringTarget(n)) {
@@ -61,4 +74,3 @@ export function inferredAnnotation(decl, checker, targetSymbol) {
   walk(ts.isVariableStatement(list.parent) ? list.parent.parent : list.parent); // the `let`'s scope
   return safe ? node : undefined;
 }
-

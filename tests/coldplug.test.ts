@@ -1,0 +1,61 @@
+import test from "ava";
+import { Coldplug } from "../runtime/coldplug.js";
+import { Log } from "../runtime/log.js";
+import { ModuleLoader } from "../runtime/modules.js";
+import { FakeKernel } from "./fake_kernel.js";
+import { TABLE } from "./fake_world.js";
+
+function machine(): { k: FakeKernel; cold: Coldplug } {
+  const k = new FakeKernel();
+  k.addFile("/modules/table", TABLE);
+  for (const f of ["virtio", "virtio_pci", "virtio_blk"]) k.addFile("/modules/" + f + ".ko", "\x7fELF");
+  k.mkdirp("/sys/class/block");
+  k.addBusDevice("pci", "0000:00:01.0", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01");
+  k.addBusDevice("pci", "0000:00:02.0", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00");
+  k.onModuleLoaded = (name) => {
+    if (name === "virtio_pci") k.addBusDevice("virtio", "virtio0", "virtio:d00000002v00001AF4");
+    if (name === "virtio_blk") k.addFile("/sys/class/block/vda/size", "8\n");
+  };
+  const log = new Log(k);
+  return { k, cold: new Coldplug(k, log, ModuleLoader.open(k, log)) };
+}
+
+test("Coldplug.round() loads what the new modaliases match, each modalias once", (t) => {
+  const { k, cold } = machine();
+  t.is(cold.round(), 2, "virtio_pci and its dependency");
+  t.is(cold.round(), 1, "virtio_blk, for the device virtio_pci made");
+  t.is(cold.round(), 0);
+  t.deepEqual(k.modulesLoaded, ["virtio", "virtio_pci", "virtio_blk"]);
+  t.is(cold.modaliases, 3);
+});
+
+test("Coldplug.waitFor() runs rounds until the probe finds its thing, without waiting while drivers load", (t) => {
+  const { k, cold } = machine();
+  const found = cold.waitFor(() => (k.nodes.has("/sys/class/block/vda/size") ? "vda" : undefined), 5000);
+  t.is(found, "vda");
+  t.is(k.ueventSockets + k.polls, 0);
+});
+
+test("Coldplug.waitFor() opens the uevent socket once a round loads nothing, then waits until the timeout", (t) => {
+  const { k, cold } = machine();
+  const start = k.now;
+  t.is(
+    cold.waitFor(() => undefined, 2000),
+    undefined,
+  );
+  t.is(k.ueventSockets, 1);
+  t.true(k.now - start >= 2000 && k.now - start < 2300, `waited ${k.now - start} ms`);
+  t.is(cold.summary(), "3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: vda");
+});
+
+test("Coldplug.waitFor() polls when there is no uevent socket", (t) => {
+  const { k, cold } = machine();
+  k.ueventSocket = () => {
+    throw new Error("no netlink");
+  };
+  t.is(
+    cold.waitFor(() => undefined, 100),
+    undefined,
+  );
+  t.regex(k.logText(), /no uevent socket \(no netlink\); polling for devices/);
+});

@@ -1,0 +1,95 @@
+import test from "ava";
+import { InitError } from "../lib/errors.js";
+import { selectDdiPartitions } from "../runtime/ddi.js";
+import { readDdi } from "../runtime/ddi.js";
+import { Log } from "../runtime/log.js";
+import { ModuleLoader } from "../runtime/modules.js";
+import { mountRoot, setUpRootDevice } from "../runtime/root_device.js";
+import { Errno, KernelError } from "../syscalls/errno.js";
+import { FakeKernel } from "./fake_kernel.js";
+import { syntheticDdi, TABLE } from "./fake_world.js";
+
+const HASH = "0123456789abcdef".repeat(4);
+
+function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
+  const k = new FakeKernel();
+  k.addFile("/modules/table", TABLE);
+  for (const f of ["loop", "dm-mod", "dm-verity", "erofs"]) k.addFile("/modules/" + f + ".ko", "\x7fELF");
+  k.addFile("/dev/loop-control", "");
+  k.addFile("/dev/mapper/control", "");
+  k.addFile("/esp/root.raw", syntheticDdi(HASH));
+  const log = new Log(k);
+  return { k, log, loader: ModuleLoader.open(k, log) };
+}
+
+test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a read-only loop device", (t) => {
+  const { k, log, loader } = machine();
+  const ddi = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
+  const root = setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, ["panic-on-corruption"]);
+  t.like(root, { path: "/dev/dm-0", verified: true });
+  t.is(root.held.length, 2, "both loop fds are held until the mount");
+  t.deepEqual(k.dmTables, [`1 7:0 7:1 4096 4096 16 1 sha256 ${HASH} deadbeef 1 panic_on_corruption`]);
+  t.deepEqual(k.modulesLoaded, ["loop", "dm_mod", "dm_verity"]);
+  mountRoot(k, loader, root, "/sysroot", "erofs", "");
+  t.true(
+    k.mountLog.some(
+      (m) => m.source === "/dev/dm-0" && m.target === "/sysroot" && m.fstype === "erofs" && m.flags === 1,
+    ),
+  );
+  for (const fd of root.held)
+    t.throws(() => k.close(fd), { any: true, message: /EBADF/ }, "the loop fds are closed once mounted");
+});
+
+test("setUpRootDevice() with systemd.verity=0 mounts the root partition's loop device, unverified, saying so", (t) => {
+  const { k, log, loader } = machine();
+  const ddi = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", undefined, true);
+  t.like(setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, []), { path: "/dev/loop0", verified: false });
+  t.deepEqual(k.dmTables, []);
+  t.regex(k.logText(), /systemd\.verity=0: mounting the root WITHOUT verification/);
+});
+
+test("setUpRootDevice() refuses a roothash= of another length than the superblock's algorithm, before any device-mapper work", (t) => {
+  const { k, log, loader } = machine();
+  const ddi = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
+  if (ddi.verity) ddi.verity.rootHash = HASH.slice(0, 40);
+  t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, []), {
+    any: true,
+    message: "roothash= has 40 hex digits, but sha256 needs 64",
+  });
+  t.deepEqual(k.dmTables, []);
+});
+
+test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes other errors on", (t) => {
+  const { k, log, loader } = machine();
+  const root = setUpRootDevice(
+    k,
+    log,
+    loader,
+    "/esp/root.raw",
+    selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false),
+    [],
+  );
+  k.mount = (source, target) => {
+    throw new KernelError("mount", `"${source}" on "${target}" (erofs)`, Errno.EIO);
+  };
+  t.throws(
+    () => mountRoot(k, loader, root, "/sysroot", "erofs", ""),
+    { any: true, message: 'mount "/dev/dm-0" on "/sysroot" (erofs): EIO' },
+    "verified blocks: an EIO of another cause",
+  );
+  k.verityStatus = "C";
+  const e = t.throws(() => mountRoot(k, loader, root, "/sysroot", "erofs", ""), {
+    any: true,
+    instanceOf: InitError,
+  }) as InitError;
+  t.is(
+    e.message,
+    'mount "/dev/dm-0" on "/sysroot" (erofs): EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
+  );
+  t.is(e.errno, Errno.EIO);
+  t.throws(
+    () => mountRoot(k, loader, { path: "/dev/loop0", verified: false, held: [] }, "/sysroot", "erofs", ""),
+    { any: true, message: 'mount "/dev/loop0" on "/sysroot" (erofs): EIO' },
+    "an unverified device is not explained",
+  );
+});

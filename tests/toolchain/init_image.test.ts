@@ -1,0 +1,48 @@
+// What `node build.mjs tests` built: the init binary and the initramfs with every storage class.
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { readCpio } from "../../toolchain/initramfs.mjs";
+import { kernelRelease } from "../../toolchain/init_image.mjs";
+import { DIST } from "../../toolchain/tools.mjs";
+import { testIfBuilt } from "../helpers.js";
+
+const INIT = join(DIST, "storage-init");
+const INITRD = join(DIST, "initramfs-all.cpio.gz");
+/** The init's size budget, in bytes. */
+const BUDGET = 400_000;
+
+testIfBuilt(INITRD, "node build.mjs tests")(
+  "buildInit() makes one static executable under the budget and an initramfs of it, modules and their table",
+  (t) => {
+    t.regex(execFileSync("file", [INIT], { encoding: "utf8" }), /ELF 64-bit LSB executable, x86-64.*statically linked/);
+    const size = statSync(INIT).size;
+    t.true(size < BUDGET, `the init is ${size} bytes; the budget is ${BUDGET}`);
+    const names = readCpio(gunzipSync(readFileSync(INITRD))).map((e) => e.path);
+    const unexpected = names.filter(
+      (n) =>
+        !["dev", "proc", "sys", "run", "sysroot", "dev/console", "init", "modules", "modules/table"].includes(n) &&
+        !/^modules\/[\w-]+\.ko$/.test(n),
+    );
+    t.deepEqual(unexpected, []);
+    t.true(names.includes("modules/virtio_blk.ko") && names.includes("modules/dm-verity.ko"));
+  },
+);
+
+test("kernelRelease() takes the one release under lib/modules and names anything else", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "si-kernel-"));
+  try {
+    t.throws(() => kernelRelease(dir), { message: /lib\/modules: no such directory/ });
+    mkdirSync(join(dir, "lib", "modules", "6.1.0-1-amd64"), { recursive: true });
+    t.is(kernelRelease(dir), "6.1.0-1-amd64");
+    mkdirSync(join(dir, "lib", "modules", "6.1.0-2-amd64"));
+    t.throws(() => kernelRelease(dir), {
+      message: /holds 2 kernel releases \(6\.1\.0-1-amd64, 6\.1\.0-2-amd64\); expected one$/,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
