@@ -37,7 +37,7 @@ export function utf8Encode(s: string): Uint8Array {
 /**
  * Decodes UTF-8; malformed sequences become U+FFFD, one per bad byte.
  * Builds short pieces and joins them: porffor copies on every `+=`, so one long
- * concatenation would be quadratic (a 60 KB file took seconds under QEMU).
+ * concatenation would be quadratic in the length.
  */
 export function utf8Decode(b: Uint8Array, start: number = 0, end: number = b.length): string {
   const pieces: string[] = [];

@@ -1,5 +1,5 @@
 // String splitting without String.prototype.split: porffor's split also handles RegExp
-// separators, so calling it links porffor's whole regex engine (about 22 KiB) into the init.
+// separators, so calling it links porffor's whole regex engine into the init.
 
 /** `s` cut at every occurrence of `sep` (not empty), as `s.split(sep)` does. */
 export function splitText(s: string, sep: string): string[] {

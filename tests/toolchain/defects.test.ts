@@ -71,3 +71,16 @@ test("tsconfig.json keeps erasableSyntaxOnly, which the bundler relies on (porff
   const read = ts.readConfigFile(join(ROOT, "tsconfig.json"), ts.sys.readFile);
   t.is(read.config.compilerOptions.erasableSyntaxOnly, true);
 });
+
+test("docs/porffor.md has one row for each defect, with its kind and workaround", (t) => {
+  const doc = readFileSync(join(ROOT, "docs", "porffor.md"), "utf8");
+  const rows = doc.split("\n").filter((l) => /^\| `[a-z0-9-]+` \|/.test(l));
+  t.deepEqual(
+    rows.map((r) => r.split("|")[1].trim().slice(1, -1)),
+    PORFFOR_DEFECTS.map((d) => d.id),
+  );
+  for (const [i, d] of PORFFOR_DEFECTS.entries()) {
+    const cells = rows[i].split(/(?<!\\)\|/).map((c) => c.trim().replaceAll("\\|", "|"));
+    t.deepEqual(cells.slice(2, 6), [d.kind, d.what, d.workaround, d.bundler ?? ""], d.id);
+  }
+});

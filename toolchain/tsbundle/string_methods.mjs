@@ -3,8 +3,7 @@ import ts from "typescript";
 
 /**
  * porffor compiles a method call on a string into a dispatch over every string representation and
- * every other type that has a method of that name, at each call site (a `s.slice(a, b)` costs
- * about 300 bytes of machine code). A call on a receiver the checker types as a string becomes a
+ * every other type that has a method of that name, at each call site. A call on a receiver the checker types as a string becomes a
  * call of one small function per method and argument count, which holds that dispatch once:
  * `s.slice(a, b)` -> `string_slice_2(s, a, b)`. The receiver is evaluated before the arguments
  * either way. Returns the helper's name, or undefined to leave the call as written.
