@@ -7,6 +7,7 @@
  * `parseCmdline(text)` never throws: problems are returned in `errors`, and `main` decides.
  */
 
+import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
 import { replaceText, splitText } from "../lib/text.js";
@@ -39,7 +40,6 @@ export interface Config {
   problems: string[];
 }
 
-export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
 export const DEFAULT_TIMEOUT_MS = 30000;
 export const DEFAULT_FAILURE_DELAY_MS = 5000;
 const FAILURE_ACTIONS: FailureAction[] = ["reboot", "poweroff", "halt", "shell"];

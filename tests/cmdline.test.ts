@@ -59,7 +59,7 @@ test("checkRootHash() rejects odd, short, long and non-hex hashes", (t) => {
   t.deepEqual(checkRootHash(""), { error: "roothash= is empty" });
 });
 
-test("systemd.verity=0 is the explicit opt-out", (t) => {
+test("parseCmdline() takes systemd.verity=0 as the explicit opt-out", (t) => {
   t.true(parseCmdline("systemd.verity=0").verityDisabled);
   t.true(parseCmdline("systemd.verity=no").verityDisabled);
   t.false(parseCmdline("systemd.verity=1").verityDisabled);

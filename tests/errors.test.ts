@@ -2,7 +2,7 @@ import test from "ava";
 import { errnoOf, errorText, InitError, ParseError, withContext } from "../lib/errors.js";
 import { Errno, isErrno, KernelError } from "../syscalls/errno.js";
 
-test("InitError, ParseError and KernelError share one base", (t) => {
+test("InitError is the base of ParseError and KernelError", (t) => {
   const p = new ParseError("gpt", "no GPT");
   t.true(p instanceof InitError);
   t.is(p.message, "no GPT");

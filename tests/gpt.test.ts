@@ -40,7 +40,7 @@ test("parseGpt() reads what sgdisk wrote", (t) => {
   );
 });
 
-test("the test GPT writer produces what sgdisk produces (same parse)", (t) => {
+test("writeGpt() of the tests writes what sgdisk writes (the same parse)", (t) => {
   const ours = writeGpt(4 * 1048576, 512, [
     { type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 4095, name: "ESP" },
     { type: PartitionType.ROOT_X86_64, uuid: ROOT_UUID, first: 4096, last: 6143, name: "root-x86-64" },
@@ -58,7 +58,7 @@ test("parseGpt() handles 4096-byte sectors", (t) => {
   t.is(g.partitions[0].size, 1048576);
 });
 
-test("a damaged primary header falls back to the backup, saying why", (t) => {
+test("parseGpt() falls back to the backup when the primary header is damaged, saying why", (t) => {
   const img = SGDISK.slice();
   img[512 + 30] ^= 0xff; // inside the header: CRC mismatch
   const g = parse(img);
@@ -67,7 +67,7 @@ test("a damaged primary header falls back to the backup, saying why", (t) => {
   t.is(g.partitions.length, 2);
 });
 
-test("damaged primary entries fall back to the backup entries", (t) => {
+test("parseGpt() falls back to the backup entries when the primary entries are damaged", (t) => {
   const img = SGDISK.slice();
   img[1024 + 20] ^= 1;
   const g = parse(img);
@@ -75,13 +75,13 @@ test("damaged primary entries fall back to the backup entries", (t) => {
   t.regex(g.primaryProblem as string, /^partition entries CRC32 mismatch/);
 });
 
-test("a missing primary signature with a valid backup still parses", (t) => {
+test("parseGpt() reads a valid backup when the primary signature is missing", (t) => {
   const img = SGDISK.slice();
   img.fill(0, 512, 1024);
   t.is(parse(img).usedHeader, "backup");
 });
 
-test("both headers damaged: one error naming both problems", (t) => {
+test("parseGpt() with both headers damaged throws one error naming both problems", (t) => {
   const img = SGDISK.slice();
   img[512 + 30] ^= 0xff;
   img[img.length - 512 + 30] ^= 0xff;
@@ -91,7 +91,7 @@ test("both headers damaged: one error naming both problems", (t) => {
   );
 });
 
-test("no GPT at all, a truncated image, and a tiny device are clear errors", (t) => {
+test("parseGpt() says so of no GPT at all, a truncated image and a tiny device", (t) => {
   t.is(
     gptError(t, new Uint8Array(1048576)),
     'no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
@@ -103,7 +103,7 @@ test("no GPT at all, a truncated image, and a tiny device are clear errors", (t)
   t.regex(gptError(t, new Uint8Array(100)), /too small for a GPT/);
 });
 
-test("overlapping or out-of-range partitions are rejected", (t) => {
+test("parseGpt() refuses overlapping and out-of-range partitions", (t) => {
   const overlap = writeGpt(4 * 1048576, 512, [
     { type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 4095, name: "a" },
     { type: PartitionType.ESP, uuid: ROOT_UUID, first: 4000, last: 5000, name: "b" },

@@ -75,14 +75,14 @@ test("violations() names an import across the folder rules, and a package in the
   ]);
 });
 
-test("lib/, syscalls/, runtime/ and toolchain/ import only what their folder may", (t) => {
+test("imports: lib/, syscalls/, runtime/ and toolchain/ import only what their folder may", (t) => {
   const files = new Map<string, string>();
   for (const dir of Object.keys(RULES)) for (const f of sources(dir)) files.set(f, readFileSync(join(ROOT, f), "utf8"));
   t.true(files.size > 40, `${files.size} sources read`);
   t.deepEqual(violations(files), []);
 });
 
-test("every module of lib/ and runtime/ has its tests/<module>.test.ts", (t) => {
+test("tests/: every module of lib/ and runtime/ has its <module>.test.ts", (t) => {
   // runtime/init.ts is the native entry point: tests/boot.test.ts runs it.
   const missing = [...sources("lib"), ...sources("runtime")]
     .filter((f) => f !== join("runtime", "init.ts"))

@@ -85,7 +85,7 @@ function failure(
   return k;
 }
 
-test("a wrong roothash= stops before any device-mapper work", (t) => {
+test("boot() with a wrong roothash= stops before any device-mapper work", (t) => {
   const k = failure(
     t,
     `roothash=${"ab".repeat(32)} storage_init.failure_delay=0`,
@@ -95,7 +95,7 @@ test("a wrong roothash= stops before any device-mapper work", (t) => {
   t.is(k.dmTables.length, 0);
 });
 
-test("no roothash= refuses to boot; on_failure=halt halts", (t) => {
+test("boot() without roothash= refuses to boot, and on_failure=halt halts", (t) => {
   const k = failure(
     t,
     "storage_init.on_failure=halt storage_init.failure_delay=0",
@@ -104,7 +104,7 @@ test("no roothash= refuses to boot; on_failure=halt halts", (t) => {
   t.deepEqual(k.reboots, [RebootCmd.HALT]);
 });
 
-test("the failure delay is waited before the action", (t) => {
+test("boot() waits the failure delay before the action", (t) => {
   const { k, run } = W("storage_init.failure_delay=3 storage_init.on_failure=poweroff");
   const before = k.now;
   run();
@@ -113,7 +113,7 @@ test("the failure delay is waited before the action", (t) => {
   t.true(lines(k).includes("storage-init: poweroff in 3.0 s"));
 });
 
-test("a missing DDI names the path and the ESP", (t) => {
+test("boot() names the path and the ESP of a missing DDI", (t) => {
   failure(
     t,
     `roothash=${HASH} storage_init.failure_delay=0`,
@@ -122,7 +122,7 @@ test("a missing DDI names the path and the ESP", (t) => {
   );
 });
 
-test("a DDI that is not a GPT image is a clear error", (t) => {
+test("boot() says a DDI that is not a GPT image is not one", (t) => {
   failure(
     t,
     `roothash=${HASH} storage_init.failure_delay=0`,
@@ -133,7 +133,7 @@ test("a DDI that is not a GPT image is a clear error", (t) => {
   );
 });
 
-test("a disk that never appears times out, naming what was waited for", (t) => {
+test("boot() times out on a disk that never appears, naming what it waited for", (t) => {
   const k = failure(
     t,
     `roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`,
@@ -145,7 +145,7 @@ test("a disk that never appears times out, naming what was waited for", (t) => {
   t.true(k.polls >= 8, `the boot waited on uevents until the timeout (${k.polls} polls)`);
 });
 
-test("a module that fails to load names the module, the device and the errno", (t) => {
+test("boot() names the module, the device and the errno of a module that fails to load", (t) => {
   const { k, run } = W(`roothash=${HASH} storage_init.failure_delay=0`);
   k.failModules.set("virtio_blk", 8);
   run();
@@ -157,13 +157,13 @@ test("a module that fails to load names the module, the device and the errno", (
   );
 });
 
-test("a module already loaded (EEXIST) is success", (t) => {
+test("boot() takes a module already loaded (EEXIST) as loaded", (t) => {
   const { k, run } = W(`roothash=${HASH}`);
   k.modulesLoaded.push("virtio");
   t.is(run().reason, "exec");
 });
 
-test("tampered data found by dm-verity at mount time is named as such", (t) => {
+test("boot() names tampered data that dm-verity finds at mount time as such", (t) => {
   const { k, run } = W(`roothash=${HASH} storage_init.failure_delay=0`);
   const realMount = k.mount.bind(k);
   k.mount = (source, target, fstype, flags, data) => {

@@ -44,7 +44,7 @@ test("BootRun.enter() times each phase and doing() carries the phase's details",
   });
 });
 
-test("the README's phase table has one row per phase, in order, with its fatal line", (t) => {
+test("README.md: the phase table has one row per phase, in order, with its fatal line", (t) => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const section = readme.slice(
     readme.indexOf("## How it boots"),

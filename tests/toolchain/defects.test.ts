@@ -47,7 +47,7 @@ test("PORFFOR_DEFECTS: every id once, each with its probe and workaround", (t) =
   }
 });
 
-test("every porffor: tag names a defect, and every defect with a workaround in the code is tagged", (t) => {
+test("porffor: tags: every tag names a defect, and every defect with a workaround in the code is tagged", (t) => {
   const found = tags();
   const known = new Set(PORFFOR_DEFECTS.map((d) => d.id));
   t.deepEqual(
