@@ -5,7 +5,7 @@
  * returns the raw result, or -errno on failure. No policy, no parsing: that lives in TypeScript.
  * Only libc's syscall interface by name (SYS_*), so the same code builds for aarch64.
  *
- * Value layout this relies on (porffor 0.0.0-alpha.7, checked by tests/native/layout.ts):
+ * Value layout this relies on (porffor 0.0.0-alpha.7, checked by tests/native/layout_prog.ts):
  *   a JS value is { f64 val; i32 type }; heap values are u32 offsets into MEM;
  *   a typed array is { u32 length, u32 bufferPtr (+byteOffset), u32 byteOffset } and its
  *   bytes are at MEM + bufferPtr + 4.
@@ -181,7 +181,7 @@ static double si_nanosleep(double ms) {
   return si_ret(syscall(SYS_nanosleep, &ts, 0L));
 }
 
-/* CRC-32 (IEEE, reflected) of buf[start, end): the GPT checksum; runtime/crc32.ts is the reference. */
+/* CRC-32 (IEEE, reflected) of buf[start, end): the GPT checksum; lib/crc32.ts is the reference. */
 static double si_crc32(const uint8_t *buf, double start, double end) {
   static uint32_t table[256];
   static int ready;

@@ -10,7 +10,7 @@
 // Each case is a disk variant + a drive interface + a kernel command line + the console lines
 // expected. Failure cases assert the exact error line and that the configured action happens
 // within its bound, never a kernel panic from PID 1 exiting.
-// One case by name: node build.mjs tests && npx ava tests/boot.test.ts -m 'boot (nvme*'
+// One case by name: node build.mjs tests && npx ava tests/boot.test.ts -m 'boot: NVMe*'
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { readFileSync, writeFileSync } from "node:fs";
