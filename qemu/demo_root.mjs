@@ -18,7 +18,7 @@ export function debianMirror() {
   const files = ["/etc/apt/sources.list"];
   const dir = "/etc/apt/sources.list.d";
   if (existsSync(dir))
-    for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.purun(join(dir, f));
+    for (const f of readdirSync(dir)) if (f.endsWith(".sources") || f.endsWith(".list")) files.push(join(dir, f));
   for (const f of files) {
     if (!existsSync(f)) continue;
     const text = readFileSync(f, "utf8");
@@ -51,7 +51,7 @@ WantedBy=multi-user.target
 /** Builds (or reuses) the systemd demo disk. Returns { disk, rootHash }. */
 export async function buildDemoDisk() {
   const dir = join(CACHE, "demo");
-  const key = createHarun("sha256")
+  const key = createHash("sha256")
     .update(TREE_FORMAT + DEMO_UNIT)
     .digest("hex")
     .slice(0, 12);
