@@ -68,7 +68,7 @@ export function bootQemu(opts) {
     };
     p.stdout.on("data", onData);
     p.stderr.on("data", onData);
-    p.on("error", (e) => {
+    p.on("error", (/** @type {NodeJS.ErrnoException} */ e) => {
       clearTimeout(timer);
       reject(
         e.code === "ENOENT"

@@ -47,6 +47,7 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
  * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
  * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
  */
+/** @param {{ kernelDir?: string, storage?: string[], out?: string }} [options] */
 export async function buildInit({ kernelDir, storage = ["all"], out = DIST } = {}) {
   const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, "storage-init"));
   let extra = [];

@@ -46,6 +46,7 @@ export function cpioArchive(entries) {
 
 /** The entries of a newc archive (what cpioArchive wrote), without the trailer. @returns {CpioEntry[]} */
 export function readCpio(b) {
+  /** @type {CpioEntry[]} */
   const out = [];
   let o = 0;
   while (o + HEADER <= b.length) {
@@ -59,6 +60,7 @@ export function readCpio(b) {
     const dataStart = o + HEADER + nameLen + pad4(HEADER + nameLen);
     o = dataStart + size + pad4(size);
     if (path === TRAILER) break;
+    /** @type {CpioEntry["type"]} */
     const type = (mode & S_IFMT) === S_IFDIR ? "dir" : (mode & S_IFMT) === S_IFCHR ? "chr" : "file";
     out.push({
       path,

@@ -22,7 +22,7 @@
 
 import ts from "typescript";
 import { dirname, relative } from "node:path";
-import { BundleError, f, fail, hasModifier, isPure, unwrap } from "./ast.mjs";
+import { BundleError, f, fail, hasModifier, isPure, num, unwrap } from "./ast.mjs";
 import { constantObjects, literal } from "./constants.mjs";
 import { refuseRuntimeHazards } from "./porffor_hazards.mjs";
 import { isObjectOrArray, rewriteLess, unparen } from "./porffor_syntax.mjs";
@@ -43,7 +43,9 @@ function moduleOrder(program, entry, options) {
     if (seen.has(sf.fileName)) return; // done, or a cycle: the first visit orders it
     seen.add(sf.fileName);
     for (const st of sf.statements) {
-      const spec = (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) && st.moduleSpecifier;
+      const spec = /** @type {ts.StringLiteral | undefined} */ (
+        (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) && st.moduleSpecifier
+      );
       if (!spec) continue;
       const resolved = ts.resolveModuleName(spec.text, sf.fileName, options, ts.sys).resolvedModule;
       if (!resolved) fail(st, `cannot resolve "${spec.text}"`);
@@ -199,7 +201,7 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
   const live = liveStatements(files, checker, constants);
   // A define replaces a name that is only declared (`declare const X: string`), never one the code binds.
   const defined = (id) =>
-    Object.hasOwn(defines, id.text) &&
+    Object.prototype.hasOwnProperty.call(defines, id.text) &&
     (targetSymbol(id)?.declarations ?? []).every((d) => ts.getCombinedModifierFlags(d) & ts.ModifierFlags.Ambient);
 
   const stringHelpers = new Map(); // "method/argc" -> { name, text }
@@ -211,10 +213,8 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
         const helper = stringMethodHelper(node, checker, stringHelpers, taken);
         if (helper) {
           const v = ts.visitEachChild(node, visit, ctx);
-          return f.createCallExpression(f.createIdentifier(helper), undefined, [
-            v.expression.expression,
-            ...v.arguments,
-          ]);
+          const callee = /** @type {ts.PropertyAccessExpression} */ (v.expression);
+          return f.createCallExpression(f.createIdentifier(helper), undefined, [callee.expression, ...v.arguments]);
         }
       }
       if (ts.isShorthandPropertyAssignment(node)) {
@@ -278,6 +278,7 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
       return ts.visitEachChild(node, visit, ctx);
     };
     return (sf) => {
+      /** @type {ts.Statement[]} */
       const statements = [];
       for (const st of sf.statements) {
         if (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) {
@@ -300,7 +301,7 @@ export function bundleTypeScript(entry, { tsconfig, defines = {}, allowHazards =
           const mods = ts.getModifiers(out).filter((m) => m.kind !== ts.SyntaxKind.ExportKeyword);
           out = f.replaceModifiers(out, mods);
         }
-        statements.push(out);
+        statements.push(/** @type {ts.Statement} */ (out));
       }
       return f.updateSourceFile(sf, statements);
     };

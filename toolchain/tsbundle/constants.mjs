@@ -5,7 +5,8 @@ import ts from "typescript";
 import { f, isDestructuringTarget, isWriteTarget, num, unwrap } from "./ast.mjs";
 
 /** The value of an expression of literals and arithmetic, or undefined. */
-export function constantValue(e, known = () => undefined) {
+/** @param {(id: ts.Identifier) => string | number | undefined} [known] */
+export function constantValue(e, known = (_id) => undefined) {
   e = unwrap(e);
   if (ts.isIdentifier(e)) return known(e);
   if (ts.isNumericLiteral(e)) return Number(e.text);

@@ -70,7 +70,7 @@ export function refuseRuntimeHazards(sf, checker) {
           "try-finally-return",
           "`return` inside `try` skips the `finally` block natively; return after the try statement",
         );
-      const stale = node.catchClause && staleInCatch(node, checker);
+      const stale = /** @type {ts.Identifier | undefined} */ (node.catchClause && staleInCatch(node, checker));
       if (stale) {
         refuse(
           stale,
