@@ -13,6 +13,7 @@ import { OpenFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { defaultConfig } from "./cmdline.js";
 import type { Config } from "./cmdline.js";
+import { rebootCommand } from "./failure.js";
 import type { Log } from "./log.js";
 import { mkdirAll } from "./mount.js";
 
@@ -80,6 +81,8 @@ export class BootRun {
     this.end();
     this.phase = id;
     this.detail = detail;
+    // Should the runtime itself exit, PID 1 still says what failed and does the configured action.
+    this.k.setFailureAction(this.doing(), rebootCommand(this.config.onFailure), this.config.failureDelayMs);
     this.current = { phase: id, startMs: this.k.monotonicMs(), endMs: 0 };
   }
 

@@ -126,6 +126,11 @@ export interface Kernel {
   sleep(ms: number): void;
   /** CLOCK_MONOTONIC in milliseconds: the same clock as the kernel's printk timestamps. */
   monotonicMs(): number;
+  /**
+   * What PID 1 does if the runtime itself exits or aborts (out of memory, an uncaught throw):
+   * the fatal line says it failed to `doing`, then `reboot(rebootCmd)` after `delayMs`.
+   */
+  setFailureAction(doing: string, rebootCmd: number, delayMs: number): void;
 }
 
 /** A file's type (FILE_TYPE_*) from its st_mode. */

@@ -7,7 +7,7 @@
  * loudly instead of binding the wrong variable.
  */
 import { setCrc32Impl } from "../lib/crc32.js";
-import { cString, cStringList, splitNul, utf8Decode } from "../lib/bytes.js";
+import { cString, cStringList, splitNul, utf8Decode, utf8Encode } from "../lib/bytes.js";
 import { quote } from "../lib/quote.js";
 import { parseDirents, parseStatx, STATX_SIZE } from "./decode.js";
 import { KernelError } from "./errno.js";
@@ -331,6 +331,14 @@ export class LinuxKernel implements Kernel {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_nanosleep(NUM(c_ms)));`;
     // EINTR only shortens the wait, which every caller tolerates (they re-check a deadline).
+  }
+
+  setFailureAction(doing: string, rebootCmd: number, delayMs: number): void {
+    const c_doing = utf8Encode(doing);
+    const c_cmd = rebootCmd;
+    const c_delay = delayMs;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_set_failure_action((const char *)BUF(c_doing), BUFLEN(c_doing), NUM(c_cmd), NUM(c_delay)));`;
   }
 
   monotonicMs(): number {

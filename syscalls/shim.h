@@ -204,4 +204,86 @@ static double si_monotonic_ms(void) {
   syscall(SYS_clock_gettime, (long)CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000) / 1000.0;
 }
+
+/*
+ * PID 1 must never exit: the kernel would panic with no explanation. The native build links
+ * with --wrap=exit,_exit,_Exit,abort (toolchain/native.mjs), so that every way out of the
+ * runtime and the shim (porffor's reservation and out-of-memory exits, an uncaught throw, a
+ * return from main, an abort) ends here. In PID 1 that is the one fatal line on /dev/kmsg and
+ * the failure action runtime/phases.ts last set (si_set_failure_action); in any other process
+ * (the native tests) the real exit.
+ */
+static char si_failure_doing[200] = "start the init";
+static long si_failure_cmd = 0x01234567L; /* LINUX_REBOOT_CMD_RESTART until the command line says */
+static long si_failure_delay_ms = 5000;
+
+static double si_set_failure_action(const char *doing, uint32_t len, double cmd, double delay_ms) {
+  if (len >= sizeof si_failure_doing) len = sizeof si_failure_doing - 1;
+  memcpy(si_failure_doing, doing, len);
+  si_failure_doing[len] = 0;
+  si_failure_cmd = (long)cmd;
+  si_failure_delay_ms = (long)delay_ms;
+  return 0;
+}
+
+static size_t si_append(char *out, size_t at, size_t cap, const char *s) {
+  while (*s && at + 1 < cap) out[at++] = *s++;
+  out[at] = 0;
+  return at;
+}
+
+static size_t si_append_int(char *out, size_t at, size_t cap, long v) {
+  char digits[24];
+  int n = 0;
+  unsigned long u = v < 0 ? -(unsigned long)v : (unsigned long)v;
+  do digits[n++] = (char)('0' + u % 10); while ((u /= 10) && n < 23);
+  if (v < 0) digits[n++] = '-';
+  while (n > 0 && at + 1 < cap) out[at++] = digits[--n];
+  out[at] = 0;
+  return at;
+}
+
+__attribute__((noreturn)) static void si_last_words(const char *what, long status) {
+  char line[400];
+  size_t n = si_append(line, 0, sizeof line, "<0>storage-init: failed to ");
+  n = si_append(line, n, sizeof line, si_failure_doing);
+  n = si_append(line, n, sizeof line, ": the runtime ");
+  n = si_append(line, n, sizeof line, what);
+  if (status >= 0) {
+    n = si_append(line, n, sizeof line, " with status ");
+    n = si_append_int(line, n, sizeof line, status);
+  }
+  n = si_append(line, n, sizeof line, " (out of memory, or an error it could not report: porffor's own message is on the console)\n");
+  long fd = syscall(SYS_openat, AT_FDCWD, "/dev/kmsg", 1L /* O_WRONLY */, 0L);
+  if (fd < 0 || syscall(SYS_write, fd, line, (long)n) < 0) (void)!syscall(SYS_write, 1L, line + 3, (long)(n - 3));
+  struct timespec ts = { si_failure_delay_ms / 1000, (si_failure_delay_ms % 1000) * 1000000L };
+  syscall(SYS_nanosleep, &ts, 0L);
+  syscall(SYS_sync);
+  syscall(SYS_reboot, 0xfee1deadL, 672274793L, si_failure_cmd, 0L);
+  for (;;) {
+    struct timespec hour = { 3600, 0 };
+    syscall(SYS_nanosleep, &hour, 0L);
+  }
+}
+
+__attribute__((noreturn)) void __real_exit(int);
+__attribute__((noreturn)) void __real__exit(int);
+__attribute__((noreturn)) void __real__Exit(int);
+__attribute__((noreturn)) void __real_abort(void);
+__attribute__((noreturn, used)) void __wrap_exit(int status) {
+  if (syscall(SYS_getpid) != 1) __real_exit(status);
+  si_last_words("exited", status);
+}
+__attribute__((noreturn, used)) void __wrap__exit(int status) {
+  if (syscall(SYS_getpid) != 1) __real__exit(status);
+  si_last_words("exited", status);
+}
+__attribute__((noreturn, used)) void __wrap__Exit(int status) {
+  if (syscall(SYS_getpid) != 1) __real__Exit(status);
+  si_last_words("exited", status);
+}
+__attribute__((noreturn, used)) void __wrap_abort(void) {
+  if (syscall(SYS_getpid) != 1) __real_abort();
+  si_last_words("aborted", -1);
+}
 #endif

@@ -345,3 +345,23 @@ it("boot fails: on_failure=shell without a shell says so and reboots", async (t)
   );
   t.regex(r.output, /reboot: Restarting system/);
 });
+
+// ---- PID 1 never exits ----
+
+it("boot: strict overcommit (vm.overcommit_memory=2) reaches the root", async (t) => {
+  const { r } = await boot({ append: OK + " sysctl.vm.overcommit_memory=2" });
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 /, ["virtio_blk"]);
+});
+
+it("boot fails: the runtime out of memory at start ends in the fatal line and the action, not a panic", async (t) => {
+  // 16 MiB of commit for the whole machine: enough to execute /init, not for porffor's heap.
+  const { r } = await boot({ append: OK + " sysctl.vm.overcommit_memory=2 sysctl.vm.overcommit_kbytes=16384" });
+  failedWith(
+    t,
+    r,
+    /^storage-init: failed to start the init: the runtime exited with status 1 \(out of memory, or an error it could not report: porffor's own message is on the console\)$/,
+    "reboot",
+    5,
+  );
+  t.regex(r.output, /porffor: (failed to reserve gc metadata|out of memory)/);
+});

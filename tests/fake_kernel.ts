@@ -538,6 +538,13 @@ export class FakeKernel implements Kernel {
     this.now += ms;
   }
 
+  /** What the runtime's own exit would do (Kernel.setFailureAction), last set. */
+  failureAction = { doing: "", rebootCmd: 0, delayMs: 0 };
+
+  setFailureAction(doing: string, rebootCmd: number, delayMs: number): void {
+    this.failureAction = { doing, rebootCmd, delayMs };
+  }
+
   monotonicMs(): number {
     return this.now;
   }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Log } from "../runtime/log.js";
 import { BootRun, phaseDoing, phaseIds, TIMINGS_FILE } from "../runtime/phases.js";
 import { ROOT } from "../toolchain/tools.mjs";
+import { RebootCmd } from "../syscalls/kernel.js";
 import { FakeKernel } from "./fake_kernel.js";
 
 test("phaseIds() lists the phases in boot order and phaseDoing() says what each does", (t) => {
@@ -22,9 +23,20 @@ test("BootRun.enter() times each phase and doing() carries the phase's details",
   k.now += 2;
   run.enter("ddi", "/EFI/x.raw on /dev/vda1");
   t.is(run.doing(), "open the DDI /EFI/x.raw on /dev/vda1");
+  t.deepEqual(
+    k.failureAction,
+    { doing: "open the DDI /EFI/x.raw on /dev/vda1", rebootCmd: RebootCmd.RESTART, delayMs: 5000 },
+    "the runtime's own exit says the same, with the defaults",
+  );
+  run.config = { ...run.config, onFailure: "poweroff", failureDelayMs: 0 };
   k.now += 3.25;
   run.enter("mount");
   t.is(run.doing(), "mount the root");
+  t.deepEqual(
+    k.failureAction,
+    { doing: "mount the root", rebootCmd: RebootCmd.POWER_OFF, delayMs: 0 },
+    "and then the configured action",
+  );
   k.now += 1;
   k.mkdirp("/run");
   const total = run.writeTimings();

@@ -87,7 +87,7 @@ function withParents(entries) {
 }
 
 /**
- * Writes a gzip-compressed initramfs holding /init, the mount points, /dev/console, and
+ * Writes a gzip-compressed initramfs holding /init, the mount points, /dev/console, /dev/kmsg and
  * `extra` entries (modules and their table). Returns { path, size, rawSize, entries }.
  */
 export function writeInitramfs(initBinary, out, extra = []) {
@@ -98,6 +98,8 @@ export function writeInitramfs(initBinary, out, extra = []) {
     { path: "run", type: "dir" },
     { path: "sysroot", type: "dir" },
     { path: "dev/console", type: "chr", mode: 0o600, major: 5, minor: 1 },
+    // Before devtmpfs is mounted, /dev/kmsg is this node: a fatal line at start-up is a kernel record too.
+    { path: "dev/kmsg", type: "chr", mode: 0o600, major: 1, minor: 11 },
     { path: "init", type: "file", mode: 0o755, data: readFileSync(initBinary) },
     ...extra,
   ]);

@@ -63,6 +63,8 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
         "-Wl,-z,noseparate-code",
         "-Wl,-z,norelro",
         "-Wl,--build-id=none",
+        // Every way out of the process goes through the shim's last words (syscalls/shim.h).
+        "-Wl,--wrap=exit,--wrap=_exit,--wrap=_Exit,--wrap=abort",
         "-Wno-unused-function",
         "-Wno-unused-variable",
         "-Wno-unused-but-set-variable",

@@ -7,14 +7,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { GC_NURSERY_BYTES, tunePorfforC } from "../../toolchain/porffor/c_edits.mjs";
+import { ARENA_SHIFT, GC_NURSERY_BYTES, tunePorfforC } from "../../toolchain/porffor/c_edits.mjs";
 import { ROOT } from "../../toolchain/tools.mjs";
 
-const RUNTIME = `#define PORF_MMAP_RESERVE_PROT PROT_NONE
+const RUNTIME = `#define PORF_ARENA_HINT NULL
+#define PORF_ARENA_RESERVE (1ull << 26)
+#define PORF_ARENA_HINT ((void*)0x400000000ull)
+#define PORF_ARENA_RESERVE (1ull << 32)
+#define PORF_MMAP_RESERVE_PROT PROT_NONE
 #define PORF_CAN_DECOMMIT 1
 #define PORF_GC_NURSERY_BYTES 33554432u
-  void* got = mmap(PORF_ARENA_HINT, PORF_ARENA_RESERVE, PORF_MMAP_RESERVE_PROT,
-    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 `;
 const HEADER = RUNTIME + "jsval p167___Porffor_object_get_ic(jsval, jsval, i32, i32);\n";
 const READ = `	if (porf_jv_type(m) == 0) {
@@ -42,10 +44,11 @@ test("tunePorfforC() leaves a check on another variable than the one read as it 
   t.true(tunePorfforC(HEADER + other + READ).includes(other));
 });
 
-test("tunePorfforC() maps porffor's heap arena readable and writable once, without reserving memory", (t) => {
+test("tunePorfforC() reserves a smaller heap arena, still without access until used", (t) => {
   const out = tunePorfforC(RUNTIME);
-  t.true(out.includes("#define PORF_MMAP_RESERVE_PROT (PROT_READ | PROT_WRITE)\n#define PORF_CAN_DECOMMIT 0\n"));
-  t.true(out.includes("MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);"));
+  t.true(out.includes(`#define PORF_ARENA_RESERVE (1ull << ${ARENA_SHIFT})`));
+  t.true(out.includes("#define PORF_ARENA_RESERVE (1ull << 26)"), "the wasi branch is left alone");
+  t.true(out.includes("#define PORF_MMAP_RESERVE_PROT PROT_NONE\n#define PORF_CAN_DECOMMIT 1\n"));
 });
 
 test("tunePorfforC() edits what porffor writes for a real program", (t) => {
@@ -60,8 +63,7 @@ test("tunePorfforC() edits what porffor writes for a real program", (t) => {
     });
     const out = tunePorfforC(readFileSync(join(dir, "p.c"), "utf8"));
     t.true(out.includes(`#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`));
-    t.true(out.includes("#define PORF_CAN_DECOMMIT 0"));
-    t.true(out.includes("MAP_NORESERVE, -1, 0);"));
+    t.true(out.includes(`#define PORF_ARENA_RESERVE (1ull << ${ARENA_SHIFT})`));
     t.regex(out, /= porf_checked_get\(o, /, "the read of o.a, which may be undefined, is checked in one place");
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -70,8 +72,8 @@ test("tunePorfforC() edits what porffor writes for a real program", (t) => {
 
 test("tunePorfforC() stops the build when porffor's output changed", (t) => {
   t.throws(() => tunePorfforC(READ), { message: /0 places for the GC nursery/ });
-  t.throws(() => tunePorfforC(HEADER.replace("PORF_CAN_DECOMMIT 1", "PORF_CAN_DECOMMIT 2")), {
-    message: /0 places for the arena's protection/,
+  t.throws(() => tunePorfforC(HEADER.replace("(1ull << 32)", "(1ull << 33)")), {
+    message: /0 places for the arena's size/,
   });
   t.throws(() => tunePorfforC(HEADER + HEADER), { message: /2 places for the GC nursery/ });
 

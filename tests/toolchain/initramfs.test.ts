@@ -40,7 +40,18 @@ test("writeInitramfs() writes a reproducible archive that GNU cpio lists", (t) =
     })
       .trim()
       .split("\n");
-    t.deepEqual(listed, ["dev", "modules", "proc", "run", "sys", "sysroot", "dev/console", "init", "modules/table"]);
+    t.deepEqual(listed, [
+      "dev",
+      "modules",
+      "proc",
+      "run",
+      "sys",
+      "sysroot",
+      "dev/console",
+      "dev/kmsg",
+      "init",
+      "modules/table",
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

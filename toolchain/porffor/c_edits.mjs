@@ -12,6 +12,9 @@
  */
 export const GC_NURSERY_BYTES = 2 << 20;
 
+/** log2 of the heap arena's reservation (below). */
+export const ARENA_SHIFT = 28;
+
 /**
  * `{ what, from, to, expect }`: `from` a RegExp, `to` its replacement (string or function),
  * `expect` "once" (exactly one match) or "any" (none is fine: a program may have no such site).
@@ -24,20 +27,16 @@ export const PORFFOR_C_EDITS = [
     to: `#define PORF_GC_NURSERY_BYTES ${GC_NURSERY_BYTES}u`,
     expect: "once",
   },
-  // The heap arena: porffor reserves 4 GiB without access and makes each MiB readable and writable
-  // as the heap grows, one mprotect() each. Mapped readable and writable from the start with
-  // MAP_NORESERVE instead, as porffor maps its collector's side tables: pages cost memory only
-  // when touched, and nothing is decommitted, which a short-lived PID 1 never needs.
+  // The heap arena: porffor reserves address space without access and makes each MiB writable as
+  // the heap grows, and it maps its collector's side tables, sized by the reservation, writable
+  // at start-up. Under strict overcommit (vm.overcommit_memory=2, which ignores MAP_NORESERVE) a
+  // writable mapping is charged in full when it is made, so a 4 GiB reservation's side tables
+  // can exhaust the commit limit before the init runs a line. The init allocates little:
+  // a 256 MiB reservation keeps that charge small and is still far more than a boot needs.
   {
-    what: "the arena's protection",
-    from: /#define PORF_MMAP_RESERVE_PROT PROT_NONE\n#define PORF_CAN_DECOMMIT 1\n/,
-    to: "#define PORF_MMAP_RESERVE_PROT (PROT_READ | PROT_WRITE)\n#define PORF_CAN_DECOMMIT 0\n",
-    expect: "once",
-  },
-  {
-    what: "the arena's mapping",
-    from: /(void\* got = mmap\(PORF_ARENA_HINT, PORF_ARENA_RESERVE, PORF_MMAP_RESERVE_PROT,\s*MAP_PRIVATE \| MAP_ANONYMOUS)(, -1, 0\);)/,
-    to: "$1 | MAP_NORESERVE$2",
+    what: "the arena's size",
+    from: /#define PORF_ARENA_RESERVE \(1ull << 32\)/,
+    to: `#define PORF_ARENA_RESERVE (1ull << ${ARENA_SHIFT})`,
     expect: "once",
   },
   // A property read `o.k` compiles to "if o is undefined, throw a TypeError, else look k up in
