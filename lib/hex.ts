@@ -51,6 +51,18 @@ export function uuidFromHex(hex: string): string {
   );
 }
 
+/** True when `s` is a GUID's text form: 8-4-4-4-12 hex digits, either case. */
+export function isGuid(s: string): boolean {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const c = s.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+  }
+  return true;
+}
+
 /** The text form to the on-disk bytes; undefined when `s` is not a GUID. */
 export function guidToBytes(s: string): Uint8Array | undefined {
   if (s.length !== 36 || s[8] !== "-" || s[13] !== "-" || s[18] !== "-" || s[23] !== "-") return undefined;

@@ -108,7 +108,7 @@ async function buildMarkerTree(dir) {
 }
 
 /** The erofs image of `tree`, the verity hash tree and the root hash. */
-function buildRoot(dir, tree, { compress = false } = {}) {
+function buildRoot(dir, tree, { compress = false, hash = "sha256" } = {}) {
   requireTool("mkfs.erofs");
   requireTool("veritysetup");
   const erofs = join(dir, "root.erofs");
@@ -123,9 +123,9 @@ function buildRoot(dir, tree, { compress = false } = {}) {
     `--uuid=${VERITY_UUID}`,
     "--data-block-size=4096",
     "--hash-block-size=4096",
-    "--hash=sha256",
+    `--hash=${hash}`,
   ]);
-  const m = out.match(/Root hash:\s+([0-9a-f]{64})/);
+  const m = out.match(/Root hash:\s+([0-9a-f]+)/);
   if (!m) throw new Error(`veritysetup format printed no root hash:\n${out}`);
   return { erofs, verity, rootHash: m[1] };
 }
@@ -142,7 +142,7 @@ function buildDdi(out, root) {
     {
       data: root.verity,
       type: PartitionType.ROOT_VERITY_X86_64,
-      uuid: uuidFromHex(root.rootHash.slice(32)),
+      uuid: uuidFromHex(root.rootHash.slice(-32)),
       name: "root-x86-64-verity",
     },
   ]);
@@ -176,6 +176,7 @@ function buildEsp(out, files) {
  *   noEsp          the disk's only partition is not typed as an ESP
  *   flipErofsByte  flip one byte of the erofs data (at this offset into the root partition)
  *   corruptPrimaryGpt  overwrite the primary GPT header of the disk (the backup must be used)
+ *   hash           veritysetup's hash algorithm (default sha256)
  * Returns { disk, rootHash, espPartUuid, dir, markerEntry }.
  */
 export async function buildDisk(opts = {}) {
@@ -190,7 +191,7 @@ export async function buildDisk(opts = {}) {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const { tree, markerEntry } = await buildMarkerTree(tmp);
-  return assemble(dir, tmp, buildRoot(tmp, tree), opts, meta, { markerEntry });
+  return assemble(dir, tmp, buildRoot(tmp, tree, { hash: opts.hash }), opts, meta, { markerEntry });
 }
 
 /** A disk for an existing root tree (the systemd demo), built in `dir`. */

@@ -19,8 +19,10 @@ export interface Config {
   rootHash: string | undefined;
   /** `systemd.verity=0` (or no/false/off): the user explicitly boots without verification. */
   verityDisabled: boolean;
-  /** Extra dm-verity options (`systemd.verity_root_options=`, comma-separated). */
+  /** dm-verity's optional flags, in the kernel's words (`systemd.verity_root_options=`, comma-separated). */
   verityOptions: string[];
+  /** `storage_init.allow_weak_hash`: verity digests shorter than 256 bits (sha1) are taken. */
+  allowWeakHash: boolean;
   root: string | undefined;
   rootFsType: string;
   rootFlags: string;
@@ -106,6 +108,34 @@ export function checkRootHash(value: string): { hash?: string; error?: string } 
   return { hash: value.toLowerCase() };
 }
 
+/** dm-verity's optional flags (Documentation/admin-guide/device-mapper/verity.rst), in its words. */
+const VERITY_FLAGS =
+  "ignore_corruption, restart_on_corruption, panic_on_corruption, ignore_zero_blocks, check_at_most_once";
+
+/**
+ * systemd.verity_root_options= as dm-verity's flags (`-` or `_`, as systemd writes them). The
+ * options systemd-veritysetup takes to describe the format (hash=, superblock=, data-blocks=...)
+ * are refused by name: storage-init reads the format from the DDI's verity superblock.
+ */
+export function verityRootOptions(value: string, problems: string[]): string[] {
+  const out: string[] = [];
+  for (const o of splitText(value, ",")) {
+    if (o === "") continue;
+    const eq = o.indexOf("=");
+    const name = replaceText(eq < 0 ? o : o.slice(0, eq), "-", "_");
+    if (eq < 0 && (" " + VERITY_FLAGS + ",").indexOf(" " + name + ",") >= 0) out.push(name);
+    else {
+      problems.push(
+        "systemd.verity_root_options=" +
+          quote(o) +
+          " is not taken: the verity format comes from the DDI's superblock, and the options are " +
+          VERITY_FLAGS,
+      );
+    }
+  }
+  return out;
+}
+
 /** A boolean the way systemd's parse_boolean reads it; undefined when it is not one. */
 export function parseBoolean(v: string | undefined): boolean | undefined {
   if (v === undefined) return true;
@@ -133,6 +163,7 @@ export function defaultConfig(): Config {
     rootHash: undefined,
     verityDisabled: false,
     verityOptions: [],
+    allowWeakHash: false,
     root: undefined,
     rootFsType: "erofs",
     rootFlags: "",
@@ -173,7 +204,12 @@ export function parseCmdline(text: string): Config {
       else c.verityDisabled = !b;
     } else if (key === "systemd.verity_root_options") {
       const v = need(key, value, p);
-      if (v !== undefined) c.verityOptions = splitText(v, ",").filter((o) => o !== "");
+      if (v !== undefined) c.verityOptions = verityRootOptions(v, p);
+    } else if (key === "storage_init.allow_weak_hash") {
+      const b = parseBoolean(value);
+      if (b === undefined)
+        p.push("storage_init.allow_weak_hash= is not a boolean: " + quote(value === undefined ? "" : value));
+      else c.allowWeakHash = b;
     } else if (key === "root") {
       c.root = need(key, value, p);
     } else if (key === "rootfstype") {

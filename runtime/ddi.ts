@@ -61,8 +61,9 @@ export function selectDdiPartitions(
       "the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")",
     );
   if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
-  // systemd-repart and mkosi derive both UUIDs from a root hash of 256 bits or more.
-  if (rootHash.length >= 64) {
+  // As systemd does (veritysetup-generator, dissect-image): the UUIDs are the first and last 128
+  // bits of any root hash of at least 128 bits, which every roothash= is (cmdline.ts).
+  if (rootHash.length >= 32) {
     const wantRoot = uuidFromHex(rootHash.slice(0, 32));
     const wantVerity = uuidFromHex(rootHash.slice(rootHash.length - 32));
     if (root.partGuid !== wantRoot)

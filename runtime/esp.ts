@@ -9,7 +9,7 @@
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
-import { guidToBytes, utf16leText } from "../lib/hex.js";
+import { isGuid, utf16leText } from "../lib/hex.js";
 import { quote } from "../lib/quote.js";
 import { readAttr, readSmallBytes } from "../syscalls/files.js";
 import { MountFlags } from "../syscalls/kernel.js";
@@ -62,7 +62,7 @@ export function parseEspSelector(v: string): EspSelector {
  */
 export function parseLoaderDevicePartUuid(b: Uint8Array): string | undefined {
   const s = utf16leText(b, 4, b.length);
-  return guidToBytes(s) === undefined ? undefined : s.toLowerCase();
+  return isGuid(s) ? s.toLowerCase() : undefined;
 }
 
 /** The selector from the EFI variable, when the firmware passed through systemd-boot/stub. */

@@ -66,7 +66,10 @@ export function boot(k: Kernel, log: Log): never {
     const ddi = selectDdiPartitions(readDdi(k, ddiFile), ARCH, config.rootHash, config.verityDisabled);
 
     run.enter("verity");
-    const root = setUpRootDevice(k, log, loader, ddiFile, ddi, config.verityOptions);
+    const root = setUpRootDevice(k, log, loader, ddiFile, ddi, {
+      options: config.verityOptions,
+      allowWeakHash: config.allowWeakHash,
+    });
     // The loop devices hold the image open; the ESP mount itself is no longer needed.
     k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
 

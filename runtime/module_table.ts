@@ -24,7 +24,7 @@ export interface ModuleInfo {
 }
 
 /** Modules loaded by name for a phase of the boot, not by modalias. */
-export type ModuleGroup = "efi" | "vfat" | "loop" | "verity" | "erofs";
+export type ModuleGroup = "efi" | "vfat" | "loop" | "verity" | "erofs" | "hash-sha1" | "hash-sha256" | "hash-sha512";
 
 export interface ModuleTable {
   modules: Map<string, ModuleInfo>;

@@ -17,10 +17,22 @@ import { attachLoop, LoopFlags } from "./loop.js";
 import type { LoopDevice } from "./loop.js";
 import type { ModuleLoader } from "./modules.js";
 import { mkdirAll } from "./mount.js";
-import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE, verityParams } from "./verity.js";
+import {
+  checkVerityGeometry,
+  hashModuleGroup,
+  parseVeritySuperblock,
+  VERITY_SUPERBLOCK_SIZE,
+  verityParams,
+} from "./verity.js";
 
 /** The dm device name of the verified root. */
 export const VERITY_NAME = "root";
+
+/** What the command line says of verification: dm-verity's flags, and whether digests under 256 bits are taken. */
+export interface VerityPolicy {
+  options: string[];
+  allowWeakHash: boolean;
+}
 
 export interface RootDevice {
   path: string;
@@ -54,7 +66,7 @@ export function setUpRootDevice(
   loader: ModuleLoader,
   ddiFile: string,
   ddi: DdiLayout,
-  options: string[],
+  policy: VerityPolicy,
 ): RootDevice {
   loader.loadGroup("loop");
   const rootLoop = attachPartition(k, ddiFile, ddi.root, "root");
@@ -67,16 +79,26 @@ export function setUpRootDevice(
   // A failure below leaves the loop devices attached: the boot ends in the failure action.
   const offset = verity.partition.offset;
   const sb = parseVeritySuperblock(withReader(k, ddiFile, (read) => read(offset, VERITY_SUPERBLOCK_SIZE)));
-  const hashStart = checkVerityGeometry(sb, ddi.root.size, verity.partition.size, verity.rootHash);
+  const root = ddi.root;
+  const hashStart = checkVerityGeometry(
+    sb,
+    root.size,
+    verity.partition.size,
+    verity.rootHash,
+    k.pageSize(),
+    policy.allowWeakHash,
+  );
   const verityLoop = attachPartition(k, ddiFile, verity.partition, "root-verity");
   loader.loadGroup("verity");
+  // The hash's implementation: a module when the kernel does not have it built in.
+  loader.loadGroup(hashModuleGroup(sb.algorithm));
   const params = verityParams(
     rootLoop.major + ":" + rootLoop.minor,
     verityLoop.major + ":" + verityLoop.minor,
     sb,
     hashStart,
     verity.rootHash,
-    options,
+    policy.options,
   );
   log.debug("verity table: " + params);
   const target = { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };

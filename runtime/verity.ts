@@ -7,7 +7,7 @@ import { ParseError } from "../lib/errors.js";
 import { readCString, u16le, u32le, u64le } from "../lib/bytes.js";
 import { toHex, uuidFromHex } from "../lib/hex.js";
 import { quote } from "../lib/quote.js";
-import { replaceText } from "../lib/text.js";
+import type { ModuleGroup } from "./module_table.js";
 
 export interface VeritySuperblock {
   version: number;
@@ -20,8 +20,26 @@ export interface VeritySuperblock {
   salt: string;
 }
 
-/** Digest sizes of the algorithms veritysetup offers and the kernel has. */
-const DIGEST_SIZES: { [alg: string]: number } = { sha1: 20, sha256: 32, sha512: 64 };
+/**
+ * Digest bytes of the hash algorithms accepted, or undefined for any other name. A function of
+ * string comparisons, not an object's keys: a name read from the disk such as `constructor`
+ * must not find an inherited property.
+ */
+export function digestBytes(algorithm: string): number | undefined {
+  if (algorithm === "sha256") return 32;
+  if (algorithm === "sha512") return 64;
+  if (algorithm === "sha1") return 20;
+  return undefined;
+}
+
+/** Digests shorter than this are refused unless `storage_init.allow_weak_hash` is given. */
+export const MIN_DIGEST_BYTES = 32;
+
+/** The module group holding the kernel's implementation of `algorithm`, one digestBytes() takes (toolchain/module_closure.ts). */
+export function hashModuleGroup(algorithm: string): ModuleGroup {
+  return ("hash-" + algorithm) as ModuleGroup;
+}
+
 export const VERITY_SUPERBLOCK_SIZE = 512;
 
 function isPowerOfTwo(n: number): boolean {
@@ -41,7 +59,7 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
   const hashType = u32le(b, 12);
   if (hashType !== 1) throw new ParseError("verity", "verity hash type " + hashType + " is not supported (only 1)");
   const algorithm = readCString(b, 32, 64);
-  const digest = DIGEST_SIZES[algorithm];
+  const digest = digestBytes(algorithm);
   if (digest === undefined)
     throw new ParseError("verity", "verity hash algorithm " + quote(algorithm) + " is not supported");
   const dataBlockSize = u32le(b, 64);
@@ -73,7 +91,7 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
 
 /** Blocks of the hash tree for `sb` (veritysetup's layout), excluding the superblock block. */
 export function hashTreeBlocks(sb: VeritySuperblock): number {
-  const digest = DIGEST_SIZES[sb.algorithm];
+  const digest = digestBytes(sb.algorithm) ?? 0;
   let padded = 1;
   while (padded < digest) padded *= 2;
   const perBlock = Math.floor(sb.hashBlockSize / padded);
@@ -95,7 +113,29 @@ export function checkVerityGeometry(
   dataSize: number,
   hashSize: number,
   rootHash: string,
+  pageSize: number,
+  allowWeakHash: boolean,
 ): number {
+  // dm-verity takes block sizes from 512 bytes to the page size (dm-verity-target.c, verity_ctr).
+  if (sb.dataBlockSize > pageSize || sb.hashBlockSize > pageSize) {
+    const size = sb.dataBlockSize > pageSize ? sb.dataBlockSize : sb.hashBlockSize;
+    const what = sb.dataBlockSize > pageSize ? "data" : "hash";
+    throw new ParseError(
+      "verity",
+      "verity " + what + " block size " + size + " exceeds the page size " + pageSize + ", the most dm-verity takes",
+    );
+  }
+  const digest = digestBytes(sb.algorithm) ?? 0;
+  if (digest < MIN_DIGEST_BYTES && !allowWeakHash) {
+    throw new ParseError(
+      "verity",
+      "verity hash " +
+        sb.algorithm +
+        " has " +
+        digest * 8 +
+        "-bit digests; storage-init takes 256 bits or more unless storage_init.allow_weak_hash is given",
+    );
+  }
   const dataBytes = sb.dataBlocks * sb.dataBlockSize;
   if (dataBytes > dataSize)
     throw new ParseError(
@@ -109,7 +149,7 @@ export function checkVerityGeometry(
       "verity",
       "verity hash tree needs " + needed + " bytes, but the verity partition has " + hashSize,
     );
-  const digestHex = DIGEST_SIZES[sb.algorithm] * 2;
+  const digestHex = digest * 2;
   if (rootHash.length !== digestHex)
     throw new ParseError(
       "verity",
@@ -147,7 +187,6 @@ export function verityParams(
     rootHash +
     " " +
     salt;
-  const opts = options.map((o) => replaceText(o, "-", "_"));
-  if (opts.length > 0) p += " " + opts.length + " " + opts.join(" ");
+  if (options.length > 0) p += " " + options.length + " " + options.join(" ");
   return p;
 }

@@ -47,12 +47,8 @@ export function errnoName(errno: number): string {
 
 /** A failed kernel call: `mount "/dev/dm-0" on "/sysroot" (erofs, ro): EINVAL`. */
 export class KernelError extends InitError {
-  /** The errno's name. */
-  readonly code: string;
   constructor(op: string, args: string, errno: number) {
-    const code = errnoName(errno);
-    super(op + " " + args + ": " + code, errno);
-    this.code = code;
+    super(op + " " + args + ": " + errnoName(errno), errno);
   }
 }
 

@@ -126,6 +126,8 @@ export interface Kernel {
   sleep(ms: number): void;
   /** CLOCK_MONOTONIC in milliseconds: the same clock as the kernel's printk timestamps. */
   monotonicMs(): number;
+  /** The kernel's page size in bytes (dm-verity's largest block size). */
+  pageSize(): number;
   /**
    * What PID 1 does if the runtime itself exits or aborts (out of memory, an uncaught throw):
    * the fatal line says it failed to `doing`, then `reboot(rebootCmd)` after `delayMs`.

@@ -341,6 +341,12 @@ export class LinuxKernel implements Kernel {
     Porffor.c`SETNUM(c_r, si_set_failure_action((const char *)BUF(c_doing), BUFLEN(c_doing), NUM(c_cmd), NUM(c_delay)));`;
   }
 
+  pageSize(): number {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_page_size());`;
+    return c_r;
+  }
+
   monotonicMs(): number {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_monotonic_ms());`;

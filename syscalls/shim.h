@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -197,6 +198,9 @@ static double si_crc32(const uint8_t *buf, double start, double end) {
   for (uint32_t i = (uint32_t)start; i < (uint32_t)end; i++) c = table[(c ^ buf[i]) & 0xff] ^ (c >> 8);
   return (double)(c ^ 0xffffffffu);
 }
+
+/* The page size the kernel passed in the auxiliary vector. */
+static double si_page_size(void) { return (double)getauxval(AT_PAGESZ); }
 
 /* CLOCK_MONOTONIC in milliseconds, with microsecond resolution. */
 static double si_monotonic_ms(void) {

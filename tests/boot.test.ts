@@ -241,6 +241,23 @@ it("boot: a disk that appears late is waited for", async (t) => {
   t.true(!!start && !!esp && esp.t - start.t > 2.5, "the ESP was found only after the hot-plug");
 });
 
+it("boot: a sha512 DDI (a 128-digit roothash=) loads the kernel's sha512 module and reaches the root", async (t) => {
+  const { r, d } = await boot({ disk: { hash: "sha512" }, append: OK });
+  t.is(d.rootHash.length, 128);
+  t.regex(r.output, /storage-init: loaded sha512_generic /);
+  t.regex(r.output, /storage-init: dm-verity \/dev\/dm-0 \(sha512, \d+ blocks of 4096\)/);
+  t.regex(r.output, /ROOT-REACHED/);
+  noPanic(t, r);
+});
+
+it("boot: a sha1 DDI boots only with storage_init.allow_weak_hash", async (t) => {
+  const { r, d } = await boot({ disk: { hash: "sha1" }, append: OK + " storage_init.allow_weak_hash" });
+  t.is(d.rootHash.length, 40);
+  t.regex(r.output, /storage-init: dm-verity \/dev\/dm-0 \(sha1, \d+ blocks of 4096\)/);
+  t.regex(r.output, /ROOT-REACHED/);
+  noPanic(t, r);
+});
+
 // ---- failures ----
 
 it("boot fails: wrong roothash= (partition UUIDs do not match)", async (t) => {

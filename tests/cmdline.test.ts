@@ -17,7 +17,7 @@ test("parseCmdline() reads systemd's keys and ours", (t) => {
   t.is(c.rootHash, HASH);
   t.is(c.init, "/usr/lib/systemd/systemd");
   t.is(c.rootFlags, "noacl");
-  t.deepEqual(c.verityOptions, ["panic-on-corruption", "ignore-zero-blocks"]);
+  t.deepEqual(c.verityOptions, ["panic_on_corruption", "ignore_zero_blocks"]);
   t.is(c.ddiPath, "/EFI/x/y.raw");
   t.is(c.esp, "PARTLABEL=ESP");
   t.is(c.timeoutMs, 2500);
@@ -87,4 +87,33 @@ test("parseCmdline() survives 10,000 random command lines without throwing", (t)
     t.true(Array.isArray(c.problems));
     if (c.rootHash !== undefined) t.regex(c.rootHash, /^[0-9a-f]+$/);
   }
+});
+
+test("parseCmdline() takes dm-verity's flags from systemd.verity_root_options= and refuses format options by name", (t) => {
+  const c = parseCmdline("systemd.verity_root_options=panic-on-corruption,ignore_zero_blocks,,check-at-most-once");
+  t.deepEqual(c.verityOptions, ["panic_on_corruption", "ignore_zero_blocks", "check_at_most_once"]);
+  t.deepEqual(c.problems, []);
+  const bad = parseCmdline("systemd.verity_root_options=hash=sha512,superblock=false,restart-on-corruption,frobnicate");
+  t.deepEqual(bad.verityOptions, ["restart_on_corruption"]);
+  t.deepEqual(
+    bad.problems.map((p) => p.slice(0, p.indexOf(" is not taken"))),
+    [
+      'systemd.verity_root_options="hash=sha512"',
+      'systemd.verity_root_options="superblock=false"',
+      'systemd.verity_root_options="frobnicate"',
+    ],
+  );
+  t.regex(
+    bad.problems[0],
+    /the verity format comes from the DDI's superblock, and the options are ignore_corruption, restart_on_corruption, panic_on_corruption, ignore_zero_blocks, check_at_most_once$/,
+  );
+});
+
+test("parseCmdline() takes storage_init.allow_weak_hash as a boolean", (t) => {
+  t.false(parseCmdline("").allowWeakHash);
+  t.true(parseCmdline("storage_init.allow_weak_hash").allowWeakHash);
+  t.true(parseCmdline("storage-init.allow-weak-hash=yes").allowWeakHash);
+  t.deepEqual(parseCmdline("storage_init.allow_weak_hash=maybe").problems, [
+    'storage_init.allow_weak_hash= is not a boolean: "maybe"',
+  ]);
 });

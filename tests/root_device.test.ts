@@ -10,6 +10,7 @@ import { FakeKernel } from "./fake_kernel.js";
 import { syntheticDdi, TABLE } from "./fake_world.js";
 
 const HASH = "0123456789abcdef".repeat(4);
+const STRICT = { options: [], allowWeakHash: false };
 
 function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   const k = new FakeKernel();
@@ -25,7 +26,10 @@ function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
 test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a read-only loop device", (t) => {
   const { k, log, loader } = machine();
   const ddi = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
-  const root = setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, ["panic-on-corruption"]);
+  const root = setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, {
+    options: ["panic_on_corruption"],
+    allowWeakHash: false,
+  });
   t.like(root, { path: "/dev/dm-0", verified: true });
   t.is(root.held.length, 2, "both loop fds are held until the mount");
   t.deepEqual(k.dmTables, [`1 7:0 7:1 4096 4096 16 1 sha256 ${HASH} deadbeef 1 panic_on_corruption`]);
@@ -43,7 +47,7 @@ test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a 
 test("setUpRootDevice() with systemd.verity=0 mounts the root partition's loop device, unverified, saying so", (t) => {
   const { k, log, loader } = machine();
   const ddi = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", undefined, true);
-  t.like(setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, []), { path: "/dev/loop0", verified: false });
+  t.like(setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, STRICT), { path: "/dev/loop0", verified: false });
   t.deepEqual(k.dmTables, []);
   t.regex(k.logText(), /systemd\.verity=0: mounting the root WITHOUT verification/);
 });
@@ -52,7 +56,7 @@ test("setUpRootDevice() refuses a roothash= of another length than the superbloc
   const { k, log, loader } = machine();
   const ddi = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
   if (ddi.verity) ddi.verity.rootHash = HASH.slice(0, 40);
-  t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, []), {
+  t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, STRICT), {
     any: true,
     message: "roothash= has 40 hex digits, but sha256 needs 64",
   });
@@ -67,7 +71,7 @@ test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes
     loader,
     "/esp/root.raw",
     selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false),
-    [],
+    STRICT,
   );
   k.mount = (source, target) => {
     throw new KernelError("mount", `"${source}" on "${target}" (erofs)`, Errno.EIO);

@@ -3,8 +3,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { u32le, u64le } from "../lib/bytes.js";
 import { InitError, ParseError } from "../lib/errors.js";
-import { checkVerityGeometry, hashTreeBlocks, parseVeritySuperblock, verityParams } from "../runtime/verity.js";
+import {
+  checkVerityGeometry,
+  digestBytes,
+  hashModuleGroup,
+  hashTreeBlocks,
+  parseVeritySuperblock,
+  verityParams,
+} from "../runtime/verity.js";
 import { FakeKernel } from "./fake_kernel.js";
+
 import { inTempDir, rng, run } from "./helpers.js";
 
 /** A real veritysetup format of a 1 MiB file: superblock bytes, root hash, and its dump. */
@@ -41,22 +49,22 @@ test("checkVerityGeometry() accepts the real layout and returns the hash start b
   const sb = parseVeritySuperblock(REAL.sb);
   t.is(hashTreeBlocks(sb), 3);
   t.is(REAL.hashSize, (1 + 3) * 4096, "veritysetup wrote the superblock and three hash blocks");
-  t.is(checkVerityGeometry(sb, 1048576, REAL.hashSize, REAL.rootHash), 1);
+  t.is(checkVerityGeometry(sb, 1048576, REAL.hashSize, REAL.rootHash, 4096, false), 1);
 });
 
 test("checkVerityGeometry() rejects sizes that do not fit and a hash of the wrong length", (t) => {
   const sb = parseVeritySuperblock(REAL.sb);
   const msg = (f: () => unknown) => (t.throws(f, { any: true, instanceOf: ParseError }) as ParseError).message;
   t.is(
-    msg(() => checkVerityGeometry(sb, 4096, REAL.hashSize, REAL.rootHash)),
+    msg(() => checkVerityGeometry(sb, 4096, REAL.hashSize, REAL.rootHash, 4096, false)),
     "verity superblock covers 1048576 bytes of data, but the root partition has 4096",
   );
   t.is(
-    msg(() => checkVerityGeometry(sb, 1048576, 8192, REAL.rootHash)),
+    msg(() => checkVerityGeometry(sb, 1048576, 8192, REAL.rootHash, 4096, false)),
     "verity hash tree needs 16384 bytes, but the verity partition has 8192",
   );
   t.is(
-    msg(() => checkVerityGeometry(sb, 1048576, REAL.hashSize, "ab".repeat(20))),
+    msg(() => checkVerityGeometry(sb, 1048576, REAL.hashSize, "ab".repeat(20), 4096, false)),
     "roothash= has 40 hex digits, but sha256 needs 64",
   );
 });
@@ -100,7 +108,7 @@ test("parseVeritySuperblock() rejects nonsense with one clear message each", (t)
 test("verityParams() builds the kernel's verity table line", (t) => {
   const sb = parseVeritySuperblock(REAL.sb);
   t.is(
-    verityParams("7:0", "7:1", sb, 1, REAL.rootHash, ["panic-on-corruption", "ignore_zero_blocks"]),
+    verityParams("7:0", "7:1", sb, 1, REAL.rootHash, ["panic_on_corruption", "ignore_zero_blocks"]),
     `1 7:0 7:1 4096 4096 256 1 sha256 ${REAL.rootHash} 00112233445566778899aabbccddeeff 2 panic_on_corruption ignore_zero_blocks`,
   );
   t.is(
@@ -119,7 +127,7 @@ test("parseVeritySuperblock() on 10,000 mutated superblocks returns a superblock
     try {
       const sb = parseVeritySuperblock(b);
       try {
-        checkVerityGeometry(sb, 1048576, REAL.hashSize, REAL.rootHash);
+        checkVerityGeometry(sb, 1048576, REAL.hashSize, REAL.rootHash, 4096, false);
       } catch (e) {
         if (!(e instanceof ParseError)) t.fail(String(e));
       }
@@ -129,4 +137,33 @@ test("parseVeritySuperblock() on 10,000 mutated superblocks returns a superblock
     }
   }
   t.true(ok > 0);
+});
+
+test("digestBytes() knows sha256, sha512 and sha1, and no inherited name", (t) => {
+  t.is(digestBytes("sha256"), 32);
+  t.is(digestBytes("sha512"), 64);
+  t.is(digestBytes("sha1"), 20);
+  for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "md5", "SHA256", ""])
+    t.is(digestBytes(name), undefined, name);
+  t.is(hashModuleGroup("sha512"), "hash-sha512");
+  t.is(hashModuleGroup("sha1"), "hash-sha1");
+});
+
+test("checkVerityGeometry() refuses blocks larger than a page and digests under 256 bits unless allowed", (t) => {
+  const sb = parseVeritySuperblock(REAL.sb);
+  const big = { ...sb, dataBlockSize: 8192, dataBlocks: 128 };
+  t.throws(() => checkVerityGeometry(big, 1048576, REAL.hashSize, REAL.rootHash, 4096, false), {
+    any: true,
+    instanceOf: ParseError,
+    message: "verity data block size 8192 exceeds the page size 4096, the most dm-verity takes",
+  });
+  t.is(checkVerityGeometry(big, 1048576, REAL.hashSize, REAL.rootHash, 16384, false), 1, "a 16 KiB page takes it");
+  const sha1 = { ...sb, algorithm: "sha1" };
+  const hash40 = "ab".repeat(20);
+  t.throws(() => checkVerityGeometry(sha1, 1048576, REAL.hashSize, hash40, 4096, false), {
+    any: true,
+    message:
+      "verity hash sha1 has 160-bit digests; storage-init takes 256 bits or more unless storage_init.allow_weak_hash is given",
+  });
+  t.is(checkVerityGeometry(sha1, 1048576, REAL.hashSize, hash40, 4096, true), 1);
 });

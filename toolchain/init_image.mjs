@@ -30,6 +30,7 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
     read("modules.alias"),
     read("modules.builtin"),
     read("modules.softdep"),
+    read("modules.builtin.modinfo"),
   );
   const t = buildModuleTable(idx, hardware, groups);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);

@@ -36,6 +36,11 @@ export const MODULE_GROUPS: Array<{ group: ModuleGroup; names: string[] }> = [
   { group: "vfat", names: ["vfat", "nls_cp437", "nls_ascii"] },
   { group: "loop", names: ["loop"] },
   { group: "verity", names: ["dm_verity"] },
+  // The hash algorithms dm-verity may be asked for (runtime/verity.ts digestBytes), by their
+  // crypto API names: the module that implements each, when the kernel has none built in.
+  { group: "hash-sha256", names: ["crypto-sha256"] },
+  { group: "hash-sha512", names: ["crypto-sha512"] },
+  { group: "hash-sha1", names: ["crypto-sha1"] },
   { group: "erofs", names: ["erofs"] },
 ];
 
@@ -46,6 +51,8 @@ export interface KernelModuleIndex {
   deps: Map<string, string[]>;
   aliases: Array<{ pattern: string; name: string }>;
   builtin: Set<string>;
+  /** Aliases of built-in modules (modules.builtin.modinfo): what the kernel has without loading anything. */
+  builtinAliases: Array<{ pattern: string; name: string }>;
 }
 
 /** Reads depmod's output files (their text). */
@@ -54,8 +61,20 @@ export function parseKernelModules(
   modulesAlias: string,
   modulesBuiltin: string,
   modulesSoftdep: string = "",
+  modulesBuiltinModinfo: string = "",
 ): KernelModuleIndex {
-  const idx: KernelModuleIndex = { paths: new Map(), deps: new Map(), aliases: [], builtin: new Set() };
+  const idx: KernelModuleIndex = {
+    paths: new Map(),
+    deps: new Map(),
+    aliases: [],
+    builtin: new Set(),
+    builtinAliases: [],
+  };
+  // "name.key=value" records separated by NULs.
+  for (const record of modulesBuiltinModinfo.split("\0")) {
+    const m = /^([^.=]+)\.alias=(.+)$/.exec(record);
+    if (m) idx.builtinAliases.push({ pattern: m[2], name: moduleName(m[1]) });
+  }
   for (const line of modulesDep.split("\n")) {
     const colon = line.indexOf(":");
     if (colon < 0) continue;
@@ -97,6 +116,9 @@ export function parseKernelModules(
 export function resolveModule(idx: KernelModuleIndex, nameOrAlias: string): string | undefined {
   const direct = moduleName(nameOrAlias);
   if (idx.paths.has(direct) || idx.builtin.has(direct)) return direct;
+  // Built in: nothing to load (a loadable alternative would only add to the initramfs).
+  const builtin = idx.builtinAliases.find((a) => globMatch(a.pattern, nameOrAlias));
+  if (builtin) return builtin.name;
   const hits = idx.aliases.filter((a) => globMatch(a.pattern, nameOrAlias)).map((a) => a.name);
   const generic = hits.filter((h) => h.endsWith("_generic"));
   return generic.length > 0 ? generic[0] : hits[0];
@@ -143,7 +165,12 @@ export function buildModuleTable(
   for (const n of hardware) if (keep(n)) wanted.push(n);
   const groupLines: string[] = [];
   for (const g of groups) {
-    const names = g.names.filter(keep);
+    const names: string[] = [];
+    for (const n of g.names) {
+      const m = resolveModule(idx, n);
+      if (m === undefined) missing.push(n);
+      else if (keep(m)) names.push(m);
+    }
     for (const n of names) wanted.push(n);
     if (names.length > 0) groupLines.push("g " + g.group + " " + names.join(","));
   }

@@ -104,7 +104,7 @@ export function run(_k: Kernel, _scratch: string): string[] {
   }
   const sb = parseVeritySuperblock(ddi.subarray(2 * 1048576, 2 * 1048576 + 512));
   out.push("verity " + sb.algorithm + " " + sb.dataBlocks + " " + sb.salt + " " + sb.uuid);
-  const start = checkVerityGeometry(sb, 1048576, 1048576, hash);
+  const start = checkVerityGeometry(sb, 1048576, 1048576, hash, 4096, false);
   out.push("params " + verityParams("7:0", "7:1", sb, start, hash, ["panic-on-corruption"]));
   out.push(
     "dm " +

@@ -3,12 +3,12 @@
  * compiled natively, over LinuxKernel: the two outputs must be identical.
  */
 import { utf8Decode, utf8Encode } from "../../lib/bytes.js";
-import { Errno, isErrno, KernelError } from "../../syscalls/errno.js";
+import { Errno, errnoName, isErrno, KernelError } from "../../syscalls/errno.js";
 import { fileType, FileType, OpenFlags } from "../../syscalls/kernel.js";
 import type { Kernel } from "../../syscalls/kernel.js";
 
 function errText(e: unknown): string {
-  return e instanceof KernelError ? "KernelError " + e.message + " errno=" + e.code : "other error";
+  return e instanceof KernelError ? "KernelError " + e.message + " errno=" + errnoName(e.errno) : "other error";
 }
 
 export function run(k: Kernel, scratch: string): string[] {

@@ -7,7 +7,9 @@ import {
   buildModuleTable,
   hardwareModules,
   isDeviceAlias,
+  MODULE_GROUPS,
   parseKernelModules,
+  resolveModule,
 } from "../../toolchain/module_closure.js";
 import { cachedKernel } from "../../qemu/kernel.mjs";
 import { testIfBuilt } from "../helpers.js";
@@ -105,8 +107,14 @@ testIfBuilt(KERNEL_MODULES, "node build.mjs tests")(
       read("modules.alias"),
       read("modules.builtin"),
       read("modules.softdep"),
+      read("modules.builtin.modinfo"),
     );
-    const r = buildModuleTable(idx, ["virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "sd_mod"], []);
+    const r = buildModuleTable(
+      idx,
+      ["virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "sd_mod"],
+      MODULE_GROUPS,
+    );
+    t.deepEqual(r.missing, []);
     const table = parseModuleTable(r.text);
     t.deepEqual(matchModalias("pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02", table), ["nvme"]);
     t.deepEqual(matchModalias("pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01", table), ["ahci"]);
@@ -118,8 +126,38 @@ testIfBuilt(KERNEL_MODULES, "node build.mjs tests")(
         .slice(-2),
       ["nvme_core", "nvme"],
     );
+    // Debian builds sha256 and sha1 in, sha512 as a module: only that one is in the table.
+    t.deepEqual(table.groups.get("hash-sha512"), ["sha512_generic"]);
+    t.is(table.groups.get("hash-sha256"), undefined);
+    t.is(table.groups.get("hash-sha1"), undefined);
   },
 );
+
+test("resolveModule() takes a name, a built-in module's alias, or a loadable one's, the generic first", (t) => {
+  const idx = parseKernelModules(
+    "kernel/crypto/sha512_generic.ko:\nkernel/arch/x86/crypto/sha512-ssse3.ko:\n",
+    "alias crypto-sha512 sha512_ssse3\nalias crypto-sha512 sha512_generic\nalias crypto-sha384 sha512_generic\n",
+    "kernel/crypto/sha256_generic.ko\n",
+    "",
+    "sha256_generic.alias=crypto-sha256\0sha256_generic.alias=sha256\0sha256_generic.license=GPL\0",
+  );
+  t.is(resolveModule(idx, "sha512_ssse3"), "sha512_ssse3");
+  t.is(resolveModule(idx, "crypto-sha512"), "sha512_generic");
+  t.is(resolveModule(idx, "crypto-sha256"), "sha256_generic", "built in");
+  t.is(resolveModule(idx, "crypto-md4"), undefined);
+  const r = buildModuleTable(
+    idx,
+    [],
+    [
+      { group: "hash-sha256", names: ["crypto-sha256"] },
+      { group: "hash-sha512", names: ["crypto-sha512"] },
+      { group: "hash-sha1", names: ["crypto-sha1"] },
+    ],
+  );
+  t.deepEqual(r.missing, ["crypto-sha1"]);
+  t.regex(r.text, /^g hash-sha512 sha512_generic$/m);
+  t.notRegex(r.text, /hash-sha256/);
+});
 
 test("hardwareModules() takes storage classes, or all, and names an unknown one", (t) => {
   t.deepEqual(hardwareModules(["nvme", "virtio"]), ["nvme", "virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"]);
