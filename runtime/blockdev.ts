@@ -23,7 +23,7 @@ const NOT_DISKS = ["loop", "ram", "dm-", "zram", "sr", "md", "nbd"];
 /** Whole disks with their partitions, from /sys/class/block. */
 export function listDisks(k: Kernel): Disk[] {
   const names = k.readdir("/sys/class/block").map((e) => e.name);
-  names.sort();
+  names.sort(); // Array.prototype.sort orders any names right; `<` on strings would not (porffor: wide-string-compare)
   const disks: Disk[] = [];
   const byName = new Map<string, Disk>();
   for (const name of names) {

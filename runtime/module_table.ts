@@ -5,7 +5,7 @@
  * looking up a load order. The text format is the one thing the toolchain shares with the init.
  *
  * Text format, one record a line, fields separated by single spaces:
- *   storage-init-modules 1
+ *   storage-init-modules 2 <release>  the kernel release (uname -r) the modules were built for
  *   m <name> <file> <dep,dep,...|->   a module, its file under /modules, its dependencies
  *                                     (the whole closure, in load order)
  *   a <name> <pattern>                a modalias glob (modules.alias) that selects the module
@@ -30,9 +30,14 @@ export interface ModuleTable {
   modules: Map<string, ModuleInfo>;
   aliases: Array<{ pattern: string; name: string }>;
   groups: Map<string, string[]>;
+  /** The kernel release the modules are for (`uname -r`). */
+  release: string;
 }
 
-export const TABLE_MAGIC = "storage-init-modules 1";
+export const TABLE_MAGIC = "storage-init-modules 2";
+
+/** The characters fnmatch gives a meaning, as code units: compared as numbers, not one-character strings. */
+const Glob = { STAR: 42, ANY: 63, OPEN: 91, CLOSE: 93, NOT: 33, CARET: 94, RANGE: 45, ESCAPE: 92 };
 
 /** A module's name as the kernel knows it: file name without .ko[.xz|.zst|.gz], `-` as `_`. */
 export function moduleName(path: string): string {
@@ -47,43 +52,46 @@ export function moduleName(path: string): string {
  * exponential.
  */
 export function globMatch(pattern: string, text: string): boolean {
+  const pn = pattern.length;
+  const tn = text.length;
   let p = 0;
   let t = 0;
   let starP = -1;
   let starT = 0;
-  while (t < text.length) {
-    if (p < pattern.length) {
-      const c = pattern[p];
-      if (c === "*") {
+  while (t < tn) {
+    if (p < pn) {
+      const c = pattern.charCodeAt(p);
+      const x = text.charCodeAt(t);
+      if (c === Glob.STAR) {
         starP = p++;
         starT = t;
         continue;
       }
-      if (c === "?") {
+      if (c === Glob.ANY) {
         p++;
         t++;
         continue;
       }
-      if (c === "[") {
-        const r = matchSet(pattern, p, text[t]);
+      if (c === Glob.OPEN) {
+        const r = matchSet(pattern, p, x);
         if (r > 0) {
           p = r;
           t++;
           continue;
         }
-        if (r === 0 && text[t] === "[") {
+        if (r === 0 && x === Glob.OPEN) {
           // An unterminated `[` is a literal.
           p++;
           t++;
           continue;
         }
-      } else if (c === "\\" && p + 1 < pattern.length) {
-        if (pattern[p + 1] === text[t]) {
+      } else if (c === Glob.ESCAPE && p + 1 < pn) {
+        if (pattern.charCodeAt(p + 1) === x) {
           p += 2;
           t++;
           continue;
         }
-      } else if (c === text[t]) {
+      } else if (c === x) {
         p++;
         t++;
         continue;
@@ -93,37 +101,38 @@ export function globMatch(pattern: string, text: string): boolean {
     p = starP + 1;
     t = ++starT;
   }
-  while (p < pattern.length && pattern[p] === "*") p++;
-  return p === pattern.length;
+  while (p < pn && pattern.charCodeAt(p) === Glob.STAR) p++;
+  return p === pn;
 }
 
 /**
- * Matches `ch` against the set starting at pattern[open] === "[". Returns the index after `]`
- * on a match, -1 on no match, 0 when the set is not terminated.
+ * Matches the character `ch` (a UTF-16 code unit) against the set starting at
+ * pattern[open] === "[". Returns the index after `]` on a match, -1 on no match, 0 when the set
+ * is not terminated.
  */
-function matchSet(pattern: string, open: number, ch: string): number {
+function matchSet(pattern: string, open: number, ch: number): number {
+  const n = pattern.length;
   let i = open + 1;
   let negate = false;
-  if (i < pattern.length && (pattern[i] === "!" || pattern[i] === "^")) {
+  if (i < n && (pattern.charCodeAt(i) === Glob.NOT || pattern.charCodeAt(i) === Glob.CARET)) {
     negate = true;
     i++;
   }
   let matched = false;
   let first = true;
-  while (i < pattern.length && (first || pattern[i] !== "]")) {
+  while (i < n && (first || pattern.charCodeAt(i) !== Glob.CLOSE)) {
     first = false;
-    let lo = pattern[i];
-    if (lo === "\\" && i + 1 < pattern.length) lo = pattern[++i];
-    if (i + 2 < pattern.length && pattern[i + 1] === "-" && pattern[i + 2] !== "]") {
-      let hi = pattern[i + 2];
+    let lo = pattern.charCodeAt(i);
+    if (lo === Glob.ESCAPE && i + 1 < n) lo = pattern.charCodeAt(++i);
+    if (i + 2 < n && pattern.charCodeAt(i + 1) === Glob.RANGE && pattern.charCodeAt(i + 2) !== Glob.CLOSE) {
+      let hi = pattern.charCodeAt(i + 2);
       i += 2;
-      if (hi === "\\" && i + 1 < pattern.length) hi = pattern[++i];
-      // Modalias characters are ASCII, where `>=` is right (porffor: wide-string-compare).
+      if (hi === Glob.ESCAPE && i + 1 < n) hi = pattern.charCodeAt(++i);
       if (ch >= lo && ch <= hi) matched = true;
     } else if (ch === lo) matched = true;
     i++;
   }
-  if (i >= pattern.length) return 0;
+  if (i >= n) return 0;
   return matched !== negate ? i + 1 : -1;
 }
 
@@ -147,9 +156,11 @@ function requireModules(t: ModuleTable, names: string[], before: string, after: 
  */
 export function parseModuleTable(text: string): ModuleTable {
   const lines = splitText(text, "\n");
-  if (lines[0] !== TABLE_MAGIC)
-    throw new ParseError("module-table", 'module table: first line is not "' + TABLE_MAGIC + '"');
-  const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map() };
+  const header: string = lines[0];
+  const release = header.slice(TABLE_MAGIC.length + 1);
+  if (!header.startsWith(TABLE_MAGIC + " ") || release === "" || release.indexOf(" ") >= 0)
+    throw new ParseError("module-table", 'module table: first line is not "' + TABLE_MAGIC + ' <kernel release>"');
+  const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map(), release };
   for (let i = 1; i < lines.length; i++) {
     const line: string = lines[i];
     if (line === "") continue;

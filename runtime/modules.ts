@@ -36,8 +36,22 @@ export class ModuleLoader {
   }
 
   /** Reads the table the build wrote into the initramfs. */
+  /**
+   * Reads the table the build wrote into the initramfs; throws when it is for another kernel
+   * release than the running one (its modules would not load: vermagic).
+   */
   static open(k: Kernel, log: Log): ModuleLoader {
-    return new ModuleLoader(k, log, parseModuleTable(readSmallFile(k, MODULE_TABLE, 1 << 20)));
+    const table = parseModuleTable(readSmallFile(k, MODULE_TABLE, 1 << 20));
+    const running = readSmallFile(k, "/proc/sys/kernel/osrelease").trim();
+    if (table.release !== running) {
+      throw new InitError(
+        "the initramfs's modules are for kernel " +
+          quote(table.release) +
+          ", but the running kernel is " +
+          quote(running),
+      );
+    }
+    return new ModuleLoader(k, log, table);
   }
 
   /** The modules of the table whose aliases match `modalias`. */

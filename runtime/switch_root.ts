@@ -4,9 +4,10 @@
  * systems (it is rootfs, which cannot be unmounted and would otherwise keep its memory), move
  * the new root onto /, chroot into it, and pick the init to execute.
  */
-import type { Log } from "./log.js";
+import { errorText } from "../lib/errors.js";
 import { fileType, FileType, MountFlags } from "../syscalls/kernel.js";
-import type { Kernel } from "../syscalls/kernel.js";
+import type { DirEntry, Kernel } from "../syscalls/kernel.js";
+import type { Log } from "./log.js";
 
 /** Mounts carried into the new root, in order. */
 export const MOVE_MOUNTS = ["/dev", "/proc", "/sys", "/run"];
@@ -20,28 +21,77 @@ export const DEFAULT_INITS = [
   "/bin/init",
 ];
 
-/** Removes everything under `dir` that lives on device `dev`, except `keep`. Returns the count. */
-export function deleteTree(k: Kernel, dir: string, devMajor: number, devMinor: number, keep: string): number {
-  let n = 0;
-  for (const e of k.readdir(dir)) {
-    const path = (dir === "/" ? "" : dir) + "/" + e.name;
-    if (path === keep) continue;
-    const st = k.lstat(path);
-    if (st.devMajor !== devMajor || st.devMinor !== devMinor) continue; // another file system: a mount point
-    if (fileType(st) === FileType.DIR) {
-      n += deleteTree(k, path, devMajor, devMinor, keep);
-      k.rmdir(path);
-    } else k.unlink(path);
-    n++;
-  }
-  return n;
+/** What deleteTree did: entries removed, and those it could not remove, with the first reason. */
+export interface Freed {
+  removed: number;
+  failed: number;
+  firstError: string;
 }
 
+function failedOne(freed: Freed, e: unknown): void {
+  if (freed.failed === 0) freed.firstError = errorText(e);
+  freed.failed++;
+}
+
+/**
+ * Removes what it can under `dir` that lives on device `dev`, except `keep`, never crossing into
+ * another file system; what it cannot remove is counted in `freed`, not thrown.
+ */
+export function deleteTree(
+  k: Kernel,
+  dir: string,
+  devMajor: number,
+  devMinor: number,
+  keep: string,
+  freed: Freed,
+): void {
+  let entries: DirEntry[] = [];
+  try {
+    entries = k.readdir(dir);
+  } catch (e) {
+    failedOne(freed, e);
+  }
+  for (const e of entries) {
+    const path = (dir === "/" ? "" : dir) + "/" + e.name;
+    if (path === keep) continue;
+    try {
+      const st = k.lstat(path);
+      if (st.devMajor === devMajor && st.devMinor === devMinor) {
+        if (fileType(st) === FileType.DIR) {
+          deleteTree(k, path, devMajor, devMinor, keep, freed);
+          k.rmdir(path);
+        } else k.unlink(path);
+        freed.removed++;
+      } // else another file system: a mount point, left alone
+    } catch (err) {
+      failedOne(freed, err);
+    }
+  }
+}
+
+/** statfs f_type of the file systems an initramfs is (uapi linux/magic.h). */
+export const FsMagic = { RAMFS: 0x858458f6, TMPFS: 0x01021994 };
+
+/**
+ * Moves the API mounts into `newRoot`, frees the initramfs, moves `newRoot` onto / and chroots
+ * into it. The initramfs is emptied only when / really is one (ramfs or tmpfs) and this is PID 1,
+ * as systemd and u-root check; freeing it is best effort: what cannot be removed is logged.
+ */
 export function switchRoot(k: Kernel, log: Log, newRoot: string): void {
   for (const m of MOVE_MOUNTS) k.mount(m, newRoot + m, "", MountFlags.MOVE, "");
-  const root = k.stat("/");
-  const removed = deleteTree(k, "/", root.devMajor, root.devMinor, newRoot);
-  log.debug("freed the initramfs: " + removed + " entries");
+  const type = k.statfsType("/");
+  if (k.getpid() !== 1 || (type !== FsMagic.RAMFS && type !== FsMagic.TMPFS)) {
+    log.warn(
+      "/ is not this PID 1's initramfs (file system type 0x" + type.toString(16) + "): its contents are left alone",
+    );
+  } else {
+    const root = k.stat("/");
+    const freed: Freed = { removed: 0, failed: 0, firstError: "" };
+    deleteTree(k, "/", root.devMajor, root.devMinor, newRoot, freed);
+    if (freed.failed > 0)
+      log.warn("freeing the initramfs: " + freed.failed + " entries left (" + freed.firstError + ")");
+    else log.debug("freed the initramfs: " + freed.removed + " entries");
+  }
   k.chdir(newRoot);
   k.mount(newRoot, "/", "", MountFlags.MOVE, "");
   k.chroot(".");

@@ -126,6 +126,8 @@ export interface Kernel {
   sleep(ms: number): void;
   /** CLOCK_MONOTONIC in milliseconds: the same clock as the kernel's printk timestamps. */
   monotonicMs(): number;
+  /** The type of the file system `path` is on: statfs(2)'s f_type (a *_MAGIC of uapi linux/magic.h). */
+  statfsType(path: string): number;
   /** The kernel's page size in bytes (dm-verity's largest block size). */
   pageSize(): number;
   /**

@@ -341,6 +341,14 @@ export class LinuxKernel implements Kernel {
     Porffor.c`SETNUM(c_r, si_set_failure_action((const char *)BUF(c_doing), BUFLEN(c_doing), NUM(c_cmd), NUM(c_delay)));`;
   }
 
+  statfsType(path: string): number {
+    const c_path = cString(path);
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_statfs_type((const char *)BUF(c_path)));`;
+    if (c_r < 0) fail(c_r, "statfs", quote(path));
+    return c_r;
+  }
+
   pageSize(): number {
     let c_r = 0;
     Porffor.c`SETNUM(c_r, si_page_size());`;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -197,6 +198,13 @@ static double si_crc32(const uint8_t *buf, double start, double end) {
   uint32_t c = 0xffffffffu;
   for (uint32_t i = (uint32_t)start; i < (uint32_t)end; i++) c = table[(c ^ buf[i]) & 0xff] ^ (c >> 8);
   return (double)(c ^ 0xffffffffu);
+}
+
+/* statfs(2)'s f_type of the file system `path` is on; the magic numbers are below 2^32. */
+static double si_statfs_type(const char *path) {
+  struct statfs s;
+  if (syscall(SYS_statfs, path, &s) < 0) return -(double)errno;
+  return (double)(uint32_t)s.f_type;
 }
 
 /* The page size the kernel passed in the auxiliary vector. */

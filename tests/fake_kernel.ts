@@ -73,6 +73,7 @@ export class FakeKernel implements Kernel {
     this.mkdirp("/");
     for (const d of ["/dev", "/proc", "/sys", "/run", "/sysroot", "/modules"]) this.mkdirp(d);
     this.addFile("/init", "ELF");
+    this.addFile("/proc/sys/kernel/osrelease", "6.1.0-test\n");
   }
 
   // ---- building the fake world ----
@@ -536,6 +537,14 @@ export class FakeKernel implements Kernel {
           : "without reboot",
       );
     this.now += ms;
+  }
+
+  /** statfsType(): f_type by mount point ("/" is the initramfs, ramfs, unless a test says otherwise). */
+  readonly fsTypes = new Map<string, number>([["/", 0x858458f6]]);
+
+  statfsType(path: string): number {
+    this.get("statfs", path);
+    return this.fsTypes.get(path) ?? 0x01021994;
   }
 
   /** The page size pageSize() reports. */

@@ -13,7 +13,7 @@ import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 
-export const TABLE = `storage-init-modules 1
+export const TABLE = `storage-init-modules 2 6.1.0-test
 m virtio virtio.ko -
 m virtio_pci virtio_pci.ko virtio
 m virtio_blk virtio_blk.ko virtio

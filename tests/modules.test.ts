@@ -63,3 +63,14 @@ test("ModuleLoader.loadGroup() loads a phase's modules and modulesFor() matches 
   t.deepEqual(l.modulesFor("pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01"), []);
   t.is(parseModuleTable(TABLE).groups.get("vfat")?.join(","), "vfat");
 });
+
+test("ModuleLoader.open() refuses a table built for another kernel release, naming both", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/modules/table", TABLE);
+  k.addFile("/proc/sys/kernel/osrelease", "6.1.0-99-amd64\n");
+  t.throws(() => ModuleLoader.open(k, new Log(k)), {
+    any: true,
+    instanceOf: InitError,
+    message: `the initramfs's modules are for kernel "6.1.0-test", but the running kernel is "6.1.0-99-amd64"`,
+  });
+});

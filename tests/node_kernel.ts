@@ -148,6 +148,10 @@ export class NodeKernel implements Kernel {
   sleep(ms: number): void {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   }
+  statfsType(_path: string): number {
+    unsupported("statfs");
+  }
+
   /** The page size of the machines the tests run on (Node does not say). */
   pageSize(): number {
     return 4096;

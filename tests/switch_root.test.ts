@@ -1,7 +1,9 @@
 import test from "ava";
-import { kmsgRecord } from "../runtime/log.js";
-import { chooseInit, deleteTree, initArgv } from "../runtime/switch_root.js";
+import { kmsgRecord, Log } from "../runtime/log.js";
+import { chooseInit, deleteTree, FsMagic, initArgv, switchRoot } from "../runtime/switch_root.js";
 import { FakeKernel } from "./fake_kernel.js";
+import { Errno, KernelError } from "../syscalls/errno.js";
+import { logLines } from "./fake_world.js";
 
 test("initArgv() tells systemd it was switched into and passes the kernel's extra words to others", (t) => {
   t.deepEqual(initArgv("/usr/lib/systemd/systemd", ["single"]), [
@@ -35,7 +37,9 @@ test("deleteTree() empties the initramfs without crossing into mounted file syst
   k.mount("erofs", "/sysroot", "erofs", 0, "");
   k.addFile("/sysroot/sbin/init", "x");
   const root = k.stat("/");
-  deleteTree(k, "/", root.devMajor, root.devMinor, "/sysroot");
+  const freed = { removed: 0, failed: 0, firstError: "" };
+  deleteTree(k, "/", root.devMajor, root.devMinor, "/sysroot", freed);
+  t.is(freed.failed, 0);
   t.deepEqual([...k.nodes.keys()].sort(), [
     "/",
     "/run",
@@ -44,4 +48,51 @@ test("deleteTree() empties the initramfs without crossing into mounted file syst
     "/sysroot/sbin",
     "/sysroot/sbin/init",
   ]);
+});
+
+test("deleteTree() goes on past what it cannot remove, counting it", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/a/one", "x");
+  k.addFile("/b/two", "x");
+  k.unlink = (path) => {
+    if (path === "/a/one") throw new KernelError("unlink", '"/a/one"', Errno.EBUSY);
+    k.nodes.delete(path);
+  };
+  const root = k.stat("/");
+  const freed = { removed: 0, failed: 0, firstError: "" };
+  deleteTree(k, "/", root.devMajor, root.devMinor, "/sysroot", freed);
+  t.false(k.nodes.has("/b/two"));
+  t.true(k.nodes.has("/a/one"));
+  t.is(freed.failed, 2, "the file and the directory it keeps");
+  t.is(freed.firstError, 'unlink "/a/one": EBUSY');
+});
+
+function switched(fsType: number, pid = 1): { k: FakeKernel; lines: string[] } {
+  const k = new FakeKernel();
+  for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mount(m.slice(1), m, "tmpfs", 0, "");
+  k.mount("erofs", "/sysroot", "erofs", 0, "");
+  for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp("/sysroot" + m);
+  k.addFile("/sysroot/sbin/init", "x", 0o755);
+  k.fsTypes.set("/", fsType);
+  k.getpid = () => pid;
+  switchRoot(k, new Log(k), "/sysroot");
+  return { k, lines: logLines(k) };
+}
+
+test("switchRoot() frees the initramfs when / is ramfs or tmpfs and this is PID 1", (t) => {
+  for (const type of [FsMagic.RAMFS, FsMagic.TMPFS]) {
+    const { k, lines } = switched(type);
+    t.false(k.nodes.has("/init"), "the initramfs's /init is gone");
+    t.true(k.nodes.has("/sbin/init"), "the new root is /");
+    t.deepEqual(lines, []);
+  }
+});
+
+test("switchRoot() leaves / alone when it is not an initramfs, or this is not PID 1", (t) => {
+  const ext4 = switched(0xef53);
+  t.deepEqual(ext4.lines, [
+    "storage-init: / is not this PID 1's initramfs (file system type 0xef53): its contents are left alone",
+  ]);
+  const notPid1 = switched(FsMagic.RAMFS, 42);
+  t.regex(notPid1.lines[0], /is not this PID 1's initramfs/);
 });

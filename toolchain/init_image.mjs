@@ -32,7 +32,7 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
     read("modules.softdep"),
     read("modules.builtin.modinfo"),
   );
-  const t = buildModuleTable(idx, hardware, groups);
+  const t = buildModuleTable(idx, hardware, groups, version);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
   const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];
   let bytes = 0;

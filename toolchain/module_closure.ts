@@ -151,6 +151,7 @@ export function buildModuleTable(
   idx: KernelModuleIndex,
   hardware: string[],
   groups: Array<{ group: string; names: string[] }>,
+  release: string,
 ): { text: string; files: Array<{ name: string; path: string; file: string }>; missing: string[] } {
   const missing: string[] = [];
   const wanted: string[] = [];
@@ -177,7 +178,7 @@ export function buildModuleTable(
   const all: string[] = [];
   const seen = new Set<string>();
   for (const n of wanted) closure(n, idx, seen, all);
-  const lines = [TABLE_MAGIC];
+  const lines = [TABLE_MAGIC + " " + release];
   const files: Array<{ name: string; path: string; file: string }> = [];
   for (const n of all) {
     if (idx.builtin.has(n)) continue;

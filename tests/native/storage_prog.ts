@@ -98,7 +98,7 @@ export function run(_k: Kernel, _scratch: string): string[] {
   ];
   out.push("globs " + globs.map((g) => (globMatch(g[0], g[1]) ? "1" : "0")).join(""));
   try {
-    parseModuleTable("storage-init-modules 1\nm a ../x -\n");
+    parseModuleTable("storage-init-modules 2 6.1.0\nm a ../x -\n");
   } catch (e) {
     out.push(errMessage(e));
   }

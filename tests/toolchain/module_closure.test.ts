@@ -50,12 +50,13 @@ test("buildModuleTable() writes the closure in load order, softdeps first, and d
       { group: "erofs", names: ["erofs"] },
       { group: "verity", names: ["dm_verity"] },
     ],
+    "6.1.0-1-amd64",
   );
   t.deepEqual(r.missing, ["nvme"]);
   t.is(
     r.text,
     [
-      "storage-init-modules 1",
+      "storage-init-modules 2 6.1.0-1-amd64",
       "m virtio virtio.ko -",
       "m virtio_pci virtio_pci.ko virtio",
       "m virtio_blk virtio_blk.ko virtio",
@@ -113,6 +114,7 @@ testIfBuilt(KERNEL_MODULES, "node build.mjs tests")(
       idx,
       ["virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "sd_mod"],
       MODULE_GROUPS,
+      "6.1.0",
     );
     t.deepEqual(r.missing, []);
     const table = parseModuleTable(r.text);
@@ -153,6 +155,7 @@ test("resolveModule() takes a name, a built-in module's alias, or a loadable one
       { group: "hash-sha512", names: ["crypto-sha512"] },
       { group: "hash-sha1", names: ["crypto-sha1"] },
     ],
+    "6.1.0",
   );
   t.deepEqual(r.missing, ["crypto-sha1"]);
   t.regex(r.text, /^g hash-sha512 sha512_generic$/m);
