@@ -38,6 +38,11 @@ export interface Config {
   /** Seconds between the fatal message and the failure action (`storage_init.failure_delay=`). */
   failureDelayMs: number;
   debug: boolean;
+  /**
+   * Module parameters, `module.param=value` words as modprobe reads them from the command line:
+   * module name -> the parameter string finit_module takes ("p=1 q=\"a b\"").
+   */
+  moduleParams: Map<string, string>;
   /** What was wrong with the command line, one message each; empty when all was well. */
   problems: string[];
 }
@@ -136,6 +141,17 @@ export function verityRootOptions(value: string, problems: string[]): string[] {
   return out;
 }
 
+/** Adds `module.param=value` to the module's parameter string; a value with white space is quoted. */
+function addModuleParam(params: Map<string, string>, key: string, value: string | undefined): void {
+  const dot = key.indexOf(".");
+  const module = key.slice(0, dot);
+  let param = key.slice(dot + 1);
+  if (value !== undefined)
+    param += "=" + (value.indexOf(" ") >= 0 || value.indexOf("\t") >= 0 ? '"' + value + '"' : value);
+  const before = params.get(module);
+  params.set(module, before === undefined ? param : before + " " + param);
+}
+
 /** A boolean the way systemd's parse_boolean reads it; undefined when it is not one. */
 export function parseBoolean(v: string | undefined): boolean | undefined {
   if (v === undefined) return true;
@@ -174,6 +190,7 @@ export function defaultConfig(): Config {
     onFailure: "reboot",
     failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
     debug: false,
+    moduleParams: new Map(),
     problems: [],
   };
 }
@@ -259,6 +276,8 @@ export function parseCmdline(text: string): Config {
     } else if (key === "storage_init.debug") {
       const b = parseBoolean(value);
       c.debug = b === true;
+    } else if (key.indexOf(".") > 0 && !key.startsWith("storage_init.")) {
+      addModuleParam(c.moduleParams, key, value);
     }
   }
   return c;

@@ -21,6 +21,9 @@ export class Coldplug {
   readonly seen = new Set<string>();
   /** Devices (bus/name) already read: each modalias is read once. */
   private readonly seenDevices = new Set<string>();
+  /** Modules that failed to load, each once, and why: the timeout message names them. */
+  private readonly failedModules = new Set<string>();
+  private readonly failures: string[] = [];
   /** Distinct modaliases read, for the timeout message. */
   modaliases = 0;
   private readonly k: Kernel;
@@ -47,9 +50,12 @@ export class Coldplug {
       for (const dev of entries) {
         const id = bus + "/" + dev;
         if (this.seenDevices.has(id)) continue;
-        this.seenDevices.add(id);
         const alias = readAttr(this.k, dir + "/" + dev + "/modalias");
-        if (alias === undefined || alias === "" || this.seen.has(alias)) continue;
+        // Not readable (yet): a device the kernel is still adding, or one without a modalias.
+        // Read again next round rather than remember a failure.
+        if (alias === undefined) continue;
+        this.seenDevices.add(id);
+        if (alias === "" || this.seen.has(alias)) continue;
         this.seen.add(alias);
         this.modaliases++;
         out.push(alias);
@@ -71,13 +77,25 @@ export class Coldplug {
 
   /** One round: match new devices and load their modules. Returns how many were loaded. */
   round(): number {
-    let loaded = 0;
+    // porffor: try-catch-stale-locals
+    const count = { loaded: 0 };
     for (const alias of this.newModaliases()) {
       const names = this.loader.modulesFor(alias);
       if (names.length > 0) this.log.debug(alias + " -> " + names.join(", "));
-      for (const n of names) loaded += this.loader.load(n, alias);
+      for (const n of names) {
+        if (this.failedModules.has(n)) continue;
+        try {
+          count.loaded += this.loader.load(n, alias);
+        } catch (e) {
+          // A driver for a device the boot may not need: the boot goes on, and the timeout
+          // line names it if the ESP never appears.
+          this.failedModules.add(n);
+          this.failures.push(errorText(e));
+          this.log.error(errorText(e));
+        }
+      }
     }
-    return loaded;
+    return count.loaded;
   }
 
   /** What was seen, for a timeout message: modaliases, modules loaded, block devices. */
@@ -87,6 +105,7 @@ export class Coldplug {
       this.modaliases +
       " modaliases seen, modules loaded: " +
       (loaded.length === 0 ? "none" : loaded.join(", ")) +
+      (this.failures.length === 0 ? "" : "; failed: " + this.failures.join("; ")) +
       "; block devices: " +
       this.blockDevices().join(", ")
     );

@@ -77,8 +77,11 @@ export function readLoaderSelector(k: Kernel): EspSelector | undefined {
   return uuid === undefined ? undefined : { kind: "partuuid", value: uuid, source: "LoaderDevicePartUUID" };
 }
 
-/** A disk's GPT, or why it has none (said once, in debug: such a disk is not where the ESP is). */
-function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | string {
+/**
+ * A disk's GPT; the reason it has none (kept: the disk is not where the ESP is); or undefined
+ * when reading it failed (an I/O error may pass: it is read again next round).
+ */
+function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | string | undefined {
   try {
     const gpt = readGptFile(k, "/dev/" + name, size);
     if (gpt.usedHeader !== "primary")
@@ -87,7 +90,7 @@ function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | str
   } catch (e) {
     const why = errorText(e);
     log.debug("/dev/" + name + ": " + why);
-    return why;
+    return e instanceof ParseError ? why : undefined;
   }
 }
 
@@ -128,6 +131,7 @@ export function findEsp(
     let known = state.gpts.get(key);
     if (known === undefined) {
       known = readDiskGpt(k, log, d.name, d.size);
+      if (known === undefined) continue;
       state.gpts.set(key, known);
     }
     if (typeof known === "string") continue;

@@ -24,7 +24,6 @@ export const LoopFlags = { READ_ONLY: 1, AUTOCLEAR: 4, PARTSCAN: 8, DIRECT_IO: 1
 
 export const LOOP_CONFIG_SIZE = 304;
 export const LOOP_INFO64_SIZE = 232;
-const LOOP_MAJOR = 7;
 /** How often a lost race for a free loop device is retried. */
 const ATTACH_ATTEMPTS = 16;
 
@@ -70,6 +69,9 @@ export interface LoopDevice {
 function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: LoopRange): LoopDevice {
   const n = k.ioctlInt(ctl, LoopIoctl.CTL_GET_FREE, 0);
   const path = "/dev/loop" + n;
+  // The device number from the node, not assumed: loop's major need not be 7 (a kernel built
+  // with another), nor its minors 0, 1, 2 (max_part= spaces them).
+  const node = k.stat(path);
   const fd = k.open(path, OpenFlags.RDONLY);
   // Assigned before try: the catch block reads it (porffor: try-catch-stale-locals).
   try {
@@ -94,7 +96,7 @@ function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: 
     closeQuietly(k, [fd]);
     throw e;
   }
-  return { path, major: LOOP_MAJOR, minor: n, fd };
+  return { path, major: node.rdevMajor, minor: node.rdevMinor, fd };
 }
 
 /**

@@ -54,7 +54,7 @@ export function boot(k: Kernel, log: Log): never {
     }
 
     run.enter("coldplug");
-    const loader = ModuleLoader.open(k, log);
+    const loader = ModuleLoader.open(k, log, config.moduleParams);
     const sel = espSelector(k, log, config.esp, loader);
     const esp = waitForEsp(k, log, new Coldplug(k, log, loader), sel, config.timeoutMs);
 

@@ -27,11 +27,14 @@ export class ModuleLoader {
   private readonly log: Log;
   private readonly table: ModuleTable;
   private readonly dir: string;
+  /** Parameters by module name, from the command line (Config.moduleParams). */
+  private readonly params: Map<string, string>;
 
-  constructor(k: Kernel, log: Log, table: ModuleTable, dir: string = MODULES_DIR) {
+  constructor(k: Kernel, log: Log, table: ModuleTable, params: Map<string, string>, dir: string = MODULES_DIR) {
     this.k = k;
     this.log = log;
     this.table = table;
+    this.params = params;
     this.dir = dir;
   }
 
@@ -40,7 +43,7 @@ export class ModuleLoader {
    * Reads the table the build wrote into the initramfs; throws when it is for another kernel
    * release than the running one (its modules would not load: vermagic).
    */
-  static open(k: Kernel, log: Log): ModuleLoader {
+  static open(k: Kernel, log: Log, params: Map<string, string>): ModuleLoader {
     const table = parseModuleTable(readSmallFile(k, MODULE_TABLE, 1 << 20));
     const running = readSmallFile(k, "/proc/sys/kernel/osrelease").trim();
     if (table.release !== running) {
@@ -51,7 +54,7 @@ export class ModuleLoader {
           quote(running),
       );
     }
-    return new ModuleLoader(k, log, table);
+    return new ModuleLoader(k, log, table, params);
   }
 
   /** The modules of the table whose aliases match `modalias`. */
@@ -81,7 +84,7 @@ export class ModuleLoader {
         throw withContext(context, e);
       }
       try {
-        this.k.finitModule(fd, "", flags);
+        this.k.finitModule(fd, this.params.get(m.name) ?? "", flags);
       } catch (e) {
         this.k.close(fd);
         // EEXIST: loaded already (by us or the kernel). Anything else is a real failure.
@@ -95,7 +98,16 @@ export class ModuleLoader {
       this.loaded.add(m.name);
       this.history.push({ name: m.name, ms });
       // Short at info level: every console line costs boot time on a serial console.
-      this.log.info("loaded " + m.name + (this.log.debugging() ? " for " + why : "") + " (" + formatMs(ms) + " ms)");
+      const params = this.params.get(m.name);
+      this.log.info(
+        "loaded " +
+          m.name +
+          (params === undefined ? "" : " " + params) +
+          (this.log.debugging() ? " for " + why : "") +
+          " (" +
+          formatMs(ms) +
+          " ms)",
+      );
       count++;
     }
     return count;

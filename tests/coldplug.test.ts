@@ -17,7 +17,7 @@ function machine(): { k: FakeKernel; cold: Coldplug } {
     if (name === "virtio_blk") k.addFile("/sys/class/block/vda/size", "8\n");
   };
   const log = new Log(k);
-  return { k, cold: new Coldplug(k, log, ModuleLoader.open(k, log)) };
+  return { k, cold: new Coldplug(k, log, ModuleLoader.open(k, log, new Map())) };
 }
 
 test("Coldplug.round() loads what the new modaliases match, each modalias once", (t) => {
@@ -58,4 +58,14 @@ test("Coldplug.waitFor() polls when there is no uevent socket", (t) => {
     undefined,
   );
   t.regex(k.logText(), /no uevent socket \(no netlink\); polling for devices/);
+});
+
+test("Coldplug.round() reads a device again when its modalias could not be read yet", (t) => {
+  const { k, cold } = machine();
+  k.mkdirp("/sys/bus/pci/devices/0000:00:05.0");
+  cold.round();
+  t.is(cold.modaliases, 2);
+  k.addFile("/sys/bus/pci/devices/0000:00:05.0/modalias", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00x\n");
+  cold.round();
+  t.is(cold.modaliases, 4, "the late modalias and the virtio device virtio_pci made");
 });

@@ -5,6 +5,7 @@ import { listDisks } from "../runtime/blockdev.js";
 import {
   findEsp,
   LOADER_DEVICE_PART_UUID,
+  newEspSearch,
   parseEspSelector,
   parseLoaderDevicePartUuid,
   readLoaderSelector,
@@ -13,6 +14,7 @@ import { Log } from "../runtime/log.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { rng, writeGpt } from "./helpers.js";
 import { InitError, ParseError } from "../lib/errors.js";
+import { Errno, KernelError } from "../syscalls/errno.js";
 
 const A = ESP_PART_UUID;
 const B = "0fc63daf-8483-4772-8e79-3d69d8477de4";
@@ -110,4 +112,28 @@ test("parseEspSelector() on 10,000 random strings returns a selector or an Parse
       t.true(e instanceof ParseError);
     }
   }
+});
+
+test("findEsp() reads a disk again after an I/O error, and remembers a disk without a GPT", (t) => {
+  const k = new FakeKernel();
+  const disk = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: A, first: 2048, last: 4095, name: "ESP" }]);
+  k.addDisk("vda", disk, [[1, 1048576, 1048576]]);
+  k.addDisk("vdb", new Uint8Array(1048576));
+  const pread = k.pread.bind(k);
+  let failing = true;
+  const reads: string[] = [];
+  k.pread = (fd, buf, offset) => {
+    const path = (k as unknown as { fds: Map<number, { path: string }> }).fds.get(fd)?.path ?? "";
+    reads.push(path);
+    if (failing && path === "/dev/vda") throw new KernelError("pread", "fd " + fd, Errno.EIO);
+    return pread(fd, buf, offset);
+  };
+  const log = new Log(k);
+  const state = newEspSearch();
+  const sel = { kind: "type" as const, value: "", source: "type" };
+  t.is(findEsp(k, log, sel, state), undefined);
+  failing = false;
+  const vdbReads = reads.filter((r) => r === "/dev/vdb").length;
+  t.like(findEsp(k, log, sel, state), { device: "/dev/vda1" });
+  t.is(reads.filter((r) => r === "/dev/vdb").length, vdbReads, "vdb's missing GPT was not read again");
 });

@@ -450,7 +450,10 @@ export class FakeKernel implements Kernel {
     throw this.err("ioctl", "0x" + request.toString(16), Errno.ENOTTY);
   }
 
-  finitModule(fd: number, _params: string, _flags: number): void {
+  /** The parameters each module was loaded with. */
+  readonly moduleParams = new Map<string, string>();
+
+  finitModule(fd: number, params: string, _flags: number): void {
     const f = this.fd("finit_module", fd);
     const file = f.path.slice(f.path.lastIndexOf("/") + 1);
     const name = file.slice(0, file.indexOf(".ko")).split("-").join("_");
@@ -458,6 +461,7 @@ export class FakeKernel implements Kernel {
     if (fail !== undefined) throw this.err("finit_module", "fd " + fd, fail);
     if (this.modulesLoaded.indexOf(name) >= 0) throw this.err("finit_module", "fd " + fd, Errno.EEXIST);
     this.modulesLoaded.push(name);
+    this.moduleParams.set(name, params);
     this.now += 5;
     this.onModuleLoaded(name);
   }

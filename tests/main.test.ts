@@ -11,7 +11,7 @@ import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
 import { buildDisk } from "../qemu/images.mjs";
 import type { FakeKernel } from "./fake_kernel.js";
-import { logLines, syntheticDdi, world } from "./fake_world.js";
+import { logLines, syntheticDdi, TABLE, world } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 
 const HASH = "0123456789abcdef".repeat(4);
@@ -145,16 +145,44 @@ test("boot() times out on a disk that never appears, naming what it waited for",
   t.true(k.polls >= 8, `the boot waited on uevents until the timeout (${k.polls} polls)`);
 });
 
-test("boot() names the module, the device and the errno of a module that fails to load", (t) => {
-  const { k, run } = W(`roothash=${HASH} storage_init.failure_delay=0`);
+test("boot() goes on past a module that fails to load, and names it if the ESP never appears", (t) => {
+  const { k, run } = W(`roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`);
   k.failModules.set("virtio_blk", 8);
   run();
+  const why = 'load module virtio_blk (for virtio:d00000002v00001AF4): finit_module "/modules/virtio_blk.ko": ENOEXEC';
+  t.true(lines(k).includes("storage-init: " + why), "said when it happened");
   t.deepEqual(
     lines(k).filter((l) => l.includes("failed to")),
     [
-      'storage-init: failed to find the ESP: load module virtio_blk (for virtio:d00000002v00001AF4): finit_module "/modules/virtio_blk.ko": ENOEXEC',
+      "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci; failed: " +
+        why +
+        "; block devices: none",
     ],
   );
+});
+
+test("boot() boots past a driver that fails for a device the ESP does not need", (t) => {
+  const { k, run } = W(`roothash=${HASH}`);
+  // A controller whose driver fails to probe (ENODEV), beside the virtio disk.
+  k.addFile("/modules/table", TABLE.replace("\na ", "\nm floppy floppy.ko -\na floppy pci:v0000DEADd*\na "));
+  k.addFile("/modules/floppy.ko", "\x7fELF");
+  k.addBusDevice("pci", "0000:00:03.0", "pci:v0000DEADd00000001sv00000000sd00000000bc01sc02i00");
+  k.failModules.set("floppy", 19);
+  t.is(run().reason, "exec", k.logText());
+  t.true(
+    lines(k).includes(
+      'storage-init: load module floppy (for pci:v0000DEADd00000001sv00000000sd00000000bc01sc02i00): finit_module "/modules/floppy.ko": ENODEV',
+    ),
+  );
+});
+
+test("boot() passes module.param=value words of the command line to finit_module", (t) => {
+  const { k, run } = W(`roothash=${HASH} virtio_blk.queue_depth=64 virtio-blk.poll_queues=1 "dm_mod.x=a b"`);
+  t.is(run().reason, "exec");
+  t.deepEqual(k.moduleParams.get("virtio_blk"), "queue_depth=64 poll_queues=1");
+  t.deepEqual(k.moduleParams.get("dm_mod"), 'x="a b"');
+  t.is(k.moduleParams.get("virtio"), "");
+  t.true(lines(k).includes("storage-init: loaded virtio_blk queue_depth=64 poll_queues=1 (5.0 ms)"));
 });
 
 test("boot() takes a module already loaded (EEXIST) as loaded", (t) => {

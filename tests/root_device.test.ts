@@ -20,7 +20,7 @@ function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   k.addFile("/dev/mapper/control", "");
   k.addFile("/esp/root.raw", syntheticDdi(HASH));
   const log = new Log(k);
-  return { k, log, loader: ModuleLoader.open(k, log) };
+  return { k, log, loader: ModuleLoader.open(k, log, new Map()) };
 }
 
 test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a read-only loop device", (t) => {

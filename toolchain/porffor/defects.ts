@@ -133,7 +133,8 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     kind: "runtime",
     what: "`<` and `>` between a string with characters above U+00FF and one without are wrong",
     probe: { node: "true", native: "false" },
-    workaround: "strings are ordered with Array.prototype.sort, and characters compared as code units (charCodeAt), never with `<` on strings",
+    workaround:
+      "strings are ordered with Array.prototype.sort, and characters compared as code units (charCodeAt), never with `<` on strings",
     tagged: true,
   },
   {
