@@ -177,6 +177,8 @@ function buildEsp(out, files) {
  *   flipErofsByte  flip one byte of the erofs data (at this offset into the root partition)
  *   corruptPrimaryGpt  overwrite the primary GPT header of the disk (the backup must be used)
  *   hash           veritysetup's hash algorithm (default sha256)
+ *   lowerVerityDataBlocks  lower the verity superblock's data block count by this many (the
+ *                  root hash stays valid: the hash blocks on disk are the same)
  * Returns { disk, rootHash, espPartUuid, dir, markerEntry }.
  */
 export async function buildDisk(opts = {}) {
@@ -207,6 +209,12 @@ export async function buildDiskFromTree(tree, dir, { compress = false } = {}) {
 function assemble(dir, tmp, root, opts, meta, extra = {}) {
   const ddi = join(tmp, "root.raw");
   const placed = buildDdi(ddi, root);
+  if (opts.lowerVerityDataBlocks !== undefined) {
+    const at = placed[1].offset + 72; // struct verity_sb: data_blocks, u64
+    const b = Buffer.from(readFileSync(ddi).subarray(at, at + 8));
+    b.writeBigUInt64LE(b.readBigUInt64LE(0) - BigInt(opts.lowerVerityDataBlocks));
+    writeAt(ddi, at, b);
+  }
   if (opts.flipErofsByte !== undefined) {
     const at = placed[0].offset + opts.flipErofsByte;
     const b = readFileSync(ddi).subarray(at, at + 1);

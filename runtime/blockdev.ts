@@ -6,7 +6,7 @@ import { ParseError } from "../lib/errors.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { parseGpt } from "./gpt.js";
 import type { Gpt } from "./gpt.js";
-import { readAttr, withReader } from "../syscalls/files.js";
+import { entryNames, readAttr, withReader } from "../syscalls/files.js";
 import type { Kernel } from "../syscalls/kernel.js";
 
 export interface Disk {
@@ -20,14 +20,19 @@ export interface Disk {
 /** Device-name prefixes that are never the disk holding the ESP. */
 const NOT_DISKS = ["loop", "ram", "dm-", "zram", "sr", "md", "nbd"];
 
+function notADisk(name: string): boolean {
+  for (const p of NOT_DISKS) if (name.startsWith(p)) return true;
+  return false;
+}
+
 /** Whole disks with their partitions, from /sys/class/block. */
 export function listDisks(k: Kernel): Disk[] {
-  const names = k.readdir("/sys/class/block").map((e) => e.name);
+  const names = entryNames(k, "/sys/class/block");
   names.sort(); // Array.prototype.sort orders any names right; `<` on strings would not (porffor: wide-string-compare)
   const disks: Disk[] = [];
   const byName = new Map<string, Disk>();
   for (const name of names) {
-    if (NOT_DISKS.some((p) => name.startsWith(p))) continue;
+    if (notADisk(name)) continue;
     if (readAttr(k, "/sys/class/block/" + name + "/partition") !== undefined) continue;
     const sectors = parseDecimal(readAttr(k, "/sys/class/block/" + name + "/size") ?? "", 1);
     if (sectors === undefined || sectors === 0) continue;

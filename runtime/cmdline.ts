@@ -14,6 +14,12 @@ import { replaceText, splitText } from "../lib/text.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
+/** The parameters the command line gives a module. */
+export interface ModuleParams {
+  module: string;
+  params: string;
+}
+
 export interface Config {
   /** Lower-case hex root hash of the verity tree (`roothash=`), or undefined. */
   rootHash: string | undefined;
@@ -40,9 +46,10 @@ export interface Config {
   debug: boolean;
   /**
    * Module parameters, `module.param=value` words as modprobe reads them from the command line:
-   * module name -> the parameter string finit_module takes ("p=1 q=\"a b\"").
+   * each module once, with the parameter string finit_module takes ("p=1 q=\"a b\""). A list,
+   * not a Map: a Config is printed with JSON.stringify (porffor: json-stringify-map).
    */
-  moduleParams: Map<string, string>;
+  moduleParams: ModuleParams[];
   /** What was wrong with the command line, one message each; empty when all was well. */
   problems: string[];
 }
@@ -142,14 +149,19 @@ export function verityRootOptions(value: string, problems: string[]): string[] {
 }
 
 /** Adds `module.param=value` to the module's parameter string; a value with white space is quoted. */
-function addModuleParam(params: Map<string, string>, key: string, value: string | undefined): void {
+function addModuleParam(list: ModuleParams[], key: string, value: string | undefined): void {
   const dot = key.indexOf(".");
   const module = key.slice(0, dot);
   let param = key.slice(dot + 1);
   if (value !== undefined)
     param += "=" + (value.indexOf(" ") >= 0 || value.indexOf("\t") >= 0 ? '"' + value + '"' : value);
-  const before = params.get(module);
-  params.set(module, before === undefined ? param : before + " " + param);
+  for (const m of list) {
+    if (m.module === module) {
+      m.params += " " + param;
+      return;
+    }
+  }
+  list.push({ module, params: param });
 }
 
 /** A boolean the way systemd's parse_boolean reads it; undefined when it is not one. */
@@ -190,7 +202,7 @@ export function defaultConfig(): Config {
     onFailure: "reboot",
     failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
     debug: false,
-    moduleParams: new Map(),
+    moduleParams: [],
     problems: [],
   };
 }

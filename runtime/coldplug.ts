@@ -7,7 +7,7 @@
  */
 import { errorText } from "../lib/errors.js";
 import { Errno, isErrno } from "../syscalls/errno.js";
-import { closeQuietly, readAttr } from "../syscalls/files.js";
+import { closeQuietly, entryNames, readAttr } from "../syscalls/files.js";
 import { PollEvents } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import type { Log } from "./log.js";
@@ -43,7 +43,7 @@ export class Coldplug {
       const dir = "/sys/bus/" + bus + "/devices";
       let entries: string[];
       try {
-        entries = this.k.readdir(dir).map((e) => e.name);
+        entries = entryNames(this.k, dir);
       } catch (e) {
         continue; // This kernel has no such bus (yet): nothing to match there.
       }
@@ -67,7 +67,7 @@ export class Coldplug {
   /** Block device names present now (for the timeout message). */
   blockDevices(): string[] {
     try {
-      const names = this.k.readdir("/sys/class/block").map((e) => e.name);
+      const names = entryNames(this.k, "/sys/class/block");
       names.sort();
       return names.length === 0 ? ["none"] : names;
     } catch (e) {
@@ -146,13 +146,14 @@ export class Coldplug {
       if (left <= 0) break;
       if (events.fd < 0) this.k.sleep(Math.min(20, left));
       else if (this.k.poll(events.fd, PollEvents.IN, Math.min(250, left)) > 0) {
-        // Drain what arrived; the next round rescans sysfs, which is the source of truth.
-        for (let i = 0; i < 64; i++) {
+        // Drain what arrived: the next round rescans sysfs, the source of truth, so events lost
+        // to a full socket (ENOBUFS, a burst of devices) cost nothing but that rescan.
+        for (let i = 0; i < 256; i++) {
           try {
             this.k.read(events.fd, buf);
           } catch (e) {
-            if (!isErrno(e, Errno.EAGAIN)) throw e;
-            break;
+            if (isErrno(e, Errno.EAGAIN) || isErrno(e, Errno.ENOBUFS)) break;
+            throw e;
           }
         }
       }

@@ -7,6 +7,8 @@
 import { InitError, ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
+import { quote } from "../lib/quote.js";
+import { fileType, FileType } from "../syscalls/kernel.js";
 import { readGptFile } from "./blockdev.js";
 import type { Gpt, GptPartition } from "./gpt.js";
 import type { Kernel } from "../syscalls/kernel.js";
@@ -31,16 +33,55 @@ export interface DdiLayout {
   verity: { partition: GptPartition; rootHash: string } | undefined;
 }
 
-function only(gpt: Gpt, type: string, what: string): GptPartition | undefined {
-  const found = gpt.partitions.filter((p) => p.typeGuid === type && (p.attrsHigh & NO_AUTO) === 0);
-  if (found.length > 1)
-    throw new ParseError("ddi", "the DDI has " + found.length + " " + what + " partitions; expected one");
-  return found.length === 1 ? found[0] : undefined;
+/** The partitions of `type` meant for discovery (no-auto clear). */
+function candidates(gpt: Gpt, type: string): GptPartition[] {
+  const out: GptPartition[] = [];
+  for (const p of gpt.partitions) if (p.typeGuid === type && (p.attrsHigh & NO_AUTO) === 0) out.push(p);
+  return out;
+}
+
+/**
+ * The one partition among `found` whose UUID is `want` (a DDI may hold several root and verity
+ * pairs, as for A/B updates: the root hash picks one, as systemd does); with no `want`, the only
+ * one there is.
+ */
+function pick(found: GptPartition[], want: string | undefined, kind: string, arch: string, type: string): GptPartition {
+  if (found.length === 0)
+    throw new ParseError("ddi", "the DDI has no " + kind + " partition for " + arch + " (type " + type + ")");
+  if (want === undefined) {
+    if (found.length > 1) {
+      throw new ParseError(
+        "ddi",
+        "the DDI has " + found.length + " " + kind + " (" + arch + ") partitions; expected one",
+      );
+    }
+    return found[0];
+  }
+  let hit: GptPartition | undefined;
+  for (const p of found) {
+    if (p.partGuid !== want) continue;
+    if (hit !== undefined)
+      throw new ParseError("ddi", "the DDI has two " + kind + " partitions with UUID " + want + ": ambiguous");
+    hit = p;
+  }
+  if (hit !== undefined) return hit;
+  if (found.length === 1) {
+    throw new ParseError(
+      "ddi",
+      kind + " partition UUID " + found[0].partGuid + " does not match roothash= (expected " + want + ")",
+    );
+  }
+  throw new ParseError(
+    "ddi",
+    "none of the DDI's " + found.length + " " + kind + " partitions has the UUID roothash= gives, " + want,
+  );
 }
 
 /**
  * Picks the root and verity partitions of `gpt` for `arch`. A verity partition is required
- * unless `verityDisabled`; with `rootHash`, the partition UUIDs must match its halves.
+ * unless `verityDisabled`; with `rootHash`, the partitions are those whose UUIDs are its first
+ * and last 128 bits, as systemd-repart writes them and systemd checks (veritysetup-generator,
+ * dissect-image): every roothash= has at least 128 bits (cmdline.ts).
  */
 export function selectDdiPartitions(
   gpt: Gpt,
@@ -50,37 +91,30 @@ export function selectDdiPartitions(
 ): DdiLayout {
   const types = ARCH_TYPES[arch];
   if (types === undefined) throw new ParseError("ddi", "no partition types known for architecture " + arch);
-  const root = only(gpt, types.root, "root (" + arch + ")");
-  if (root === undefined)
-    throw new ParseError("ddi", "the DDI has no root partition for " + arch + " (type " + types.root + ")");
-  const verity = only(gpt, types.rootVerity, "root-verity (" + arch + ")");
-  if (verityDisabled) return { gpt, root, verity: undefined };
-  if (verity === undefined)
-    throw new ParseError(
-      "ddi",
-      "the DDI has no root-verity partition for " + arch + " (type " + types.rootVerity + ")",
-    );
+  const roots = candidates(gpt, types.root);
+  if (verityDisabled) return { gpt, root: pick(roots, undefined, "root", arch, types.root), verity: undefined };
   if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
-  // As systemd does (veritysetup-generator, dissect-image): the UUIDs are the first and last 128
-  // bits of any root hash of at least 128 bits, which every roothash= is (cmdline.ts).
-  if (rootHash.length >= 32) {
-    const wantRoot = uuidFromHex(rootHash.slice(0, 32));
-    const wantVerity = uuidFromHex(rootHash.slice(rootHash.length - 32));
-    if (root.partGuid !== wantRoot)
-      throw new ParseError(
-        "ddi",
-        "root partition UUID " + root.partGuid + " does not match roothash= (expected " + wantRoot + ")",
-      );
-    if (verity.partGuid !== wantVerity)
-      throw new ParseError(
-        "ddi",
-        "root-verity partition UUID " + verity.partGuid + " does not match roothash= (expected " + wantVerity + ")",
-      );
-  }
+  const root = pick(roots, uuidFromHex(rootHash.slice(0, 32)), "root", arch, types.root);
+  const verities = candidates(gpt, types.rootVerity);
+  const verity = pick(
+    verities,
+    uuidFromHex(rootHash.slice(rootHash.length - 32)),
+    "root-verity",
+    arch,
+    types.rootVerity,
+  );
   return { gpt, root, verity: { partition: verity, rootHash } };
 }
 
-/** Opens the DDI file and reads its partition table. */
+/**
+ * Opens the DDI file and reads its partition table. A directory, an empty or special file is
+ * named as such.
+ */
 export function readDdi(k: Kernel, path: string): Gpt {
-  return readGptFile(k, path, k.stat(path).size);
+  const st = k.stat(path);
+  const type = fileType(st);
+  if (type === FileType.DIR) throw new ParseError("ddi", quote(path) + " is a directory, not a DDI image");
+  if (type !== FileType.REG) throw new ParseError("ddi", quote(path) + " is not a regular file");
+  if (st.size === 0) throw new ParseError("ddi", quote(path) + " is empty");
+  return readGptFile(k, path, st.size);
 }

@@ -179,8 +179,10 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
   let sectorSize = 0;
   for (const ss of [512, 4096]) {
     if (size >= ss * 3 && hasSignature(read(ss, 92))) {
+      // A table at both sector sizes is ambiguous: refused, as systemd does (dissect-image.c).
+      if (sectorSize !== 0)
+        throw new ParseError("gpt", "a GPT header at both 512 and 4096 bytes: refusing the ambiguous table");
       sectorSize = ss;
-      break;
     }
   }
   // No primary signature: still try a backup header at the end, for either sector size.

@@ -183,12 +183,7 @@ export function parseModuleTable(text: string): ModuleTable {
     } else throw malformed(i, line);
   }
   for (const m of t.modules.values()) requireModules(t, m.deps, m.name + " depends on", ", which is not in the table");
-  requireModules(
-    t,
-    t.aliases.map((a) => a.name),
-    "alias for unknown module",
-    "",
-  );
+  for (const a of t.aliases) requireModules(t, [a.name], "alias for unknown module", "");
   for (const g of t.groups.keys()) requireModules(t, t.groups.get(g) ?? [], "group " + g + " names unknown module", "");
   return t;
 }

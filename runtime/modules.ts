@@ -6,6 +6,7 @@
 import { errnoOf, InitError, withContext } from "../lib/errors.js";
 import { formatMs } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
+import type { ModuleParams } from "./cmdline.js";
 import type { Log } from "./log.js";
 import { loadOrder, matchModalias, parseModuleTable } from "./module_table.js";
 import type { ModuleGroup, ModuleTable } from "./module_table.js";
@@ -27,10 +28,10 @@ export class ModuleLoader {
   private readonly log: Log;
   private readonly table: ModuleTable;
   private readonly dir: string;
-  /** Parameters by module name, from the command line (Config.moduleParams). */
-  private readonly params: Map<string, string>;
+  /** Parameters by module, from the command line (Config.moduleParams). */
+  private readonly params: ModuleParams[];
 
-  constructor(k: Kernel, log: Log, table: ModuleTable, params: Map<string, string>, dir: string = MODULES_DIR) {
+  constructor(k: Kernel, log: Log, table: ModuleTable, params: ModuleParams[], dir: string = MODULES_DIR) {
     this.k = k;
     this.log = log;
     this.table = table;
@@ -43,7 +44,7 @@ export class ModuleLoader {
    * Reads the table the build wrote into the initramfs; throws when it is for another kernel
    * release than the running one (its modules would not load: vermagic).
    */
-  static open(k: Kernel, log: Log, params: Map<string, string>): ModuleLoader {
+  static open(k: Kernel, log: Log, params: ModuleParams[]): ModuleLoader {
     const table = parseModuleTable(readSmallFile(k, MODULE_TABLE, 1 << 20));
     const running = readSmallFile(k, "/proc/sys/kernel/osrelease").trim();
     if (table.release !== running) {
@@ -57,6 +58,12 @@ export class ModuleLoader {
     return new ModuleLoader(k, log, table, params);
   }
 
+  /** The command line's parameters for module `name`, or undefined. */
+  private paramsOf(name: string): string | undefined {
+    for (const m of this.params) if (m.module === name) return m.params;
+    return undefined;
+  }
+
   /** The modules of the table whose aliases match `modalias`. */
   modulesFor(modalias: string): string[] {
     return matchModalias(modalias, this.table);
@@ -64,7 +71,9 @@ export class ModuleLoader {
 
   /** Names of the modules loaded so far, in load order. */
   loadedNames(): string[] {
-    return this.history.map((h) => h.name);
+    const names: string[] = [];
+    for (const h of this.history) names.push(h.name);
+    return names;
   }
 
   /** Loads `name` and what it depends on; returns how many modules were loaded now. */
@@ -84,7 +93,7 @@ export class ModuleLoader {
         throw withContext(context, e);
       }
       try {
-        this.k.finitModule(fd, this.params.get(m.name) ?? "", flags);
+        this.k.finitModule(fd, this.paramsOf(m.name) ?? "", flags);
       } catch (e) {
         this.k.close(fd);
         // EEXIST: loaded already (by us or the kernel). Anything else is a real failure.
@@ -98,7 +107,7 @@ export class ModuleLoader {
       this.loaded.add(m.name);
       this.history.push({ name: m.name, ms });
       // Short at info level: every console line costs boot time on a serial console.
-      const params = this.params.get(m.name);
+      const params = this.paramsOf(m.name);
       this.log.info(
         "loaded " +
           m.name +

@@ -104,7 +104,9 @@ export class BootRun {
 
   /** One line for the log: each phase's duration. */
   summary(): string {
-    return "phases (ms): " + this.phases.map((p) => p.phase + " " + formatMs(p.endMs - p.startMs)).join(", ");
+    const each: string[] = [];
+    for (const p of this.phases) each.push(p.phase + " " + formatMs(p.endMs - p.startMs));
+    return "phases (ms): " + each.join(", ");
   }
 
   /**
@@ -114,18 +116,20 @@ export class BootRun {
    */
   toJson(): string {
     const r = (v: number) => fixedPoint(v, 3);
-    const phases = this.phases.map(
-      (p) =>
+    const phases: string[] = [];
+    for (const p of this.phases) {
+      phases.push(
         '{"phase":"' +
-        p.phase +
-        '","startMs":' +
-        r(p.startMs) +
-        ',"endMs":' +
-        r(p.endMs) +
-        ',"ms":' +
-        r(p.endMs - p.startMs) +
-        "}",
-    );
+          p.phase +
+          '","startMs":' +
+          r(p.startMs) +
+          ',"endMs":' +
+          r(p.endMs) +
+          ',"ms":' +
+          r(p.endMs - p.startMs) +
+          "}",
+      );
+    }
     const n = this.phases.length;
     const total = n > 0 ? this.phases[n - 1].endMs - this.startMs : 0;
     return (

@@ -4,12 +4,13 @@
  * created over them; then the root mounted, with a read error that dm-verity caused explained
  * as tampering.
  */
-import { errorText, InitError, withContext } from "../lib/errors.js";
+import { errorText, InitError, ParseError, withContext } from "../lib/errors.js";
 import { Errno, isErrno } from "../syscalls/errno.js";
 import { withReader } from "../syscalls/files.js";
 import { MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout } from "./ddi.js";
+import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "./erofs.js";
 import { createReadOnlyDevice, dmStatus } from "./devmapper.js";
 import type { GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
@@ -120,6 +121,23 @@ export function setUpRootDevice(
       " + " +
       verityLoop.path,
   );
+  // The verity superblock's block count is not verified: lowered, it keeps the root hash and
+  // leaves the end of the file system unverifiable, to read as I/O errors an attacker chose. The
+  // file system's own size, read through dm-verity, is: it must fit what dm-verity verifies.
+  const fs = parseErofsSuperblock(
+    withReader(k, dev.path, (read) => read(EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE)),
+  );
+  const verified = sb.dataBlocks * sb.dataBlockSize;
+  if (fs.blocks * fs.blockSize > verified) {
+    throw new ParseError(
+      "erofs",
+      "the erofs file system has " +
+        fs.blocks * fs.blockSize +
+        " bytes, but dm-verity verifies only " +
+        verified +
+        " of them",
+    );
+  }
   return { path: dev.path, verified: true, held: [rootLoop.fd, verityLoop.fd] };
 }
 

@@ -91,3 +91,10 @@ export function closeQuietly(k: Kernel, fds: number[]): void {
     }
   }
 }
+
+/** The names in directory `path` (without "." and ".."). */
+export function entryNames(k: Kernel, path: string): string[] {
+  const names: string[] = [];
+  for (const e of k.readdir(path)) names.push(e.name);
+  return names;
+}

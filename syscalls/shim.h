@@ -168,6 +168,9 @@ static double si_uevent_socket(void) {
   if (fd < 0) return -(double)errno;
   struct { uint16_t family, pad; uint32_t pid, groups; } sa = { 16, 0, 0, 1 };
   if (syscall(SYS_bind, fd, &sa, (long)sizeof sa) < 0) { int e = errno; syscall(SYS_close, fd); return -(double)e; }
+  /* Room for a burst of devices (an HBA scanning a JBOD); a full socket still only means a rescan. */
+  int size = 4 << 20;
+  (void)syscall(SYS_setsockopt, fd, 1L /* SOL_SOCKET */, 33L /* SO_RCVBUFFORCE */, &size, (long)sizeof size);
   return (double)fd;
 }
 

@@ -4,6 +4,7 @@ import { Log } from "../runtime/log.js";
 import { ModuleLoader } from "../runtime/modules.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { TABLE } from "./fake_world.js";
+import { Errno, KernelError } from "../syscalls/errno.js";
 
 function machine(): { k: FakeKernel; cold: Coldplug } {
   const k = new FakeKernel();
@@ -17,7 +18,7 @@ function machine(): { k: FakeKernel; cold: Coldplug } {
     if (name === "virtio_blk") k.addFile("/sys/class/block/vda/size", "8\n");
   };
   const log = new Log(k);
-  return { k, cold: new Coldplug(k, log, ModuleLoader.open(k, log, new Map())) };
+  return { k, cold: new Coldplug(k, log, ModuleLoader.open(k, log, [])) };
 }
 
 test("Coldplug.round() loads what the new modaliases match, each modalias once", (t) => {
@@ -68,4 +69,23 @@ test("Coldplug.round() reads a device again when its modalias could not be read 
   k.addFile("/sys/bus/pci/devices/0000:00:05.0/modalias", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00x\n");
   cold.round();
   t.is(cold.modaliases, 4, "the late modalias and the virtio device virtio_pci made");
+});
+
+test("Coldplug.waitFor() takes an overflowing uevent socket (ENOBUFS) as a reason to rescan, not a failure", (t) => {
+  const { k, cold } = machine();
+  let reads = 0;
+  k.poll = () => {
+    k.now += 50;
+    return 1;
+  };
+  k.read = () => {
+    reads++;
+    throw new KernelError("read", "fd 9", reads % 2 === 1 ? Errno.ENOBUFS : Errno.EAGAIN);
+  };
+  let rounds = 0;
+  t.is(
+    cold.waitFor(() => (++rounds > 6 ? "late disk" : undefined), 5000),
+    "late disk",
+  );
+  t.true(reads >= 3, `${reads} reads`);
 });

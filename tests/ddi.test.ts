@@ -66,8 +66,15 @@ test("selectDdiPartitions() names a missing or doubled partition and an unknown 
   });
   t.throws(() => selectDdiPartitions(gpt([root(), root(ROOT_UUID, 10240), verity()]), "x86-64", HASH, false), {
     any: true,
-    message: "the DDI has 2 root (x86-64) partitions; expected one",
+    message: `the DDI has two root partitions with UUID ${ROOT_UUID}: ambiguous`,
   });
+  t.throws(
+    () => selectDdiPartitions(gpt([root(), root(uuidFromHex("cd".repeat(16)), 10240)]), "x86-64", undefined, true),
+    {
+      any: true,
+      message: "the DDI has 2 root (x86-64) partitions; expected one",
+    },
+  );
   t.throws(() => selectDdiPartitions(gpt([root(), verity()]), "arm64", HASH, false), {
     any: true,
     message: /^the DDI has no root partition for arm64/,
@@ -110,5 +117,46 @@ test("selectDdiPartitions() checks the UUIDs against any roothash= of 128 bits o
   t.throws(() => selectDdiPartitions(gpt([root(), verity()]), "x86-64", sha1, false), {
     any: true,
     message: /^root-verity partition UUID .* does not match roothash=/,
+  });
+});
+
+test("selectDdiPartitions() picks the root and verity pair that roothash= names among several (A/B)", (t) => {
+  const other = "fedcba9876543210".repeat(4);
+  const ab = gpt([
+    root(uuidFromHex(other.slice(0, 32)), 2048),
+    verity(uuidFromHex(other.slice(32)), 6144),
+    root(ROOT_UUID, 10240),
+    verity(VERITY_UUID, 12288),
+  ]);
+  const l = selectDdiPartitions(ab, "x86-64", HASH, false);
+  t.is(l.root.firstLba, 10240);
+  t.is(l.verity?.partition.firstLba, 12288);
+  t.is(selectDdiPartitions(ab, "x86-64", other, false).root.firstLba, 2048);
+  const third = "ab".repeat(32);
+  t.throws(() => selectDdiPartitions(ab, "x86-64", third, false), {
+    any: true,
+    message: `none of the DDI's 2 root partitions has the UUID roothash= gives, ${uuidFromHex(third.slice(0, 32))}`,
+  });
+});
+
+test("readDdi() names a directory, an empty file and a special file, and refuses a GPT at both sector sizes", (t) => {
+  const k = new FakeKernel();
+  k.mkdirp("/esp/dir.raw");
+  k.addFile("/esp/empty.raw", "");
+  k.addFile("/dev/null", "");
+  (k.nodes.get("/dev/null") as { type: number }).type = 0o020000;
+  t.throws(() => readDdi(k, "/esp/dir.raw"), {
+    any: true,
+    instanceOf: ParseError,
+    message: '"/esp/dir.raw" is a directory, not a DDI image',
+  });
+  t.throws(() => readDdi(k, "/esp/empty.raw"), { any: true, message: '"/esp/empty.raw" is empty' });
+  t.throws(() => readDdi(k, "/dev/null"), { any: true, message: '"/dev/null" is not a regular file' });
+  const both = syntheticDdi(HASH);
+  both.set(new TextEncoder().encode("EFI PART"), 4096);
+  k.addFile("/esp/both.raw", both);
+  t.throws(() => readDdi(k, "/esp/both.raw"), {
+    any: true,
+    message: "a GPT header at both 512 and 4096 bytes: refusing the ambiguous table",
   });
 });

@@ -68,6 +68,7 @@ export class FakeKernel implements Kernel {
   private loops: Array<{ configured: boolean; info: Uint8Array }> = [];
   private dmMinor = 0;
   private dmNames = new Map<string, number>();
+  private dmLengths = new Map<string, number>();
 
   constructor() {
     this.mkdirp("/");
@@ -414,10 +415,17 @@ export class FakeKernel implements Kernel {
       let params = "";
       for (let i = DM_IOCTL_SIZE + 40; i < b.length && b[i] !== 0; i++) params += String.fromCharCode(b[i]);
       this.dmTables.push(params);
+      this.dmLengths.set(name, u64le(b, DM_IOCTL_SIZE + 8));
       return 0;
     }
     if (request === DmIoctl.DEV_SUSPEND) {
-      this.addBlock("dm-" + minor, new Uint8Array(4096), 253, minor);
+      // The device reads as its data device (the table's first device, major:minor), as long as the table says.
+      const params = this.dmTables[this.dmTables.length - 1] ?? "";
+      const data = params.split(" ")[1] ?? "";
+      let bytes: Uint8Array = new Uint8Array(0);
+      for (const n of this.nodes.values())
+        if (n.type === FileType.BLK && n.major + ":" + n.minor === data) bytes = n.data;
+      this.addBlock("dm-" + minor, bytes.subarray(0, (this.dmLengths.get(name) ?? 0) * 512), 253, minor);
       return 0;
     }
     if (request === DmIoctl.TABLE_STATUS) {

@@ -47,7 +47,8 @@ export interface World {
 
 /**
  * A DDI shaped like the real one (GPT, root + root-verity partitions with UUIDs from the root
- * hash, a veritysetup superblock) for 16 data blocks; the fake device mapper checks no hashes.
+ * hash, an erofs superblock, a veritysetup superblock) for 16 data blocks; the fake device
+ * mapper checks no hashes.
  */
 export function syntheticDdi(rootHash: string): Uint8Array {
   const ddi = writeGpt(4 * 1048576, 512, [
@@ -66,6 +67,10 @@ export function syntheticDdi(rootHash: string): Uint8Array {
       name: "root-x86-64-verity",
     },
   ]);
+  // The root partition (at 1 MiB) starts like an erofs image of 16 blocks of 4 KiB.
+  putU32le(ddi, 1048576 + 1024, 0xe0f5e1e2);
+  ddi[1048576 + 1024 + 12] = 12;
+  putU32le(ddi, 1048576 + 1024 + 36, 16);
   const sb = 2 * 1048576;
   const magic = "verity\0\0";
   for (let i = 0; i < 8; i++) ddi[sb + i] = magic.charCodeAt(i);

@@ -1,5 +1,5 @@
 import test from "ava";
-import { closeQuietly, readAttr, readSmallBytes, readSmallFile, withReader } from "../syscalls/files.js";
+import { closeQuietly, entryNames, readAttr, readSmallBytes, readSmallFile, withReader } from "../syscalls/files.js";
 import { FakeKernel } from "./fake_kernel.js";
 
 test("readSmallFile() reads a whole small file, and at most `max` bytes of a large one", (t) => {
@@ -37,4 +37,12 @@ test("withReader() reads ranges, short at the end, and closes the file whatever 
   const fd = k.open("/img", 0);
   closeQuietly(k, [fd, -1, 99]);
   t.throws(() => k.close(fd), { any: true, message: /EBADF/ }, "closed, and the bad fds were ignored");
+});
+
+test("entryNames() lists a directory's names without . and ..", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/sys/class/block/vda/size", "8\n");
+  k.addFile("/sys/class/block/vda1/size", "4\n");
+  t.deepEqual(entryNames(k, "/sys/class/block").sort(), ["vda", "vda1"]);
+  t.throws(() => entryNames(k, "/nope"), { any: true, message: /ENOENT/ });
 });

@@ -13,7 +13,7 @@ function loader(
   const k = new FakeKernel();
   k.addFile("/modules/table", TABLE);
   for (const f of files) k.addFile("/modules/" + f + ".ko", "\x7fELF");
-  return { k, l: ModuleLoader.open(k, new Log(k), new Map()) };
+  return { k, l: ModuleLoader.open(k, new Log(k), []) };
 }
 
 test("ModuleLoader.load() loads dependencies first, each module once", (t) => {
@@ -68,7 +68,7 @@ test("ModuleLoader.open() refuses a table built for another kernel release, nami
   const k = new FakeKernel();
   k.addFile("/modules/table", TABLE);
   k.addFile("/proc/sys/kernel/osrelease", "6.1.0-99-amd64\n");
-  t.throws(() => ModuleLoader.open(k, new Log(k), new Map()), {
+  t.throws(() => ModuleLoader.open(k, new Log(k), []), {
     any: true,
     instanceOf: InitError,
     message: `the initramfs's modules are for kernel "6.1.0-test", but the running kernel is "6.1.0-99-amd64"`,

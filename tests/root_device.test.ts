@@ -8,6 +8,7 @@ import { mountRoot, setUpRootDevice } from "../runtime/root_device.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { syntheticDdi, TABLE } from "./fake_world.js";
+import { putU64le } from "../lib/bytes.js";
 
 const HASH = "0123456789abcdef".repeat(4);
 const STRICT = { options: [], allowWeakHash: false };
@@ -20,7 +21,7 @@ function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   k.addFile("/dev/mapper/control", "");
   k.addFile("/esp/root.raw", syntheticDdi(HASH));
   const log = new Log(k);
-  return { k, log, loader: ModuleLoader.open(k, log, new Map()) };
+  return { k, log, loader: ModuleLoader.open(k, log, []) };
 }
 
 test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a read-only loop device", (t) => {
@@ -96,4 +97,16 @@ test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes
     { any: true, message: 'mount "/dev/loop0" on "/sysroot" (erofs): EIO' },
     "an unverified device is not explained",
   );
+});
+
+test("setUpRootDevice() refuses a verity superblock that verifies less than the erofs file system holds", (t) => {
+  const { k, log, loader } = machine();
+  const ddi = syntheticDdi(HASH);
+  putU64le(ddi, 2 * 1048576 + 72, 12); // the verity superblock's data block count, lowered from 16
+  k.addFile("/esp/root.raw", ddi);
+  const layout = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
+  t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", layout, STRICT), {
+    any: true,
+    message: "the erofs file system has 65536 bytes, but dm-verity verifies only 49152 of them",
+  });
 });

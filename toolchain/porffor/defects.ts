@@ -12,10 +12,10 @@
 
 export interface PorfforDefect {
   id: string;
-  kind: "runtime" | "parser" | "compile";
+  kind: "runtime" | "parser" | "compile" | "crash";
   /** What goes wrong, in a sentence. */
   what: string;
-  /** runtime: defects_prog's answer under Node and natively. parser, compile: the program and what porffor and gcc make of it. */
+  /** runtime: defects_prog's answer under Node and natively. parser, compile, crash: the program and what porffor, gcc or the binary make of it. */
   probe: { node: string; native: string } | { source: string; native: string };
   /** What the code does instead. */
   workaround: string;
@@ -194,6 +194,17 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     what: "JS names stay C names: one equal to a libc macro (S_IFDIR, ENOENT, O_RDONLY) breaks the C compile",
     probe: { source: "const S_IFDIR = 1; console.log(String(S_IFDIR));", native: "C compile error" },
     workaround: "constants live in objects (OpenFlags.RDONLY, Errno.ENOENT), which the bundler inlines as literals",
+    tagged: true,
+  },
+  {
+    id: "json-stringify-map",
+    kind: "crash",
+    what: "JSON.stringify of an object holding a Map crashes the program (SIGSEGV); Node writes {}",
+    probe: {
+      source: "const o = { m: new Map() }; o.m.set('a', 'b'); console.log(JSON.stringify(o));",
+      native: "signal SIGSEGV",
+    },
+    workaround: "values printed with JSON.stringify hold arrays of records, not Maps (Config.moduleParams)",
     tagged: true,
   },
 ];
