@@ -9,6 +9,7 @@
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
+import { parseDecimal } from "../lib/numbers.js";
 import { isGuid, utf16leText } from "../lib/hex.js";
 import { quote } from "../lib/quote.js";
 import { readAttr, readSmallBytes } from "../syscalls/files.js";
@@ -116,7 +117,8 @@ export function findEsp(
   k: Kernel,
   log: Log,
   sel: EspSelector,
-  state: EspSearchState = newEspSearch(),
+  state: EspSearchState,
+  deadline: number,
 ): Esp | undefined {
   if (sel.kind === "device") {
     try {
@@ -130,13 +132,18 @@ export function findEsp(
     const key = d.name + " " + d.size;
     let known = state.gpts.get(key);
     if (known === undefined) {
+      // A slow disk ahead of the ESP's must not stretch the wait past storage_init.timeout.
+      if (k.monotonicMs() > deadline) return undefined;
       known = readDiskGpt(k, log, d.name, d.size);
       if (known === undefined) continue;
       state.gpts.set(key, known);
     }
     if (typeof known === "string") continue;
     const gpt = known;
-    const backup = gpt.usedHeader !== "primary";
+    // The kernel partitions a disk only by its primary GPT in its logical block size: otherwise
+    // there are no partition nodes to wait for, and the ESP is reached by its range.
+    const lbs = parseDecimal(readAttr(k, "/sys/class/block/" + d.name + "/queue/logical_block_size") ?? "", 1);
+    const byRange = gpt.usedHeader !== "primary" || (lbs !== undefined && lbs !== gpt.sectorSize);
     for (const p of gpt.partitions) {
       const hit =
         (sel.kind === "partuuid" && p.partGuid === sel.value) ||
@@ -152,11 +159,29 @@ export function findEsp(
         partUuid: p.partGuid,
         how: sel.source,
       };
+      if (byRange) return found;
       if (part !== undefined) {
+        // The kernel's partition must be the GPT entry's range (an MBR beside the GPT may have
+        // given the kernel other partitions): else the range it is.
+        const start = parseDecimal(readAttr(k, "/sys/class/block/" + part + "/start") ?? "", 512);
+        const size = parseDecimal(readAttr(k, "/sys/class/block/" + part + "/size") ?? "", 512);
+        if (start !== p.offset || size !== p.size) {
+          log.warn(
+            "/dev/" +
+              part +
+              " is not the GPT's partition " +
+              p.number +
+              " (bytes " +
+              start +
+              "+" +
+              size +
+              "): using the GPT's range",
+          );
+          return found;
+        }
         found.device = "/dev/" + part;
         return found;
       }
-      if (backup) return found;
       log.debug("/dev/" + d.name + ": partition " + p.number + " matches but has no device node yet");
     }
   }
@@ -192,11 +217,18 @@ export function espSelector(k: Kernel, log: Log, configured: string | undefined,
 /** Runs coldplug until the ESP is visible; throws after `timeoutMs` with what was seen. */
 export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp {
   const search = newEspSearch();
-  const esp = cold.waitFor(() => findEsp(k, log, sel, search), timeoutMs);
+  const deadline = k.monotonicMs() + timeoutMs;
+  const esp = cold.waitFor(() => findEsp(k, log, sel, search, deadline), timeoutMs);
   if (esp !== undefined) return esp;
   const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
+  // Why each disk read was not the ESP's: a GPT the kernel may have partitioned, refused here.
+  let disks = "";
+  for (const key of search.gpts.keys()) {
+    const known = search.gpts.get(key);
+    if (typeof known === "string") disks += "; /dev/" + key.slice(0, key.indexOf(" ")) + ": " + known;
+  }
   throw new InitError(
-    "timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary(),
+    "timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary() + disks,
   );
 }
 

@@ -11,6 +11,7 @@ import { MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout } from "./ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "./erofs.js";
+import type { ErofsSuperblock } from "./erofs.js";
 import { createReadOnlyDevice, dmStatus } from "./devmapper.js";
 import type { GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
@@ -124,9 +125,7 @@ export function setUpRootDevice(
   // The verity superblock's block count is not verified: lowered, it keeps the root hash and
   // leaves the end of the file system unverifiable, to read as I/O errors an attacker chose. The
   // file system's own size, read through dm-verity, is: it must fit what dm-verity verifies.
-  const fs = parseErofsSuperblock(
-    withReader(k, dev.path, (read) => read(EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE)),
-  );
+  const fs = readErofsSuperblock(k, dev.path);
   const verified = sb.dataBlocks * sb.dataBlockSize;
   if (fs.blocks * fs.blockSize > verified) {
     throw new ParseError(
@@ -139,6 +138,24 @@ export function setUpRootDevice(
     );
   }
   return { path: dev.path, verified: true, held: [rootLoop.fd, verityLoop.fd] };
+}
+
+/** An EIO from the verified device whose status is `C`: dm-verity refused blocks, and the line says so. */
+function explainEio(k: Kernel, e: unknown): unknown {
+  if (!isErrno(e, Errno.EIO) || dmStatus(k, VERITY_NAME) !== "C") return e;
+  return new InitError(
+    errorText(e) + ": dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)",
+    Errno.EIO,
+  );
+}
+
+/** The erofs superblock of the verified device (a read dm-verity checks). */
+function readErofsSuperblock(k: Kernel, path: string): ErofsSuperblock {
+  try {
+    return parseErofsSuperblock(withReader(k, path, (read) => read(EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE)));
+  } catch (e) {
+    throw explainEio(k, withContext("read the erofs superblock of " + path, e));
+  }
 }
 
 /**
@@ -159,14 +176,7 @@ export function mountRoot(
   try {
     k.mount(root.path, target, fstype, MountFlags.RDONLY, flags);
   } catch (e) {
-    if (root.verified && isErrno(e, Errno.EIO) && dmStatus(k, VERITY_NAME) === "C") {
-      throw new InitError(
-        errorText(e) +
-          ": dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)",
-        Errno.EIO,
-      );
-    }
-    throw e;
+    throw root.verified ? explainEio(k, e) : e;
   }
   for (const fd of root.held) k.close(fd);
 }

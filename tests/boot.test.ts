@@ -303,12 +303,12 @@ it("boot fails: no roothash= at all refuses an unverified root", async (t) => {
   );
 });
 
-it("boot fails: one flipped byte in the erofs data is stopped by dm-verity", async (t) => {
+it("boot fails: one flipped byte in the erofs superblock is stopped by dm-verity", async (t) => {
   const { r } = await boot({ disk: { flipErofsByte: 1030 }, append: OK + " storage_init.failure_delay=1" });
   failedWith(
     t,
     r,
-    'storage-init: failed to mount the root /dev/dm-0: mount "/dev/dm-0" on "/sysroot" (erofs): EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
+    /^storage-init: failed to set up the root device: read the erofs superblock of \/dev\/dm-0: pread fd \d+ at 1024: EIO: dm-verity found blocks that do not match roothash= \(the image is corrupted or was tampered with\)$/,
     "reboot",
     1,
   );

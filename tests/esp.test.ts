@@ -78,18 +78,33 @@ function twoDisks(): FakeKernel {
 test("findEsp() by type, PARTUUID, PARTLABEL and device path", (t) => {
   const k = twoDisks();
   const log = new Log(k);
-  t.like(findEsp(k, log, { kind: "type", value: "", source: "type" }), {
+  t.like(findEsp(k, log, { kind: "type", value: "", source: "type" }, newEspSearch(), Infinity), {
     device: "/dev/nvme1n1p2",
     disk: "/dev/nvme1n1",
     offset: 1572864,
     size: 1572864,
     partUuid: A,
   });
-  t.like(findEsp(k, log, { kind: "partuuid", value: B, source: "x" }), { device: "/dev/nvme0n1p1" });
-  t.like(findEsp(k, log, { kind: "partlabel", value: "EFI system", source: "x" }), { device: "/dev/nvme1n1p2" });
-  t.like(findEsp(k, log, { kind: "device", value: "/dev/nvme0n1p1", source: "x" }), { device: "/dev/nvme0n1p1" });
-  t.is(findEsp(k, log, { kind: "partuuid", value: "22222222-2222-2222-2222-222222222222", source: "x" }), undefined);
-  t.is(findEsp(k, log, { kind: "device", value: "/dev/sdz9", source: "x" }), undefined);
+  t.like(findEsp(k, log, { kind: "partuuid", value: B, source: "x" }, newEspSearch(), Infinity), {
+    device: "/dev/nvme0n1p1",
+  });
+  t.like(findEsp(k, log, { kind: "partlabel", value: "EFI system", source: "x" }, newEspSearch(), Infinity), {
+    device: "/dev/nvme1n1p2",
+  });
+  t.like(findEsp(k, log, { kind: "device", value: "/dev/nvme0n1p1", source: "x" }, newEspSearch(), Infinity), {
+    device: "/dev/nvme0n1p1",
+  });
+  t.is(
+    findEsp(
+      k,
+      log,
+      { kind: "partuuid", value: "22222222-2222-2222-2222-222222222222", source: "x" },
+      newEspSearch(),
+      Infinity,
+    ),
+    undefined,
+  );
+  t.is(findEsp(k, log, { kind: "device", value: "/dev/sdz9", source: "x" }, newEspSearch(), Infinity), undefined);
 });
 
 test("readLoaderSelector() uses LoaderDevicePartUUID when present", (t) => {
@@ -131,9 +146,44 @@ test("findEsp() reads a disk again after an I/O error, and remembers a disk with
   const log = new Log(k);
   const state = newEspSearch();
   const sel = { kind: "type" as const, value: "", source: "type" };
-  t.is(findEsp(k, log, sel, state), undefined);
+  t.is(findEsp(k, log, sel, state, Infinity), undefined);
   failing = false;
   const vdbReads = reads.filter((r) => r === "/dev/vdb").length;
-  t.like(findEsp(k, log, sel, state), { device: "/dev/vda1" });
+  t.like(findEsp(k, log, sel, state, Infinity), { device: "/dev/vda1" });
   t.is(reads.filter((r) => r === "/dev/vdb").length, vdbReads, "vdb's missing GPT was not read again");
+});
+
+test("findEsp() reaches the ESP by its range when the kernel's partition is another, or will not come", (t) => {
+  const esp = writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: A, first: 2048, last: 4095, name: "ESP" }]);
+  // An MBR partition beside the GPT gave the kernel another vda1.
+  const mbr = new FakeKernel();
+  mbr.addDisk("vda", esp, [[1, 512 * 63, 1048576]]);
+  t.like(findEsp(mbr, new Log(mbr), { kind: "type", value: "", source: "type" }, newEspSearch(), Infinity), {
+    device: "",
+    disk: "/dev/vda",
+    offset: 1048576,
+    size: 1048576,
+  });
+  t.regex(mbr.logText(), /\/dev\/vda1 is not the GPT's partition 1 \(bytes 32256\+1048576\): using the GPT's range/);
+  // A 512-byte GPT on a disk of 4096-byte sectors: the kernel makes no partitions.
+  const big = new FakeKernel();
+  big.addDisk("vda", esp);
+  big.addFile("/sys/class/block/vda/queue/logical_block_size", "4096\n");
+  t.like(findEsp(big, new Log(big), { kind: "type", value: "", source: "type" }, newEspSearch(), Infinity), {
+    device: "",
+    offset: 1048576,
+  });
+  // The same disk in 512-byte sectors: wait for the node.
+  const late = new FakeKernel();
+  late.addDisk("vda", esp);
+  late.addFile("/sys/class/block/vda/queue/logical_block_size", "512\n");
+  t.is(findEsp(late, new Log(late), { kind: "type", value: "", source: "type" }, newEspSearch(), Infinity), undefined);
+});
+
+test("findEsp() reads no further disk once the deadline has passed", (t) => {
+  const k = new FakeKernel();
+  k.addDisk("vda", new Uint8Array(1048576));
+  const state = newEspSearch();
+  t.is(findEsp(k, new Log(k), { kind: "type", value: "", source: "type" }, state, k.now - 1), undefined);
+  t.is(state.gpts.size, 0, "vda was not read");
 });

@@ -134,6 +134,7 @@ export class FakeKernel implements Kernel {
       this.addBlock(p, bytes.subarray(off, off + size), 8, num);
       this.addFile("/sys/class/block/" + p + "/partition", num + "\n");
       this.addFile("/sys/class/block/" + p + "/size", String(size / 512) + "\n");
+      this.addFile("/sys/class/block/" + p + "/start", String(off / 512) + "\n");
     }
   }
 

@@ -37,6 +37,15 @@ export interface WorldOptions {
   espFiles?: Map<string, Uint8Array>;
   noDisk?: boolean;
   primaryBroken?: boolean;
+  /** The disk's bytes instead of the usual GPT disk with its ESP (worldDisk() makes that one). */
+  disk?: Uint8Array;
+}
+
+/** The world's disk: 4 MiB, a GPT with the ESP as partition 1 (1 MiB at 1 MiB). */
+export function worldDisk(): Uint8Array {
+  return writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: ESP_PART_UUID, first: 2048, last: 6143, name: "ESP" },
+  ]);
 }
 
 export interface World {
@@ -101,9 +110,7 @@ export function world(cmdline: string, opts: WorldOptions): World {
     k.addFile("/modules/" + f + ".ko", "\x7fELF");
   k.addBusDevice("pci", "0000:00:01.0", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01");
   k.addBusDevice("pci", "0000:00:02.0", "pci:v00001AF4d00001001sv00001AF4sd00000002bc01sc00i00");
-  const disk = writeGpt(4 * 1048576, 512, [
-    { type: PartitionType.ESP, uuid: ESP_PART_UUID, first: 2048, last: 6143, name: "ESP" },
-  ]);
+  const disk = opts.disk ?? worldDisk();
   if (opts.primaryBroken) disk.fill(0, 512, 1024);
   k.onModuleLoaded = (name) => {
     if (name === "virtio_pci") k.addBusDevice("virtio", "virtio0", "virtio:d00000002v00001AF4");

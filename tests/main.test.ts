@@ -11,8 +11,9 @@ import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
 import { buildDisk } from "../qemu/images.mjs";
 import type { FakeKernel } from "./fake_kernel.js";
-import { logLines, syntheticDdi, TABLE, world } from "./fake_world.js";
+import { logLines, syntheticDdi, TABLE, world, worldDisk } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
+import { rng } from "./rng.js";
 
 const HASH = "0123456789abcdef".repeat(4);
 const DDI = syntheticDdi(HASH);
@@ -215,4 +216,48 @@ test("boot() attaches the DDI that mkfs.erofs, veritysetup and sgdisk made", asy
   const { k, run } = world(`roothash=${made.rootHash}`, { ddi: new Uint8Array(readFileSync(made.ddi)) });
   t.is(run().reason, "exec", k.logText());
   t.regex(k.dmTables[0], new RegExp(`^1 7:0 7:1 4096 4096 \\d+ 1 sha256 ${made.rootHash} [0-9a-f]{64}$`));
+});
+
+test("boot() over 2,000 mutated disks ends at the root or in one fatal line and the action, never otherwise", (t) => {
+  const next = rng(2026);
+  const disk = worldDisk();
+  // Where a hostile disk can say something: the disk's GPT, the DDI's GPT, the erofs and verity
+  // superblocks, and anywhere in the DDI.
+  const regions: Array<{ of: "disk" | "ddi"; start: number; length: number }> = [
+    { of: "disk", start: 0, length: 17408 },
+    { of: "disk", start: disk.length - 17408, length: 17408 },
+    { of: "ddi", start: 0, length: 17408 },
+    { of: "ddi", start: 1048576 + 1024, length: 128 },
+    { of: "ddi", start: 2 * 1048576, length: 512 },
+    { of: "ddi", start: 0, length: DDI.length },
+  ];
+  const outcomes = { exec: 0, fatal: 0 };
+  for (let i = 0; i < 2000; i++) {
+    const d = disk.slice();
+    const ddi = DDI.slice();
+    const r = regions[next() % regions.length];
+    const bytes = r.of === "disk" ? d : ddi;
+    for (let n = 1 + (next() % 8); n > 0; n--) bytes[r.start + (next() % r.length)] = next() & 0xff;
+    const { k, run } = world(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, { ddi, disk: d });
+    const stop = run();
+    const fatal = lines(k).filter((l) => l.startsWith("storage-init: failed to "));
+    if (stop.reason === "exec" && fatal.length === 0) outcomes.exec++;
+    else if (stop.reason === "halted" && fatal.length === 1 && k.reboots.length === 1) outcomes.fatal++;
+    else t.fail(`mutation ${i} (${r.of} at ${r.start}): ${stop.reason}, ${fatal.length} fatal lines:\n${k.logText()}`);
+  }
+  t.is(outcomes.exec + outcomes.fatal, 2000);
+  t.true(outcomes.exec > 100 && outcomes.fatal > 100, JSON.stringify(outcomes));
+});
+
+test("boot() names each disk's reason in the timeout line when the ESP never appears", (t) => {
+  const { k, run } = W(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, {
+    disk: new Uint8Array(4 * 1048576),
+  });
+  run();
+  t.deepEqual(
+    lines(k).filter((l) => l.includes("failed to")),
+    [
+      'storage-init: failed to find the ESP: timed out after 1 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: vda, vda1; /dev/vda: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+    ],
+  );
 });

@@ -110,3 +110,25 @@ test("setUpRootDevice() refuses a verity superblock that verifies less than the 
     message: "the erofs file system has 65536 bytes, but dm-verity verifies only 49152 of them",
   });
 });
+
+test("setUpRootDevice() explains an EIO reading the erofs superblock through dm-verity as tampering", (t) => {
+  const { k, log, loader } = machine();
+  const pread = k.pread.bind(k);
+  k.pread = (fd, buf, offset) => {
+    if ((k as unknown as { fds: Map<number, { path: string }> }).fds.get(fd)?.path === "/dev/dm-0") {
+      k.verityStatus = "C";
+      throw new KernelError("pread", "fd " + fd + " at " + offset, Errno.EIO);
+    }
+    return pread(fd, buf, offset);
+  };
+  const layout = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
+  const e = t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", layout, STRICT), {
+    any: true,
+    instanceOf: InitError,
+  }) as InitError;
+  t.regex(
+    e.message,
+    /^read the erofs superblock of \/dev\/dm-0: pread fd \d+ at 1024: EIO: dm-verity found blocks that do not match roothash= \(the image is corrupted or was tampered with\)$/,
+  );
+  t.is(e.errno, Errno.EIO);
+});
