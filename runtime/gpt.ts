@@ -10,7 +10,6 @@ import { u32le, u64le } from "../lib/bytes.js";
 import { guidToString, utf16leText } from "../lib/hex.js";
 import type { ReadAt } from "../syscalls/files.js";
 import { crc32 } from "../lib/crc32.js";
-import { replaceText } from "../lib/text.js";
 
 export interface GptPartition {
   /** 1-based, as the kernel numbers partitions (sda1, loop0p1). */

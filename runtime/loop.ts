@@ -6,7 +6,7 @@
 import { InitError } from "../lib/errors.js";
 import { putU32le, putU64le, u32le, u64le } from "../lib/bytes.js";
 import { quote } from "../lib/quote.js";
-import { Errno, isErrno, KernelError } from "../syscalls/errno.js";
+import { Errno, isErrno } from "../syscalls/errno.js";
 import { closeQuietly } from "../syscalls/files.js";
 import { OpenFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";

@@ -1,7 +1,4 @@
 import test from "ava";
-import { ParseError } from "../lib/errors.js";
-import { parseEspSelector } from "../runtime/esp.js";
-import { decodeDmReply, dmStatusText } from "../runtime/devmapper.js";
 import { parseDirents, parseStatx } from "../syscalls/decode.js";
 import type { DirEntry } from "../syscalls/kernel.js";
 import { rng } from "./helpers.js";

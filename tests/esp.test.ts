@@ -1,7 +1,6 @@
 import test from "ava";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { PartitionType } from "../lib/facts.js";
-import { listDisks } from "../runtime/blockdev.js";
 import {
   findEsp,
   LOADER_DEVICE_PART_UUID,

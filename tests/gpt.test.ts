@@ -1,9 +1,7 @@
 import test from "ava";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
-import { crc32 } from "../lib/crc32.js";
 import { ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
-import { guidToBytes, guidToString } from "../lib/hex.js";
 import { parseGpt } from "../runtime/gpt.js";
 import type { Gpt } from "../runtime/gpt.js";
 import { reader, rng, sgdiskImage, writeGpt } from "./helpers.js";

@@ -1,9 +1,7 @@
 import test from "ava";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ParseError } from "../lib/errors.js";
-import { globMatch, loadOrder, matchModalias, moduleName, parseModuleTable } from "../runtime/module_table.js";
-import { buildModuleTable, isDeviceAlias, parseKernelModules } from "../toolchain/module_closure.js";
+import { globMatch, matchModalias, moduleName, parseModuleTable } from "../runtime/module_table.js";
 import { rng } from "./helpers.js";
 
 test("moduleName() strips the directory and .ko suffixes and uses _", (t) => {

@@ -1,5 +1,5 @@
 import test from "ava";
-import { kmsgRecord, Log } from "../runtime/log.js";
+import { Log } from "../runtime/log.js";
 import { chooseInit, deleteTree, FsMagic, initArgv, switchRoot } from "../runtime/switch_root.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { Errno, KernelError } from "../syscalls/errno.js";

@@ -1,7 +1,6 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { u32le, u64le } from "../lib/bytes.js";
 import { InitError, ParseError } from "../lib/errors.js";
 import {
   checkVerityGeometry,
@@ -11,7 +10,6 @@ import {
   parseVeritySuperblock,
   verityParams,
 } from "../runtime/verity.js";
-import { FakeKernel } from "./fake_kernel.js";
 
 import { inTempDir, rng, run } from "./helpers.js";
 

@@ -17,6 +17,18 @@ export function kernelRelease(kernelDir) {
   return versions[0];
 }
 
+/** The module index of depmod's files in `dir` (lib/modules/<release>); a missing file reads as empty. */
+export function readKernelModules(dir) {
+  const read = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+  return parseKernelModules(
+    read("modules.dep"),
+    read("modules.alias"),
+    read("modules.builtin"),
+    read("modules.softdep"),
+    read("modules.builtin.modinfo"),
+  );
+}
+
 /** Initramfs entries for the storage modules of the kernel unpacked in `kernelDir`. */
 export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GROUPS } = {}) {
   const hardware = hardwareModules(storage);
@@ -24,15 +36,7 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
   const dir = join(kernelDir, "lib", "modules", version);
   if (!existsSync(join(dir, "modules.dep")))
     throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
-  const read = (f) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
-  const idx = parseKernelModules(
-    read("modules.dep"),
-    read("modules.alias"),
-    read("modules.builtin"),
-    read("modules.softdep"),
-    read("modules.builtin.modinfo"),
-  );
-  const t = buildModuleTable(idx, hardware, groups, version);
+  const t = buildModuleTable(readKernelModules(dir), hardware, groups, version);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
   const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];
   let bytes = 0;

@@ -1,7 +1,5 @@
 // toolchain/module_closure.ts: depmod's files to the table the init reads.
 import test from "ava";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { loadOrder, matchModalias, parseModuleTable } from "../../runtime/module_table.js";
 import {
   buildModuleTable,
@@ -12,6 +10,7 @@ import {
   resolveModule,
 } from "../../toolchain/module_closure.js";
 import { cachedKernel } from "../../qemu/kernel.mjs";
+import { readKernelModules } from "../../toolchain/init_image.mjs";
 import { testIfBuilt } from "../helpers.js";
 
 const KERNEL_MODULES = cachedKernel()?.modulesDir ?? "(the fetched Debian kernel)";
@@ -101,15 +100,7 @@ test("buildModuleTable() writes the closure in load order, softdeps first, and d
 testIfBuilt(KERNEL_MODULES, "node build.mjs tests")(
   "buildModuleTable() for Debian's kernel maps QEMU's storage devices to their drivers",
   (t) => {
-    const dir = KERNEL_MODULES;
-    const read = (f: string) => readFileSync(join(dir, f), "utf8");
-    const idx = parseKernelModules(
-      read("modules.dep"),
-      read("modules.alias"),
-      read("modules.builtin"),
-      read("modules.softdep"),
-      read("modules.builtin.modinfo"),
-    );
+    const idx = readKernelModules(KERNEL_MODULES);
     const r = buildModuleTable(
       idx,
       ["virtio_pci", "virtio_blk", "virtio_scsi", "nvme", "ahci", "sd_mod"],
