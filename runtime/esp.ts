@@ -140,10 +140,10 @@ export function findEsp(
     }
     if (typeof known === "string") continue;
     const gpt = known;
-    // The kernel partitions a disk only by its primary GPT in its logical block size: otherwise
-    // there are no partition nodes to wait for, and the ESP is reached by its range.
+    // The kernel partitions a disk only by a primary GPT it accepts, in the disk's logical block
+    // size: otherwise there are no partition nodes to wait for, and the ESP is reached by its range.
     const lbs = parseDecimal(readAttr(k, "/sys/class/block/" + d.name + "/queue/logical_block_size") ?? "", 1);
-    const byRange = gpt.usedHeader !== "primary" || (lbs !== undefined && lbs !== gpt.sectorSize);
+    const byRange = !gpt.kernelPartitions || (lbs !== undefined && lbs !== gpt.sectorSize);
     for (const p of gpt.partitions) {
       const hit =
         (sel.kind === "partuuid" && p.partGuid === sel.value) ||

@@ -33,7 +33,21 @@ export interface Gpt {
   usedHeader: string;
   /** Why the primary was not used, when it was not. */
   primaryProblem: string | undefined;
+  /**
+   * Whether Linux partitions the disk by this table as it stands (block/partitions/efi.c): the
+   * primary header, 128-byte entries, behind a protective MBR. Otherwise it makes no partition
+   * nodes, and a partition is reached by its range.
+   */
+  kernelPartitions: boolean;
   partitions: GptPartition[];
+}
+
+/** A protective MBR: the 0x55aa signature and a partition of type 0xee. */
+function hasProtectiveMbr(b: Uint8Array): boolean {
+  // porffor: typedarray-bounds
+  if (b.length < 512 || b[510] !== 0x55 || b[511] !== 0xaa) return false;
+  for (let i = 0; i < 4; i++) if (b[446 + 16 * i + 4] === 0xee) return true;
+  return false;
 }
 
 const SIGNATURE = "EFI PART";
@@ -206,6 +220,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
             diskGuid: primary.diskGuid,
             usedHeader: "primary",
             primaryProblem: undefined,
+            kernelPartitions: primary.entrySize === 128 && hasProtectiveMbr(read(0, 512)),
             partitions: parseEntries(entries, primary, ss),
           };
         }
@@ -222,6 +237,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
           diskGuid: backup.diskGuid,
           usedHeader: "backup",
           primaryProblem: problem,
+          kernelPartitions: false,
           partitions: parseEntries(entries, backup, ss),
         };
       }

@@ -142,3 +142,17 @@ test("parseGpt() on 10,000 mutated images returns a table or a ParseError, nothi
   t.is(parsed + rejected, 10000);
   t.true(rejected > 0);
 });
+
+test("parseGpt() says whether Linux partitions the disk by the table: a primary, 128-byte entries, a protective MBR", (t) => {
+  const img = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: ESP_UUID, first: 2048, last: 4095, name: "ESP" },
+  ]);
+  t.true(parse(img).kernelPartitions);
+  const noMbr = img.slice();
+  noMbr[510] = 0;
+  t.false(parse(noMbr).kernelPartitions, "no protective MBR");
+  const damaged = img.slice();
+  damaged.fill(0, 512, 1024);
+  t.false(parse(damaged).kernelPartitions, "the backup header");
+  t.true(parse(SGDISK).kernelPartitions, "what sgdisk writes");
+});

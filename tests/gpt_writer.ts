@@ -20,6 +20,12 @@ export interface GptPart {
 export function writeGpt(sizeBytes: number, ss: number, parts: GptPart[]): Uint8Array {
   const disk = new Uint8Array(sizeBytes);
   const sectors = sizeBytes / ss;
+  // The protective MBR the real tools write: one partition of type 0xee over the disk.
+  disk[446 + 4] = 0xee;
+  putU32le(disk, 446 + 8, 1);
+  putU32le(disk, 446 + 12, Math.min(sectors - 1, 0xffffffff));
+  disk[510] = 0x55;
+  disk[511] = 0xaa;
   const count = 128;
   const entries = new Uint8Array(count * 128);
   parts.forEach((p, i) => {
