@@ -277,6 +277,27 @@ it("boot: a sha1 DDI boots only with storage_init.allow_weak_hash", async (t) =>
   noPanic(t, r);
 });
 
+it("boot: 128 SCSI LUNs appearing while the init waits, the ESP's disk the last, are taken in stride", async (t) => {
+  // A burst of devices as when an HBA scans a JBOD: the uevent socket may overflow (ENOBUFS),
+  // which only means another rescan of sysfs.
+  const blank = join(ROOT, ".build", "blank-lun.img");
+  writeFileSync(blank, Buffer.alloc(1 << 20));
+  const d = await disk({});
+  const args = ["-device", "virtio-scsi-pci,id=scsi0"];
+  for (let lun = 0; lun <= 128; lun++) {
+    const file = lun === 128 ? d.disk : blank;
+    args.push("-drive", `if=none,id=lun${lun},file=${file},format=raw,read-only=on`);
+    args.push("-device", `scsi-hd,drive=lun${lun},bus=scsi0.0,channel=0,scsi-id=0,lun=${lun}`);
+  }
+  const { r } = await boot({ noDisk: true, append: OK + " storage_init.timeout=60", extraArgs: args });
+  reachedRoot(t, r, /storage-init: ESP \/dev\/sd[a-z]+1 \(found by the ESP partition type\)/, [
+    "virtio_scsi",
+    "sd_mod",
+  ]);
+  const attached = r.output.split("Attached SCSI disk").length - 1;
+  t.true(attached > 100, `${attached} SCSI disks attached`);
+});
+
 // ---- failures ----
 
 it("boot fails: wrong roothash= (partition UUIDs do not match)", async (t) => {
