@@ -1,7 +1,7 @@
 // Edits of the C that porffor writes, in one table. Each edit names how often its pattern must
 // occur: the patterns are porffor internals, so output that does not match stops the build here,
 // and a compiler upgrade is looked at instead of silently giving a slower or larger init.
-// Why each edit is worth making is in docs/porffor.md; tests/build.test.ts runs them on real
+// Why each edit is worth making is in docs/porffor.md; tests/toolchain/c_edits.test.ts runs them on real
 // porffor output.
 
 /**
