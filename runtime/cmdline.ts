@@ -112,7 +112,7 @@ function isHex(s: string): boolean {
  */
 export function checkRootHash(value: string): { hash?: string; error?: string } {
   if (value.length === 0) return { error: "roothash= is empty" };
-  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + quote(value === undefined ? "" : value) };
+  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + quote(value) };
   if (value.length % 2 !== 0) return { error: "roothash= has an odd number of digits (" + value.length + ")" };
   if (value.length < 32 || value.length > 128) {
     return { error: "roothash= has " + value.length + " digits; expected 32 to 128" };

@@ -112,22 +112,22 @@ export class Coldplug {
   }
 
   /**
-   * Coldplug rounds until `find` (a lookup over the devices present now) returns its thing or `timeoutMs` passes (then undefined). A
-   * round that loaded a driver is followed by another at once: a driver's probe usually adds its
-   * devices (virtio-blk, with its partitions) before finit_module returns. When a round loads
-   * nothing, devices are still to come (asynchronous SCSI, NVMe or USB scans, a disk plugged in
-   * later): then kernel uevents wake the loop, from a netlink socket opened only then, after one
-   * more round so that nothing that appeared before it is missed; without the socket it polls
-   * every 20 ms.
+   * Coldplug rounds until `find` (a lookup over the devices present now, given the deadline)
+   * returns its thing, or `timeoutMs` passes (then undefined). A round that loaded a driver is
+   * followed by another at once: a driver's probe usually adds its devices (virtio-blk, with its
+   * partitions) before finit_module returns. When a round loads nothing, devices are still to
+   * come (asynchronous SCSI, NVMe or USB scans, a disk plugged in later): then kernel uevents wake
+   * the loop, from a netlink socket opened only then, after one more round so that nothing that
+   * appeared before it is missed; without the socket it polls every 20 ms.
    */
-  waitFor<T>(find: () => T | undefined, timeoutMs: number): T | undefined {
+  waitFor<T>(find: (deadline: number) => T | undefined, timeoutMs: number): T | undefined {
     const deadline = this.k.monotonicMs() + timeoutMs;
     const buf = new Uint8Array(8192);
     // porffor: try-catch-stale-locals
     const events = { fd: -1, waiting: false };
     for (;;) {
       const loaded = this.round();
-      const found = find();
+      const found = find(deadline);
       if (found !== undefined) {
         if (events.fd >= 0) this.k.close(events.fd);
         return found;

@@ -140,10 +140,6 @@ export function findEsp(
     }
     if (typeof known === "string") continue;
     const gpt = known;
-    // The kernel partitions a disk only by a primary GPT it accepts, in the disk's logical block
-    // size: otherwise there are no partition nodes to wait for, and the ESP is reached by its range.
-    const lbs = parseDecimal(readAttr(k, "/sys/class/block/" + d.name + "/queue/logical_block_size") ?? "", 1);
-    const byRange = !gpt.kernelPartitions || (lbs !== undefined && lbs !== gpt.sectorSize);
     for (const p of gpt.partitions) {
       const hit =
         (sel.kind === "partuuid" && p.partGuid === sel.value) ||
@@ -159,7 +155,11 @@ export function findEsp(
         partUuid: p.partGuid,
         how: sel.source,
       };
-      if (byRange) return found;
+      // The kernel partitions a disk only by a primary GPT it accepts, in the disk's logical block
+      // size: otherwise there are no partition nodes to wait for, and the ESP is reached by its range.
+      if (!gpt.kernelPartitions) return found;
+      const lbs = parseDecimal(readAttr(k, "/sys/class/block/" + d.name + "/queue/logical_block_size") ?? "", 1);
+      if (lbs !== undefined && lbs !== gpt.sectorSize) return found;
       if (part !== undefined) {
         // The kernel's partition must be the GPT entry's range (an MBR beside the GPT may have
         // given the kernel other partitions): else the range it is.
@@ -217,8 +217,7 @@ export function espSelector(k: Kernel, log: Log, configured: string | undefined,
 /** Runs coldplug until the ESP is visible; throws after `timeoutMs` with what was seen. */
 export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp {
   const search = newEspSearch();
-  const deadline = k.monotonicMs() + timeoutMs;
-  const esp = cold.waitFor(() => findEsp(k, log, sel, search, deadline), timeoutMs);
+  const esp = cold.waitFor((deadline) => findEsp(k, log, sel, search, deadline), timeoutMs);
   if (esp !== undefined) return esp;
   const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
   // Why each disk read was not the ESP's: a GPT the kernel may have partitioned, refused here.
