@@ -107,8 +107,8 @@ export function selectDdiPartitions(
 }
 
 /**
- * Opens the DDI file and reads its partition table. A directory, an empty or special file is
- * named as such.
+ * Opens the DDI file and reads its partition table, refusing one with any invalid entry. A
+ * directory, an empty or special file is named as such.
  */
 export function readDdi(k: Kernel, path: string): Gpt {
   const st = k.stat(path);
@@ -116,5 +116,8 @@ export function readDdi(k: Kernel, path: string): Gpt {
   if (type === FileType.DIR) throw new ParseError("ddi", quote(path) + " is a directory, not a DDI image");
   if (type !== FileType.REG) throw new ParseError("ddi", quote(path) + " is not a regular file");
   if (st.size === 0) throw new ParseError("ddi", quote(path) + " is empty");
-  return readGptFile(k, path, st.size);
+  const gpt = readGptFile(k, path, st.size);
+  // A disk may carry a bad entry beside its ESP; an image meant to be verified may not.
+  if (gpt.skipped.length > 0) throw new ParseError("gpt", gpt.skipped.join("; "));
+  return gpt;
 }

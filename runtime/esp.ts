@@ -3,9 +3,10 @@
  * else the partition named by the `LoaderDevicePartUUID` EFI variable that systemd-boot and
  * systemd-stub set, else the first partition with the ESP type GUID on any disk.
  *
- * `findEsp` returns the ESP, or undefined when none is visible yet; `waitForEsp` runs coldplug
- * until it is visible, and `mountEsp` mounts it (through a loop device when the kernel made no
- * partition node). A selector that is itself invalid throws.
+ * `findEsps` returns every partition the selector matches on the disks visible now (several: an
+ * installer stick, a cloned disk, an ESP on each of two disks), in the order of the disks' names;
+ * `waitForEsp` runs coldplug until one is visible, and `mountEsp` mounts one (through a loop
+ * device when the kernel made no partition node). A selector that is itself invalid throws.
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
@@ -87,6 +88,7 @@ function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | str
     const gpt = readGptFile(k, "/dev/" + name, size);
     if (gpt.usedHeader !== "primary")
       log.warn("/dev/" + name + ": primary GPT is damaged (" + gpt.primaryProblem + "); using the backup");
+    if (gpt.skipped.length > 0) log.warn("/dev/" + name + ": GPT entries ignored: " + gpt.skipped.join("; "));
     return gpt;
   } catch (e) {
     const why = errorText(e);
@@ -106,34 +108,36 @@ export function newEspSearch(): EspSearchState {
 }
 
 /**
- * Looks for the ESP on the disks visible now. `state` carries the GPTs read in earlier rounds
+ * Every partition the selector matches on the disks visible now, in disk-name order; undefined
+ * when there is none yet. `state` carries the GPTs read in earlier rounds
  * (a disk's table is read, and a damaged primary reported, once).
  *
  * When the primary GPT is damaged the kernel does not read the backup (it needs `gpt` on its
  * command line, block/partitions/efi.c) and makes no partition nodes; the ESP is then returned
  * with device "" and its byte range, for a loop device over the disk.
  */
-export function findEsp(
+export function findEsps(
   k: Kernel,
   log: Log,
   sel: EspSelector,
   state: EspSearchState,
   deadline: number,
-): Esp | undefined {
+): Esp[] | undefined {
   if (sel.kind === "device") {
     try {
       k.stat(sel.value);
     } catch (e) {
       return undefined;
     }
-    return { device: sel.value, disk: "", offset: 0, size: 0, partUuid: "", how: sel.source };
+    return [{ device: sel.value, disk: "", offset: 0, size: 0, partUuid: "", how: sel.source }];
   }
+  const out: Esp[] = [];
   for (const d of listDisks(k)) {
     const key = d.name + " " + d.size;
     let known = state.gpts.get(key);
     if (known === undefined) {
       // A slow disk ahead of the ESP's must not stretch the wait past storage_init.timeout.
-      if (k.monotonicMs() > deadline) return undefined;
+      if (k.monotonicMs() > deadline) break;
       known = readDiskGpt(k, log, d.name, d.size);
       if (known === undefined) continue;
       state.gpts.set(key, known);
@@ -157,10 +161,9 @@ export function findEsp(
       };
       // The kernel partitions a disk only by a primary GPT it accepts, in the disk's logical block
       // size: otherwise there are no partition nodes to wait for, and the ESP is reached by its range.
-      if (!gpt.kernelPartitions) return found;
       const lbs = parseDecimal(readAttr(k, "/sys/class/block/" + d.name + "/queue/logical_block_size") ?? "", 1);
-      if (lbs !== undefined && lbs !== gpt.sectorSize) return found;
-      if (part !== undefined) {
+      if (!gpt.kernelPartitions || (lbs !== undefined && lbs !== gpt.sectorSize)) out.push(found);
+      else if (part !== undefined) {
         // The kernel's partition must be the GPT entry's range (an MBR beside the GPT may have
         // given the kernel other partitions): else the range it is.
         const start = parseDecimal(readAttr(k, "/sys/class/block/" + part + "/start") ?? "", 512);
@@ -177,15 +180,12 @@ export function findEsp(
               size +
               "): using the GPT's range",
           );
-          return found;
-        }
-        found.device = "/dev/" + part;
-        return found;
-      }
-      log.debug("/dev/" + d.name + ": partition " + p.number + " matches but has no device node yet");
+        } else found.device = "/dev/" + part;
+        out.push(found);
+      } else log.debug("/dev/" + d.name + ": partition " + p.number + " matches but has no device node yet");
     }
   }
-  return undefined;
+  return out.length === 0 ? undefined : out;
 }
 
 /**
@@ -214,21 +214,30 @@ export function espSelector(k: Kernel, log: Log, configured: string | undefined,
   return { kind: "type", value: "", source: "the ESP partition type" };
 }
 
-/** Runs coldplug until the ESP is visible; throws after `timeoutMs` with what was seen. */
-export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp {
+/**
+ * Runs coldplug until an ESP is visible and returns every candidate visible then; throws after
+ * `timeoutMs` with what was seen.
+ */
+export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp[] {
   const search = newEspSearch();
-  const esp = cold.waitFor((deadline) => findEsp(k, log, sel, search, deadline), timeoutMs);
-  if (esp !== undefined) return esp;
+  const esps = cold.waitFor((deadline) => findEsps(k, log, sel, search, deadline), timeoutMs);
+  if (esps !== undefined) return esps;
   const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
-  // Why each disk read was not the ESP's: a GPT the kernel may have partitioned, refused here.
+  // Why each disk read was not the ESP's: a GPT refused here, or entries of it left out.
   let disks = "";
   for (const key of search.gpts.keys()) {
     const known = search.gpts.get(key);
-    if (typeof known === "string") disks += "; /dev/" + key.slice(0, key.indexOf(" ")) + ": " + known;
+    const why = typeof known === "string" ? known : known?.skipped.join("; ");
+    if (why) disks += "; /dev/" + key.slice(0, key.indexOf(" ")) + ": " + why;
   }
   throw new InitError(
     "timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary() + disks,
   );
+}
+
+/** The ESP's partition node, or its range of the disk. */
+export function espName(esp: Esp): string {
+  return esp.device !== "" ? esp.device : esp.disk + " bytes " + esp.offset + "+" + esp.size;
 }
 
 /**
@@ -242,7 +251,6 @@ export function mountEsp(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, ta
   if (device !== "") log.info("ESP " + device + " (found by " + esp.how + ")");
   else {
     loader.loadGroup("loop");
-    const range = esp.disk + " bytes " + esp.offset + "+" + esp.size;
     const l = attachLoop(k, esp.disk, {
       offset: esp.offset,
       size: esp.size,
@@ -251,7 +259,7 @@ export function mountEsp(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, ta
     });
     held = l.fd;
     device = l.path;
-    log.info("ESP at " + range + " (found by " + esp.how + "; the kernel made no partition node) on " + device);
+    log.info("ESP at " + espName(esp) + " (found by " + esp.how + "; the kernel made no partition node) on " + device);
   }
   loader.loadGroup("vfat");
   mkdirAll(k, target, 0o755);

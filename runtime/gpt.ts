@@ -39,7 +39,14 @@ export interface Gpt {
    * nodes, and a partition is reached by its range.
    */
   kernelPartitions: boolean;
+  /** The valid entries, in entry order. */
   partitions: GptPartition[];
+  /**
+   * Entries left out, each with its reason: outside the usable range, or overlapping another.
+   * Linux skips such entries and partitions the rest; the ESP search does the same, and a DDI
+   * with any is refused (ddi.ts).
+   */
+  skipped: string[];
 }
 
 /** A protective MBR: the 0x55aa signature and a partition of type 0xee. */
@@ -51,7 +58,8 @@ function hasProtectiveMbr(b: Uint8Array): boolean {
 }
 
 const SIGNATURE = "EFI PART";
-const MAX_ENTRIES = 1024;
+/** Linux reads any number of entries; 1 MiB of them (8,192 of 128 bytes) bounds the read. */
+const MAX_ENTRY_BYTES = 1048576;
 const MAX_ENTRY_SIZE = 4096;
 
 /** Every read below is checked against the bytes there are first (porffor: typedarray-bounds). */
@@ -109,8 +117,9 @@ function checkHeader(h: Uint8Array, lba: number, sectorSize: number, sectors: nu
   if (hdr.myLba !== lba) return "header at LBA " + lba + " says it is at LBA " + hdr.myLba;
   if (hdr.entrySize < 128 || hdr.entrySize > MAX_ENTRY_SIZE || hdr.entrySize % 8 !== 0)
     return "partition entry size " + hdr.entrySize + " is invalid";
-  if (hdr.count > MAX_ENTRIES) return "partition entry count " + hdr.count + " exceeds " + MAX_ENTRIES;
   const entryBytes = hdr.count * hdr.entrySize;
+  if (entryBytes > MAX_ENTRY_BYTES)
+    return hdr.count + " partition entries of " + hdr.entrySize + " bytes exceed " + MAX_ENTRY_BYTES + " bytes";
   const entrySectors = Math.ceil(entryBytes / sectorSize);
   if (hdr.entriesLba < 2 || hdr.entriesLba + entrySectors > sectors)
     return "partition entries at LBA " + hdr.entriesLba + " lie outside the disk";
@@ -135,8 +144,8 @@ function readEntries(read: ReadAt, hdr: Header, sectorSize: number): Uint8Array 
   return b;
 }
 
-function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartition[] {
-  const out: GptPartition[] = [];
+function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number, skipped: string[]): GptPartition[] {
+  const all: GptPartition[] = [];
   for (let i = 0; i < hdr.count; i++) {
     const o = i * hdr.entrySize;
     let empty = true;
@@ -146,8 +155,7 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
     const lastLba = u64le(b, o + 40);
     const typeGuid = guidToString(b, o);
     if (lastLba < firstLba || firstLba < hdr.firstUsable || lastLba > hdr.lastUsable) {
-      throw new ParseError(
-        "gpt",
+      skipped.push(
         "partition " +
           (i + 1) +
           " (type " +
@@ -161,8 +169,9 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
           ".." +
           hdr.lastUsable,
       );
+      continue;
     }
-    out.push({
+    all.push({
       number: i + 1,
       typeGuid,
       partGuid: guidToString(b, o + 16),
@@ -174,13 +183,19 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number): GptPartit
       name: utf16leText(b, o + 56, o + 56 + Math.min(72, hdr.entrySize - 56)),
     });
   }
-  for (let i = 0; i < out.length; i++) {
-    for (let j = i + 1; j < out.length; j++) {
-      if (out[i].firstLba <= out[j].lastLba && out[j].firstLba <= out[i].lastLba) {
-        throw new ParseError("gpt", "partitions " + out[i].number + " and " + out[j].number + " overlap");
+  // Overlapping entries: neither can be trusted to be what it says.
+  const overlaps = new Uint8Array(all.length);
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      if (all[i].firstLba <= all[j].lastLba && all[j].firstLba <= all[i].lastLba) {
+        skipped.push("partitions " + all[i].number + " and " + all[j].number + " overlap");
+        overlaps[i] = 1;
+        overlaps[j] = 1;
       }
     }
   }
+  const out: GptPartition[] = [];
+  for (let i = 0; i < all.length; i++) if (overlaps[i] === 0) out.push(all[i]);
   return out;
 }
 
@@ -203,6 +218,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
   let problem = 'no "EFI PART" signature at LBA 1 (512- or 4096-byte sectors)';
   let backupProblem = "";
   let noSignature = true;
+  const skipped: string[] = [];
   for (const ss of sizes) {
     const sectors = Math.floor(size / ss);
     if (sectors < 3) {
@@ -221,7 +237,8 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
             usedHeader: "primary",
             primaryProblem: undefined,
             kernelPartitions: primary.entrySize === 128 && hasProtectiveMbr(read(0, 512)),
-            partitions: parseEntries(entries, primary, ss),
+            partitions: parseEntries(entries, primary, ss, skipped),
+            skipped,
           };
         }
         problem = entries;
@@ -238,7 +255,8 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
           usedHeader: "backup",
           primaryProblem: problem,
           kernelPartitions: false,
-          partitions: parseEntries(entries, backup, ss),
+          partitions: parseEntries(entries, backup, ss, skipped),
+          skipped,
         };
       }
       backupProblem = entries;

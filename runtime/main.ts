@@ -11,8 +11,11 @@ import { AtFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { parseCmdline } from "./cmdline.js";
 import { Coldplug } from "./coldplug.js";
+import type { Config } from "./cmdline.js";
 import { readDdi, selectDdiPartitions } from "./ddi.js";
-import { espSelector, mountEsp, waitForEsp } from "./esp.js";
+import type { DdiLayout } from "./ddi.js";
+import { espName, espSelector, mountEsp, waitForEsp } from "./esp.js";
+import type { Esp } from "./esp.js";
 import { finalAction } from "./failure.js";
 import { setDevkmsg } from "./log.js";
 import type { Log } from "./log.js";
@@ -31,6 +34,35 @@ const ARCH = typeof STORAGE_INIT_ARCH === "undefined" ? "x86-64" : STORAGE_INIT_
 
 const ESP_MOUNT = "/esp";
 const SYSROOT = "/sysroot";
+
+/**
+ * Mounts each candidate ESP in turn (phase esp) and reads the DDI on it (phase ddi); the first
+ * whose DDI has the partitions this boot needs is the one, and stays mounted on ESP_MOUNT. With
+ * roothash=, that is the DDI whose partition UUIDs match it: a stick or a cloned disk with an
+ * ESP of its own cannot stop the boot, and cannot supply a root the hash does not pin. With one
+ * candidate its failure is the boot's; with several, the failure names each one's reason.
+ */
+function openDdi(k: Kernel, log: Log, run: BootRun, loader: ModuleLoader, esps: Esp[], config: Config): DdiLayout {
+  const reasons: string[] = [];
+  for (const esp of esps) {
+    // porffor: try-catch-stale-locals
+    const at = { device: "" };
+    try {
+      run.enter("esp");
+      at.device = mountEsp(k, log, loader, esp, ESP_MOUNT);
+      run.enter("ddi", config.ddiPath + " on " + at.device);
+      return selectDdiPartitions(readDdi(k, ESP_MOUNT + config.ddiPath), ARCH, config.rootHash, config.verityDisabled);
+    } catch (e) {
+      if (esps.length === 1) throw e;
+      const why = espName(esp) + ": " + (at.device === "" ? "cannot mount it: " : "") + errorText(e);
+      log.warn(why);
+      reasons.push(why);
+      if (at.device !== "") k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+    }
+  }
+  run.enter("ddi", config.ddiPath);
+  throw new InitError("none of the " + esps.length + " ESPs holds a DDI this boot can use: " + reasons.join("; "));
+}
 
 export function boot(k: Kernel, log: Log): never {
   const run = new BootRun(k, log);
@@ -56,14 +88,9 @@ export function boot(k: Kernel, log: Log): never {
     run.enter("coldplug");
     const loader = ModuleLoader.open(k, log, config.moduleParams);
     const sel = espSelector(k, log, config.esp, loader);
-    const esp = waitForEsp(k, log, new Coldplug(k, log, loader), sel, config.timeoutMs);
-
-    run.enter("esp");
-    const espDevice = mountEsp(k, log, loader, esp, ESP_MOUNT);
-
-    run.enter("ddi", config.ddiPath + " on " + espDevice);
+    const esps = waitForEsp(k, log, new Coldplug(k, log, loader), sel, config.timeoutMs);
+    const ddi = openDdi(k, log, run, loader, esps, config);
     const ddiFile = ESP_MOUNT + config.ddiPath;
-    const ddi = selectDdiPartitions(readDdi(k, ddiFile), ARCH, config.rootHash, config.verityDisabled);
 
     run.enter("verity");
     const root = setUpRootDevice(k, log, loader, ddiFile, ddi, {

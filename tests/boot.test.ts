@@ -42,6 +42,8 @@ interface Case {
   disk?: object;
   noDisk?: boolean;
   drive?: string;
+  /** A disk variant attached ahead of the case's disk (on the same interface). */
+  before?: object;
   append: string;
   initrd?: string;
   extraArgs?: string[];
@@ -96,6 +98,7 @@ async function boot(c: Case): Promise<{ r: Boot; d: Disk }> {
 
 async function bootOnce(c: Case, d: Disk): Promise<{ r: Boot; d: Disk }> {
   const drives: Drive[] = c.noDisk ? [] : [{ file: d.disk, if: c.drive ?? "virtio" }];
+  if (c.before !== undefined) drives.unshift({ file: (await disk(c.before)).disk, if: c.drive ?? "virtio" });
   const r = await bootQemu({
     kernel: kernel.vmlinuz,
     initrd: c.initrd ?? INITRD,
@@ -114,7 +117,13 @@ function noPanic(t: ExecutionContext, r: Boot): void {
 }
 
 /** Asserts the root was reached through the whole chain. */
-function reachedRoot(t: ExecutionContext, r: Boot, esp: RegExp, modules: string[]): void {
+function reachedRoot(
+  t: ExecutionContext,
+  r: Boot,
+  esp: RegExp,
+  modules: string[],
+  phases: string[] = phaseIds(),
+): void {
   noPanic(t, r);
   t.regex(r.output, /storage-init: version \d+\.\d+\.\d+, pid 1, kernel command line: /);
   for (const m of modules)
@@ -125,23 +134,15 @@ function reachedRoot(t: ExecutionContext, r: Boot, esp: RegExp, modules: string[
     /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of 4096\) over \/dev\/loop\d \+ \/dev\/loop\d/,
   );
   t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
-  t.regex(
-    r.output,
-    new RegExp(
-      "storage-init: phases \\(ms\\): " +
-        phaseIds()
-          .map((id) => id + " \\d+\\.\\d")
-          .join(", "),
-    ),
-  );
+  t.regex(r.output, new RegExp("storage-init: phases \\(ms\\): " + phases.map((id) => id + " \\d+\\.\\d").join(", ")));
   t.regex(r.output, /storage-init: starting \/sbin\/init after \d+\.\d+ ms/);
   t.regex(r.output, /ROOT-REACHED uptime=\d+\.\d+ pid=1 argv=\/sbin\/init/);
   const timings = r.output.match(/TIMINGS (\{.*\})/);
   t.truthy(timings, "timings.json reached the new root");
-  const phases = (JSON.parse((timings as RegExpMatchArray)[1]) as { phases: Array<{ phase: string }> }).phases.map(
+  const timed = (JSON.parse((timings as RegExpMatchArray)[1]) as { phases: Array<{ phase: string }> }).phases.map(
     (p) => p.phase,
   );
-  t.deepEqual(phases, phaseIds());
+  t.deepEqual(timed, phases);
   t.regex(r.output, /reboot: Power down/);
 }
 
@@ -210,11 +211,20 @@ it("boot: a DDI at another path given by storage_init.ddi=", async (t) => {
   reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 /, ["virtio_blk"]);
 });
 
-it("boot: the ESP given by storage_init.esp=PARTUUID=", async (t) => {
-  const { r } = await boot({ append: OK + " storage_init.esp=PARTUUID=" + ESP_PART_UUID });
-  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by storage_init\.esp=PARTUUID=[0-9a-f-]{36}\)/, [
-    "virtio_blk",
-  ]);
+it("boot: storage_init.esp=PARTUUID= matching a cloned disk too: the ESP whose DDI roothash= pins is taken", async (t) => {
+  // vda is another system's disk with the same ESP PARTUUID (a clone); its DDI is not this hash's.
+  const { r } = await boot({
+    before: { hash: "sha512" },
+    append: OK + " storage_init.esp=PARTUUID=" + ESP_PART_UUID,
+  });
+  t.regex(r.output, /storage-init: \/dev\/vda1: root partition UUID [0-9a-f-]{36} does not match roothash= /);
+  reachedRoot(
+    t,
+    r,
+    /storage-init: ESP \/dev\/vdb1 \(found by storage_init\.esp=PARTUUID=[0-9a-f-]{36}\)/,
+    ["virtio_blk"],
+    ["api", "cmdline", "coldplug", "esp", "ddi", "esp", "ddi", "verity", "mount", "switch-root"],
+  );
 });
 
 it("boot: a corrupted primary GPT header is replaced by the backup and the boot succeeds", async (t) => {

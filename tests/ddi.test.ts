@@ -159,4 +159,17 @@ test("readDdi() names a directory, an empty file and a special file, and refuses
     any: true,
     message: "a GPT header at both 512 and 4096 bytes: refusing the ambiguous table",
   });
+  // An entry a disk's search would skip makes a DDI unusable.
+  k.addFile(
+    "/esp/overlap.raw",
+    writeGpt(4 * 1048576, 512, [
+      { type: PartitionType.ROOT_X86_64, uuid: ROOT_UUID, first: 2048, last: 4095, name: "root" },
+      { type: PartitionType.ROOT_VERITY_X86_64, uuid: VERITY_UUID, first: 4095, last: 6143, name: "verity" },
+    ]),
+  );
+  t.throws(() => readDdi(k, "/esp/overlap.raw"), {
+    any: true,
+    instanceOf: ParseError,
+    message: "partitions 1 and 2 overlap",
+  });
 });

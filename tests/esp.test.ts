@@ -2,13 +2,14 @@ import test from "ava";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { PartitionType } from "../lib/facts.js";
 import {
-  findEsp,
+  findEsps,
   LOADER_DEVICE_PART_UUID,
   newEspSearch,
   parseEspSelector,
   parseLoaderDevicePartUuid,
   readLoaderSelector,
 } from "../runtime/esp.js";
+import type { EspSelector } from "../runtime/esp.js";
 import { Log } from "../runtime/log.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { rng, writeGpt } from "./helpers.js";
@@ -51,6 +52,9 @@ test("parseEspSelector() takes PARTUUID=, PARTLABEL= and /dev/ paths only", (t) 
     'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "LABEL=ESP"',
   );
 });
+
+/** The first candidate, as the boot tries it. */
+const findEsp = (...a: Parameters<typeof findEsps>) => findEsps(...a)?.[0];
 
 function twoDisks(): FakeKernel {
   const k = new FakeKernel();
@@ -104,6 +108,20 @@ test("findEsp() by type, PARTUUID, PARTLABEL and device path", (t) => {
     undefined,
   );
   t.is(findEsp(k, log, { kind: "device", value: "/dev/sdz9", source: "x" }, newEspSearch(), Infinity), undefined);
+});
+
+test("findEsps() returns every matching partition, in the order of the disks' names", (t) => {
+  const k = twoDisks();
+  // A cloned disk: the same ESP, the same PARTUUID, on a disk that sorts first.
+  const clone = writeGpt(4 * 1048576, 512, [
+    { type: PartitionType.ESP, uuid: A, first: 2048, last: 4095, name: "ESP" },
+  ]);
+  k.addDisk("nvme0n0", clone, [[1, 1048576, 1048576]], (n) => "nvme0n0p" + n);
+  const log = new Log(k);
+  const names = (sel: EspSelector) => (findEsps(k, log, sel, newEspSearch(), Infinity) ?? []).map((e) => e.device);
+  t.deepEqual(names({ kind: "type", value: "", source: "type" }), ["/dev/nvme0n0p1", "/dev/nvme1n1p2"]);
+  t.deepEqual(names({ kind: "partuuid", value: A, source: "x" }), ["/dev/nvme0n0p1", "/dev/nvme1n1p2"]);
+  t.deepEqual(names({ kind: "partlabel", value: "ESP", source: "x" }), ["/dev/nvme0n0p1"]);
 });
 
 test("readLoaderSelector() uses LoaderDevicePartUUID when present", (t) => {
@@ -177,6 +195,20 @@ test("findEsp() reaches the ESP by its range when the kernel's partition is anot
   late.addDisk("vda", esp);
   late.addFile("/sys/class/block/vda/queue/logical_block_size", "512\n");
   t.is(findEsp(late, new Log(late), { kind: "type", value: "", source: "type" }, newEspSearch(), Infinity), undefined);
+});
+
+test("findEsp() skips a bad entry beside the ESP, and the timeout line names a skipped ESP", (t) => {
+  const k = new FakeKernel();
+  const disk = writeGpt(4 * 1048576, 512, [
+    { type: B, uuid: B, first: 2048, last: 99999, name: "past the end" },
+    { type: PartitionType.ESP, uuid: A, first: 3072, last: 4095, name: "ESP" },
+  ]);
+  k.addDisk("vda", disk, [[2, 3072 * 512, 1024 * 512]]);
+  const log = new Log(k);
+  t.like(findEsp(k, log, { kind: "type", value: "", source: "type" }, newEspSearch(), Infinity), {
+    device: "/dev/vda2",
+  });
+  t.regex(k.logText(), /\/dev\/vda: GPT entries ignored: partition 1 \(type [0-9a-f-]{36}\) spans LBA 2048\.\.99999, /);
 });
 
 test("findEsp() reads no further disk once the deadline has passed", (t) => {

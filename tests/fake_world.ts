@@ -39,6 +39,8 @@ export interface WorldOptions {
   primaryBroken?: boolean;
   /** The disk's bytes instead of the usual GPT disk with its ESP (worldDisk() makes that one). */
   disk?: Uint8Array;
+  /** A second disk, vdb: a clone of worldDisk() (the same PARTUUID) whose ESP holds these files. */
+  cloneEspFiles?: Map<string, Uint8Array>;
 }
 
 /** The world's disk: 4 MiB, a GPT with the ESP as partition 1 (1 MiB at 1 MiB). */
@@ -116,10 +118,14 @@ export function world(cmdline: string, opts: WorldOptions): World {
     if (name === "virtio_pci") k.addBusDevice("virtio", "virtio0", "virtio:d00000002v00001AF4");
     if (name === "virtio_blk" && !opts.noDisk)
       k.addDisk("vda", disk, opts.primaryBroken ? [] : [[1, 1048576, 2097152]]);
+    if (name === "virtio_blk" && opts.cloneEspFiles !== undefined)
+      k.addDisk("vdb", worldDisk(), [[1, 1048576, 2097152]]);
   };
   const espFiles = opts.espFiles ?? new Map([["/EFI/storage-init/root.raw", opts.ddi]]);
   k.onMount = (m) => {
-    if (m.fstype === "vfat") for (const [p, data] of espFiles) k.addFile(m.target + p, data);
+    if (m.fstype === "vfat")
+      for (const [p, data] of m.source === "/dev/vdb1" ? (opts.cloneEspFiles ?? espFiles) : espFiles)
+        k.addFile(m.target + p, data);
     if (m.fstype === "erofs") {
       for (const d of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp(m.target + d);
       k.addFile(m.target + "/sbin/init", "\x7fELF", 0o755);

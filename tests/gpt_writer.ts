@@ -17,7 +17,7 @@ export interface GptPart {
  * 512-byte sectors to image files; this writer is checked against sgdisk in gpt.test.ts and
  * then used for 4096-byte sectors.
  */
-export function writeGpt(sizeBytes: number, ss: number, parts: GptPart[]): Uint8Array {
+export function writeGpt(sizeBytes: number, ss: number, parts: GptPart[], count: number = 128): Uint8Array {
   const disk = new Uint8Array(sizeBytes);
   const sectors = sizeBytes / ss;
   // The protective MBR the real tools write: one partition of type 0xee over the disk.
@@ -26,7 +26,6 @@ export function writeGpt(sizeBytes: number, ss: number, parts: GptPart[]): Uint8
   putU32le(disk, 446 + 12, Math.min(sectors - 1, 0xffffffff));
   disk[510] = 0x55;
   disk[511] = 0xaa;
-  const count = 128;
   const entries = new Uint8Array(count * 128);
   parts.forEach((p, i) => {
     const o = i * 128;

@@ -5,6 +5,7 @@
 // with the real kernel.
 import test from "ava";
 import { readFileSync } from "node:fs";
+import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
 import { phaseIds } from "../runtime/phases.js";
 import { KernelError } from "../syscalls/errno.js";
@@ -14,6 +15,8 @@ import type { FakeKernel } from "./fake_kernel.js";
 import { logLines, syntheticDdi, TABLE, world, worldDisk } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 import { rng } from "./rng.js";
+import { writeGpt } from "./gpt_writer.js";
+import { ESP_PART_UUID } from "../qemu/test_disk.js";
 
 const HASH = "0123456789abcdef".repeat(4);
 const DDI = syntheticDdi(HASH);
@@ -121,6 +124,41 @@ test("boot() names the path and the ESP of a missing DDI", (t) => {
     'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT',
     { espFiles: new Map() },
   );
+});
+
+test("boot() tries each ESP in turn: the one whose DDI matches roothash= is taken", (t) => {
+  const other = syntheticDdi("fedcba9876543210".repeat(4));
+  // vda's ESP holds another system's DDI; vdb, a clone with the same PARTUUID, holds this one.
+  const { k, run } = W(`roothash=${HASH}`, {
+    espFiles: new Map([["/EFI/storage-init/root.raw", other]]),
+    cloneEspFiles: new Map([["/EFI/storage-init/root.raw", DDI]]),
+  });
+  t.is(run().reason, "exec", k.logText());
+  const log = lines(k);
+  t.true(
+    log.includes(
+      `storage-init: /dev/vda1: root partition UUID ${uuidFromHex("fedcba9876543210".repeat(2))} does not match roothash= (expected ${uuidFromHex(HASH.slice(0, 32))})`,
+    ),
+  );
+  t.true(log.includes("storage-init: ESP /dev/vdb1 (found by the ESP partition type)"));
+  t.deepEqual(
+    k.mountLog.filter((x) => x.fstype === "vfat").map((x) => x.source),
+    ["/dev/vda1", "/dev/vdb1"],
+  );
+  t.is(k.dmTables.length, 1);
+});
+
+test("boot() names every ESP's reason when none holds a usable DDI", (t) => {
+  const k = failure(
+    t,
+    `roothash=${HASH} storage_init.failure_delay=0`,
+    "storage-init: failed to open the DDI /EFI/storage-init/root.raw: none of the 2 ESPs holds a DDI this boot can use: " +
+      '/dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT; ' +
+      '/dev/vdb1: "/esp/EFI/storage-init/root.raw" is a directory, not a DDI image',
+    { espFiles: new Map(), cloneEspFiles: new Map([["/EFI/storage-init/root.raw/x", DDI]]) },
+  );
+  t.is(k.mounts.filter((m) => m.fstype === "vfat").length, 0, "no ESP is left mounted");
+  t.is(k.dmTables.length, 0);
 });
 
 test("boot() says a DDI that is not a GPT image is not one", (t) => {
@@ -259,5 +297,17 @@ test("boot() names each disk's reason in the timeout line when the ESP never app
     [
       'storage-init: failed to find the ESP: timed out after 1 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: vda, vda1; /dev/vda: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
     ],
+  );
+  // An ESP entry overlapping another is left out, and the line says so.
+  const overlapping = W(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, {
+    disk: writeGpt(4 * 1048576, 512, [
+      { type: PartitionType.ESP, uuid: ESP_PART_UUID, first: 2048, last: 6143, name: "ESP" },
+      { type: "0fc63daf-8483-4772-8e79-3d69d8477de4", uuid: ESP_PART_UUID, first: 6000, last: 7000, name: "data" },
+    ]),
+  });
+  overlapping.run();
+  t.regex(
+    lines(overlapping.k).find((l) => l.includes("failed to")) ?? "",
+    /; block devices: vda, vda1; \/dev\/vda: partitions 1 and 2 overlap$/,
   );
 });
