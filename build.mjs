@@ -1,23 +1,38 @@
 #!/usr/bin/env node
 // The build's command line. What it runs lives in toolchain/ (docs/architecture.md).
 //
-//   node build.mjs                      dist/storage-init and an initramfs without modules
-//   node build.mjs --kernel DIR [--storage virtio,nvme,sata,usb,mmc|all]
-//                                       ... with the storage module closure of the kernel
-//                                       unpacked in DIR (DIR/lib/modules/<version>), for the
-//                                       storage classes given (default all)
+//   node build.mjs [--kernel DIR] [--storage virtio,nvme,sata,usb,mmc|all]
+//                                       dist/storage-init and dist/initramfs-<storage>.cpio.gz
+//                                       with the storage module closure of the kernel unpacked
+//                                       in DIR (DIR/lib/modules/<version>, DIR/boot/vmlinuz-*);
+//                                       without --kernel, Debian's kernel that
+//                                       qemu/kernel.mjs fetches (nothing is installed)
+//   node build.mjs --uki --roothash HEX [--cmdline "..."] [--sign-key KEY --sign-cert CERT]
+//                  [--os-release FILE] [--kernel DIR] [--storage ...]
+//                                       ... and dist/storage-init.efi: systemd-stub with that
+//                                       kernel, the initramfs and the command line (signed for
+//                                       Secure Boot with sbsign when a key is given)
 //   node build.mjs tests                what the boot tests boot: the init with every storage
 //                                       class, for the Debian kernel qemu/kernel.mjs fetches
 //
 // `npm run build` type-checks first (tsc --noEmit): the bundler relies on the annotations.
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import { register } from "tsx/esm/api";
 
 // The toolchain imports the TypeScript it shares with the init (the module table format).
 register();
-const { buildInit } = await import("./toolchain/init_image.mjs");
+const { buildInit, kernelRelease } = await import("./toolchain/init_image.mjs");
 const { hardwareModules } = await import("./toolchain/module_closure.ts");
+const { buildUki, STUBS } = await import("./toolchain/uki.mjs");
+const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
+
+const USAGE =
+  "usage: node build.mjs [--kernel DIR] [--storage CLASS,...] [--uki --roothash HEX [--cmdline TEXT] " +
+  "[--sign-key KEY --sign-cert CERT] [--os-release FILE]] | tests";
+
+/** The default os-release of the UKI: what systemd-boot's menu shows. */
+const OS_RELEASE = 'ID=storage-init\nNAME="storage-init"\nPRETTY_NAME="storage-init (verified DDI on the ESP)"\n';
 
 async function cli(argv) {
   if (argv[0] === "tests") {
@@ -25,19 +40,59 @@ async function cli(argv) {
     await buildInit({ kernelDir: fetchKernel().root, storage: ["all"] });
     return;
   }
-  let kernelDir;
-  let storage = ["all"];
+  const o = { storage: ["all"], uki: false, cmdline: "" };
+  const value = (i) => {
+    if (i >= argv.length) throw new Error(`${argv[i - 1]} needs a value; ${USAGE}`);
+    return argv[i];
+  };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--kernel") kernelDir = resolve(argv[++i]);
-    else if (argv[i] === "--storage") storage = argv[++i].split(",");
-    else
-      throw new Error(
-        `unknown argument ${argv[i]}; usage: node build.mjs [--kernel DIR [--storage CLASS,...]] | tests`,
-      );
+    const a = argv[i];
+    if (a === "--kernel") o.kernelDir = resolve(value(++i));
+    else if (a === "--storage") o.storage = value(++i).split(",");
+    else if (a === "--uki") o.uki = true;
+    else if (a === "--roothash") o.rootHash = value(++i);
+    else if (a === "--cmdline") o.cmdline = value(++i);
+    else if (a === "--sign-key") o.signKey = resolve(value(++i));
+    else if (a === "--sign-cert") o.signCert = resolve(value(++i));
+    else if (a === "--os-release") o.osRelease = resolve(value(++i));
+    else throw new Error(`unknown argument ${a}; ${USAGE}`);
   }
-  if (kernelDir && !existsSync(kernelDir)) throw new Error(`--kernel ${kernelDir}: no such directory`);
-  hardwareModules(storage); // an unknown class stops here, before the compile
-  await buildInit({ kernelDir, storage });
+  if (o.kernelDir && !existsSync(o.kernelDir)) throw new Error(`--kernel ${o.kernelDir}: no such directory`);
+  if (!o.uki && (o.rootHash || o.cmdline || o.signKey || o.signCert || o.osRelease))
+    throw new Error(`--roothash, --cmdline, --sign-* and --os-release are for --uki; ${USAGE}`);
+  if (o.uki && !/^([0-9a-f]{64}|[0-9a-f]{128})$/.test(o.rootHash ?? ""))
+    throw new Error(
+      "--uki needs --roothash with the DDI's root hash (64 or 128 hex digits): it is what the signed command line pins",
+    );
+  if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");
+  hardwareModules(o.storage); // an unknown class stops here, before the compile
+  if (!o.kernelDir) {
+    const { fetchKernel } = await import("./qemu/kernel.mjs");
+    const k = fetchKernel();
+    o.kernelDir = k.root;
+    console.log(
+      `build: kernel ${k.version} from Debian's ${k.package} (in ${relative(ROOT, k.root)}; --kernel DIR for another)`,
+    );
+  } else console.log(`build: kernel ${kernelRelease(o.kernelDir)} from ${o.kernelDir}`);
+  const built = await buildInit({ kernelDir: o.kernelDir, storage: o.storage });
+  if (!o.uki) return;
+  const release = kernelRelease(o.kernelDir);
+  const vmlinuz = join(o.kernelDir, "boot", `vmlinuz-${release}`);
+  if (!existsSync(vmlinuz)) throw new Error(`${vmlinuz}: the kernel image is missing from ${o.kernelDir}`);
+  const uki = buildUki({
+    stub: STUBS["x86-64"],
+    kernel: vmlinuz,
+    initrd: built.initramfs,
+    cmdline: `roothash=${o.rootHash} ${o.cmdline}`.trim(),
+    osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : OS_RELEASE,
+    uname: release,
+    out: join(DIST, "storage-init.efi"),
+    sign: o.signKey ? { key: o.signKey, cert: o.signCert } : undefined,
+  });
+  console.log(
+    `build: UKI -> ${relative(ROOT, uki.out)} ${kib(uki.size)}${o.signKey ? " (signed)" : ""}: ` +
+      uki.sections.map((x) => `${x.name} ${kib(x.size)}`).join(", "),
+  );
 }
 
 try {

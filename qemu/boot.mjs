@@ -2,7 +2,10 @@
 import { spawn } from "node:child_process";
 
 /**
- * Options: kernel, initrd, append (kernel command line), drives ([{ file, if: "virtio"|"nvme"|
+ * Options: kernel, initrd, append (kernel command line), or instead firmware ({ code, vars }:
+ * UEFI pflash images, vars a writable copy; secureBoot adds the SMM that OVMF's Secure Boot
+ * build needs) to boot the disks as a machine would; stopOn (a RegExp: QEMU is stopped after the
+ * first console line it matches); drives ([{ file, if: "virtio"|"nvme"|
  * "scsi"|"ahci", format?, readonly? (default true) }]), timeoutMs, memory (MiB), extraArgs, onLine(line).
  * Resolves with { output, lines, code, timedOut, ms } once QEMU exits or the time limit passes
  * (QEMU is then killed). -no-reboot turns a guest reboot into a QEMU exit.
@@ -26,13 +29,25 @@ export function bootQemu(opts) {
     "-serial",
     "stdio",
     "-no-reboot",
-    "-kernel",
-    opts.kernel,
-    "-initrd",
-    opts.initrd,
-    "-append",
-    `console=ttyS0 panic=-1 ${opts.append ?? ""}`.trim(),
   ];
+  if (opts.firmware) {
+    if (opts.firmware.secureBoot)
+      args.splice(1, 1, "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on");
+    args.push(
+      "-drive",
+      `if=pflash,format=raw,unit=0,readonly=on,file=${opts.firmware.code}`,
+      "-drive",
+      `if=pflash,format=raw,unit=1,file=${opts.firmware.vars}`,
+    );
+  } else
+    args.push(
+      "-kernel",
+      opts.kernel,
+      "-initrd",
+      opts.initrd,
+      "-append",
+      `console=ttyS0 panic=-1 ${opts.append ?? ""}`.trim(),
+    );
   let n = 0;
   for (const d of opts.drives ?? []) {
     const id = `d${n++}`;
@@ -64,7 +79,11 @@ export function bootQemu(opts) {
       pending += s;
       const parts = pending.split("\n");
       pending = parts.pop();
-      for (const l of parts) opts.onLine?.(l);
+      for (const l of parts) {
+        opts.onLine?.(l);
+        // A boot that can only wait from here (the firmware refused the loader): done.
+        if (opts.stopOn?.test(l)) p.kill("SIGKILL");
+      }
     };
     p.stdout.on("data", onData);
     p.stderr.on("data", onData);

@@ -258,3 +258,16 @@ function assemble(dir, tmp, root, opts, meta, extra = {}) {
   }
   return result;
 }
+
+/**
+ * A GPT disk at `out` whose one partition is an ESP (PARTUUID `espPartUuid`) holding `files`
+ * [{ src, path }]: the UEFI boots put systemd-boot, the UKI and the DDI on it. Not cached: the
+ * UKI changes with every build.
+ */
+export function buildEspDisk(out, files, { espPartUuid }) {
+  const esp = `${out}.esp`;
+  buildEsp(esp, files);
+  gptImage(out, [{ data: esp, type: PartitionType.ESP, uuid: espPartUuid, name: "ESP" }]);
+  rmSync(esp, { force: true });
+  return out;
+}

@@ -13,7 +13,7 @@
 // One case by name: node build.mjs tests && npx ava tests/boot.test.ts -m 'boot: NVMe*'
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { createConnection } from "node:net";
@@ -22,7 +22,10 @@ import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
-import { buildDisk } from "../qemu/images.mjs";
+import { buildDisk, buildEspDisk } from "../qemu/images.mjs";
+import { espFiles, firmware, sbsign, snakeoilSigner, SYSTEMD_BOOT } from "../qemu/uefi.mjs";
+import { buildUki, STUBS } from "../toolchain/uki.mjs";
+import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { fetchKernel } from "../qemu/kernel.mjs";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { stampedLines } from "../qemu/timeline.mjs";
@@ -82,7 +85,74 @@ const DISKS: object[] = [
 if (it === test) {
   test.before(async () => {
     for (const d of DISKS) await buildDisk(d);
+    for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
   });
+}
+
+/**
+ * The UEFI cases' disks: an ESP with the UKI (our initramfs, the command line with the test
+ * disk's roothash=), systemd-boot unless the firmware starts the UKI itself, and the test DDI.
+ * Its PARTUUID is not the test disk's, so that a decoy ESP of the test disks can sit beside it.
+ */
+const UEFI = {
+  "systemd-boot": { bootloader: true, secureBoot: false, tamper: false },
+  direct: { bootloader: false, secureBoot: false, tamper: false },
+  "secure-boot": { bootloader: true, secureBoot: true, tamper: false },
+  "secure-boot-tampered": { bootloader: true, secureBoot: true, tamper: true },
+};
+type UefiCase = keyof typeof UEFI;
+const UEFI_ESP_PART_UUID = "5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5b";
+
+async function uefiDisk(name: UefiCase): Promise<{ disk: string; uki: string; dir: string; rootHash: string }> {
+  const c = UEFI[name];
+  const dir = join(ROOT, ".build", "uefi", name);
+  mkdirSync(dir, { recursive: true });
+  const d = (await buildDisk({})) as Disk & { ddi: string };
+  const signer = c.secureBoot ? snakeoilSigner() : undefined;
+  const uki = buildUki({
+    stub: STUBS["x86-64"],
+    kernel: kernel.vmlinuz,
+    initrd: INITRD,
+    cmdline: `console=ttyS0 panic=-1 roothash=${d.rootHash} storage_init.timeout=20`,
+    osRelease: 'ID=storage-init-test\nPRETTY_NAME="storage-init test"\n',
+    uname: kernel.version,
+    out: join(dir, "storage-init.efi"),
+    sign: signer,
+  }).out;
+  if (c.tamper) {
+    // The signed command line with one digit of roothash= changed: what an attacker with write
+    // access to the ESP, and without the key, can do.
+    const b = readFileSync(uki);
+    const at = b.indexOf("roothash=") + "roothash=".length;
+    b[at] = b[at] === 0x30 ? 0x31 : 0x30;
+    writeFileSync(uki, b);
+  }
+  const bootloader = !c.bootloader
+    ? undefined
+    : signer
+      ? sbsign(signer, SYSTEMD_BOOT, join(dir, "systemd-boot.efi"))
+      : SYSTEMD_BOOT;
+  const disk = buildEspDisk(
+    join(dir, "disk.img"),
+    espFiles(dir, { uki, bootloader, ddi: d.ddi, ddiPath: DEFAULT_DDI_PATH }),
+    { espPartUuid: UEFI_ESP_PART_UUID },
+  );
+  return { disk, uki, dir, rootHash: d.rootHash };
+}
+
+/** Boots a UEFI case under OVMF, the decoy disk `before` it when given. */
+async function uefiBoot(name: UefiCase, opts: { before?: object; stopOn?: RegExp } = {}): Promise<Boot> {
+  const u = await uefiDisk(name);
+  const drives: Drive[] = [{ file: u.disk, if: "virtio" }];
+  if (opts.before !== undefined) drives.unshift({ file: (await disk(opts.before)).disk, if: "virtio" });
+  return slot(() =>
+    bootQemu({
+      firmware: firmware(u.dir, { secureBoot: UEFI[name].secureBoot }),
+      drives,
+      timeoutMs: BOOT_LIMIT_MS,
+      stopOn: opts.stopOn,
+    }),
+  );
 }
 
 function disk(opts: object): Promise<Disk> {
@@ -306,6 +376,35 @@ it("boot: 128 SCSI LUNs appearing while the init waits, the ESP's disk the last,
   ]);
   const attached = r.output.split("Attached SCSI disk").length - 1;
   t.true(attached > 100, `${attached} SCSI disks attached`);
+});
+
+// ---- UEFI: OVMF, systemd-boot, the UKI ----
+
+it("uefi: OVMF -> systemd-boot -> the UKI; a decoy ESP on the first disk: LoaderDevicePartUUID leads to the DDI", async (t) => {
+  // vda is a disk whose ESP has no DDI (and no loader: the firmware goes on to vdb).
+  const r = await uefiBoot("systemd-boot", { before: { omitDdi: true } });
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vdb1 \(found by LoaderDevicePartUUID\)/, ["virtio_blk"]);
+  t.notRegex(r.output, /\/dev\/vda1/, "the decoy ESP was never looked at");
+  t.regex(r.output, /Kernel command line: console=ttyS0 panic=-1 roothash=[0-9a-f]{64} storage_init\.timeout=20/);
+});
+
+it("uefi: the UKI started by the firmware itself (systemd-stub sets LoaderDevicePartUUID)", async (t) => {
+  const r = await uefiBoot("direct");
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, ["virtio_blk"]);
+});
+
+it("uefi: Secure Boot enforced: the signed systemd-boot and UKI boot", async (t) => {
+  const r = await uefiBoot("secure-boot");
+  t.regex(r.output, /secureboot: Secure boot enabled/);
+  t.regex(r.output, /Kernel is locked down from EFI Secure Boot/);
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, ["virtio_blk"]);
+});
+
+it("uefi: Secure Boot refuses a UKI whose command line (roothash=) was changed after signing", async (t) => {
+  const r = await uefiBoot("secure-boot-tampered", { stopOn: /No bootable option or device was found/ });
+  t.false(r.timedOut, "the firmware gave up:\n" + r.output);
+  t.regex(r.output, /Error loading \\EFI\\Linux\\storage-init\.efi: Access Denied/);
+  t.notRegex(r.output, /Linux version|storage-init:/, "no kernel ran");
 });
 
 // ---- failures ----

@@ -20,6 +20,8 @@ const PACKAGES = {
   veritysetup: "cryptsetup-bin",
   "mkfs.vfat": "dosfstools",
   mcopy: "mtools",
+  objcopy: "binutils",
+  sbsign: "sbsigntool",
 };
 
 /** Throws, naming the Debian package to install, when `name` is not on the PATH. */

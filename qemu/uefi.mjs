@@ -1,0 +1,76 @@
+// UEFI boots as a machine does them: OVMF (Debian's ovmf package) -> systemd-boot or the UKI
+// itself as the removable-media loader -> systemd-stub -> the kernel with our initramfs.
+//
+// Secure Boot uses OVMF_CODE_4M.secboot.fd (SMM) with OVMF_VARS_4M.snakeoil.fd, whose PK, KEK
+// and db hold Debian's test-only "snakeoil" certificate; its key ships beside it, protected by
+// the passphrase "snakeoil", and is decrypted into the cache for sbsign.
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
+
+export const OVMF = {
+  code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
+  vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+  secbootCode: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+  snakeoilVars: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
+  snakeoilKey: "/usr/share/ovmf/PkKek-1-snakeoil.key",
+  snakeoilCert: "/usr/share/ovmf/PkKek-1-snakeoil.pem",
+};
+
+/** systemd-boot, from Debian's systemd-boot-efi. */
+export const SYSTEMD_BOOT = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+
+/** Throws naming the package when a firmware file is missing. */
+function need(file, pkg) {
+  if (!existsSync(file)) throw new Error(`${file} not found: install it with 'apt-get install ${pkg}'`);
+  return file;
+}
+
+/** The snakeoil key, decrypted, and its certificate: { key, cert } for sbsign. */
+export function snakeoilSigner() {
+  requireTool("openssl");
+  const dir = join(CACHE, "uefi");
+  const key = join(dir, "snakeoil.key");
+  if (!existsSync(key)) {
+    mkdirSync(dir, { recursive: true });
+    run("openssl", ["pkey", "-in", need(OVMF.snakeoilKey, "ovmf"), "-passin", "pass:snakeoil", "-out", key]);
+  }
+  return { key, cert: need(OVMF.snakeoilCert, "ovmf") };
+}
+
+/** Signs `file` into `out` with sbsign. */
+export function sbsign(signer, file, out) {
+  requireTool("sbsign");
+  run("sbsign", ["--key", signer.key, "--cert", signer.cert, "--output", out, file]);
+  return out;
+}
+
+/**
+ * The firmware for bootQemu: OVMF's code and a fresh writable copy of its variable store in
+ * `dir` (each boot starts from the package's store). With secureBoot, the Secure Boot build and
+ * the snakeoil store: only what the snakeoil key signed runs.
+ */
+export function firmware(dir, { secureBoot = false } = {}) {
+  const vars = join(dir, "OVMF_VARS.fd");
+  copyFileSync(need(secureBoot ? OVMF.snakeoilVars : OVMF.vars, "ovmf"), vars);
+  return { code: need(secureBoot ? OVMF.secbootCode : OVMF.code, "ovmf"), vars, secureBoot };
+}
+
+/**
+ * The ESP's files for a UEFI boot from `dir`: with `bootloader`, systemd-boot as the
+ * removable-media loader (\EFI\BOOT\BOOTX64.EFI) and the UKI as a Type #2 entry in \EFI\Linux
+ * (systemd-boot finds it there, no entry file needed); without, the UKI itself as BOOTX64.EFI.
+ */
+export function espFiles(dir, { uki, bootloader, ddi, ddiPath }) {
+  const conf = join(dir, "loader.conf");
+  writeFileSync(conf, "timeout 0\n");
+  const files = [{ src: ddi, path: ddiPath }];
+  if (bootloader) {
+    files.push(
+      { src: bootloader, path: "/EFI/BOOT/BOOTX64.EFI" },
+      { src: conf, path: "/loader/loader.conf" },
+      { src: uki, path: "/EFI/Linux/storage-init.efi" },
+    );
+  } else files.push({ src: uki, path: "/EFI/BOOT/BOOTX64.EFI" });
+  return files;
+}

@@ -1,0 +1,116 @@
+// The UKI builder against Debian's systemd-stub and objcopy: where the sections go, what they
+// hold, and the DDI paths it refuses. The UKI's boots are in tests/boot.test.ts ("uefi:").
+import test from "ava";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildUki, peLayout, placeSections, STUBS, sysextPath } from "../../toolchain/uki.mjs";
+import { inTempDir } from "../helpers.js";
+
+const STUB = STUBS["x86-64"];
+if (!existsSync(STUB) && process.env.CI) throw new Error(`${STUB} is missing: .ci/install installs systemd-boot-efi`);
+const it = existsSync(STUB) ? test : test.skip;
+
+/** The PE section table of `file`: name, RVA, virtual size, file offset. */
+function sections(file: string): Array<{ name: string; rva: number; size: number; raw: number }> {
+  const b = readFileSync(file);
+  const at = b.readUInt32LE(0x3c);
+  const n = b.readUInt16LE(at + 6);
+  const table = at + 24 + b.readUInt16LE(at + 20);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const s = table + 40 * i;
+    out.push({
+      name: b.toString("latin1", s, s + 8).replace(/\0+$/, ""),
+      size: b.readUInt32LE(s + 8),
+      rva: b.readUInt32LE(s + 12),
+      raw: b.readUInt32LE(s + 20),
+    });
+  }
+  return out;
+}
+
+test("placeSections() packs the sections after the stub's, aligned, in ukify's order, whatever their sizes", (t) => {
+  inTempDir((dir) => {
+    const f = (name: string, size: number) => {
+      const p = join(dir, name);
+      writeFileSync(p, Buffer.alloc(size));
+      return p;
+    };
+    const layout = { imageBase: 0x1000000n, sectionAlignment: 4096, end: 0x19134, names: [".text", ".sbat"] };
+    const placed = placeSections(layout, {
+      ".linux": f("linux", 12_000_001),
+      ".initrd": f("initrd", 3_000_000),
+      ".cmdline": f("cmdline", 100),
+      ".osrel": f("osrel", 40),
+    });
+    t.deepEqual(
+      placed.map((p: { name: string }) => p.name),
+      [".osrel", ".cmdline", ".initrd", ".linux"],
+    );
+    let next = 0x1000000n + 0x1a000n;
+    for (const p of placed as Array<{ vma: bigint; size: number }>) {
+      t.is(p.vma % 4096n, 0n);
+      t.true(p.vma >= next, "no overlap");
+      next = p.vma + BigInt(p.size);
+    }
+    t.throws(() => placeSections({ ...layout, names: [".linux"] }, { ".linux": f("l2", 1) }), {
+      message: "the stub already has a .linux section",
+    });
+  });
+});
+
+test("sysextPath() names the places systemd-stub loads *.raw from as extensions", (t) => {
+  t.is(sysextPath("/EFI/Linux/os.efi.extra.d/root.raw"), "beside a UKI in <uki>.efi.extra.d/");
+  t.is(sysextPath("/loader/extensions/root.raw"), "under /loader/extensions/");
+  t.is(sysextPath("/loader/credentials/x.raw"), "under /loader/credentials/");
+  t.is(sysextPath("/EFI/storage-init/root.raw"), undefined);
+});
+
+it("buildUki() writes systemd-stub's sections after its own, holding what was given", (t) => {
+  inTempDir((dir) => {
+    const kernel = join(dir, "vmlinuz");
+    const initrd = join(dir, "initrd");
+    writeFileSync(kernel, Buffer.alloc(5_000_003, 0x4b));
+    writeFileSync(initrd, Buffer.alloc(1_000_001, 0x49));
+    const out = join(dir, "uki.efi");
+    const r = buildUki({
+      stub: STUB,
+      kernel,
+      initrd,
+      cmdline: "roothash=" + "ab".repeat(32) + " console=ttyS0",
+      osRelease: "ID=test\n",
+      uname: "6.1.0-test",
+      out,
+    });
+    const stub = peLayout(readFileSync(STUB));
+    const s = sections(out);
+    t.deepEqual(
+      s.map((x) => x.name),
+      [...stub.names, ".osrel", ".cmdline", ".uname", ".initrd", ".linux"],
+    );
+    const b = readFileSync(out);
+    const body = (name: string) => {
+      const x = s.find((y) => y.name === name) as { size: number; raw: number };
+      return b.subarray(x.raw, x.raw + x.size);
+    };
+    t.is(body(".cmdline").toString(), "roothash=" + "ab".repeat(32) + " console=ttyS0\n");
+    t.is(body(".uname").toString(), "6.1.0-test");
+    t.is(body(".linux").length, 5_000_003);
+    t.true(body(".linux").every((v) => v === 0x4b));
+    for (let i = 1; i < s.length; i++) t.true(s[i].rva >= s[i - 1].rva + s[i - 1].size, `${s[i].name} overlaps`);
+    t.is(r.size, b.length);
+    t.throws(
+      () =>
+        buildUki({
+          stub: STUB,
+          kernel,
+          initrd,
+          cmdline: "roothash=00 storage_init.ddi=/loader/extensions/root.raw",
+          osRelease: "",
+          uname: "",
+          out,
+        }),
+      { message: /lies under \/loader\/extensions\/: systemd-stub would load the whole DDI into memory/ },
+    );
+  });
+});

@@ -1,0 +1,120 @@
+// A Unified Kernel Image: systemd-stub with the kernel, our initramfs and the signed command line
+// in PE sections (UAPI Unified Kernel Image specification), optionally signed for Secure Boot.
+//
+// Each section is placed after the stub's last section, aligned to the stub's SectionAlignment,
+// in the order ukify uses; the addresses come from the stub's PE headers and the sizes, so a
+// larger kernel or initramfs cannot overlap the next section. objcopy (binutils) writes them;
+// sbsign (sbsigntool) signs.
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { requireTool, run } from "./tools.mjs";
+
+/** Debian's systemd-stub for each architecture (package systemd-boot-efi). */
+export const STUBS = {
+  "x86-64": "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+  arm64: "/usr/lib/systemd/boot/efi/linuxaa64.efi.stub",
+};
+
+/** Where systemd-stub loads `*.raw` files into memory as system extensions: never the root DDI. */
+export function sysextPath(ddiPath) {
+  const p = ddiPath.toLowerCase();
+  if (/\.efi\.extra\.d\/[^/]*\.raw$/.test(p)) return "beside a UKI in <uki>.efi.extra.d/";
+  if (/^\/loader\/(extensions|credentials)\//.test(p)) return "under /loader/" + p.split("/")[2] + "/";
+  return undefined;
+}
+
+/**
+ * The stub's PE layout: ImageBase, SectionAlignment and the first address after its sections
+ * (relative to ImageBase), read from the PE32+ headers.
+ */
+export function peLayout(pe) {
+  const b = Buffer.from(pe);
+  const at = b.readUInt32LE(0x3c);
+  if (b.toString("latin1", at, at + 4) !== "PE\0\0") throw new Error("not a PE image (no PE signature)");
+  const sections = b.readUInt16LE(at + 6);
+  const optSize = b.readUInt16LE(at + 20);
+  const opt = at + 24;
+  if (b.readUInt16LE(opt) !== 0x20b) throw new Error("not a PE32+ image");
+  const imageBase = b.readBigUInt64LE(opt + 24);
+  const sectionAlignment = b.readUInt32LE(opt + 32);
+  let end = 0;
+  const names = [];
+  for (let i = 0; i < sections; i++) {
+    const s = opt + optSize + 40 * i;
+    names.push(b.toString("latin1", s, s + 8).replace(/\0+$/, ""));
+    const va = b.readUInt32LE(s + 12);
+    const size = Math.max(b.readUInt32LE(s + 8), b.readUInt32LE(s + 16));
+    end = Math.max(end, va + size);
+  }
+  return { imageBase, sectionAlignment, end, names };
+}
+
+/** Section names -> files, in the order ukify places them; .linux last (the largest). */
+const ORDER = [".osrel", ".cmdline", ".uname", ".initrd", ".linux"];
+
+/**
+ * Where each section goes: [{ name, file, vma (absolute), size }], packed after the stub's
+ * sections at its SectionAlignment.
+ */
+export function placeSections(layout, files) {
+  const align = (n) => Math.ceil(n / layout.sectionAlignment) * layout.sectionAlignment;
+  let rva = align(layout.end);
+  const out = [];
+  for (const name of ORDER) {
+    const file = files[name];
+    if (file === undefined) continue;
+    if (layout.names.includes(name)) throw new Error(`the stub already has a ${name} section`);
+    const size = statSync(file).size;
+    out.push({ name, file, vma: layout.imageBase + BigInt(rva), size });
+    rva = align(rva + size);
+  }
+  return out;
+}
+
+/**
+ * Writes the UKI `out` from `stub`, the kernel image, the initramfs, the command line, an
+ * os-release and the kernel release; signs it when `sign` ({ key, cert }) is given.
+ * Returns { out, size, sections }.
+ * @param {{ stub: string, kernel: string, initrd: string, cmdline: string, osRelease: string,
+ *   uname: string, out: string, sign?: { key: string, cert: string } }} opts
+ */
+export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out, sign }) {
+  requireTool("objcopy");
+  if (!existsSync(stub)) throw new Error(`${stub}: no systemd-stub (apt-get install systemd-boot-efi)`);
+  const ddi = /(?:^|\s)storage_init\.ddi=("[^"]*"|\S+)/.exec(cmdline);
+  if (ddi) {
+    const where = sysextPath(ddi[1].replace(/"/g, ""));
+    if (where !== undefined)
+      throw new Error(
+        `storage_init.ddi=${ddi[1]} lies ${where}: systemd-stub would load the whole DDI into memory as a system extension`,
+      );
+  }
+  const tmp = `${out}.parts`;
+  rmSync(tmp, { recursive: true, force: true });
+  run("mkdir", ["-p", tmp]);
+  const text = (name, s) => {
+    const f = join(tmp, name);
+    writeFileSync(f, s);
+    return f;
+  };
+  const files = {
+    ".osrel": text("osrel", osRelease),
+    ".cmdline": text("cmdline", cmdline.trim() + "\n"),
+    ".uname": text("uname", uname),
+    ".initrd": initrd,
+    ".linux": kernel,
+  };
+  const sections = placeSections(peLayout(readFileSync(stub)), files);
+  const args = [];
+  for (const s of sections)
+    args.push("--add-section", `${s.name}=${s.file}`, "--change-section-vma", `${s.name}=0x${s.vma.toString(16)}`);
+  const unsigned = sign ? `${out}.unsigned` : out;
+  run("objcopy", [...args, stub, unsigned]);
+  if (sign) {
+    requireTool("sbsign");
+    run("sbsign", ["--key", sign.key, "--cert", sign.cert, "--output", out, unsigned]);
+    rmSync(unsigned);
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  return { out, size: statSync(out).size, sections };
+}
