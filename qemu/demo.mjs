@@ -1,28 +1,56 @@
-// `npm start`: builds the init (virtio storage class: what the demo VM has), builds the demo
-// disk (Debian with systemd in a verity DDI on the ESP), boots it under QEMU on Debian's kernel,
-// shows the serial console as it comes, and ends with the boot timeline taken from the kernel's
-// own timestamps.
+// `npm start`: the real path. Builds the init (virtio storage class: what the demo VM has) and a
+// UKI of Debian's kernel with it and the demo's roothash=, puts systemd-boot, the UKI and the
+// demo DDI (Debian with systemd, verity-protected) on an ESP, and boots it under OVMF:
+// firmware -> systemd-boot -> systemd-stub -> storage-init -> systemd to multi-user.target.
+// Shows the serial console as it comes, then the timeline from the kernel's own timestamps and
+// what systemd-analyze reported inside the booted system.
+//
+//   npm start                 the UEFI boot above
+//   npm start -- --direct     QEMU loads the kernel and initramfs itself (no firmware, no UKI)
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
-import { kib } from "../toolchain/tools.mjs";
+import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDemoDisk } from "./demo_root.mjs";
 import { fetchKernel } from "./kernel.mjs";
-import { timeline } from "./timeline.mjs";
+import { analyzeTable, timeline } from "./timeline.mjs";
+import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 
+const direct = process.argv.includes("--direct");
 const kernel = fetchKernel();
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"] });
-const disk = await buildDemoDisk();
-console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
-const r = await bootQemu({
-  kernel: kernel.vmlinuz,
-  initrd: built.initramfs,
-  append: `roothash=${disk.rootHash} systemd.show_status=1`,
-  drives: [{ file: disk.disk, if: "virtio" }],
-  memory: 1024,
-  timeoutMs: 300000,
-  onLine: (l) => console.log(l),
-});
+const demo = await buildDemoDisk();
+const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
+let boot;
+if (direct) {
+  console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
+  boot = {
+    kernel: kernel.vmlinuz,
+    initrd: built.initramfs,
+    append: cmdline,
+    drives: [{ file: demo.disk, if: "virtio" }],
+  };
+} else {
+  const dir = join(ROOT, ".build", "demo");
+  mkdirSync(dir, { recursive: true });
+  const u = buildUefiDisk(dir, {
+    kernel,
+    initrd: built.initramfs,
+    cmdline: `console=ttyS0 panic=-1 ${cmdline}`,
+    ddi: demo.ddi,
+    espPartUuid: DEMO_ESP_PART_UUID,
+    osRelease: 'ID=debian\nPRETTY_NAME="Debian 12 (storage-init demo)"\n',
+  });
+  console.log(
+    `demo: OVMF -> systemd-boot -> UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
+      `initramfs ${kib(built.initramfsSize)})`,
+  );
+  boot = { firmware: firmware(dir), drives: [{ file: u.disk, if: "virtio" }] };
+}
+const r = await bootQemu({ ...boot, memory: 1024, timeoutMs: 300000, onLine: (l) => console.log(l) });
 console.log("\n" + timeline(r.output));
+console.log("\n" + analyzeTable(r.output));
 if (r.timedOut || !/ROOT-REACHED/.test(r.output)) {
   console.error(r.timedOut ? "demo: the boot did not finish within 300 s" : "demo: the root was not reached");
   process.exit(1);

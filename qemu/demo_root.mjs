@@ -3,7 +3,8 @@
 //
 // The root carries one extra unit, storage-init-demo.service: once systemd reaches
 // multi-user.target it logs ROOT-REACHED with the uptime and /run/storage-init/timings.json
-// to /dev/kmsg and powers the machine off, so that `npm start` ends by itself.
+// to /dev/kmsg, then, once the boot has finished, `systemd-analyze time` (ANALYZE lines) and
+// powers the machine off, so that `npm start` ends by itself.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,24 +36,38 @@ export function debianMirror() {
 }
 
 const DEMO_UNIT = `[Unit]
-Description=storage-init demo: report and power off
+Description=storage-init demo: report, then power off once the boot has finished
 After=multi-user.target
 DefaultDependencies=no
-SuccessAction=poweroff
 
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'echo "<5>ROOT-REACHED uptime=$(cut -d" " -f1 /proc/uptime) init=$(readlink /proc/1/exe)" > /dev/kmsg; echo "<5>TIMINGS $(cat /run/storage-init/timings.json)" > /dev/kmsg'
+ExecStart=/usr/bin/systemd-run --no-block --unit=storage-init-demo-analyze --property=DefaultDependencies=no /usr/local/sbin/storage-init-demo-analyze
 
 [Install]
 WantedBy=multi-user.target
 `;
 
-/** Builds (or reuses) the systemd demo disk. Returns { disk, rootHash }. */
+/**
+ * Run outside the boot transaction: systemd-analyze answers only once the boot has finished,
+ * which it cannot while a unit of the boot waits for it.
+ */
+const ANALYZE_SCRIPT = `#!/bin/sh
+for i in $(seq 100); do
+  systemd-analyze time > /run/analyze.txt 2>&1 && break
+  sleep 0.2
+done
+sed 's/^/<5>ANALYZE /' /run/analyze.txt > /dev/kmsg
+echo "<5>ANALYZE-INITRD-USEC $(systemctl show -P InitRDTimestampMonotonic) $(systemctl show -P UserspaceTimestampMonotonic)" > /dev/kmsg
+systemctl poweroff
+`;
+
+/** Builds (or reuses) the systemd demo disk. Returns { disk, ddi, rootHash }. */
 export async function buildDemoDisk() {
   const dir = join(CACHE, "demo");
   const key = createHash("sha256")
-    .update(TREE_FORMAT + DEMO_UNIT)
+    .update(TREE_FORMAT + DEMO_UNIT + ANALYZE_SCRIPT)
     .digest("hex")
     .slice(0, 12);
   const meta = join(dir, `disk-${key}.json`);
@@ -77,6 +92,8 @@ export async function buildDemoDisk() {
   }
   const units = join(tree, "etc", "systemd", "system");
   writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
+  mkdirSync(join(tree, "usr", "local", "sbin"), { recursive: true });
+  writeFileSync(join(tree, "usr", "local", "sbin", "storage-init-demo-analyze"), ANALYZE_SCRIPT, { mode: 0o755 });
   mkdirSync(join(units, "multi-user.target.wants"), { recursive: true });
   run("ln", [
     "-sfn",
@@ -88,7 +105,7 @@ export async function buildDemoDisk() {
   // storage-init's loop devices: the root image masks it, as an image built for storage-init does.
   run("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
   const r = await buildDiskFromTree(tree, join(dir, `image-${key}`), { compress: true });
-  const result = { disk: r.disk, rootHash: r.rootHash };
+  const result = { disk: r.disk, ddi: r.ddi, rootHash: r.rootHash };
   writeFileSync(meta, JSON.stringify(result, null, 2));
   return result;
 }

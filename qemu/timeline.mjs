@@ -30,3 +30,41 @@ export function timeline(output) {
   }
   return rows.join("\n");
 }
+
+/**
+ * What systemd said inside the booted system (the demo's ANALYZE lines): `systemd-analyze time`,
+ * and the initrd's time as systemd computes it (UserspaceTimestampMonotonic -
+ * InitRDTimestampMonotonic, from what storage-init handed over), next to storage-init's own
+ * figure (its start to the execve of systemd). Missing parts are undefined.
+ */
+export function analyzeInitrd(output) {
+  const lines = stampedLines(output);
+  const analyze = lines.filter((l) => l.text.startsWith("ANALYZE ")).map((l) => l.text.slice(8));
+  const usec = lines.find((l) => l.text.startsWith("ANALYZE-INITRD-USEC "));
+  const ours = lines.find((l) => /^storage-init: starting \S+ after \d+\.\d+ ms$/.test(l.text));
+  let systemdMs;
+  if (usec) {
+    const [initrd, userspace] = usec.text.split(" ").slice(1).map(Number);
+    if (initrd > 0 && userspace > initrd) systemdMs = (userspace - initrd) / 1000;
+  }
+  const shown = analyze.join(" ").match(/([\d.]+(?:min|ms|s)(?: [\d.]+(?:ms|s))*) \(initrd\)/);
+  return {
+    analyze,
+    analyzeInitrd: shown ? shown[1] : undefined,
+    systemdMs,
+    oursMs: ours ? Number(ours.text.match(/after (\d+\.\d+) ms$/)[1]) : undefined,
+  };
+}
+
+/** A printable summary of analyzeInitrd(). */
+export function analyzeTable(output) {
+  const a = analyzeInitrd(output);
+  if (a.analyze.length === 0) return "systemd-analyze: no ANALYZE lines in the console output";
+  const f = (v) => (v === undefined ? "?" : `${v.toFixed(1)} ms`);
+  return [
+    "systemd-analyze time, inside the booted system:",
+    ...a.analyze.map((l) => `  ${l}`),
+    `initrd: systemd-analyze "${a.analyzeInitrd ?? "?"} (initrd)" = ${f(a.systemdMs)} from storage-init's start ` +
+      `to systemd's; storage-init's own log: ${f(a.oursMs)} to its execve of systemd`,
+  ].join("\n");
+}

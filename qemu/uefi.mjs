@@ -6,7 +6,10 @@
 // the passphrase "snakeoil", and is decrypted into the cache for sbsign.
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
+import { buildUki, STUBS } from "../toolchain/uki.mjs";
+import { buildEspDisk } from "./images.mjs";
 
 export const OVMF = {
   code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
@@ -16,6 +19,9 @@ export const OVMF = {
   snakeoilKey: "/usr/share/ovmf/PkKek-1-snakeoil.key",
   snakeoilCert: "/usr/share/ovmf/PkKek-1-snakeoil.pem",
 };
+
+/** The demo's ESP (npm start, and its test). */
+export const DEMO_ESP_PART_UUID = "de30de30-1d2c-4e3f-8a9b-0c1d2e3f4a5b";
 
 /** systemd-boot, from Debian's systemd-boot-efi. */
 export const SYSTEMD_BOOT = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
@@ -73,4 +79,44 @@ export function espFiles(dir, { uki, bootloader, ddi, ddiPath }) {
     );
   } else files.push({ src: uki, path: "/EFI/BOOT/BOOTX64.EFI" });
   return files;
+}
+
+/**
+ * A UEFI boot disk in `dir`: the UKI of `kernel` ({ vmlinuz, version }) with `initrd` and
+ * `cmdline`, and the DDI at the default path, on an ESP with PARTUUID `espPartUuid`; through
+ * systemd-boot unless `direct`; signed with `signer` (systemd-boot too) when given. `tamper`
+ * edits the UKI after signing. Returns { disk, uki, ukiSize }.
+ * @param {string} dir
+ * @param {{ kernel: { vmlinuz: string, version: string }, initrd: string, cmdline: string,
+ *   ddi: string, espPartUuid: string, direct?: boolean, signer?: { key: string, cert: string },
+ *   osRelease?: string, tamper?: (uki: string) => void }} opts
+ */
+export function buildUefiDisk(
+  dir,
+  { kernel, initrd, cmdline, ddi, espPartUuid, direct = false, signer, osRelease, tamper },
+) {
+  const uki = buildUki({
+    stub: STUBS["x86-64"],
+    kernel: kernel.vmlinuz,
+    initrd,
+    cmdline,
+    osRelease: osRelease ?? 'ID=storage-init-test\nPRETTY_NAME="storage-init test"\n',
+    uname: kernel.version,
+    out: join(dir, "storage-init.efi"),
+    sign: signer,
+  });
+  tamper?.(uki.out);
+  const bootloader = direct
+    ? undefined
+    : signer
+      ? sbsign(signer, SYSTEMD_BOOT, join(dir, "systemd-boot.efi"))
+      : SYSTEMD_BOOT;
+  const disk = buildEspDisk(
+    join(dir, "disk.img"),
+    espFiles(dir, { uki: uki.out, bootloader, ddi, ddiPath: DEFAULT_DDI_PATH }),
+    {
+      espPartUuid,
+    },
+  );
+  return { disk, uki: uki.out, ukiSize: uki.size };
 }

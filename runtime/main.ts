@@ -23,7 +23,7 @@ import { ModuleLoader } from "./modules.js";
 import { mountApiFilesystems } from "./mount.js";
 import { BootRun } from "./phases.js";
 import { mountRoot, setUpRootDevice } from "./root_device.js";
-import { chooseInit, initArgv, switchRoot } from "./switch_root.js";
+import { chooseInit, initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
 /** Build facts: the bundler replaces the declared names; Node tests see the fallbacks. */
 declare const STORAGE_INIT_VERSION: string | undefined;
@@ -115,7 +115,8 @@ export function boot(k: Kernel, log: Log): never {
     const ms = run.writeTimings();
     log.info(run.summary());
     log.notice("starting " + init.path + " after " + formatMs(ms) + " ms");
-    return k.execve(init.path, initArgv(init.path, argvExtra), envp);
+    const stateFd = isSystemd(init.path) ? systemdStateFd(k, log, run.startMs) : -1;
+    return k.execve(init.path, initArgv(init.path, argvExtra, stateFd), envp);
   } catch (e) {
     log.fatal("failed to " + run.doing() + ": " + errorText(e));
     return finalAction(k, log, run.config.onFailure, run.config.failureDelayMs);

@@ -4,6 +4,7 @@
  * systems (it is rootfs, which cannot be unmounted and would otherwise keep its memory), move
  * the new root onto /, chroot into it, and pick the init to execute.
  */
+import { utf8Encode } from "../lib/bytes.js";
 import { errorText } from "../lib/errors.js";
 import { fileType, FileType, MountFlags } from "../syscalls/kernel.js";
 import type { DirEntry, Kernel } from "../syscalls/kernel.js";
@@ -26,6 +27,8 @@ export interface Freed {
   removed: number;
   failed: number;
   firstError: string;
+  /** Whether systemd-stub's /.extra (credentials, sysexts, confexts) was among them. */
+  extra: boolean;
 }
 
 function failedOne(freed: Freed, e: unknown): void {
@@ -54,6 +57,7 @@ export function deleteTree(
   for (const e of entries) {
     const path = (dir === "/" ? "" : dir) + "/" + e.name;
     if (path === keep) continue;
+    if (path === "/.extra") freed.extra = true;
     try {
       const st = k.lstat(path);
       if (st.devMajor === devMajor && st.devMinor === devMinor) {
@@ -86,8 +90,11 @@ export function switchRoot(k: Kernel, log: Log, newRoot: string): void {
     );
   } else {
     const root = k.stat("/");
-    const freed: Freed = { removed: 0, failed: 0, firstError: "" };
+    const freed: Freed = { removed: 0, failed: 0, firstError: "", extra: false };
     deleteTree(k, "/", root.devMajor, root.devMinor, newRoot, freed);
+    // Unverified input from the ESP: the root is what roothash= pins, and nothing else.
+    if (freed.extra)
+      log.notice("/.extra (systemd-stub's credentials and extensions from the ESP) is not handed over: unverified");
     if (freed.failed > 0)
       log.warn("freeing the initramfs: " + freed.failed + " entries left (" + freed.firstError + ")");
     else log.debug("freed the initramfs: " + freed.removed + " entries");
@@ -115,11 +122,53 @@ export function chooseInit(k: Kernel, requested: string | undefined): { path?: s
   return { tried: candidates };
 }
 
-/** argv for the next init: systemd learns it was switched into; others get the kernel's extra words. */
-export function initArgv(path: string, extra: string[]): string[] {
-  const base = path.slice(path.lastIndexOf("/") + 1);
+/** Whether the init at `path` is systemd (its argv and state differ). */
+export function isSystemd(path: string): boolean {
+  return path.slice(path.lastIndexOf("/") + 1) === "systemd";
+}
+
+/**
+ * argv for the next init: systemd learns it was switched into, and where its serialized state
+ * is (`stateFd`, or -1 for none); others get the kernel's extra words as they are.
+ */
+export function initArgv(path: string, extra: string[], stateFd: number): string[] {
   const argv = [path];
-  if (base === "systemd") argv.push("--switched-root", "--system");
+  if (isSystemd(path)) {
+    argv.push("--switched-root", "--system");
+    if (stateFd >= 0) argv.push("--deserialize=" + stateFd);
+  }
   for (const a of extra) argv.push(a);
   return argv;
+}
+
+/** Microseconds as decimal digits, exactly (no exponent, whatever the number's size). */
+function usec(ms: number): string {
+  const us = Math.floor(ms * 1000);
+  const low = String(us % 1000000);
+  const high = Math.floor(us / 1000000);
+  return (high > 0 ? String(high) + "000000".slice(low.length) : "") + low;
+}
+
+/**
+ * What systemd reads from `--deserialize=<fd>` when it starts in the new root: the manager
+ * section, here only `initrd-timestamp=<CLOCK_REALTIME µs> <CLOCK_MONOTONIC µs>` of the
+ * initrd's start (src/core/manager-serialize.c; systemd in an initrd serializes the same), so that
+ * `systemd-analyze` reports the initrd's time as "(initrd)".
+ */
+export function systemdState(startRealtimeMs: number, startMonotonicMs: number): string {
+  return "initrd-timestamp=" + usec(startRealtimeMs) + " " + usec(startMonotonicMs) + "\n";
+}
+
+/**
+ * systemd's state in a memfd it inherits, for an initrd that started at monotonic `startMs`;
+ * -1 when none could be made (systemd then starts without the initrd's time: logged, not fatal).
+ */
+export function systemdStateFd(k: Kernel, log: Log, startMs: number): number {
+  const realtime = k.realtimeMs() - (k.monotonicMs() - startMs);
+  try {
+    return k.memfd("storage-init-state", utf8Encode(systemdState(realtime, startMs)));
+  } catch (e) {
+    log.warn("systemd gets no initrd timestamp: " + errorText(e));
+    return -1;
+  }
 }

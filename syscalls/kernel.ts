@@ -126,6 +126,13 @@ export interface Kernel {
   sleep(ms: number): void;
   /** CLOCK_MONOTONIC in milliseconds: the same clock as the kernel's printk timestamps. */
   monotonicMs(): number;
+  /** CLOCK_REALTIME in milliseconds since the epoch. */
+  realtimeMs(): number;
+  /**
+   * An in-memory file (memfd_create) holding `data`, read from its start, that the program
+   * execve() starts inherits (no close-on-exec). Returns its descriptor.
+   */
+  memfd(name: string, data: Uint8Array): number;
   /** The type of the file system `path` is on: statfs(2)'s f_type (a *_MAGIC of uapi linux/magic.h). */
   statfsType(path: string): number;
   /** The kernel's page size in bytes (dm-verity's largest block size). */

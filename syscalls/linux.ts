@@ -360,6 +360,21 @@ export class LinuxKernel implements Kernel {
     Porffor.c`SETNUM(c_r, si_monotonic_ms());`;
     return c_r;
   }
+
+  realtimeMs(): number {
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_realtime_ms());`;
+    return c_r;
+  }
+
+  memfd(name: string, data: Uint8Array): number {
+    const c_name = cString(name);
+    const c_buf = data;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_memfd((const char *)BUF(c_name), BUF(c_buf), BUFLEN(c_buf)));`;
+    if (c_r < 0) fail(c_r, "memfd_create", quote(name));
+    return c_r;
+  }
 }
 
 /** CRC-32 in C, for lib/crc32.ts in the native binary (installNative). */

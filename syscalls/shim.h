@@ -213,6 +213,38 @@ static double si_statfs_type(const char *path) {
 /* The page size the kernel passed in the auxiliary vector. */
 static double si_page_size(void) { return (double)getauxval(AT_PAGESZ); }
 
+/* CLOCK_REALTIME in milliseconds, with microsecond resolution. */
+static double si_realtime_ms(void) {
+  struct timespec ts;
+  syscall(SYS_clock_gettime, (long)CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000) / 1000.0;
+}
+
+/*
+ * An in-memory file holding buf, its offset back at 0, and without close-on-exec: the next
+ * program inherits it (systemd's --deserialize=<fd>). Returns the fd or -errno.
+ */
+static double si_memfd(const char *name, const uint8_t *buf, uint32_t len) {
+  long fd = syscall(SYS_memfd_create, name, 0L);
+  if (fd < 0) return -(double)errno;
+  for (uint32_t done = 0; done < len;) {
+    long n = syscall(SYS_write, fd, buf + done, (long)(len - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      double e = n < 0 ? -(double)errno : -(double)EIO;
+      syscall(SYS_close, fd);
+      return e;
+    }
+    done += (uint32_t)n;
+  }
+  if (syscall(SYS_lseek, fd, 0L, (long)SEEK_SET) < 0) {
+    double e = -(double)errno;
+    syscall(SYS_close, fd);
+    return e;
+  }
+  return (double)fd;
+}
+
 /* CLOCK_MONOTONIC in milliseconds, with microsecond resolution. */
 static double si_monotonic_ms(void) {
   struct timespec ts;

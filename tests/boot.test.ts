@@ -22,10 +22,10 @@ import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
-import { buildDisk, buildEspDisk } from "../qemu/images.mjs";
-import { espFiles, firmware, sbsign, snakeoilSigner, SYSTEMD_BOOT } from "../qemu/uefi.mjs";
-import { buildUki, STUBS } from "../toolchain/uki.mjs";
-import { DEFAULT_DDI_PATH } from "../lib/facts.js";
+import { buildDisk } from "../qemu/images.mjs";
+import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
+import { buildDemoDisk } from "../qemu/demo_root.mjs";
+import { analyzeInitrd } from "../qemu/timeline.mjs";
 import { fetchKernel } from "../qemu/kernel.mjs";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { stampedLines } from "../qemu/timeline.mjs";
@@ -86,6 +86,7 @@ if (it === test) {
   test.before(async () => {
     for (const d of DISKS) await buildDisk(d);
     for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
+    await demoDisk();
   });
 }
 
@@ -103,41 +104,46 @@ const UEFI = {
 type UefiCase = keyof typeof UEFI;
 const UEFI_ESP_PART_UUID = "5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5b";
 
-async function uefiDisk(name: UefiCase): Promise<{ disk: string; uki: string; dir: string; rootHash: string }> {
+async function uefiDisk(name: UefiCase): Promise<{ disk: string; dir: string }> {
   const c = UEFI[name];
   const dir = join(ROOT, ".build", "uefi", name);
   mkdirSync(dir, { recursive: true });
   const d = (await buildDisk({})) as Disk & { ddi: string };
-  const signer = c.secureBoot ? snakeoilSigner() : undefined;
-  const uki = buildUki({
-    stub: STUBS["x86-64"],
-    kernel: kernel.vmlinuz,
+  const u = buildUefiDisk(dir, {
+    kernel,
     initrd: INITRD,
     cmdline: `console=ttyS0 panic=-1 roothash=${d.rootHash} storage_init.timeout=20`,
-    osRelease: 'ID=storage-init-test\nPRETTY_NAME="storage-init test"\n',
-    uname: kernel.version,
-    out: join(dir, "storage-init.efi"),
-    sign: signer,
-  }).out;
-  if (c.tamper) {
+    ddi: d.ddi,
+    espPartUuid: UEFI_ESP_PART_UUID,
+    direct: !c.bootloader,
+    signer: c.secureBoot ? snakeoilSigner() : undefined,
     // The signed command line with one digit of roothash= changed: what an attacker with write
     // access to the ESP, and without the key, can do.
-    const b = readFileSync(uki);
-    const at = b.indexOf("roothash=") + "roothash=".length;
-    b[at] = b[at] === 0x30 ? 0x31 : 0x30;
-    writeFileSync(uki, b);
-  }
-  const bootloader = !c.bootloader
-    ? undefined
-    : signer
-      ? sbsign(signer, SYSTEMD_BOOT, join(dir, "systemd-boot.efi"))
-      : SYSTEMD_BOOT;
-  const disk = buildEspDisk(
-    join(dir, "disk.img"),
-    espFiles(dir, { uki, bootloader, ddi: d.ddi, ddiPath: DEFAULT_DDI_PATH }),
-    { espPartUuid: UEFI_ESP_PART_UUID },
-  );
-  return { disk, uki, dir, rootHash: d.rootHash };
+    tamper: c.tamper
+      ? (uki: string) => {
+          const b = readFileSync(uki);
+          const at = b.indexOf("roothash=") + "roothash=".length;
+          b[at] = b[at] === 0x30 ? 0x31 : 0x30;
+          writeFileSync(uki, b);
+        }
+      : undefined,
+  });
+  return { disk: u.disk, dir };
+}
+
+/** The demo (npm start) on a UEFI disk: Debian with systemd in the DDI (debootstrap, cached). */
+async function demoDisk(): Promise<{ disk: string; dir: string }> {
+  const demo = (await buildDemoDisk()) as { ddi: string; rootHash: string };
+  const dir = join(ROOT, ".build", "uefi", "demo");
+  mkdirSync(dir, { recursive: true });
+  const u = buildUefiDisk(dir, {
+    kernel,
+    initrd: INITRD,
+    cmdline: `console=ttyS0 panic=-1 roothash=${demo.rootHash}`,
+    ddi: demo.ddi,
+    espPartUuid: DEMO_ESP_PART_UUID,
+  });
+  return { disk: u.disk, dir };
 }
 
 /** Boots a UEFI case under OVMF, the decoy disk `before` it when given. */
@@ -391,6 +397,32 @@ it("uefi: OVMF -> systemd-boot -> the UKI; a decoy ESP on the first disk: Loader
 it("uefi: the UKI started by the firmware itself (systemd-stub sets LoaderDevicePartUUID)", async (t) => {
   const r = await uefiBoot("direct");
   reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, ["virtio_blk"]);
+});
+
+it("uefi: the demo: systemd-boot, the UKI, storage-init, then Debian's systemd, which reports storage-init's start as its initrd's", async (t) => {
+  const u = await demoDisk();
+  const r = await slot(() =>
+    bootQemu({
+      firmware: firmware(u.dir),
+      drives: [{ file: u.disk, if: "virtio" }],
+      memory: 1024,
+      timeoutMs: 300000,
+    }),
+  );
+  noPanic(t, r);
+  t.regex(r.output, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/);
+  t.regex(r.output, /storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
+  t.regex(r.output, /ROOT-REACHED uptime=[\d.]+ init=\/usr\/lib\/systemd\/systemd/);
+  const a = analyzeInitrd(r.output);
+  t.regex(a.analyze.join("\n"), /^Startup finished in .*\(kernel\) \+ .*\(initrd\) \+ .*\(userspace\)/, r.output);
+  // systemd's initrd timestamp is the one storage-init handed over: its own start, to the µs.
+  const timings = JSON.parse((r.output.match(/TIMINGS (\{.*\})/) as RegExpMatchArray)[1]) as { startMs: number };
+  const handed = (r.output.match(/ANALYZE-INITRD-USEC (\d+) (\d+)/) as RegExpMatchArray).slice(1).map(Number);
+  t.true(Math.abs(handed[0] / 1000 - timings.startMs) <= 0.001, `${handed[0]} µs vs startMs ${timings.startMs}`);
+  // Its "(initrd)" runs from there to its own start: storage-init's time plus the execve of systemd.
+  t.true(a.systemdMs !== undefined && a.oursMs !== undefined);
+  t.true((a.systemdMs as number) > (a.oursMs as number), `systemd ${a.systemdMs} ms, ours ${a.oursMs} ms`);
+  t.true((a.systemdMs as number) < (a.oursMs as number) + 5000, `systemd ${a.systemdMs} ms, ours ${a.oursMs} ms`);
 });
 
 it("uefi: Secure Boot enforced: the signed systemd-boot and UKI boot", async (t) => {

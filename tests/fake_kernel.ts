@@ -578,6 +578,24 @@ export class FakeKernel implements Kernel {
     return this.now;
   }
 
+  /** CLOCK_REALTIME at monotonic 0. */
+  epochMs = 1_790_000_000_000;
+
+  realtimeMs(): number {
+    return this.epochMs + this.now;
+  }
+
+  /** What memfd() was given: name, contents and descriptor. */
+  readonly memfds: Array<{ name: string; text: string; fd: number }> = [];
+
+  memfd(name: string, data: Uint8Array): number {
+    const path = "/proc/self/fd/memfd:" + name + ":" + this.memfds.length;
+    this.addFile(path, data.slice());
+    const fd = this.open(path, 0);
+    this.memfds.push({ name, text: utf8Decode(data), fd });
+    return fd;
+  }
+
   /** All log text written so far (kmsg records and console). */
   logText(): string {
     return this.kmsg.join("") + this.console.join("");

@@ -163,4 +163,15 @@ export class NodeKernel implements Kernel {
   monotonicMs(): number {
     return performance.now();
   }
+
+  realtimeMs(): number {
+    return Date.now();
+  }
+
+  /** A file in the scratch directory instead of a memfd: read the same way. */
+  memfd(name: string, data: Uint8Array): number {
+    const path = fs.mkdtempSync("/tmp/si-memfd-") + "/" + name;
+    fs.writeFileSync(path, data);
+    return fs.openSync(path, "r");
+  }
 }

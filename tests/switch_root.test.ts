@@ -1,18 +1,50 @@
 import test from "ava";
 import { Log } from "../runtime/log.js";
-import { chooseInit, deleteTree, FsMagic, initArgv, switchRoot } from "../runtime/switch_root.js";
+import {
+  chooseInit,
+  deleteTree,
+  FsMagic,
+  initArgv,
+  switchRoot,
+  systemdState,
+  systemdStateFd,
+} from "../runtime/switch_root.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { logLines } from "./fake_world.js";
 
-test("initArgv() tells systemd it was switched into and passes the kernel's extra words to others", (t) => {
-  t.deepEqual(initArgv("/usr/lib/systemd/systemd", ["single"]), [
+test("initArgv() tells systemd it was switched into and where its state is, and passes the kernel's extra words", (t) => {
+  t.deepEqual(initArgv("/usr/lib/systemd/systemd", ["single"], 3), [
     "/usr/lib/systemd/systemd",
     "--switched-root",
     "--system",
+    "--deserialize=3",
     "single",
   ]);
-  t.deepEqual(initArgv("/sbin/init", ["single"]), ["/sbin/init", "single"]);
+  t.deepEqual(initArgv("/lib/systemd/systemd", [], -1), ["/lib/systemd/systemd", "--switched-root", "--system"]);
+  t.deepEqual(initArgv("/sbin/init", ["single"], 3), ["/sbin/init", "single"]);
+});
+
+test("systemdState() writes the initrd's start as systemd serializes it: realtime and monotonic microseconds", (t) => {
+  t.is(systemdState(1790000000123.456, 712.5), "initrd-timestamp=1790000000123456 712500\n");
+  t.is(systemdState(1000, 0.001), "initrd-timestamp=1000000 1\n");
+  t.is(systemdState(5000.000002, 1000.0405), "initrd-timestamp=5000000 1000040\n");
+});
+
+test("systemdStateFd() hands systemd a memfd with the initrd's start; without one, it says so and goes on", (t) => {
+  const k = new FakeKernel();
+  k.now = 2500;
+  const fd = systemdStateFd(k, new Log(k), 400);
+  t.deepEqual(k.memfds, [
+    { name: "storage-init-state", text: `initrd-timestamp=${(k.epochMs + 400) * 1000} 400000\n`, fd },
+  ]);
+  k.memfd = () => {
+    throw new KernelError("memfd_create", '"storage-init-state"', 24);
+  };
+  t.is(systemdStateFd(k, new Log(k), 400), -1);
+  t.deepEqual(logLines(k), [
+    'storage-init: systemd gets no initrd timestamp: memfd_create "storage-init-state": EMFILE',
+  ]);
 });
 
 test("chooseInit() takes init= or the first executable of the usual list", (t) => {
@@ -37,7 +69,7 @@ test("deleteTree() empties the initramfs without crossing into mounted file syst
   k.mount("erofs", "/sysroot", "erofs", 0, "");
   k.addFile("/sysroot/sbin/init", "x");
   const root = k.stat("/");
-  const freed = { removed: 0, failed: 0, firstError: "" };
+  const freed = { removed: 0, failed: 0, firstError: "", extra: false };
   deleteTree(k, "/", root.devMajor, root.devMinor, "/sysroot", freed);
   t.is(freed.failed, 0);
   t.deepEqual([...k.nodes.keys()].sort(), [
@@ -59,7 +91,7 @@ test("deleteTree() goes on past what it cannot remove, counting it", (t) => {
     k.nodes.delete(path);
   };
   const root = k.stat("/");
-  const freed = { removed: 0, failed: 0, firstError: "" };
+  const freed = { removed: 0, failed: 0, firstError: "", extra: false };
   deleteTree(k, "/", root.devMajor, root.devMinor, "/sysroot", freed);
   t.false(k.nodes.has("/b/two"));
   t.true(k.nodes.has("/a/one"));
@@ -67,8 +99,9 @@ test("deleteTree() goes on past what it cannot remove, counting it", (t) => {
   t.is(freed.firstError, 'unlink "/a/one": EBUSY');
 });
 
-function switched(fsType: number, pid = 1): { k: FakeKernel; lines: string[] } {
+function switched(fsType: number, pid = 1, extra = false): { k: FakeKernel; lines: string[] } {
   const k = new FakeKernel();
+  if (extra) k.addFile("/.extra/credentials/a.cred", "x");
   for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mount(m.slice(1), m, "tmpfs", 0, "");
   k.mount("erofs", "/sysroot", "erofs", 0, "");
   for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp("/sysroot" + m);
@@ -95,4 +128,12 @@ test("switchRoot() leaves / alone when it is not an initramfs, or this is not PI
   ]);
   const notPid1 = switched(FsMagic.RAMFS, 42);
   t.regex(notPid1.lines[0], /is not this PID 1's initramfs/);
+});
+
+test("switchRoot() says that systemd-stub's /.extra is not handed over", (t) => {
+  const { k, lines } = switched(FsMagic.RAMFS, 1, true);
+  t.false(k.nodes.has("/.extra/credentials/a.cred"));
+  t.deepEqual(lines, [
+    "storage-init: /.extra (systemd-stub's credentials and extensions from the ESP) is not handed over: unverified",
+  ]);
 });

@@ -7,6 +7,7 @@ import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../../lib/numbe
 import { quote } from "../../lib/quote.js";
 import { parseCmdline, parseSeconds, splitCmdline } from "../../runtime/cmdline.js";
 import { kmsgRecord } from "../../runtime/log.js";
+import { systemdState } from "../../runtime/switch_root.js";
 import { parseDirents } from "../../syscalls/decode.js";
 import { errnoName } from "../../syscalls/errno.js";
 import type { DirEntry, Kernel } from "../../syscalls/kernel.js";
@@ -49,6 +50,7 @@ export function run(_k: Kernel, _scratch: string): string[] {
   putU64le(b, 0, 0x123456789abc);
   out.push("u64 " + toHex(b) + " " + u64le(b, 0) + " " + u32le(b, 0));
   out.push("kmsg " + JSON.stringify(kmsgRecord(3, "two\nlines")));
+  out.push("systemd state " + JSON.stringify(systemdState(1790000000123.456, 712.5) + systemdState(1000, 0.001)));
   out.push("roundHalfUp " + [0.5, 1.5, 2.5, -0.5, 2.4999].map(roundHalfUp).join(" "));
   out.push("formatMs " + [0, 0.04, 0.05, 33.2, 19.96, 1234.5678, -2.25].map(formatMs).join(" "));
   out.push(

@@ -37,6 +37,13 @@ export function run(k: Kernel, scratch: string): string[] {
   say("pread " + k.pread(rfd, p, 7) + " " + utf8Decode(p, 0, 5));
   say("pread at end " + k.pread(rfd, p, 1000));
   k.close(rfd);
+  const mfd = k.memfd("state", utf8Encode("initrd-timestamp=1 2\n"));
+  const m = new Uint8Array(64);
+  const mn = k.read(mfd, m);
+  say("memfd read " + mn + " " + JSON.stringify(utf8Decode(m, 0, mn)));
+  k.close(mfd);
+  const wall = k.realtimeMs();
+  say("realtime after 2020 " + (wall > 1577836800000) + ", before 2100 " + (wall < 4102444800000));
   k.symlink("file", dir + "/link");
   say("readlink " + k.readlink(dir + "/link"));
   const st = k.stat(dir + "/link");
