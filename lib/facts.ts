@@ -1,6 +1,6 @@
 /**
- * Facts shared by the init, its tests and the image builders in qemu/: one definition each.
- * Pure data.
+ * Facts shared by the init, its tests, the toolchain and the image builders in qemu/: one
+ * definition each. Data, and pure functions of it.
  */
 
 /** GPT partition type GUIDs (UEFI; UAPI Discoverable Partitions Specification). */
@@ -14,3 +14,18 @@ export const PartitionType = {
 
 /** Where the DDI lies on the ESP unless `storage_init.ddi=` says otherwise. */
 export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
+
+/**
+ * Where systemd-stub reads `*.raw` files from the ESP into memory before the kernel starts, to
+ * hand them to the initrd as system extensions: beside the UKI in `<uki>.efi.extra.d/`, and
+ * under `/loader/extensions/`. A DDI there would be read whole, and offered as an unverified
+ * extension. Returns the place, or undefined. FAT names are compared without case.
+ */
+export function stubLoadsFrom(path: string): string | undefined {
+  const p = path.toLowerCase();
+  if (!p.endsWith(".raw")) return undefined;
+  const dir = p.slice(0, p.lastIndexOf("/") + 1);
+  if (dir.endsWith(".efi.extra.d/")) return "beside a UKI in <uki>.efi.extra.d/";
+  if (dir === "/loader/extensions/") return "in /loader/extensions/";
+  return undefined;
+}

@@ -5,6 +5,7 @@
  * with FakeKernel.
  */
 import { errorText, InitError } from "../lib/errors.js";
+import { stubLoadsFrom } from "../lib/facts.js";
 import { formatMs } from "../lib/numbers.js";
 import { readSmallFile } from "../syscalls/files.js";
 import { AtFlags } from "../syscalls/kernel.js";
@@ -84,6 +85,12 @@ export function boot(k: Kernel, log: Log): never {
         "no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)",
       );
     }
+
+    const stub = stubLoadsFrom(config.ddiPath);
+    if (stub !== undefined)
+      log.warn(
+        "storage_init.ddi=" + config.ddiPath + " lies " + stub + ": systemd-stub read all of it into memory; move it",
+      );
 
     run.enter("coldplug");
     const loader = ModuleLoader.open(k, log, config.moduleParams);

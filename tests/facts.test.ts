@@ -1,5 +1,5 @@
 import test from "ava";
-import { DEFAULT_DDI_PATH, PartitionType } from "../lib/facts.js";
+import { DEFAULT_DDI_PATH, PartitionType, stubLoadsFrom } from "../lib/facts.js";
 import { guidToBytes, guidToString } from "../lib/hex.js";
 
 test("PartitionType holds lower-case GUIDs, each once, that survive the on-disk round trip", (t) => {
@@ -15,4 +15,13 @@ test("PartitionType holds lower-case GUIDs, each once, that survive the on-disk 
 test("DEFAULT_DDI_PATH is an absolute path on the ESP outside systemd-stub's extension directories", (t) => {
   t.regex(DEFAULT_DDI_PATH, /^\/EFI\/[^.]+\.raw$/);
   t.notRegex(DEFAULT_DDI_PATH, /\.extra\.d\/|\/loader\/extensions\//);
+});
+
+test("stubLoadsFrom() names the places systemd-stub reads *.raw from, in any case", (t) => {
+  t.is(stubLoadsFrom("/EFI/Linux/os.efi.extra.d/root.raw"), "beside a UKI in <uki>.efi.extra.d/");
+  t.is(stubLoadsFrom("/EFI/Linux/OS.EFI.EXTRA.D/Root.RAW"), "beside a UKI in <uki>.efi.extra.d/");
+  t.is(stubLoadsFrom("/loader/extensions/root.raw"), "in /loader/extensions/");
+  t.is(stubLoadsFrom("/loader/extensions/sub/root.raw"), undefined);
+  t.is(stubLoadsFrom("/EFI/Linux/os.efi.extra.d/root.img"), undefined);
+  t.is(stubLoadsFrom(DEFAULT_DDI_PATH), undefined);
 });

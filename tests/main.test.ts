@@ -161,6 +161,18 @@ test("boot() names every ESP's reason when none holds a usable DDI", (t) => {
   t.is(k.dmTables.length, 0);
 });
 
+test("boot() warns of a DDI where systemd-stub loads extensions, and boots it", (t) => {
+  const { k, run } = W(`roothash=${HASH} storage_init.ddi=/loader/extensions/root.raw`, {
+    espFiles: new Map([["/loader/extensions/root.raw", DDI]]),
+  });
+  t.is(run().reason, "exec", k.logText());
+  t.true(
+    lines(k).includes(
+      "storage-init: storage_init.ddi=/loader/extensions/root.raw lies in /loader/extensions/: systemd-stub read all of it into memory; move it",
+    ),
+  );
+});
+
 test("boot() says a DDI that is not a GPT image is not one", (t) => {
   failure(
     t,

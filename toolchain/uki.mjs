@@ -7,6 +7,7 @@
 // sbsign (sbsigntool) signs.
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stubLoadsFrom } from "../lib/facts.ts";
 import { requireTool, run } from "./tools.mjs";
 
 /** Debian's systemd-stub for each architecture (package systemd-boot-efi). */
@@ -14,14 +15,6 @@ export const STUBS = {
   "x86-64": "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
   arm64: "/usr/lib/systemd/boot/efi/linuxaa64.efi.stub",
 };
-
-/** Where systemd-stub loads `*.raw` files into memory as system extensions: never the root DDI. */
-export function sysextPath(ddiPath) {
-  const p = ddiPath.toLowerCase();
-  if (/\.efi\.extra\.d\/[^/]*\.raw$/.test(p)) return "beside a UKI in <uki>.efi.extra.d/";
-  if (/^\/loader\/(extensions|credentials)\//.test(p)) return "under /loader/" + p.split("/")[2] + "/";
-  return undefined;
-}
 
 /**
  * The stub's PE layout: ImageBase, SectionAlignment and the first address after its sections
@@ -83,7 +76,7 @@ export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out,
   if (!existsSync(stub)) throw new Error(`${stub}: no systemd-stub (apt-get install systemd-boot-efi)`);
   const ddi = /(?:^|\s)storage_init\.ddi=("[^"]*"|\S+)/.exec(cmdline);
   if (ddi) {
-    const where = sysextPath(ddi[1].replace(/"/g, ""));
+    const where = stubLoadsFrom(ddi[1].replace(/"/g, ""));
     if (where !== undefined)
       throw new Error(
         `storage_init.ddi=${ddi[1]} lies ${where}: systemd-stub would load the whole DDI into memory as a system extension`,

@@ -3,7 +3,7 @@
 import test from "ava";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildUki, peLayout, placeSections, STUBS, sysextPath } from "../../toolchain/uki.mjs";
+import { buildUki, peLayout, placeSections, STUBS } from "../../toolchain/uki.mjs";
 import { inTempDir } from "../helpers.js";
 
 const STUB = STUBS["x86-64"];
@@ -59,13 +59,6 @@ test("placeSections() packs the sections after the stub's, aligned, in ukify's o
   });
 });
 
-test("sysextPath() names the places systemd-stub loads *.raw from as extensions", (t) => {
-  t.is(sysextPath("/EFI/Linux/os.efi.extra.d/root.raw"), "beside a UKI in <uki>.efi.extra.d/");
-  t.is(sysextPath("/loader/extensions/root.raw"), "under /loader/extensions/");
-  t.is(sysextPath("/loader/credentials/x.raw"), "under /loader/credentials/");
-  t.is(sysextPath("/EFI/storage-init/root.raw"), undefined);
-});
-
 it("buildUki() writes systemd-stub's sections after its own, holding what was given", (t) => {
   inTempDir((dir) => {
     const kernel = join(dir, "vmlinuz");
@@ -105,12 +98,12 @@ it("buildUki() writes systemd-stub's sections after its own, holding what was gi
           stub: STUB,
           kernel,
           initrd,
-          cmdline: "roothash=00 storage_init.ddi=/loader/extensions/root.raw",
+          cmdline: "roothash=00 storage_init.ddi=/EFI/Linux/os.efi.extra.d/root.raw",
           osRelease: "",
           uname: "",
           out,
         }),
-      { message: /lies under \/loader\/extensions\/: systemd-stub would load the whole DDI into memory/ },
+      { message: /lies beside a UKI in <uki>\.efi\.extra\.d\/: systemd-stub would load the whole DDI into memory/ },
     );
   });
 });
