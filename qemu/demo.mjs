@@ -5,8 +5,10 @@
 // Shows the serial console as it comes, then the timeline from the kernel's own timestamps and
 // what systemd-analyze reported inside the booted system.
 //
-//   npm start                 the UEFI boot above
-//   npm start -- --direct     QEMU loads the kernel and initramfs itself (no firmware, no UKI)
+//   npm start                      the UEFI boot above
+//   npm start -- --no-boot-loader  the firmware starts the UKI itself (systemd-stub sets
+//                                  LoaderDevicePartUUID)
+//   npm start -- --direct          QEMU loads the kernel and initramfs itself (no firmware, no UKI)
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
@@ -40,16 +42,33 @@ if (direct) {
     cmdline: `console=ttyS0 panic=-1 ${cmdline}`,
     ddi: demo.ddi,
     espPartUuid: DEMO_ESP_PART_UUID,
+    direct: process.argv.includes("--no-boot-loader"),
     osRelease: 'ID=debian\nPRETTY_NAME="Debian 12 (storage-init demo)"\n',
   });
   console.log(
-    `demo: OVMF -> systemd-boot -> UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
+    `demo: OVMF -> ${process.argv.includes("--no-boot-loader") ? "" : "systemd-boot -> "}UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
       `initramfs ${kib(built.initramfsSize)})`,
   );
   boot = { firmware: firmware(dir), drives: [{ file: u.disk, if: "virtio" }] };
 }
-const r = await bootQemu({ ...boot, memory: 1024, timeoutMs: 300000, onLine: (l) => console.log(l) });
+const t0 = performance.now();
+/** @type {number | undefined} */
+let kernelAt;
+const r = await bootQemu({
+  ...boot,
+  memory: 1024,
+  timeoutMs: 300000,
+  onLine: (l) => {
+    if (kernelAt === undefined && /Linux version/.test(l)) kernelAt = performance.now() - t0;
+    console.log(l);
+  },
+});
 console.log("\n" + timeline(r.output));
+const atKernel = /** @type {number | undefined} */ (kernelAt);
+if (atKernel !== undefined)
+  console.log(
+    `\nhost clock: QEMU's start -> the kernel's first line ${(atKernel / 1000).toFixed(1)} s (firmware, loader, stub)`,
+  );
 console.log("\n" + analyzeTable(r.output));
 if (r.timedOut || !/ROOT-REACHED/.test(r.output)) {
   console.error(r.timedOut ? "demo: the boot did not finish within 300 s" : "demo: the root was not reached");
