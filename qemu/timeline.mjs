@@ -38,13 +38,14 @@ export function timeline(output) {
  * figure (its start to the execve of systemd). Missing parts are undefined.
  */
 export function analyzeInitrd(output) {
-  const lines = stampedLines(output);
-  const analyze = lines.filter((l) => l.text.startsWith("ANALYZE ")).map((l) => l.text.slice(8));
-  const usec = lines.find((l) => l.text.startsWith("ANALYZE-INITRD-USEC "));
-  const ours = lines.find((l) => /^storage-init: starting \S+ after \d+\.\d+ ms$/.test(l.text));
+  // Searched anywhere in a line: systemd's status output (a "start job is running" line redrawn
+  // with \r and no newline) may precede a kernel message on the same console line.
+  const analyze = [...output.matchAll(/ANALYZE (.*)$/gm)].map((m) => m[1]);
+  const usec = output.match(/ANALYZE-INITRD-USEC (\d+) (\d+)/);
+  const ours = output.match(/storage-init: starting \S+ after (\d+\.\d+) ms/);
   let systemdMs;
   if (usec) {
-    const [initrd, userspace] = usec.text.split(" ").slice(1).map(Number);
+    const [initrd, userspace] = usec.slice(1).map(Number);
     if (initrd > 0 && userspace > initrd) systemdMs = (userspace - initrd) / 1000;
   }
   const shown = analyze.join(" ").match(/([\d.]+(?:min|ms|s)(?: [\d.]+(?:ms|s))*) \(initrd\)/);
@@ -52,7 +53,7 @@ export function analyzeInitrd(output) {
     analyze,
     analyzeInitrd: shown ? shown[1] : undefined,
     systemdMs,
-    oursMs: ours ? Number(ours.text.match(/after (\d+\.\d+) ms$/)[1]) : undefined,
+    oursMs: ours ? Number(ours[1]) : undefined,
   };
 }
 
