@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 // The build's command line. What it runs lives in toolchain/ (docs/architecture.md).
 //
-//   node build.mjs [--kernel DIR] [--storage virtio,nvme,sata,usb,mmc|all]
+//   node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage virtio,nvme,sata,usb,mmc,ufs|all]
 //                                       dist/storage-init and dist/initramfs-<storage>.cpio.gz
 //                                       with the storage module closure of the kernel unpacked
 //                                       in DIR (DIR/lib/modules/<version>, DIR/boot/vmlinuz-*);
 //                                       without --kernel, Debian's kernel that
-//                                       qemu/kernel.mjs fetches (nothing is installed)
+//                                       qemu/kernel.mjs fetches (nothing is installed);
+//                                       --arch arm64 cross-builds dist/storage-init-arm64 and
+//                                       dist/initramfs-arm64-<storage>.cpio.gz
 //   node build.mjs --uki --roothash HEX [--cmdline "..."] [--sign-key KEY --sign-cert CERT]
 //                  [--os-release FILE] [--kernel DIR] [--storage ...]
 //                                       ... and dist/storage-init.efi: systemd-stub with that
 //                                       kernel, the initramfs and the command line (signed for
 //                                       Secure Boot with sbsign when a key is given)
 //   node build.mjs tests                what the boot tests boot: the init with every storage
-//                                       class, for the Debian kernel qemu/kernel.mjs fetches
+//                                       class, for the Debian kernels qemu/kernel.mjs fetches
+//                                       (x86-64 and arm64)
 //
 // `npm run build` type-checks first (tsc --noEmit): the bundler relies on the annotations.
 import { existsSync, readFileSync } from "node:fs";
@@ -24,11 +27,11 @@ import { register } from "tsx/esm/api";
 register();
 const { buildInit, kernelRelease } = await import("./toolchain/init_image.mjs");
 const { hardwareModules } = await import("./toolchain/module_closure.ts");
-const { buildUki, STUBS } = await import("./toolchain/uki.mjs");
+const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
 
 const USAGE =
-  "usage: node build.mjs [--kernel DIR] [--storage CLASS,...] [--uki --roothash HEX [--cmdline TEXT] " +
+  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--uki --roothash HEX [--cmdline TEXT] " +
   "[--sign-key KEY --sign-cert CERT] [--os-release FILE]] | tests";
 
 /** The default os-release of the UKI: what systemd-boot's menu shows. */
@@ -38,9 +41,10 @@ async function cli(argv) {
   if (argv[0] === "tests") {
     const { fetchKernel } = await import("./qemu/kernel.mjs");
     await buildInit({ kernelDir: fetchKernel().root, storage: ["all"] });
+    await buildInit({ kernelDir: fetchKernel("arm64").root, storage: ["all"], arch: "arm64" });
     return;
   }
-  const o = { storage: ["all"], uki: false, cmdline: "" };
+  const o = { storage: ["all"], uki: false, cmdline: "", arch: "x86-64" };
   const value = (i) => {
     if (i >= argv.length) throw new Error(`${argv[i - 1]} needs a value; ${USAGE}`);
     return argv[i];
@@ -50,6 +54,7 @@ async function cli(argv) {
     if (a === "--kernel") o.kernelDir = resolve(value(++i));
     else if (a === "--storage") o.storage = value(++i).split(",");
     else if (a === "--uki") o.uki = true;
+    else if (a === "--arch") o.arch = value(++i);
     else if (a === "--roothash") o.rootHash = value(++i);
     else if (a === "--cmdline") o.cmdline = value(++i);
     else if (a === "--sign-key") o.signKey = resolve(value(++i));
@@ -65,28 +70,29 @@ async function cli(argv) {
       "--uki needs --roothash with the DDI's root hash (64 or 128 hex digits): it is what the signed command line pins",
     );
   if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");
-  hardwareModules(o.storage); // an unknown class stops here, before the compile
+  if (!["x86-64", "arm64"].includes(o.arch)) throw new Error(`--arch ${o.arch}: x86-64 or arm64`);
+  hardwareModules(o.storage, o.arch); // an unknown class stops here, before the compile
   if (!o.kernelDir) {
     const { fetchKernel } = await import("./qemu/kernel.mjs");
-    const k = fetchKernel();
+    const k = fetchKernel(o.arch);
     o.kernelDir = k.root;
     console.log(
       `build: kernel ${k.version} from Debian's ${k.package} (in ${relative(ROOT, k.root)}; --kernel DIR for another)`,
     );
   } else console.log(`build: kernel ${kernelRelease(o.kernelDir)} from ${o.kernelDir}`);
-  const built = await buildInit({ kernelDir: o.kernelDir, storage: o.storage });
+  const built = await buildInit({ kernelDir: o.kernelDir, storage: o.storage, arch: o.arch });
   if (!o.uki) return;
   const release = kernelRelease(o.kernelDir);
   const vmlinuz = join(o.kernelDir, "boot", `vmlinuz-${release}`);
   if (!existsSync(vmlinuz)) throw new Error(`${vmlinuz}: the kernel image is missing from ${o.kernelDir}`);
   const uki = buildUki({
-    stub: STUBS["x86-64"],
+    stub: stubFor(o.arch),
     kernel: vmlinuz,
     initrd: built.initramfs,
     cmdline: `roothash=${o.rootHash} ${o.cmdline}`.trim(),
     osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : OS_RELEASE,
     uname: release,
-    out: join(DIST, "storage-init.efi"),
+    out: join(DIST, o.arch === "x86-64" ? "storage-init.efi" : `storage-init-${o.arch}.efi`),
     sign: o.signKey ? { key: o.signKey, cert: o.signCert } : undefined,
   });
   console.log(

@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 
 /**
- * Options: kernel, initrd, append (kernel command line), or instead firmware ({ code, vars }:
+ * Options: arch ("x86-64", the default: q35; "arm64": virt), kernel, initrd, append (kernel command line), or instead firmware ({ code, vars }:
  * UEFI pflash images, vars a writable copy; secureBoot adds the SMM that OVMF's Secure Boot
  * build needs) to boot the disks as a machine would; stopOn (a RegExp: QEMU is stopped after the
  * first console line it matches); drives ([{ file, if: "virtio"|"nvme"|
@@ -11,9 +11,10 @@ import { spawn } from "node:child_process";
  * (QEMU is then killed). -no-reboot turns a guest reboot into a QEMU exit.
  */
 export function bootQemu(opts) {
+  const arm = opts.arch === "arm64";
   const args = [
     "-machine",
-    "q35",
+    arm ? "virt" : "q35",
     "-accel",
     "tcg",
     "-cpu",
@@ -46,26 +47,31 @@ export function bootQemu(opts) {
       "-initrd",
       opts.initrd,
       "-append",
-      `console=ttyS0 panic=-1 ${opts.append ?? ""}`.trim(),
+      `console=${arm ? "ttyAMA0" : "ttyS0"} panic=-1 ${opts.append ?? ""}`.trim(),
     );
   let n = 0;
   for (const d of opts.drives ?? []) {
     const id = `d${n++}`;
     // Read-only by default: the init never writes, and tests share one image between QEMUs.
-    // IDE/AHCI disks cannot be read-only in QEMU: those get a throw-away overlay instead.
-    const ro = d.readonly === false ? "" : d.if === "ahci" ? ",snapshot=on" : ",read-only=on";
+    // IDE/AHCI disks and SD cards cannot be read-only in QEMU: those get a throw-away overlay instead.
+    const ro = d.readonly === false ? "" : d.if === "ahci" || d.if === "sd" ? ",snapshot=on" : ",read-only=on";
     args.push("-drive", `if=none,id=${id},file=${d.file},format=${d.format ?? "raw"}${ro}`);
     if (d.if === "virtio") args.push("-device", `virtio-blk-pci,drive=${id}`);
     else if (d.if === "nvme") args.push("-device", `nvme,drive=${id},serial=si${id}`);
     else if (d.if === "scsi")
       args.push("-device", "virtio-scsi-pci,id=scsi0", "-device", `scsi-hd,drive=${id},bus=scsi0.0`);
     else if (d.if === "ahci") args.push("-device", `ide-hd,drive=${id},bus=ide.0`);
+    // arm64 virt: virtio over MMIO (device tree), an SD card behind sdhci, a USB stick behind xhci.
+    else if (d.if === "virtio-mmio") args.push("-device", `virtio-blk-device,drive=${id}`);
+    else if (d.if === "sd") args.push("-device", "sdhci-pci", "-device", `sd-card,drive=${id}`);
+    else if (d.if === "usb") args.push("-device", "qemu-xhci", "-device", `usb-storage,drive=${id}`);
     else throw new Error(`unknown drive interface ${d.if}`);
   }
   args.push(...(opts.extraArgs ?? []));
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
+    const qemu = arm ? "qemu-system-aarch64" : "qemu-system-x86_64";
+    const p = spawn(qemu, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     let pending = "";
     let timedOut = false;
@@ -91,7 +97,9 @@ export function bootQemu(opts) {
       clearTimeout(timer);
       reject(
         e.code === "ENOENT"
-          ? new Error("qemu-system-x86_64 not found: install it with 'apt-get install qemu-system-x86'")
+          ? new Error(
+              `${qemu} not found: install it with 'apt-get install ${arm ? "qemu-system-arm" : "qemu-system-x86"}'`,
+            )
           : e,
       );
     });

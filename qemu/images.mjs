@@ -52,7 +52,7 @@ function writeAt(dst, offset, src) {
 }
 
 /** Makes a GPT image at `out` holding `parts` [{ data (path), type, uuid, name }], each MiB-aligned. */
-function gptImage(out, parts) {
+function gptImage(out, parts, { powerOfTwo = false } = {}) {
   requireTool("sgdisk");
   let offset = MIB;
   const placed = parts.map((p) => {
@@ -61,7 +61,9 @@ function gptImage(out, parts) {
     offset += size;
     return r;
   });
-  const total = offset + MIB;
+  let total = offset + MIB;
+  // QEMU's SD cards must be a power of two in size.
+  if (powerOfTwo) total = 2 ** Math.ceil(Math.log2(total));
   rmSync(out, { force: true });
   writeFileSync(out, Buffer.alloc(0));
   run("truncate", ["-s", String(total), out]);
@@ -96,8 +98,8 @@ function markerSources() {
  * The test root's file tree: /sbin/init is the marker program. Returns the tree and the marker's
  * ELF entry point (the bench finds where the init's code ends and the root's begins by it).
  */
-async function buildMarkerTree(dir) {
-  const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true });
+async function buildMarkerTree(dir, arch = "x86-64") {
+  const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true, arch });
   const tree = join(dir, "tree");
   rmSync(tree, { recursive: true, force: true });
   for (const d of ["sbin", "dev", "proc", "sys", "run", "etc", "tmp"]) mkdirSync(join(tree, d), { recursive: true });
@@ -130,20 +132,21 @@ function buildRoot(dir, tree, { compress = false, hash = "sha256" } = {}) {
   return { erofs, verity, rootHash: m[1] };
 }
 
-/** The DDI: GPT with the root and root-verity partitions, UUIDs derived from the root hash. */
-function buildDdi(out, root) {
+/** The DDI: GPT with the root and root-verity partitions of `arch`, UUIDs derived from the root hash. */
+function buildDdi(out, root, arch = "x86-64") {
+  const arm = arch === "arm64";
   return gptImage(out, [
     {
       data: root.erofs,
-      type: PartitionType.ROOT_X86_64,
+      type: arm ? PartitionType.ROOT_ARM64 : PartitionType.ROOT_X86_64,
       uuid: uuidFromHex(root.rootHash.slice(0, 32)),
-      name: "root-x86-64",
+      name: `root-${arch}`,
     },
     {
       data: root.verity,
-      type: PartitionType.ROOT_VERITY_X86_64,
+      type: arm ? PartitionType.ROOT_VERITY_ARM64 : PartitionType.ROOT_VERITY_X86_64,
       uuid: uuidFromHex(root.rootHash.slice(-32)),
-      name: "root-x86-64-verity",
+      name: `root-${arch}-verity`,
     },
   ]);
 }
@@ -179,6 +182,8 @@ function buildEsp(out, files) {
  *   hash           veritysetup's hash algorithm (default sha256)
  *   lowerVerityDataBlocks  lower the verity superblock's data block count by this many (the
  *                  root hash stays valid: the hash blocks on disk are the same)
+ *   arch           "arm64": the marker built for arm64 and the DDI's partitions typed for it
+ *   sdCard         the disk's size a power of two, as QEMU's SD cards must be
  * Returns { disk, rootHash, espPartUuid, dir, markerEntry }.
  */
 export async function buildDisk(opts = {}) {
@@ -192,7 +197,7 @@ export async function buildDisk(opts = {}) {
   const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const { tree, markerEntry } = await buildMarkerTree(tmp);
+  const { tree, markerEntry } = await buildMarkerTree(tmp, opts.arch);
   return assemble(dir, tmp, buildRoot(tmp, tree, { hash: opts.hash }), opts, meta, { markerEntry });
 }
 
@@ -208,7 +213,7 @@ export async function buildDiskFromTree(tree, dir, { compress = false } = {}) {
 /** DDI -> ESP -> disk in `tmp`, with the variant `opts`, then moved to `dir`. */
 function assemble(dir, tmp, root, opts, meta, extra = {}) {
   const ddi = join(tmp, "root.raw");
-  const placed = buildDdi(ddi, root);
+  const placed = buildDdi(ddi, root, opts.arch);
   if (opts.lowerVerityDataBlocks !== undefined) {
     const at = placed[1].offset + 72; // struct verity_sb: data_blocks, u64
     const b = Buffer.from(readFileSync(ddi).subarray(at, at + 8));
@@ -229,14 +234,18 @@ function assemble(dir, tmp, root, opts, meta, extra = {}) {
       : [{ src: ddi, path: opts.ddiPath ?? DEFAULT_DDI_PATH }],
   );
   const disk = join(tmp, "disk.img");
-  gptImage(disk, [
-    {
-      data: esp,
-      type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : PartitionType.ESP,
-      uuid: ESP_PART_UUID,
-      name: "ESP",
-    },
-  ]);
+  gptImage(
+    disk,
+    [
+      {
+        data: esp,
+        type: opts.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : PartitionType.ESP,
+        uuid: ESP_PART_UUID,
+        name: "ESP",
+      },
+    ],
+    { powerOfTwo: opts.sdCard === true },
+  );
   if (opts.corruptPrimaryGpt) writeAt(disk, 512, Buffer.from("NOT A GPT HEADER"));
   rmSync(join(tmp, "tree"), { recursive: true, force: true });
   for (const f of ["root.erofs", "root.verity", "esp.img", "marker"]) rmSync(join(tmp, f), { force: true });

@@ -1,51 +1,63 @@
 // A real Debian kernel and its modules, fetched with apt-get download and unpacked with
 // dpkg-deb (nothing is installed), cached under .cache/kernel/<package>/.
 //
-// The package is linux-image-amd64's current dependency unless STORAGE_INIT_KERNEL_PACKAGE names
-// one (e.g. linux-image-6.1.0-56-amd64). depmod runs on the unpacked tree because the .deb ships
-// no modules.dep/modules.alias.
+// The package is linux-image-amd64's (for arm64: linux-image-arm64's, with the arm64
+// architecture added to dpkg) current dependency unless STORAGE_INIT_KERNEL_PACKAGE (for arm64:
+// STORAGE_INIT_KERNEL_PACKAGE_ARM64) names one (e.g. linux-image-6.1.0-56-amd64). depmod runs on
+// the unpacked tree because the .deb ships no modules.dep/modules.alias.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 
-/** The linux-image package to use. */
-export function kernelPackage() {
-  const forced = process.env.STORAGE_INIT_KERNEL_PACKAGE;
+/** Debian's name of each architecture the init is built for. */
+const DEBIAN_ARCH = { "x86-64": "amd64", arm64: "arm64" };
+
+/** The linux-image package to use for `arch` ("x86-64" or "arm64"). */
+export function kernelPackage(arch = "x86-64") {
+  const deb = DEBIAN_ARCH[arch];
+  if (!deb) throw new Error(`no Debian kernel known for architecture ${arch}`);
+  const forced = process.env[arch === "x86-64" ? "STORAGE_INIT_KERNEL_PACKAGE" : "STORAGE_INIT_KERNEL_PACKAGE_ARM64"];
   if (forced) return forced;
+  const meta = deb === "amd64" ? "linux-image-amd64" : `linux-image-${deb}:${deb}`;
   let out;
   try {
-    out = run("apt-cache", ["depends", "linux-image-amd64"]);
+    out = run("apt-cache", ["depends", meta]);
   } catch (e) {
-    throw new Error(`apt-cache depends linux-image-amd64 failed (run 'apt-get update' first): ${e.message}`);
+    const hint = deb === "amd64" ? "" : `dpkg --add-architecture ${deb}, then `;
+    throw new Error(`apt-cache depends ${meta} failed (${hint}run 'apt-get update' first): ${e.message}`);
   }
-  const m = out.match(/Depends: (linux-image-[0-9][^\s]*-amd64)\b/);
-  if (!m)
-    throw new Error(`cannot find the kernel package behind linux-image-amd64 (run 'apt-get update' first):\n${out}`);
-  return m[1];
+  const m = out.match(new RegExp(`Depends: (linux-image-[0-9][^\\s:]*-${deb})\\b`));
+  if (!m) throw new Error(`cannot find the kernel package behind ${meta} (run 'apt-get update' first):\n${out}`);
+  return deb === "amd64" ? m[1] : `${m[1]}:${deb}`;
 }
 
 /** The kernel fetchKernel() left in the cache, as it returns it, or undefined when there is none (nothing is fetched). */
-export function cachedKernel() {
+export function cachedKernel(arch = "x86-64") {
   let pkg;
   try {
-    pkg = kernelPackage();
+    pkg = kernelPackage(arch);
   } catch {
     return undefined;
   }
-  return existsSync(join(CACHE, "kernel", pkg, "root", ".complete")) ? described(pkg) : undefined;
+  return existsSync(join(CACHE, "kernel", dirName(pkg), "root", ".complete")) ? described(pkg) : undefined;
+}
+
+/** The cache folder of a package ("linux-image-6.1.0-57-arm64:arm64" -> without ":arm64"). */
+function dirName(pkg) {
+  return pkg.split(":")[0];
 }
 
 function described(pkg) {
-  const root = join(CACHE, "kernel", pkg, "root");
+  const root = join(CACHE, "kernel", dirName(pkg), "root");
   const version = readdirSync(join(root, "lib", "modules"))[0];
   const vmlinuz = join(root, "boot", `vmlinuz-${version}`);
   return { package: pkg, root, version, vmlinuz, modulesDir: join(root, "lib", "modules", version) };
 }
 
-/** Returns { vmlinuz, root, modulesDir, version } for the cached (or freshly fetched) kernel. */
-export function fetchKernel() {
-  const pkg = kernelPackage();
-  const dir = join(CACHE, "kernel", pkg);
+/** Returns { vmlinuz, root, modulesDir, version } for the cached (or freshly fetched) kernel of `arch`. */
+export function fetchKernel(arch = "x86-64") {
+  const pkg = kernelPackage(arch);
+  const dir = join(CACHE, "kernel", dirName(pkg));
   const done = join(dir, "root", ".complete");
   if (!existsSync(done)) {
     requireTool("depmod");

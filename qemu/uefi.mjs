@@ -8,8 +8,11 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
-import { buildUki, STUBS } from "../toolchain/uki.mjs";
+import { buildUki, stubFor, systemdBootFile } from "../toolchain/uki.mjs";
 import { buildEspDisk } from "./images.mjs";
+
+/** AAVMF: OVMF for arm64 (Debian's qemu-efi-aarch64), 64 MiB pflash images for QEMU's virt. */
+export const AAVMF = { code: "/usr/share/AAVMF/AAVMF_CODE.fd", vars: "/usr/share/AAVMF/AAVMF_VARS.fd" };
 
 export const OVMF = {
   code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
@@ -56,8 +59,13 @@ export function sbsign(signer, file, out) {
  * `dir` (each boot starts from the package's store). With secureBoot, the Secure Boot build and
  * the snakeoil store: only what the snakeoil key signed runs.
  */
-export function firmware(dir, { secureBoot = false } = {}) {
+export function firmware(dir, { secureBoot = false, arch = "x86-64" } = {}) {
   const vars = join(dir, "OVMF_VARS.fd");
+  if (arch === "arm64") {
+    if (secureBoot) throw new Error("no Secure Boot firmware for arm64 here");
+    copyFileSync(need(AAVMF.vars, "qemu-efi-aarch64"), vars);
+    return { code: need(AAVMF.code, "qemu-efi-aarch64"), vars, secureBoot };
+  }
   copyFileSync(need(secureBoot ? OVMF.snakeoilVars : OVMF.vars, "ovmf"), vars);
   return { code: need(secureBoot ? OVMF.secbootCode : OVMF.code, "ovmf"), vars, secureBoot };
 }
@@ -67,17 +75,18 @@ export function firmware(dir, { secureBoot = false } = {}) {
  * removable-media loader (\EFI\BOOT\BOOTX64.EFI) and the UKI as a Type #2 entry in \EFI\Linux
  * (systemd-boot finds it there, no entry file needed); without, the UKI itself as BOOTX64.EFI.
  */
-export function espFiles(dir, { uki, bootloader, ddi, ddiPath }) {
+export function espFiles(dir, { uki, bootloader, ddi, ddiPath, arch = "x86-64" }) {
+  const removable = arch === "arm64" ? "/EFI/BOOT/BOOTAA64.EFI" : "/EFI/BOOT/BOOTX64.EFI";
   const conf = join(dir, "loader.conf");
   writeFileSync(conf, "timeout 0\n");
   const files = [{ src: ddi, path: ddiPath }];
   if (bootloader) {
     files.push(
-      { src: bootloader, path: "/EFI/BOOT/BOOTX64.EFI" },
+      { src: bootloader, path: removable },
       { src: conf, path: "/loader/loader.conf" },
       { src: uki, path: "/EFI/Linux/storage-init.efi" },
     );
-  } else files.push({ src: uki, path: "/EFI/BOOT/BOOTX64.EFI" });
+  } else files.push({ src: uki, path: removable });
   return files;
 }
 
@@ -89,14 +98,14 @@ export function espFiles(dir, { uki, bootloader, ddi, ddiPath }) {
  * @param {string} dir
  * @param {{ kernel: { vmlinuz: string, version: string }, initrd: string, cmdline: string,
  *   ddi: string, espPartUuid: string, direct?: boolean, signer?: { key: string, cert: string },
- *   osRelease?: string, tamper?: (uki: string) => void }} opts
+ *   osRelease?: string, tamper?: (uki: string) => void, arch?: string }} opts
  */
 export function buildUefiDisk(
   dir,
-  { kernel, initrd, cmdline, ddi, espPartUuid, direct = false, signer, osRelease, tamper },
+  { kernel, initrd, cmdline, ddi, espPartUuid, direct = false, signer, osRelease, tamper, arch = "x86-64" },
 ) {
   const uki = buildUki({
-    stub: STUBS["x86-64"],
+    stub: stubFor(arch),
     kernel: kernel.vmlinuz,
     initrd,
     cmdline,
@@ -106,14 +115,11 @@ export function buildUefiDisk(
     sign: signer,
   });
   tamper?.(uki.out);
-  const bootloader = direct
-    ? undefined
-    : signer
-      ? sbsign(signer, SYSTEMD_BOOT, join(dir, "systemd-boot.efi"))
-      : SYSTEMD_BOOT;
+  const loader = arch === "arm64" ? systemdBootFile(arch, "systemd-bootaa64.efi") : SYSTEMD_BOOT;
+  const bootloader = direct ? undefined : signer ? sbsign(signer, loader, join(dir, "systemd-boot.efi")) : loader;
   const disk = buildEspDisk(
     join(dir, "disk.img"),
-    espFiles(dir, { uki: uki.out, bootloader, ddi, ddiPath: DEFAULT_DDI_PATH }),
+    espFiles(dir, { uki: uki.out, bootloader, ddi, ddiPath: DEFAULT_DDI_PATH, arch }),
     {
       espPartUuid,
     },

@@ -31,7 +31,7 @@ declare const STORAGE_INIT_VERSION: string | undefined;
 declare const STORAGE_INIT_ARCH: string | undefined;
 const VERSION = typeof STORAGE_INIT_VERSION === "undefined" ? "development" : STORAGE_INIT_VERSION;
 /** The architecture whose partition types the DDI must have. */
-const ARCH = typeof STORAGE_INIT_ARCH === "undefined" ? "x86-64" : STORAGE_INIT_ARCH;
+export const ARCH = typeof STORAGE_INIT_ARCH === "undefined" ? "x86-64" : STORAGE_INIT_ARCH;
 
 const ESP_MOUNT = "/esp";
 const SYSROOT = "/sysroot";

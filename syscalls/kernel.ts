@@ -10,7 +10,10 @@
 // in its C output, and a name such as O_RDONLY or ENOENT would collide with libc's macros
 // (porffor: c-macro-names).
 
-/** open(2) flags (uapi asm-generic/fcntl.h; the same on x86-64 and aarch64). */
+/**
+ * open(2) flags, x86-64's numbers (uapi asm-generic/fcntl.h). arm64 numbers DIRECTORY and
+ * NOFOLLOW otherwise; the shim (si_open_flags) passes the machine's own.
+ */
 export const OpenFlags = {
   RDONLY: 0,
   WRONLY: 1,

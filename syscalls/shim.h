@@ -55,8 +55,20 @@ static inline uint32_t si_len(jsval v) { return *(uint32_t *)(MEM + (uint32_t)v.
 
 static inline double si_ret(long r) { return r < 0 ? -(double)errno : (double)r; }
 
+/*
+ * The Kernel interface's open flags are x86-64's numbers (syscalls/kernel.ts); arm64 gives
+ * O_DIRECTORY and O_NOFOLLOW others (arch/arm64/include/uapi/asm/fcntl.h, where x86-64's are
+ * O_DIRECT and O_LARGEFILE): this machine's values come from the libc's macros.
+ */
+static long si_open_flags(double flags) {
+  long f = (long)flags;
+  long out = f & ~(0200000L | 0400000L);
+  if (f & 0200000L) out |= O_DIRECTORY;
+  if (f & 0400000L) out |= O_NOFOLLOW;
+  return out;
+}
 static double si_openat(const char *path, double flags, double mode) {
-  return si_ret(syscall(SYS_openat, AT_FDCWD, path, (long)flags, (long)mode));
+  return si_ret(syscall(SYS_openat, AT_FDCWD, path, si_open_flags(flags), (long)mode));
 }
 static double si_read(double fd, uint8_t *buf, uint32_t len) {
   return si_ret(syscall(SYS_read, (long)fd, buf, (long)len));

@@ -36,12 +36,17 @@ type Disk = { disk: string; rootHash: string; espPartUuid: string };
 type Drive = { file: string; if: string };
 
 const INITRD = join(ROOT, "dist", "initramfs-all.cpio.gz");
+const INITRD_ARM64 = join(ROOT, "dist", "initramfs-arm64-all.cpio.gz");
 const it = testIfBuilt(INITRD, "node build.mjs tests");
+const itArm = testIfBuilt(INITRD_ARM64, "node build.mjs tests");
 const kernel = fetchKernel();
+/** The arm64 kernel, fetched only where the arm64 initramfs was built. */
+const kernelArm64 = itArm === test ? fetchKernel("arm64") : kernel;
 /** Every boot, success or failure, must end well within this. */
 const BOOT_LIMIT_MS = 150000;
 
 interface Case {
+  arch?: "x86-64" | "arm64";
   disk?: object;
   noDisk?: boolean;
   drive?: string;
@@ -78,13 +83,16 @@ const DISKS: object[] = [
   { hash: "sha512" },
   { hash: "sha1" },
   { lowerVerityDataBlocks: 1 },
+  { arch: "arm64" },
+  { arch: "arm64", sdCard: true },
+  { arch: "arm64", flipErofsByte: 1030 },
 ];
 
 // Building a disk runs the image tools synchronously: done before any boot, so that a QEMU's
 // console is read as it comes and no boot's time limit passes while this process is busy.
 if (it === test) {
   test.before(async () => {
-    for (const d of DISKS) await buildDisk(d);
+    for (const d of DISKS) if (!("arch" in d) || itArm === test) await buildDisk(d);
     for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
     await demoDisk();
   });
@@ -175,9 +183,11 @@ async function boot(c: Case): Promise<{ r: Boot; d: Disk }> {
 async function bootOnce(c: Case, d: Disk): Promise<{ r: Boot; d: Disk }> {
   const drives: Drive[] = c.noDisk ? [] : [{ file: d.disk, if: c.drive ?? "virtio" }];
   if (c.before !== undefined) drives.unshift({ file: (await disk(c.before)).disk, if: c.drive ?? "virtio" });
+  const arm = c.arch === "arm64";
   const r = await bootQemu({
-    kernel: kernel.vmlinuz,
-    initrd: c.initrd ?? INITRD,
+    arch: c.arch,
+    kernel: arm ? kernelArm64.vmlinuz : kernel.vmlinuz,
+    initrd: c.initrd ?? (arm ? INITRD_ARM64 : INITRD),
     append: c.append.split("HASH").join(d.rootHash),
     drives,
     timeoutMs: BOOT_LIMIT_MS,
@@ -247,6 +257,10 @@ function failedWith(
 }
 
 const OK = "roothash=HASH storage_init.timeout=20";
+
+/** The fatal line of a DDI whose erofs data was changed after the root hash was taken. */
+const TAMPERED =
+  /^storage-init: failed to set up the root device: read the erofs superblock of \/dev\/dm-0: pread fd \d+ at 1024: EIO: dm-verity found blocks that do not match roothash= \(the image is corrupted or was tampered with\)$/;
 
 // ---- happy paths ----
 
@@ -440,6 +454,61 @@ it("uefi: Secure Boot refuses a UKI whose command line (roothash=) was changed a
   t.notRegex(r.output, /Linux version|storage-init:/, "no kernel ran");
 });
 
+// ---- arm64: QEMU virt, the same init cross-built ----
+
+itArm("arm64: virtio over MMIO (device tree, platform bus): virtio_mmio loads by its of: modalias", async (t) => {
+  const { r } = await boot({ arch: "arm64", disk: { arch: "arm64" }, drive: "virtio-mmio", append: OK });
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by the ESP partition type\)/, ["virtio_mmio", "virtio_blk"]);
+  t.notRegex(r.output, /storage-init: loaded virtio_pci /, "no PCI virtio device on this machine");
+});
+
+itArm("arm64: an SD card behind sdhci", async (t) => {
+  const { r } = await boot({ arch: "arm64", disk: { arch: "arm64", sdCard: true }, drive: "sd", append: OK });
+  reachedRoot(t, r, /storage-init: ESP \/dev\/mmcblk0p1 \(found by the ESP partition type\)/, ["sdhci", "sdhci_pci"]);
+});
+
+itArm("arm64: a USB stick behind xhci", async (t) => {
+  const { r } = await boot({ arch: "arm64", disk: { arch: "arm64" }, drive: "usb", append: OK });
+  reachedRoot(t, r, /storage-init: ESP \/dev\/sd[a-z]1 \(found by the ESP partition type\)/, [
+    "xhci_pci",
+    "usb_storage",
+    "sd_mod",
+  ]);
+});
+
+itArm("arm64: a tampered DDI is refused with the same line as on x86-64", async (t) => {
+  const { r } = await boot({
+    arch: "arm64",
+    disk: { arch: "arm64", flipErofsByte: 1030 },
+    drive: "virtio-mmio",
+    append: OK + " storage_init.failure_delay=1",
+  });
+  failedWith(t, r, TAMPERED, "reboot", 1);
+});
+
+itArm("arm64: UEFI: AAVMF -> systemd-boot -> the arm64 UKI (linuxaa64.efi.stub)", async (t) => {
+  const d = (await disk({ arch: "arm64" })) as Disk & { ddi: string };
+  const dir = join(ROOT, ".build", "uefi", "arm64");
+  mkdirSync(dir, { recursive: true });
+  const u = buildUefiDisk(dir, {
+    kernel: kernelArm64,
+    initrd: INITRD_ARM64,
+    cmdline: `console=ttyAMA0 panic=-1 roothash=${d.rootHash} storage_init.timeout=20`,
+    ddi: d.ddi,
+    espPartUuid: UEFI_ESP_PART_UUID,
+    arch: "arm64",
+  });
+  const r = await slot(() =>
+    bootQemu({
+      arch: "arm64",
+      firmware: firmware(dir, { arch: "arm64" }),
+      drives: [{ file: u.disk, if: "virtio" }],
+      timeoutMs: BOOT_LIMIT_MS,
+    }),
+  );
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, ["virtio_blk"]);
+});
+
 // ---- failures ----
 
 it("boot fails: wrong roothash= (partition UUIDs do not match)", async (t) => {
@@ -468,13 +537,7 @@ it("boot fails: no roothash= at all refuses an unverified root", async (t) => {
 
 it("boot fails: one flipped byte in the erofs superblock is stopped by dm-verity", async (t) => {
   const { r } = await boot({ disk: { flipErofsByte: 1030 }, append: OK + " storage_init.failure_delay=1" });
-  failedWith(
-    t,
-    r,
-    /^storage-init: failed to set up the root device: read the erofs superblock of \/dev\/dm-0: pread fd \d+ at 1024: EIO: dm-verity found blocks that do not match roothash= \(the image is corrupted or was tampered with\)$/,
-    "reboot",
-    1,
-  );
+  failedWith(t, r, TAMPERED, "reboot", 1);
   t.regex(r.output, /device-mapper: verity: \d+:\d+: data block \d+ is corrupted/);
 });
 

@@ -8,7 +8,8 @@ import { putU32le, putU64le } from "../lib/bytes.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
 import { Log } from "../runtime/log.js";
-import { boot } from "../runtime/main.js";
+import { ARCH_TYPES } from "../runtime/ddi.js";
+import { ARCH, boot } from "../runtime/main.js";
 import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
@@ -57,21 +58,21 @@ export interface World {
 }
 
 /**
- * A DDI shaped like the real one (GPT, root + root-verity partitions with UUIDs from the root
+ * A DDI for the architecture the boot is built for (ARCH), shaped like the real one (GPT, root + root-verity partitions with UUIDs from the root
  * hash, an erofs superblock, a veritysetup superblock) for 16 data blocks; the fake device
  * mapper checks no hashes.
  */
 export function syntheticDdi(rootHash: string): Uint8Array {
   const ddi = writeGpt(4 * 1048576, 512, [
     {
-      type: PartitionType.ROOT_X86_64,
+      type: ARCH_TYPES[ARCH].root,
       uuid: uuidFromHex(rootHash.slice(0, 32)),
       first: 2048,
       last: 4095,
       name: "root-x86-64",
     },
     {
-      type: PartitionType.ROOT_VERITY_X86_64,
+      type: ARCH_TYPES[ARCH].rootVerity,
       uuid: uuidFromHex(rootHash.slice(32)),
       first: 4096,
       last: 6143,

@@ -2,10 +2,11 @@
 // and compiled by porffor to a static binary (over LinuxKernel); the outputs must be identical.
 // Two programs are checked otherwise (PROGRAMS): layout reads porffor's value layout from C, and
 // defects must show exactly the defects of toolchain/porffor/defects.ts, so that a compiler that
-// fixes or changes one is noticed.
+// fixes or changes one is noticed. Each program is also cross-built for arm64 and run under
+// qemu-user (Debian's qemu-user-static runs static aarch64 binaries): the same outputs.
 import test from "ava";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -22,12 +23,21 @@ const PROGRAMS: Record<string, { nativeOnly?: boolean; allowHazards?: boolean; o
   defects: { allowHazards: true, own: true },
 };
 
-/** Builds one program both ways; returns paths. */
-async function buildProgram(name: string): Promise<{ native: string; node?: string }> {
+const ARCHES = ["x86-64", "arm64"] as const;
+type Arch = (typeof ARCHES)[number];
+/** How each architecture's binaries run here. */
+const RUNNER: Record<Arch, string[]> = { "x86-64": [], arm64: ["qemu-aarch64-static"] };
+
+/** Builds one program both ways for `arch` (the Node side with the same build facts); returns paths. */
+async function buildProgram(
+  name: string,
+  arch: Arch = "x86-64",
+): Promise<{ native: string; node?: string; arch: Arch }> {
   const how = PROGRAMS[name] ?? {};
+  const suffix = arch === "x86-64" ? "" : `-${arch}`;
   mkdirSync(OUT, { recursive: true });
   const prog = join(ROOT, "tests", "native", `${name}_prog.ts`);
-  const nativeEntry = join(OUT, `${name}_native.ts`);
+  const nativeEntry = join(OUT, `${name}${suffix}_native.ts`);
   writeFileSync(
     nativeEntry,
     `import { installNative, LinuxKernel } from ${JSON.stringify(join(ROOT, "syscalls", "linux.ts"))};
@@ -42,12 +52,13 @@ k.rmdir(scratch);
 for (const l of lines) k.write(1, utf8Encode(l + "\\n"));
 `,
   );
-  const native = await compileNative(nativeEntry, join(OUT, name), {
+  const native = await compileNative(nativeEntry, join(OUT, name + suffix), {
     quiet: true,
     allowHazards: how.allowHazards === true,
+    arch,
   });
-  if (how.nativeOnly) return { native };
-  const node = join(OUT, `${name}_node.mjs`);
+  if (how.nativeOnly) return { native, arch };
+  const node = join(OUT, `${name}${suffix}_node.mjs`);
   await build({
     stdin: {
       contents: `import { NodeKernel } from ${JSON.stringify(join(ROOT, "tests", "node_kernel.ts"))};
@@ -62,19 +73,20 @@ for (const l of run(k, process.argv[2])) process.stdout.write(l + "\\n");
     bundle: true,
     platform: "node",
     format: "esm",
-    define: Object.fromEntries(Object.entries(buildDefines()).map(([k, v]) => [k, JSON.stringify(v)])),
+    define: Object.fromEntries(Object.entries(buildDefines(arch)).map(([k, v]) => [k, JSON.stringify(v)])),
     outfile: node,
     logLevel: "warning",
   });
-  return { node, native };
+  return { node, native, arch };
 }
 
-function runBoth(p: { native: string; node?: string }): { native: string; node?: string } {
+function runBoth(p: { native: string; node?: string; arch: Arch }): { native: string; node?: string } {
   const scratch = mkdtempSync(join(tmpdir(), "si-native-"));
   try {
     // Both get the scratch directory as their argument (the native one makes its own and
     // ignores it): syscalls_prog prints the arguments each saw.
-    const native = execFileSync(p.native, [scratch], { encoding: "utf8", timeout: 60000 });
+    const [cmd, ...args] = [...RUNNER[p.arch], p.native, scratch];
+    const native = execFileSync(cmd, args, { encoding: "utf8", timeout: 120000 });
     const node = p.node
       ? execFileSync(process.execPath, [p.node, scratch], { encoding: "utf8", timeout: 60000 })
       : undefined;
@@ -88,22 +100,47 @@ const programs = readdirSync(join(ROOT, "tests", "native"))
   .filter((f) => f.endsWith("_prog.ts"))
   .map((f) => f.slice(0, -"_prog.ts".length));
 
-for (const name of programs.filter((n) => PROGRAMS[n]?.own !== true)) {
-  test(`native ${name}: the porffor build prints exactly what Node prints`, async (t) => {
-    const out = runBoth(await buildProgram(name));
-    t.true(out.native.length > 0);
-    t.is(out.native, out.node ?? "");
+/** The arm64 cases need the cross compiler, musl for arm64 and qemu-user; under CI they must be there. */
+function armReady(): string | undefined {
+  const missing = ["aarch64-linux-gnu-gcc", "qemu-aarch64-static"].filter((tool) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+      return false;
+    } catch {
+      return true;
+    }
   });
+  if (!existsSync("/usr/lib/aarch64-linux-musl/libc.a")) missing.push("musl-dev:arm64");
+  if (missing.length === 0) return undefined;
+  const why = `${missing.join(", ")} missing: .ci/install installs them`;
+  if (process.env.CI) throw new Error(why);
+  return why;
 }
+const armMissing = armReady();
+const archTest = (arch: Arch) => (arch === "arm64" && armMissing !== undefined ? test.skip : test);
+const archName = (arch: Arch) => (arch === "x86-64" ? "native" : `native ${arch}`);
 
-test("native layout: the shim reads porffor's value layout as the JS side sees it", async (t) => {
-  const out = runBoth(await buildProgram("layout"));
-  t.deepEqual(out.native.trim().split("\n"), [
-    "subarray: type 81 length 3 first 13 (js: length 3 first 13)",
-    "write through view: 99",
-    "number round trip: 2469",
-  ]);
-});
+for (const arch of ARCHES) {
+  for (const name of programs.filter((n) => PROGRAMS[n]?.own !== true)) {
+    archTest(arch)(`${archName(arch)} ${name}: the porffor build prints exactly what Node prints`, async (t) => {
+      const out = runBoth(await buildProgram(name, arch));
+      t.true(out.native.length > 0);
+      t.is(out.native, out.node ?? "");
+    });
+  }
+
+  archTest(arch)(
+    `${archName(arch)} layout: the shim reads porffor's value layout as the JS side sees it`,
+    async (t) => {
+      const out = runBoth(await buildProgram("layout", arch));
+      t.deepEqual(out.native.trim().split("\n"), [
+        "subarray: type 81 length 3 first 13 (js: length 3 first 13)",
+        "write through view: 99",
+        "number round trip: 2469",
+      ]);
+    },
+  );
+}
 
 const RUNTIME_DEFECTS = PORFFOR_DEFECTS.filter((d) => d.kind === "runtime");
 const answer = (d: PorfforDefect, side: "node" | "native") =>

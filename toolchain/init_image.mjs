@@ -30,8 +30,8 @@ export function readKernelModules(dir) {
 }
 
 /** Initramfs entries for the storage modules of the kernel unpacked in `kernelDir`. */
-export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GROUPS } = {}) {
-  const hardware = hardwareModules(storage);
+export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GROUPS, arch = "x86-64" } = {}) {
+  const hardware = hardwareModules(storage, arch);
   const version = kernelRelease(kernelDir);
   const dir = join(kernelDir, "lib", "modules", version);
   if (!existsSync(join(dir, "modules.dep")))
@@ -52,18 +52,22 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
  * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
  * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
  */
-/** @param {{ kernelDir?: string, storage?: string[], out?: string }} [options] */
-export async function buildInit({ kernelDir, storage = ["all"], out = DIST } = {}) {
-  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, "storage-init"));
+/** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string }} [options] */
+export async function buildInit({ kernelDir, storage = ["all"], out = DIST, arch = "x86-64" } = {}) {
+  const suffix = arch === "x86-64" ? "" : `-${arch}`;
+  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, `storage-init${suffix}`), { arch });
   let extra = [];
   if (kernelDir) {
     await step("storage module closure", async () => {
-      const r = moduleEntries(kernelDir, { storage });
+      const r = moduleEntries(kernelDir, { storage, arch });
       extra = r.entries;
       return `${r.count} modules for ${storage.join(",")}, ${kib(r.bytes)} (${r.version})`;
     });
   }
-  const initramfs = join(out, kernelDir ? `initramfs-${storage.join("+")}.cpio.gz` : "initramfs.cpio.gz");
+  const initramfs = join(
+    out,
+    kernelDir ? `initramfs${suffix}-${storage.join("+")}.cpio.gz` : `initramfs${suffix}.cpio.gz`,
+  );
   await step("initramfs", async () => {
     const r = writeInitramfs(binary, initramfs, extra);
     return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;

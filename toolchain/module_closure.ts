@@ -18,13 +18,36 @@ export const STORAGE_CLASSES: { [storageClass: string]: string[] } = {
   mmc: ["sdhci_pci", "sdhci_acpi", "mmc_block"],
 };
 
-/** The hardware modules for a list of storage classes ("all" for every class). */
-export function hardwareModules(classes: string[]): string[] {
-  const list = classes.includes("all") ? Object.keys(STORAGE_CLASSES) : classes;
+/**
+ * What arm64 boards add to each class: virtio over MMIO (device-tree platform devices, `of:`
+ * modaliases), the SoCs' own SD/MMC and USB host controllers, and UFS. Matched by modalias at
+ * boot like the rest: only what the board has is loaded.
+ */
+export const ARM64_STORAGE_CLASSES: { [storageClass: string]: string[] } = {
+  virtio: ["virtio_mmio"],
+  mmc: [
+    "sdhci_of_arasan",
+    "sdhci_of_dwcmshc",
+    "sdhci_esdhc_imx",
+    "sdhci_msm",
+    "sdhci_tegra",
+    "sdhci_iproc",
+    "dw_mmc_rockchip",
+    "mmc_block",
+  ],
+  usb: ["xhci_plat_hcd", "dwc3_of_simple"],
+  ufs: ["ufshcd_pltfrm", "ufs_qcom", "ufshcd_pci", "ufs_mediatek", "ufs_exynos", "ufs_hisi"],
+};
+
+/** The hardware modules for a list of storage classes ("all" for every class) on `arch`. */
+export function hardwareModules(classes: string[], arch: string = "x86-64"): string[] {
+  const extra = arch === "arm64" ? ARM64_STORAGE_CLASSES : {};
+  const known = [...Object.keys(STORAGE_CLASSES), ...Object.keys(extra).filter((c) => !(c in STORAGE_CLASSES))];
+  const list = classes.includes("all") ? known : classes;
   const out: string[] = [];
   for (const c of list) {
-    const mods = STORAGE_CLASSES[c];
-    if (!mods) throw new Error(`unknown storage class ${c}; known: ${Object.keys(STORAGE_CLASSES).join(", ")}, all`);
+    const mods = [...(STORAGE_CLASSES[c] ?? []), ...(extra[c] ?? [])];
+    if (mods.length === 0) throw new Error(`unknown storage class ${c} for ${arch}; known: ${known.join(", ")}, all`);
     for (const m of mods) if (!out.includes(m)) out.push(m);
   }
   return out;

@@ -1,5 +1,8 @@
 // The native build: a typed TypeScript bundle (toolchain/tsbundle) -> porffor's C, with
-// PORFFOR_C_EDITS applied -> a static musl binary.
+// PORFFOR_C_EDITS applied -> a static musl binary, for x86-64 (musl-gcc) or arm64 (Debian's
+// aarch64-linux-gnu-gcc cross compiler with musl-dev:arm64 through musl's own gcc specs file:
+// the same libc on both, static and small, where static glibc would add hundreds of KiB and
+// warn of what it cannot link statically).
 //
 // gcc flags: -Oz (the init does little computing); link-time optimization, which drops what
 // porffor's dispatch tables reference but nothing calls; no unwind tables, which nothing reads;
@@ -7,7 +10,7 @@
 // protects only in its dynamic linker, not in a static binary.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { tunePorfforC } from "./porffor/c_edits.mjs";
 import { kib, requireTool, ROOT, step, WORK } from "./tools.mjs";
@@ -15,10 +18,21 @@ import { bundleTypeScript } from "./tsbundle/bundle.mjs";
 
 const PORF = join(ROOT, "node_modules", "porffor", "porf");
 
+/** The architectures the init is built for: the compiler driver and its arguments, and strip. */
+export const ARCHES = {
+  "x86-64": { cc: "musl-gcc", ccArgs: [], strip: "strip" },
+  arm64: {
+    cc: "aarch64-linux-gnu-gcc",
+    ccArgs: ["-specs", "/usr/lib/aarch64-linux-musl/musl-gcc.specs"],
+    strip: "aarch64-linux-gnu-strip",
+    needs: "/usr/lib/aarch64-linux-musl/libc.a",
+  },
+};
+
 /** Build facts the init declares (runtime/main.ts); tsbundle writes them in as literals. */
-export function buildDefines() {
+export function buildDefines(arch = "x86-64") {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
-  return { STORAGE_INIT_VERSION: pkg.version, STORAGE_INIT_ARCH: "x86-64" };
+  return { STORAGE_INIT_VERSION: pkg.version, STORAGE_INIT_ARCH: arch };
 }
 
 /**
@@ -27,8 +41,14 @@ export function buildDefines() {
  * `-s` gives), for gdb and for the bench's code profile. The work files are removed after a good
  * build.
  */
-export async function compileNative(entry, out, { quiet = false, allowHazards = false } = {}) {
-  requireTool("musl-gcc");
+export async function compileNative(entry, out, { quiet = false, allowHazards = false, arch = "x86-64" } = {}) {
+  const target = ARCHES[arch];
+  if (!target) throw new Error(`unknown architecture ${arch}; known: ${Object.keys(ARCHES).join(", ")}`);
+  requireTool(target.cc);
+  if (target.needs && !existsSync(target.needs))
+    throw new Error(
+      `${target.needs} not found: install it with 'apt-get install musl-dev:arm64' (dpkg --add-architecture arm64 first)`,
+    );
   const name = out.split("/").pop();
   // Unique work files: tests build natives in parallel.
   const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -40,7 +60,7 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
   await log(`bundle ${relative(ROOT, entry)} (typed)`, async () => {
     writeFileSync(
       ts,
-      bundleTypeScript(entry, { tsconfig: join(ROOT, "tsconfig.json"), defines: buildDefines(), allowHazards }),
+      bundleTypeScript(entry, { tsconfig: join(ROOT, "tsconfig.json"), defines: buildDefines(arch), allowHazards }),
     );
     return `-> ${relative(ROOT, ts)}`;
   });
@@ -49,10 +69,11 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
     writeFileSync(c, tunePorfforC(readFileSync(c, "utf8")));
     return `-> ${relative(ROOT, c)}`;
   });
-  await log("musl-gcc -static", async () => {
+  await log(`${target.cc} -static (${arch})`, async () => {
     execFileSync(
-      "musl-gcc",
+      target.cc,
       [
+        ...target.ccArgs,
         "-static",
         "-Oz",
         "-flto=auto",
@@ -77,7 +98,7 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
       ],
       { stdio: ["ignore", "inherit", "inherit"] },
     );
-    execFileSync("strip", ["-o", out, `${out}.debug`]);
+    execFileSync(target.strip, ["-o", out, `${out}.debug`]);
     return `-> ${relative(ROOT, out)} ${kib(statSync(out).size)}`;
   });
   rmSync(ts);

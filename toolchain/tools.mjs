@@ -21,6 +21,8 @@ const PACKAGES = {
   "mkfs.vfat": "dosfstools",
   mcopy: "mtools",
   objcopy: "binutils",
+  "aarch64-linux-gnu-objcopy": "binutils-aarch64-linux-gnu",
+  "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
   sbsign: "sbsigntool",
 };
 

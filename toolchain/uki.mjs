@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stubLoadsFrom } from "../lib/facts.ts";
+import { debianPackage } from "./debian.mjs";
 import { requireTool, run } from "./tools.mjs";
 
 /** Debian's systemd-stub for each architecture (package systemd-boot-efi). */
@@ -17,8 +18,23 @@ export const STUBS = {
 };
 
 /**
- * The stub's PE layout: ImageBase, SectionAlignment and the first address after its sections
- * (relative to ImageBase), read from the PE32+ headers.
+ * A file of Debian's systemd-boot-efi for `arch` ("linux*.efi.stub", "systemd-boot*.efi"):
+ * the installed one for this machine's architecture, else from the arm64 package, fetched.
+ */
+export function systemdBootFile(arch, name) {
+  const installed = join("/usr/lib/systemd/boot/efi", name);
+  if (arch === "x86-64") return installed;
+  return join(debianPackage(`systemd-boot-efi:${arch === "arm64" ? "arm64" : arch}`), "usr/lib/systemd/boot/efi", name);
+}
+
+/** systemd-stub for `arch`. */
+export function stubFor(arch) {
+  return systemdBootFile(arch, arch === "arm64" ? "linuxaa64.efi.stub" : "linuxx64.efi.stub");
+}
+
+/**
+ * The stub's PE layout: its machine (0x8664 x86-64, 0xaa64 arm64), ImageBase, SectionAlignment
+ * and the first address after its sections (relative to ImageBase), read from the PE32+ headers.
  */
 export function peLayout(pe) {
   const b = Buffer.from(pe);
@@ -39,7 +55,7 @@ export function peLayout(pe) {
     const size = Math.max(b.readUInt32LE(s + 8), b.readUInt32LE(s + 16));
     end = Math.max(end, va + size);
   }
-  return { imageBase, sectionAlignment, end, names };
+  return { machine: b.readUInt16LE(at + 4), imageBase, sectionAlignment, end, names };
 }
 
 /** Section names -> files, in the order ukify places them; .linux last (the largest). */
@@ -72,7 +88,6 @@ export function placeSections(layout, files) {
  *   uname: string, out: string, sign?: { key: string, cert: string } }} opts
  */
 export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out, sign }) {
-  requireTool("objcopy");
   if (!existsSync(stub)) throw new Error(`${stub}: no systemd-stub (apt-get install systemd-boot-efi)`);
   const ddi = /(?:^|\s)storage_init\.ddi=("[^"]*"|\S+)/.exec(cmdline);
   if (ddi) {
@@ -97,12 +112,16 @@ export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out,
     ".initrd": initrd,
     ".linux": kernel,
   };
-  const sections = placeSections(peLayout(readFileSync(stub)), files);
+  const layout = peLayout(readFileSync(stub));
+  // The host's objcopy knows only its own PE flavour; binutils-aarch64-linux-gnu has arm64's.
+  const objcopy = layout.machine === 0xaa64 ? "aarch64-linux-gnu-objcopy" : "objcopy";
+  requireTool(objcopy);
+  const sections = placeSections(layout, files);
   const args = [];
   for (const s of sections)
     args.push("--add-section", `${s.name}=${s.file}`, "--change-section-vma", `${s.name}=0x${s.vma.toString(16)}`);
   const unsigned = sign ? `${out}.unsigned` : out;
-  run("objcopy", [...args, stub, unsigned]);
+  run(objcopy, [...args, stub, unsigned]);
   if (sign) {
     requireTool("sbsign");
     run("sbsign", ["--key", sign.key, "--cert", sign.cert, "--output", out, unsigned]);

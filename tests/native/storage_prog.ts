@@ -6,6 +6,7 @@ import { crc32, crc32Js } from "../../lib/crc32.js";
 import { PartitionType } from "../../lib/facts.js";
 import { toHex } from "../../lib/hex.js";
 import { selectDdiPartitions } from "../../runtime/ddi.js";
+import { ARCH } from "../../runtime/main.js";
 import { parseLoaderDevicePartUuid } from "../../runtime/esp.js";
 import { parseGpt } from "../../runtime/gpt.js";
 import { encodeLoopConfig } from "../../runtime/loop.js";
@@ -42,12 +43,12 @@ export function run(_k: Kernel, _scratch: string): string[] {
         .map((p) => p.number + ":" + p.typeGuid + ":" + p.partGuid + ":" + p.offset + "+" + p.size + ":" + p.name)
         .join(" "),
   );
-  const sel = selectDdiPartitions(gpt, "x86-64", hash, false);
+  const sel = selectDdiPartitions(gpt, ARCH, hash, false);
   out.push(
     "ddi root " + sel.root.partGuid + " verity " + (sel.verity === undefined ? "none" : sel.verity.partition.partGuid),
   );
   try {
-    selectDdiPartitions(gpt, "x86-64", "ff" + hash.slice(2), false);
+    selectDdiPartitions(gpt, ARCH, "ff" + hash.slice(2), false);
   } catch (e) {
     out.push(errMessage(e));
   }

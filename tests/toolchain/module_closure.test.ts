@@ -157,6 +157,16 @@ test("hardwareModules() takes storage classes, or all, and names an unknown one"
   t.deepEqual(hardwareModules(["nvme", "virtio"]), ["nvme", "virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"]);
   t.true(hardwareModules(["all"]).includes("usb_storage"));
   t.throws(() => hardwareModules(["floppy"]), {
-    message: /^unknown storage class floppy; known: virtio, nvme, sata, usb, mmc, all$/,
+    message: /^unknown storage class floppy for x86-64; known: virtio, nvme, sata, usb, mmc, all$/,
   });
+});
+
+test("hardwareModules() for arm64 adds virtio over MMIO, the SoCs' SD/MMC and USB hosts, and UFS", (t) => {
+  const virtio = hardwareModules(["virtio"], "arm64");
+  t.deepEqual(virtio, ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "virtio_mmio"]);
+  t.true(hardwareModules(["mmc"], "arm64").includes("sdhci_of_arasan"));
+  t.true(hardwareModules(["usb"], "arm64").includes("xhci_plat_hcd"));
+  t.true(hardwareModules(["ufs"], "arm64").includes("ufshcd_pltfrm"));
+  t.true(hardwareModules(["all"], "arm64").includes("ufs_qcom"));
+  t.throws(() => hardwareModules(["ufs"]), { message: /^unknown storage class ufs for x86-64/ });
 });
