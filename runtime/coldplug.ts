@@ -16,6 +16,9 @@ import type { ModuleLoader } from "./modules.js";
 /** Buses whose devices can be storage controllers or disks. */
 export const STORAGE_BUSES = ["pci", "virtio", "scsi", "usb", "mmc", "sdio", "platform", "nvme"];
 
+/** How many unmatched modaliases the timeout line names (a board has dozens of platform devices). */
+const UNMATCHED_SHOWN = 16;
+
 export class Coldplug {
   /** Modaliases already matched. */
   readonly seen = new Set<string>();
@@ -26,6 +29,8 @@ export class Coldplug {
   private readonly failures: string[] = [];
   /** Distinct modaliases read, for the timeout message. */
   modaliases = 0;
+  /** Modaliases no module in the table matched (a controller the build left out, on a new board). */
+  private readonly unmatched: string[] = [];
   private readonly k: Kernel;
   private readonly log: Log;
   private readonly loader: ModuleLoader;
@@ -82,6 +87,7 @@ export class Coldplug {
     for (const alias of this.newModaliases()) {
       const names = this.loader.modulesFor(alias);
       if (names.length > 0) this.log.debug(alias + " -> " + names.join(", "));
+      else this.unmatched.push(alias);
       for (const n of names) {
         if (this.failedModules.has(n)) continue;
         try {
@@ -98,7 +104,10 @@ export class Coldplug {
     return count.loaded;
   }
 
-  /** What was seen, for a timeout message: modaliases, modules loaded, block devices. */
+  /**
+   * What was seen, for a timeout message: modaliases, modules loaded and failed, the modaliases
+   * no module matched (where to look when a board's controller is missing), block devices.
+   */
   summary(): string {
     const loaded = this.loader.loadedNames();
     return (
@@ -106,6 +115,13 @@ export class Coldplug {
       " modaliases seen, modules loaded: " +
       (loaded.length === 0 ? "none" : loaded.join(", ")) +
       (this.failures.length === 0 ? "" : "; failed: " + this.failures.join("; ")) +
+      (this.unmatched.length === 0
+        ? ""
+        : "; no module for: " +
+          this.unmatched.slice(0, UNMATCHED_SHOWN).join(", ") +
+          (this.unmatched.length > UNMATCHED_SHOWN
+            ? " and " + (this.unmatched.length - UNMATCHED_SHOWN) + " more"
+            : "")) +
       "; block devices: " +
       this.blockDevices().join(", ")
     );

@@ -574,7 +574,7 @@ it("boot fails: no ESP on the disk times out naming what it waited for", async (
   failedWith(
     t,
     r,
-    /^storage-init: failed to find the ESP: timed out after 3 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci, virtio_pci_legacy_dev, virtio_pci_modern_dev, virtio_ring, virtio, virtio_pci, virtio_blk; block devices: vda, vda1$/,
+    /^storage-init: failed to find the ESP: timed out after 3 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci, virtio_pci_legacy_dev, virtio_pci_modern_dev, virtio_ring, virtio, virtio_pci, virtio_blk; no module for: pci:v[0-9A-F]{8}d[^;]*; block devices: vda, vda1$/,
     "reboot",
     0,
   );
@@ -588,7 +588,7 @@ it("boot fails: a disk that never appears times out (q35's AHCI controller is re
   failedWith(
     t,
     r,
-    /^storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci; block devices: none$/,
+    /^storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci; no module for: pci:v[0-9A-F]{8}d[^;]*; block devices: none$/,
     "poweroff",
     0,
   );
@@ -603,7 +603,7 @@ it("boot fails: a required module missing from the initramfs", async (t) => {
   failedWith(
     t,
     r,
-    /^storage-init: failed to find the ESP: timed out after 3 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: .*virtio_pci; failed: load module virtio_blk \(for virtio:d00000002v00001AF4\): "\/modules\/virtio_blk.ko" is missing from the initramfs; block devices: none$/,
+    /^storage-init: failed to find the ESP: timed out after 3 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: .*virtio_pci; failed: load module virtio_blk \(for virtio:d00000002v00001AF4\): "\/modules\/virtio_blk.ko" is missing from the initramfs; no module for: pci:v[0-9A-F]{8}d[^;]*; block devices: none$/,
     "reboot",
     0,
   );

@@ -46,7 +46,10 @@ test("Coldplug.waitFor() opens the uevent socket once a round loads nothing, the
   );
   t.is(k.ueventSockets, 1);
   t.true(k.now - start >= 2000 && k.now - start < 2300, `waited ${k.now - start} ms`);
-  t.is(cold.summary(), "3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: vda");
+  t.is(
+    cold.summary(),
+    "3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: vda",
+  );
 });
 
 test("Coldplug.waitFor() polls when there is no uevent socket", (t) => {
@@ -88,4 +91,18 @@ test("Coldplug.waitFor() takes an overflowing uevent socket (ENOBUFS) as a reaso
     "late disk",
   );
   t.true(reads >= 3, `${reads} reads`);
+});
+
+test("Coldplug.summary() names the first 16 modaliases no module matched, and how many more", (t) => {
+  const k = new FakeKernel();
+  k.mkdirp("/sys/class/block");
+  k.addFile("/modules/table", "storage-init-modules 2 6.1.0-test\n");
+  for (let i = 0; i < 20; i++) k.addBusDevice("platform", "dev" + i, "of:Ndev" + i + "T(null)Cvendor,thing" + i);
+  const cold = new Coldplug(k, new Log(k), ModuleLoader.open(k, new Log(k), []));
+  cold.round();
+  const s = cold.summary();
+  t.regex(
+    s,
+    /; no module for: (of:Ndev\d+T\(null\)Cvendor,thing\d+, ){15}of:Ndev\d+T\(null\)Cvendor,thing\d+ and 4 more; block devices: none$/,
+  );
 });

@@ -188,7 +188,7 @@ test("boot() times out on a disk that never appears, naming what it waited for",
   const k = failure(
     t,
     `roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`,
-    "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: none",
+    "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: none",
     { noDisk: true },
   );
   t.deepEqual(k.reboots, [RebootCmd.RESTART]);
@@ -207,7 +207,7 @@ test("boot() goes on past a module that fails to load, and names it if the ESP n
     [
       "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci; failed: " +
         why +
-        "; block devices: none",
+        "; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: none",
     ],
   );
 });
@@ -307,7 +307,7 @@ test("boot() names each disk's reason in the timeout line when the ESP never app
   t.deepEqual(
     lines(k).filter((l) => l.includes("failed to")),
     [
-      'storage-init: failed to find the ESP: timed out after 1 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; block devices: vda, vda1; /dev/vda: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+      'storage-init: failed to find the ESP: timed out after 1 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: vda, vda1; /dev/vda: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
     ],
   );
   // An ESP entry overlapping another is left out, and the line says so.
