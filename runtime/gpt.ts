@@ -60,6 +60,14 @@ function hasProtectiveMbr(b: Uint8Array): boolean {
 const SIGNATURE = "EFI PART";
 /** Linux reads any number of entries; 1 MiB of them (8,192 of 128 bytes) bounds the read. */
 const MAX_ENTRY_BYTES = 1048576;
+/**
+ * Linux partitions by the first 255 entries at most (block/partitions/efi.c: the disk's
+ * partition limit, DISK_MAX_PARTS): reading no further keeps to the partitions it makes, and
+ * bounds the overlap check, which compares pairs.
+ */
+const MAX_PARTITIONS = 255;
+/** Overlaps named one by one; more are counted (a hostile table can have thousands). */
+const OVERLAPS_NAMED = 4;
 const MAX_ENTRY_SIZE = 4096;
 
 /** Every read below is checked against the bytes there are first (porffor: typedarray-bounds). */
@@ -151,6 +159,10 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number, skipped: s
     let empty = true;
     for (let j = 0; j < 16; j++) if (b[o + j] !== 0) empty = false;
     if (empty) continue;
+    if (i >= MAX_PARTITIONS) {
+      skipped.push("entries past the " + MAX_PARTITIONS + "th (Linux reads no more)");
+      break;
+    }
     const firstLba = u64le(b, o + 32);
     const lastLba = u64le(b, o + 40);
     const typeGuid = guidToString(b, o);
@@ -185,15 +197,18 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number, skipped: s
   }
   // Overlapping entries: neither can be trusted to be what it says.
   const overlaps = new Uint8Array(all.length);
+  let pairs = 0;
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       if (all[i].firstLba <= all[j].lastLba && all[j].firstLba <= all[i].lastLba) {
-        skipped.push("partitions " + all[i].number + " and " + all[j].number + " overlap");
+        if (++pairs <= OVERLAPS_NAMED)
+          skipped.push("partitions " + all[i].number + " and " + all[j].number + " overlap");
         overlaps[i] = 1;
         overlaps[j] = 1;
       }
     }
   }
+  if (pairs > OVERLAPS_NAMED) skipped.push("and " + (pairs - OVERLAPS_NAMED) + " more overlapping pairs");
   const out: GptPartition[] = [];
   for (let i = 0; i < all.length; i++) if (overlaps[i] === 0) out.push(all[i]);
   return out;

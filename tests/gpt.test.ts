@@ -125,6 +125,23 @@ test("parseGpt() leaves out overlapping and out-of-range entries, naming them, a
   ]);
 });
 
+test("parseGpt() reads the first 255 entries, as Linux, and counts overlaps past the first four", (t) => {
+  // 300 entries, all over the same sectors: a table made to make the overlap check slow.
+  const parts = [];
+  for (let i = 0; i < 300; i++)
+    parts.push({ type: PartitionType.ESP, uuid: ESP_UUID, first: 4096, last: 6143, name: "x" });
+  const g = parse(writeGpt(8 * 1048576, 512, parts, 512));
+  t.deepEqual(g.partitions, []);
+  t.deepEqual(g.skipped, [
+    "entries past the 255th (Linux reads no more)",
+    "partitions 1 and 2 overlap",
+    "partitions 1 and 3 overlap",
+    "partitions 1 and 4 overlap",
+    "partitions 1 and 5 overlap",
+    `and ${(255 * 254) / 2 - 4} more overlapping pairs`,
+  ]);
+});
+
 test("parseGpt() reads 2,048 entries (Linux does) and refuses more than 1 MiB of them", (t) => {
   const many = writeGpt(
     8 * 1048576,
