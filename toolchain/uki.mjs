@@ -130,3 +130,19 @@ export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out,
   rmSync(tmp, { recursive: true, force: true });
   return { out, size: statSync(out).size, sections };
 }
+
+/** The bytes of section `name` of a PE image (a UKI's `.cmdline`, say); throws when it has none. */
+export function readSection(file, name) {
+  const b = readFileSync(file);
+  const at = b.readUInt32LE(0x3c);
+  if (b.toString("latin1", at, at + 4) !== "PE\0\0") throw new Error(`${file}: not a PE image`);
+  const table = at + 24 + b.readUInt16LE(at + 20);
+  for (let i = 0; i < b.readUInt16LE(at + 6); i++) {
+    const s = table + 40 * i;
+    if (b.toString("latin1", s, s + 8).replace(/\0+$/, "") !== name) continue;
+    const size = Math.min(b.readUInt32LE(s + 8), b.readUInt32LE(s + 16));
+    const raw = b.readUInt32LE(s + 20);
+    return b.subarray(raw, raw + size);
+  }
+  throw new Error(`${file}: no ${name} section`);
+}

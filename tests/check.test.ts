@@ -1,0 +1,91 @@
+// `storage-init check` on the test disks qemu/images.mjs makes with the real tools: its verdict
+// must be what the boot does with them (tests/boot.test.ts boots the same variants).
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { check } from "../cli/check.js";
+import { buildDisk } from "../qemu/images.mjs";
+import { ROOT } from "../toolchain/tools.mjs";
+import { buildUki, STUBS } from "../toolchain/uki.mjs";
+import { inTempDir } from "./helpers.js";
+
+type Disk = { disk: string; rootHash: string; dir: string };
+const disk = async (opts: object) => (await buildDisk(opts)) as Disk;
+
+test("check() passes the good disk: the DDI on its ESP, matching roothash=, its root hash recomputed", async (t) => {
+  const d = await disk({});
+  const v = check(d.disk, `roothash=${d.rootHash}`);
+  t.true(v.ok, v.lines.join("\n"));
+  t.true(v.lines.includes("  root hash recomputed over the data: matches roothash="));
+  t.regex(v.lines[v.lines.length - 1], /^verdict: the boot would take the DDI on ESP partition 1 /);
+});
+
+test("check() takes an ESP's directory as well as a disk image", async (t) => {
+  const d = (await disk({})) as Disk & { ddi: string };
+  inTempDir((dir) => {
+    mkdirSync(join(dir, "EFI", "storage-init"), { recursive: true });
+    copyFileSync(d.ddi, join(dir, "EFI", "storage-init", "root.raw"));
+    const v = check(dir, `roothash=${d.rootHash}`);
+    t.true(v.ok, v.lines.join("\n"));
+    t.false(check(dir, `roothash=${d.rootHash} storage_init.ddi=/EFI/other.raw`).ok);
+  });
+});
+
+test("check() fails a disk the boot fails on, saying why", async (t) => {
+  const cases: Array<[object, (h: string) => string, RegExp]> = [
+    [
+      { flipErofsByte: 1030 },
+      (h) => `roothash=${h}`,
+      /refused: the root hash recomputed over the data is not roothash=/,
+    ],
+    [{ omitDdi: true }, (h) => `roothash=${h}`, /refused: no DDI at \/EFI\/storage-init\/root\.raw/],
+    [{}, () => `roothash=${"ab".repeat(32)}`, /refused: root partition UUID \S+ does not match roothash=/],
+    [
+      { lowerVerityDataBlocks: 1 },
+      (h) => `roothash=${h}`,
+      /refused: the erofs file system \(\d+ bytes\) is larger than verity covers/,
+    ],
+    [{}, () => "", /^no roothash=: the boot refuses an unverified root/],
+  ];
+  for (const [opts, cmdline, why] of cases) {
+    const d = await disk(opts);
+    const v = check(d.disk, cmdline(d.rootHash));
+    t.false(v.ok, JSON.stringify(opts));
+    t.regex(v.lines.join("\n"), why, JSON.stringify(opts) + "\n" + v.lines.join("\n"));
+  }
+});
+
+test("storage-init check: exit 0 for a verified root, 1 for a refused one, and the command line from a UKI", async (t) => {
+  const d = await disk({});
+  const bin = join(ROOT, "bin", "storage-init.mjs");
+  const run = (args: string[]) => {
+    try {
+      return { code: 0, out: execFileSync(process.execPath, [bin, ...args], { encoding: "utf8" }) };
+    } catch (e) {
+      const f = e as { status: number; stdout: string; stderr: string };
+      return { code: f.status, out: f.stdout + f.stderr };
+    }
+  };
+  t.is(run(["check", d.disk, "--cmdline", `roothash=${d.rootHash}`]).code, 0);
+  t.is(run(["check", d.disk, "--cmdline", `roothash=${"ab".repeat(32)}`]).code, 1);
+  t.is(run(["check", d.disk]).code, 2);
+  // A UKI whose signed command line pins this disk's root hash.
+  inTempDir((dir) => {
+    const part = (name: string) => {
+      writeFileSync(join(dir, name), Buffer.alloc(4096, 1));
+      return join(dir, name);
+    };
+    const uki = buildUki({
+      stub: STUBS["x86-64"],
+      kernel: part("vmlinuz"),
+      initrd: part("initrd"),
+      cmdline: `console=ttyS0 roothash=${d.rootHash}`,
+      osRelease: "ID=test\n",
+      uname: "6.1.0-test",
+      out: join(dir, "uki.efi"),
+    }).out;
+    const r = run(["check", d.disk, "--uki", uki]);
+    t.is(r.code, 0, r.out);
+  });
+});
