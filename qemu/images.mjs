@@ -30,6 +30,7 @@ import {
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH, PartitionType } from "../lib/facts.ts";
 import { uuidFromHex } from "../lib/hex.ts";
+import { ARCH_TYPES } from "../runtime/ddi.ts";
 import { compileNative } from "../toolchain/native.mjs";
 import { CACHE, elfEntry, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { DISK_GUID, EROFS_UUID, ESP_PART_UUID, VERITY_SALT, VERITY_UUID } from "./test_disk.ts";
@@ -134,17 +135,17 @@ function buildRoot(dir, tree, { compress = false, hash = "sha256" } = {}) {
 
 /** The DDI: GPT with the root and root-verity partitions of `arch`, UUIDs derived from the root hash. */
 function buildDdi(out, root, arch = "x86-64") {
-  const arm = arch === "arm64";
+  const types = ARCH_TYPES[arch];
   return gptImage(out, [
     {
       data: root.erofs,
-      type: arm ? PartitionType.ROOT_ARM64 : PartitionType.ROOT_X86_64,
+      type: types.root,
       uuid: uuidFromHex(root.rootHash.slice(0, 32)),
       name: `root-${arch}`,
     },
     {
       data: root.verity,
-      type: arm ? PartitionType.ROOT_VERITY_ARM64 : PartitionType.ROOT_VERITY_X86_64,
+      type: types.rootVerity,
       uuid: uuidFromHex(root.rootHash.slice(-32)),
       name: `root-${arch}-verity`,
     },

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
-import { buildUki, stubFor, systemdBootFile } from "../toolchain/uki.mjs";
+import { buildUki, stubFor, systemdBootFor } from "../toolchain/uki.mjs";
 import { buildEspDisk } from "./images.mjs";
 
 /** AAVMF: OVMF for arm64 (Debian's qemu-efi-aarch64), 64 MiB pflash images for QEMU's virt. */
@@ -25,9 +25,6 @@ export const OVMF = {
 
 /** The demo's ESP (npm start, and its test). */
 export const DEMO_ESP_PART_UUID = "de30de30-1d2c-4e3f-8a9b-0c1d2e3f4a5b";
-
-/** systemd-boot, from Debian's systemd-boot-efi. */
-export const SYSTEMD_BOOT = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 
 /** Throws naming the package when a firmware file is missing. */
 function need(file, pkg) {
@@ -115,7 +112,7 @@ export function buildUefiDisk(
     sign: signer,
   });
   tamper?.(uki.out);
-  const loader = arch === "arm64" ? systemdBootFile(arch, "systemd-bootaa64.efi") : SYSTEMD_BOOT;
+  const loader = systemdBootFor(arch);
   const bootloader = direct ? undefined : signer ? sbsign(signer, loader, join(dir, "systemd-boot.efi")) : loader;
   const disk = buildEspDisk(
     join(dir, "disk.img"),

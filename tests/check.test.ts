@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { check } from "../cli/check.js";
 import { buildDisk } from "../qemu/images.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
-import { buildUki, STUBS } from "../toolchain/uki.mjs";
+import { buildUki, stubFor } from "../toolchain/uki.mjs";
 import { inTempDir } from "./helpers.js";
 
 type Disk = { disk: string; rootHash: string; dir: string };
@@ -77,7 +77,7 @@ test("storage-init check: exit 0 for a verified root, 1 for a refused one, and t
       return join(dir, name);
     };
     const uki = buildUki({
-      stub: STUBS["x86-64"],
+      stub: stubFor("x86-64"),
       kernel: part("vmlinuz"),
       initrd: part("initrd"),
       cmdline: `console=ttyS0 roothash=${d.rootHash}`,

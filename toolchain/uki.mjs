@@ -11,51 +11,74 @@ import { stubLoadsFrom } from "../lib/facts.ts";
 import { debianPackage } from "./debian.mjs";
 import { requireTool, run } from "./tools.mjs";
 
-/** Debian's systemd-stub for each architecture (package systemd-boot-efi). */
-export const STUBS = {
-  "x86-64": "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
-  arm64: "/usr/lib/systemd/boot/efi/linuxaa64.efi.stub",
-};
-
 /**
  * A file of Debian's systemd-boot-efi for `arch` ("linux*.efi.stub", "systemd-boot*.efi"):
- * the installed one for this machine's architecture, else from the arm64 package, fetched.
+ * the installed one for x86-64, the machine's own; for arm64 from systemd-boot-efi:arm64,
+ * fetched.
  */
-export function systemdBootFile(arch, name) {
-  const installed = join("/usr/lib/systemd/boot/efi", name);
-  if (arch === "x86-64") return installed;
-  return join(debianPackage(`systemd-boot-efi:${arch === "arm64" ? "arm64" : arch}`), "usr/lib/systemd/boot/efi", name);
+function systemdBootFile(arch, name) {
+  const dir = arch === "x86-64" ? "/" : debianPackage(`systemd-boot-efi:${arch}`);
+  return join(dir, "usr/lib/systemd/boot/efi", name);
 }
+
+/** Debian's file name suffix of each architecture's EFI binaries. */
+const EFI_ARCH = { "x86-64": "x64", arm64: "aa64" };
 
 /** systemd-stub for `arch`. */
 export function stubFor(arch) {
-  return systemdBootFile(arch, arch === "arm64" ? "linuxaa64.efi.stub" : "linuxx64.efi.stub");
+  return systemdBootFile(arch, `linux${EFI_ARCH[arch]}.efi.stub`);
+}
+
+/** systemd-boot for `arch`. */
+export function systemdBootFor(arch) {
+  return systemdBootFile(arch, `systemd-boot${EFI_ARCH[arch]}.efi`);
 }
 
 /**
- * The stub's PE layout: its machine (0x8664 x86-64, 0xaa64 arm64), ImageBase, SectionAlignment
- * and the first address after its sections (relative to ImageBase), read from the PE32+ headers.
+ * The PE32+ headers of `pe`: its machine (0x8664 x86-64, 0xaa64 arm64), ImageBase,
+ * SectionAlignment and its sections ({ name, rva, virtualSize, rawSize, raw }).
  */
-export function peLayout(pe) {
-  const b = Buffer.from(pe);
+function peHeaders(pe) {
+  const b = Buffer.from(pe.buffer, pe.byteOffset, pe.byteLength);
   const at = b.readUInt32LE(0x3c);
   if (b.toString("latin1", at, at + 4) !== "PE\0\0") throw new Error("not a PE image (no PE signature)");
-  const sections = b.readUInt16LE(at + 6);
-  const optSize = b.readUInt16LE(at + 20);
   const opt = at + 24;
   if (b.readUInt16LE(opt) !== 0x20b) throw new Error("not a PE32+ image");
-  const imageBase = b.readBigUInt64LE(opt + 24);
-  const sectionAlignment = b.readUInt32LE(opt + 32);
-  let end = 0;
-  const names = [];
-  for (let i = 0; i < sections; i++) {
-    const s = opt + optSize + 40 * i;
-    names.push(b.toString("latin1", s, s + 8).replace(/\0+$/, ""));
-    const va = b.readUInt32LE(s + 12);
-    const size = Math.max(b.readUInt32LE(s + 8), b.readUInt32LE(s + 16));
-    end = Math.max(end, va + size);
+  const table = opt + b.readUInt16LE(at + 20);
+  const sections = [];
+  for (let i = 0; i < b.readUInt16LE(at + 6); i++) {
+    const s = table + 40 * i;
+    sections.push({
+      name: b.toString("latin1", s, s + 8).replace(/\0+$/, ""),
+      virtualSize: b.readUInt32LE(s + 8),
+      rva: b.readUInt32LE(s + 12),
+      rawSize: b.readUInt32LE(s + 16),
+      raw: b.readUInt32LE(s + 20),
+    });
   }
-  return { machine: b.readUInt16LE(at + 4), imageBase, sectionAlignment, end, names };
+  return {
+    machine: b.readUInt16LE(at + 4),
+    imageBase: b.readBigUInt64LE(opt + 24),
+    sectionAlignment: b.readUInt32LE(opt + 32),
+    sections,
+  };
+}
+
+/**
+ * The stub's PE layout: its machine, ImageBase, SectionAlignment, its section names and the first
+ * address after its sections (relative to ImageBase).
+ */
+export function peLayout(pe) {
+  const h = peHeaders(pe);
+  let end = 0;
+  for (const s of h.sections) end = Math.max(end, s.rva + Math.max(s.virtualSize, s.rawSize));
+  return {
+    machine: h.machine,
+    imageBase: h.imageBase,
+    sectionAlignment: h.sectionAlignment,
+    end,
+    names: h.sections.map((s) => s.name),
+  };
 }
 
 /** Section names -> files, in the order ukify places them; .linux last (the largest). */
@@ -134,15 +157,12 @@ export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out,
 /** The bytes of section `name` of a PE image (a UKI's `.cmdline`, say); throws when it has none. */
 export function readSection(file, name) {
   const b = readFileSync(file);
-  const at = b.readUInt32LE(0x3c);
-  if (b.toString("latin1", at, at + 4) !== "PE\0\0") throw new Error(`${file}: not a PE image`);
-  const table = at + 24 + b.readUInt16LE(at + 20);
-  for (let i = 0; i < b.readUInt16LE(at + 6); i++) {
-    const s = table + 40 * i;
-    if (b.toString("latin1", s, s + 8).replace(/\0+$/, "") !== name) continue;
-    const size = Math.min(b.readUInt32LE(s + 8), b.readUInt32LE(s + 16));
-    const raw = b.readUInt32LE(s + 20);
-    return b.subarray(raw, raw + size);
-  }
-  throw new Error(`${file}: no ${name} section`);
+  const s = peHeaders(b).sections.find((x) => x.name === name);
+  if (!s) throw new Error(`${file}: no ${name} section`);
+  return b.subarray(s.raw, s.raw + Math.min(s.virtualSize, s.rawSize));
+}
+
+/** The sections of the PE image `file` (name, rva, virtualSize, rawSize, raw), for its tests. */
+export function peSections(file) {
+  return peHeaders(readFileSync(file)).sections;
 }

@@ -3,31 +3,12 @@
 import test from "ava";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildUki, peLayout, placeSections, STUBS } from "../../toolchain/uki.mjs";
+import { buildUki, peLayout, peSections, placeSections, stubFor } from "../../toolchain/uki.mjs";
 import { inTempDir } from "../helpers.js";
 
-const STUB = STUBS["x86-64"];
+const STUB = stubFor("x86-64");
 if (!existsSync(STUB) && process.env.CI) throw new Error(`${STUB} is missing: .ci/install installs systemd-boot-efi`);
 const it = existsSync(STUB) ? test : test.skip;
-
-/** The PE section table of `file`: name, RVA, virtual size, file offset. */
-function sections(file: string): Array<{ name: string; rva: number; size: number; raw: number }> {
-  const b = readFileSync(file);
-  const at = b.readUInt32LE(0x3c);
-  const n = b.readUInt16LE(at + 6);
-  const table = at + 24 + b.readUInt16LE(at + 20);
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const s = table + 40 * i;
-    out.push({
-      name: b.toString("latin1", s, s + 8).replace(/\0+$/, ""),
-      size: b.readUInt32LE(s + 8),
-      rva: b.readUInt32LE(s + 12),
-      raw: b.readUInt32LE(s + 20),
-    });
-  }
-  return out;
-}
 
 test("placeSections() packs the sections after the stub's, aligned, in ukify's order, whatever their sizes", (t) => {
   inTempDir((dir) => {
@@ -76,21 +57,21 @@ it("buildUki() writes systemd-stub's sections after its own, holding what was gi
       out,
     });
     const stub = peLayout(readFileSync(STUB));
-    const s = sections(out);
+    const s = peSections(out);
     t.deepEqual(
       s.map((x) => x.name),
       [...stub.names, ".osrel", ".cmdline", ".uname", ".initrd", ".linux"],
     );
     const b = readFileSync(out);
     const body = (name: string) => {
-      const x = s.find((y) => y.name === name) as { size: number; raw: number };
-      return b.subarray(x.raw, x.raw + x.size);
+      const x = s.find((y) => y.name === name) as { virtualSize: number; raw: number };
+      return b.subarray(x.raw, x.raw + x.virtualSize);
     };
     t.is(body(".cmdline").toString(), "roothash=" + "ab".repeat(32) + " console=ttyS0\n");
     t.is(body(".uname").toString(), "6.1.0-test");
     t.is(body(".linux").length, 5_000_003);
     t.true(body(".linux").every((v) => v === 0x4b));
-    for (let i = 1; i < s.length; i++) t.true(s[i].rva >= s[i - 1].rva + s[i - 1].size, `${s[i].name} overlaps`);
+    for (let i = 1; i < s.length; i++) t.true(s[i].rva >= s[i - 1].rva + s[i - 1].virtualSize, `${s[i].name} overlaps`);
     t.is(r.size, b.length);
     t.throws(
       () =>
