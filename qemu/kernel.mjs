@@ -5,8 +5,9 @@
 // architecture added to dpkg) current dependency unless STORAGE_INIT_KERNEL_PACKAGE (for arm64:
 // STORAGE_INIT_KERNEL_PACKAGE_ARM64) names one (e.g. linux-image-6.1.0-56-amd64). depmod runs on
 // the unpacked tree because the .deb ships no modules.dep/modules.alias.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { unpackDebianPackage } from "../toolchain/debian.mjs";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 
 /** Debian's name of each architecture the init is built for. */
@@ -58,24 +59,14 @@ function described(pkg) {
 export function fetchKernel(arch = "x86-64") {
   const pkg = kernelPackage(arch);
   const dir = join(CACHE, "kernel", dirName(pkg));
-  const done = join(dir, "root", ".complete");
-  if (!existsSync(done)) {
+  if (!existsSync(join(dir, "root", ".complete"))) {
     requireTool("depmod");
-    requireTool("dpkg-deb");
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
     const t0 = performance.now();
-    run("apt-get", ["download", pkg], { cwd: dir });
-    const deb = readdirSync(dir).find((f) => f.endsWith(".deb"));
-    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${dir}`);
-    const tmp = join(dir, "root.tmp");
-    run("dpkg-deb", ["-x", join(dir, deb), tmp]);
-    const version = readdirSync(join(tmp, "lib", "modules"))[0];
-    run("depmod", ["-b", tmp, version]);
-    rmSync(join(dir, deb));
-    renameSync(tmp, join(dir, "root"));
-    writeFileSync(done, "");
-    console.log(`kernel: fetched ${pkg} (${version}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    unpackDebianPackage(pkg, dir, (root) => {
+      const version = readdirSync(join(root, "lib", "modules"))[0];
+      run("depmod", ["-b", root, version]);
+    });
+    console.log(`kernel: fetched ${pkg} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   return described(pkg);
 }

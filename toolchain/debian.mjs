@@ -1,14 +1,16 @@
-// Files from a Debian package of another architecture, fetched with apt-get download and
-// unpacked with dpkg-deb (nothing is installed), cached under .cache/debian/<package>/.
+// Debian packages unpacked, not installed: apt-get download, then dpkg-deb -x into a cache
+// folder (the kernels the tests boot, systemd-boot for another architecture).
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, run } from "./tools.mjs";
 
-/** The unpacked root of `pkg` ("name:arch"), fetched once. */
-export function debianPackage(pkg) {
-  const dir = join(CACHE, "debian", pkg.replace(":", "_"));
+/**
+ * Unpacks `pkg` ("name" or "name:arch") into `dir`/root, once: `prepare(root)` runs on the
+ * unpacked tree before it is marked complete (root/.complete). Returns the root.
+ */
+export function unpackDebianPackage(pkg, dir, prepare = (_root) => {}) {
   const root = join(dir, "root");
-  if (existsSync(join(dir, ".complete"))) return root;
+  if (existsSync(join(root, ".complete"))) return root;
   requireTool("dpkg-deb");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -21,9 +23,16 @@ export function debianPackage(pkg) {
   }
   const deb = readdirSync(dir).find((f) => f.endsWith(".deb"));
   if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${dir}`);
-  run("dpkg-deb", ["-x", join(dir, deb), `${root}.tmp`]);
+  const tmp = `${root}.tmp`;
+  run("dpkg-deb", ["-x", join(dir, deb), tmp]);
+  prepare(tmp);
   rmSync(join(dir, deb));
-  renameSync(`${root}.tmp`, root);
-  writeFileSync(join(dir, ".complete"), "");
+  renameSync(tmp, root);
+  writeFileSync(join(root, ".complete"), "");
   return root;
+}
+
+/** The unpacked root of `pkg` ("name:arch"), under .cache/debian/. */
+export function debianPackage(pkg) {
+  return unpackDebianPackage(pkg, join(CACHE, "debian", pkg.replace(":", "_")));
 }
