@@ -137,21 +137,21 @@ export function check(target: string, cmdline: string, arch: string = "x86-64"):
     for (const esp of esps) {
       say(`ESP ${esp.name}:`);
       try {
-        let ddi = join(target, config.ddiPath);
+        let ddi = join(target, config.ddiPaths[0]);
         if (!dir) {
           ddi = join(tmp, "ddi.raw");
           rmSync(ddi, { force: true });
           try {
-            execFileSync("mcopy", ["-n", "-i", `${target}@@${esp.offset}`, `::${config.ddiPath}`, ddi], {
+            execFileSync("mcopy", ["-n", "-i", `${target}@@${esp.offset}`, `::${config.ddiPaths[0]}`, ddi], {
               stdio: ["ignore", "pipe", "pipe"],
             });
           } catch (e) {
             throw new Error(
-              `no DDI at ${config.ddiPath} (mcopy: ${String((e as { stderr?: Buffer }).stderr ?? "").trim()})`,
+              `no DDI at ${config.ddiPaths[0]} (mcopy: ${String((e as { stderr?: Buffer }).stderr ?? "").trim()})`,
             );
           }
         }
-        say(`  DDI ${config.ddiPath}`);
+        say(`  DDI ${config.ddiPaths[0]}`);
         checkDdi(ddi, config, arch, tmp, say);
         say(`verdict: the boot would take the DDI on ESP ${esp.name}, and its root verifies`);
         return { ok: true, lines };

@@ -8,8 +8,10 @@ export const PartitionType = {
   ESP: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
   ROOT_X86_64: "4f68bce3-e8cd-4db1-96e7-fbcaf984b709",
   ROOT_VERITY_X86_64: "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
+  ROOT_VERITY_SIG_X86_64: "41092b05-9fc8-4523-994f-2def0408b176",
   ROOT_ARM64: "b921b045-1df0-41c3-af44-4c6f280d3fae",
   ROOT_VERITY_ARM64: "df3300ce-d69f-4c92-978c-9bfb0f38d820",
+  ROOT_VERITY_SIG_ARM64: "6db69de6-29f4-4758-a7a5-962190f00ce3",
 };
 
 /** Where the DDI lies on the ESP unless `storage_init.ddi=` says otherwise. */

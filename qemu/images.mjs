@@ -32,6 +32,7 @@ import { DEFAULT_DDI_PATH, PartitionType } from "../lib/facts.ts";
 import { uuidFromHex } from "../lib/hex.ts";
 import { ARCH_TYPES } from "../runtime/ddi.ts";
 import { compileNative } from "../toolchain/native.mjs";
+import { systemdRepart } from "../toolchain/debian.mjs";
 import { CACHE, elfEntry, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { DISK_GUID, EROFS_UUID, ESP_PART_UUID, VERITY_SALT, VERITY_UUID } from "./test_disk.ts";
 
@@ -280,4 +281,131 @@ export function buildEspDisk(out, files, { espPartUuid }) {
   gptImage(out, [{ data: esp, type: PartitionType.ESP, uuid: espPartUuid, name: "ESP" }]);
   rmSync(esp, { force: true });
   return out;
+}
+
+/**
+ * A test key and its self-signed certificate (RSA 2048, SHA-256), made once under
+ * .cache/keys/: "mok" is the key the MOK tests enroll, "other" one no machine trusts.
+ * Returns { key, cert } (PEM files).
+ */
+export function testKey(name) {
+  requireTool("openssl");
+  const dir = join(CACHE, "keys");
+  const key = join(dir, `${name}.key`);
+  const cert = join(dir, `${name}.pem`);
+  if (!existsSync(cert)) {
+    mkdirSync(dir, { recursive: true });
+    run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-sha256",
+      "-days",
+      "36500",
+      "-subj",
+      `/CN=storage-init test key ${name}`,
+      "-keyout",
+      `${key}.tmp`,
+      "-out",
+      `${cert}.tmp`,
+    ]);
+    renameSync(`${key}.tmp`, key);
+    renameSync(`${cert}.tmp`, cert);
+  }
+  return { key, cert };
+}
+
+/** The SHA-256 fingerprint (lower-case hex) of a PEM certificate, as systemd-repart writes it. */
+export function certificateFingerprint(cert) {
+  const out = run("openssl", ["x509", "-in", cert, "-noout", "-fingerprint", "-sha256"]);
+  return out
+    .slice(out.indexOf("=") + 1)
+    .trim()
+    .split(":")
+    .join("")
+    .toLowerCase();
+}
+
+/**
+ * A DDI made by systemd-repart (bookworm-backports' 254, --offline): an erofs root of the test
+ * tree with /etc/storage-init-version holding `version`, its root-verity partition, and with
+ * `signWith` ("mok" or "other", testKey()) a root-verity-sig partition signed by that key.
+ * `corruptSignature` flips a byte near the end of the PKCS#7 (its signature value), keeping the
+ * JSON well-formed. Cached like buildDisk. Returns { ddi, rootHash, signed, fingerprint }.
+ * @param {{ version?: string, signWith?: "mok" | "other", corruptSignature?: boolean, arch?: string }} [opts]
+ */
+export async function buildRepartDdi({ version = "1", signWith, corruptSignature = false, arch = "x86-64" } = {}) {
+  const opts = { version, signWith, corruptSignature, arch };
+  const key = createHash("sha256")
+    .update(JSON.stringify({ IMAGE_FORMAT, repart: opts, sources: markerSources() }))
+    .digest("hex")
+    .slice(0, 16);
+  const dir = join(CACHE, "images", `repart-${key}`);
+  const meta = join(dir, "meta.json");
+  if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
+  const repart = systemdRepart();
+  const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(join(tmp, "defs"), { recursive: true });
+  const { tree } = await buildMarkerTree(tmp, arch);
+  writeFileSync(join(tree, "etc", "storage-init-version"), `${version}\n`);
+  const defs = {
+    "10-root.conf": `[Partition]\nType=root-${arch}\nFormat=erofs\nCopyFiles=${tree}:/\nVerity=data\nVerityMatchKey=root\nMinimize=best\n`,
+    "20-root-verity.conf": `[Partition]\nType=root-${arch}-verity\nVerity=hash\nVerityMatchKey=root\nMinimize=best\n`,
+  };
+  if (signWith !== undefined)
+    defs["30-root-verity-sig.conf"] =
+      `[Partition]\nType=root-${arch}-verity-sig\nVerity=signature\nVerityMatchKey=root\n`;
+  for (const [f, text] of Object.entries(defs)) writeFileSync(join(tmp, "defs", f), text);
+  const signer = signWith === undefined ? undefined : testKey(signWith);
+  const ddi = join(tmp, "root.raw");
+  const out = run(
+    repart.bin,
+    [
+      "--offline=yes",
+      `--definitions=${join(tmp, "defs")}`,
+      "--empty=create",
+      "--size=auto",
+      "--dry-run=no",
+      "--seed=5a1e5a1e-0000-4000-8000-0000000000d1",
+      "--json=short",
+      ...(signer === undefined ? [] : [`--private-key=${signer.key}`, `--certificate=${signer.cert}`]),
+      ddi,
+    ],
+    { env: repart.env },
+  );
+  const parts = JSON.parse(out);
+  const rootHash = parts[0].roothash;
+  if (typeof rootHash !== "string") throw new Error(`systemd-repart printed no root hash:\n${out}`);
+  if (corruptSignature) {
+    const sig = parts.find((p) => p.type.endsWith("-verity-sig"));
+    const b = readFileSync(ddi);
+    const text = b.toString("latin1", sig.offset, sig.offset + sig.raw_size);
+    const json = text.slice(0, text.indexOf("\0"));
+    const parsed = JSON.parse(json);
+    const der = Buffer.from(parsed.signature, "base64");
+    der[der.length - 8] ^= 0x01;
+    const edited = json.replace(parsed.signature, der.toString("base64"));
+    if (edited.length !== json.length) throw new Error("the corrupted signature changed length");
+    writeAt(ddi, sig.offset, Buffer.from(edited, "latin1"));
+  }
+  rmSync(join(tmp, "tree"), { recursive: true, force: true });
+  rmSync(join(tmp, "marker"), { force: true });
+  const result = {
+    ddi: join(dir, "root.raw"),
+    rootHash,
+    version,
+    signed: signWith,
+    fingerprint: signer === undefined ? undefined : certificateFingerprint(signer.cert),
+    repart: repart.version,
+  };
+  writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
+  if (existsSync(meta)) rmSync(tmp, { recursive: true, force: true });
+  else {
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  }
+  return result;
 }

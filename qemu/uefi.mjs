@@ -4,7 +4,7 @@
 // Secure Boot uses OVMF_CODE_4M.secboot.fd (SMM) with OVMF_VARS_4M.snakeoil.fd, whose PK, KEK
 // and db hold Debian's test-only "snakeoil" certificate; its key ships beside it, protected by
 // the passphrase "snakeoil", and is decrypted into the cache for sbsign.
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
@@ -13,6 +13,16 @@ import { buildEspDisk } from "./images.mjs";
 
 /** AAVMF: OVMF for arm64 (Debian's qemu-efi-aarch64), 64 MiB pflash images for QEMU's virt. */
 export const AAVMF = { code: "/usr/share/AAVMF/AAVMF_CODE.fd", vars: "/usr/share/AAVMF/AAVMF_VARS.fd" };
+
+/** Debian's shim (shim-unsigned), signed here with the snakeoil key when Secure Boot is on. */
+export const SHIM = "/usr/lib/shim/shimx64.efi";
+
+/** shim's vendor GUID: MokList, MokListRT, MokListTrustedRT. */
+const SHIM_LOCK_GUID = "605dab50-e046-4300-abb6-3dd810dd8b23";
+/** EFI_CERT_X509_GUID: a signature list of X.509 certificates. */
+const EFI_CERT_X509_GUID = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072";
+/** EFI variable attributes: non-volatile, boot-service access. */
+const EFI_VARIABLE_NV_BS = 0x3;
 
 export const OVMF = {
   code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
@@ -51,12 +61,88 @@ export function sbsign(signer, file, out) {
   return out;
 }
 
+/** A GUID's 16 bytes as UEFI stores them (the first three fields little-endian). */
+function guidBytes(guid) {
+  const h = Buffer.from(guid.replace(/-/g, ""), "hex");
+  return Buffer.concat([
+    h.subarray(0, 4).reverse(),
+    h.subarray(4, 6).reverse(),
+    h.subarray(6, 8).reverse(),
+    h.subarray(8),
+  ]);
+}
+
+/** An EFI_SIGNATURE_LIST of one X.509 certificate (DER), owned by shim (as mokutil writes it). */
+export function x509SignatureList(der) {
+  const head = Buffer.alloc(28);
+  guidBytes(EFI_CERT_X509_GUID).copy(head, 0);
+  head.writeUInt32LE(28 + 16 + der.length, 16); // SignatureListSize
+  head.writeUInt32LE(0, 20); // SignatureHeaderSize
+  head.writeUInt32LE(16 + der.length, 24); // SignatureSize: owner GUID + certificate
+  return Buffer.concat([head, guidBytes(SHIM_LOCK_GUID), der]);
+}
+
+/**
+ * Adds a variable to an edk2 variable store (OVMF_VARS*.fd): the firmware volume header, the
+ * authenticated variable store after it, and an AUTHENTICATED_VARIABLE_HEADER (60 bytes: start
+ * id 0x55aa, state VAR_ADDED, attributes, count, time, key index, name and data sizes, vendor
+ * GUID), the UTF-16 name and the data, at the store's first free 4-byte-aligned place
+ * (MdeModulePkg/Include/Guid/VariableFormat.h). The firmware reads it at the next boot as if
+ * it had been set before. Throws when the file is not such a store or has no room.
+ */
+export function addEfiVariable(file, { name, guid, attributes, data }) {
+  const b = readFileSync(file);
+  if (b.toString("latin1", 40, 44) !== "_FVH") throw new Error(`${file}: no firmware volume header`);
+  const store = b.readUInt16LE(48);
+  if (guidBytes("aaf32c78-947b-439a-a180-2e144ec37792").compare(b, store, store + 16) !== 0)
+    throw new Error(`${file}: not an authenticated variable store`);
+  const end = store + b.readUInt32LE(store + 16);
+  let at = store + 28;
+  while (b.readUInt16LE(at) === 0x55aa) {
+    at += 60 + b.readUInt32LE(at + 36) + b.readUInt32LE(at + 40);
+    at = (at + 3) & ~3;
+  }
+  const nameBytes = Buffer.from(name + "\0", "utf16le");
+  const head = Buffer.alloc(60);
+  head.writeUInt16LE(0x55aa, 0);
+  head[2] = 0x3f; // VAR_ADDED
+  head.writeUInt32LE(attributes, 4);
+  head.writeUInt32LE(nameBytes.length, 36);
+  head.writeUInt32LE(data.length, 40);
+  guidBytes(guid).copy(head, 44);
+  const entry = Buffer.concat([head, nameBytes, data]);
+  if (at + entry.length > end) throw new Error(`${file}: no room for ${name} (${entry.length} bytes)`);
+  entry.copy(b, at);
+  writeFileSync(file, b);
+}
+
+/**
+ * Enrolls the certificate `certPem` as a Machine Owner Key in the store `vars`: the MokList
+ * variable mokutil --import and MokManager leave behind. shim mirrors it at boot into
+ * MokListRT, and, there being no MokListTrusted to say otherwise, sets MokListTrustedRT: the
+ * kernel then puts the key in its .machine keyring, which the secondary keyring links.
+ */
+export function enrollMok(vars, certPem) {
+  const der = Buffer.from(run("openssl", ["x509", "-in", certPem, "-outform", "DER"], { encoding: "buffer" }));
+  addEfiVariable(vars, {
+    name: "MokList",
+    guid: SHIM_LOCK_GUID,
+    attributes: EFI_VARIABLE_NV_BS,
+    data: x509SignatureList(der),
+  });
+}
+
 /**
  * The firmware for bootQemu: OVMF's code and a fresh writable copy of its variable store in
  * `dir` (each boot starts from the package's store). With secureBoot, the Secure Boot build and
- * the snakeoil store: only what the snakeoil key signed runs.
+ * the snakeoil store: only what the snakeoil key signed runs. `mok`: a certificate (PEM) enrolled
+ * as a Machine Owner Key (enrollMok).
  */
-export function firmware(dir, { secureBoot = false, arch = "x86-64" } = {}) {
+/**
+ * @param {string} dir
+ * @param {{ secureBoot?: boolean, arch?: string, mok?: string }} [opts]
+ */
+export function firmware(dir, { secureBoot = false, arch = "x86-64", mok = undefined } = {}) {
   const vars = join(dir, "OVMF_VARS.fd");
   if (arch === "arm64") {
     if (secureBoot) throw new Error("no Secure Boot firmware for arm64 here");
@@ -64,6 +150,7 @@ export function firmware(dir, { secureBoot = false, arch = "x86-64" } = {}) {
     return { code: need(AAVMF.code, "qemu-efi-aarch64"), vars, secureBoot };
   }
   copyFileSync(need(secureBoot ? OVMF.snakeoilVars : OVMF.vars, "ovmf"), vars);
+  if (mok !== undefined) enrollMok(vars, mok);
   return { code: need(secureBoot ? OVMF.secbootCode : OVMF.code, "ovmf"), vars, secureBoot };
 }
 
@@ -71,13 +158,23 @@ export function firmware(dir, { secureBoot = false, arch = "x86-64" } = {}) {
  * The ESP's files for a UEFI boot from `dir`: with `bootloader`, systemd-boot as the
  * removable-media loader (\EFI\BOOT\BOOTX64.EFI) and the UKI as a Type #2 entry in \EFI\Linux
  * (systemd-boot finds it there, no entry file needed); without, the UKI itself as BOOTX64.EFI.
+ * With `shim`, shim is BOOTX64.EFI and systemd-boot its grubx64.efi, as distributions ship them.
+ * `extra`: more files [{ src, path }] (the DDIs of an A/B directory).
  */
-export function espFiles(dir, { uki, bootloader, ddi, ddiPath, arch = "x86-64" }) {
+export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [], arch = "x86-64" }) {
   const removable = arch === "arm64" ? "/EFI/BOOT/BOOTAA64.EFI" : "/EFI/BOOT/BOOTX64.EFI";
   const conf = join(dir, "loader.conf");
   writeFileSync(conf, "timeout 0\n");
-  const files = [{ src: ddi, path: ddiPath }];
-  if (bootloader) {
+  const files = [...(ddi === undefined ? [] : [{ src: ddi, path: ddiPath }]), ...extra];
+  if (bootloader && shim) {
+    // shim as the removable-media loader starts grubx64.efi beside it: systemd-boot, here.
+    files.push(
+      { src: shim, path: removable },
+      { src: bootloader, path: "/EFI/BOOT/grubx64.efi" },
+      { src: conf, path: "/loader/loader.conf" },
+      { src: uki, path: "/EFI/Linux/storage-init.efi" },
+    );
+  } else if (bootloader) {
     files.push(
       { src: bootloader, path: removable },
       { src: conf, path: "/loader/loader.conf" },
@@ -89,17 +186,33 @@ export function espFiles(dir, { uki, bootloader, ddi, ddiPath, arch = "x86-64" }
 
 /**
  * A UEFI boot disk in `dir`: the UKI of `kernel` ({ vmlinuz, version }) with `initrd` and
- * `cmdline`, and the DDI at the default path, on an ESP with PARTUUID `espPartUuid`; through
- * systemd-boot unless `direct`; signed with `signer` (systemd-boot too) when given. `tamper`
- * edits the UKI after signing. Returns { disk, uki, ukiSize }.
+ * `cmdline`, and the DDI at `ddiPath` (and the `extra` files), on an ESP with PARTUUID
+ * `espPartUuid`; through systemd-boot unless `direct`, started by shim with `shim`; signed with
+ * `signer` (systemd-boot and shim too) when given. `tamper` edits the UKI after signing.
+ * Returns { disk, uki, ukiSize }.
  * @param {string} dir
  * @param {{ kernel: { vmlinuz: string, version: string }, initrd: string, cmdline: string,
- *   ddi: string, espPartUuid: string, direct?: boolean, signer?: { key: string, cert: string },
+ *   ddi?: string, ddiPath?: string, extra?: Array<{ src: string, path: string }>,
+ *   espPartUuid: string, direct?: boolean, shim?: boolean, signer?: { key: string, cert: string },
  *   osRelease?: string, tamper?: (uki: string) => void, arch?: string }} opts
  */
 export function buildUefiDisk(
   dir,
-  { kernel, initrd, cmdline, ddi, espPartUuid, direct = false, signer, osRelease, tamper, arch = "x86-64" },
+  {
+    kernel,
+    initrd,
+    cmdline,
+    ddi,
+    ddiPath = DEFAULT_DDI_PATH,
+    extra = [],
+    espPartUuid,
+    direct = false,
+    shim = false,
+    signer,
+    osRelease,
+    tamper,
+    arch = "x86-64",
+  },
 ) {
   const uki = buildUki({
     stub: stubFor(arch),
@@ -114,9 +227,14 @@ export function buildUefiDisk(
   tamper?.(uki.out);
   const loader = systemdBootFor(arch);
   const bootloader = direct ? undefined : signer ? sbsign(signer, loader, join(dir, "systemd-boot.efi")) : loader;
+  const shimFile = !shim
+    ? undefined
+    : signer
+      ? sbsign(signer, need(SHIM, "shim-unsigned"), join(dir, "shim.efi"))
+      : SHIM;
   const disk = buildEspDisk(
     join(dir, "disk.img"),
-    espFiles(dir, { uki: uki.out, bootloader, ddi, ddiPath: DEFAULT_DDI_PATH, arch }),
+    espFiles(dir, { uki: uki.out, bootloader, shim: shimFile, ddi, ddiPath, extra, arch }),
     {
       espPartUuid,
     },

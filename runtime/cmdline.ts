@@ -14,6 +14,20 @@ import { replaceText, splitText } from "../lib/text.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
+/**
+ * How the root is verified, in systemd's image-policy words: `verity`, pinned by roothash= (a
+ * signature partition, when the DDI has one, is checked as well); `signed`, the root hash taken
+ * from the DDI's signature partition once the kernel accepts its signature (roothash=, if given,
+ * must match it).
+ */
+export type RootPolicy = "verity" | "signed";
+
+/** Build fact: `node build.mjs --root-policy signed` makes signed roots the default and the floor. */
+declare const STORAGE_INIT_ROOT_POLICY: string | undefined;
+/** The policy this build requires at least: the command line may raise it, never lower it. */
+export const BUILD_ROOT_POLICY: RootPolicy =
+  typeof STORAGE_INIT_ROOT_POLICY !== "undefined" && STORAGE_INIT_ROOT_POLICY === "signed" ? "signed" : "verity";
+
 /** The parameters the command line gives a module. */
 export interface ModuleParams {
   module: string;
@@ -27,6 +41,8 @@ export interface Config {
   verityDisabled: boolean;
   /** dm-verity's optional flags, in the kernel's words (`systemd.verity_root_options=`, comma-separated). */
   verityOptions: string[];
+  /** `storage_init.root_policy=`: pinned by roothash=, or signed (RootPolicy). */
+  rootPolicy: RootPolicy;
   /** `storage_init.allow_weak_hash`: verity digests shorter than 256 bits (sha1) are taken. */
   allowWeakHash: boolean;
   root: string | undefined;
@@ -34,8 +50,11 @@ export interface Config {
   rootFlags: string;
   /** The init to execute in the new root (`init=`), or undefined for the usual list. */
   init: string | undefined;
-  /** The DDI's path on the ESP (`storage_init.ddi=`). */
-  ddiPath: string;
+  /**
+   * The DDIs' paths on the ESP (`storage_init.ddi=`, comma-separated), in order of preference; a
+   * path ending in `.v` or `.v/` is a vpick directory of versions (runtime/vpick.ts).
+   */
+  ddiPaths: string[];
   /** How to find the ESP (`storage_init.esp=`): PARTUUID=..., PARTLABEL=... or /dev/... */
   esp: string | undefined;
   /** How long to wait for block devices (`storage_init.timeout=`, seconds). */
@@ -56,6 +75,8 @@ export interface Config {
 
 export const DEFAULT_TIMEOUT_MS = 30000;
 export const DEFAULT_FAILURE_DELAY_MS = 5000;
+/** The most DDI paths storage_init.ddi= may name. */
+export const MAX_DDI_PATHS = 8;
 const FAILURE_ACTIONS: FailureAction[] = ["reboot", "poweroff", "halt", "shell"];
 /** Root file systems this init mounts; the DDI's root is erofs. */
 const ROOT_FS_TYPES = ["erofs"];
@@ -191,12 +212,13 @@ export function defaultConfig(): Config {
     rootHash: undefined,
     verityDisabled: false,
     verityOptions: [],
+    rootPolicy: BUILD_ROOT_POLICY,
     allowWeakHash: false,
     root: undefined,
     rootFsType: "erofs",
     rootFlags: "",
     init: undefined,
-    ddiPath: DEFAULT_DDI_PATH,
+    ddiPaths: [DEFAULT_DDI_PATH],
     esp: undefined,
     timeoutMs: DEFAULT_TIMEOUT_MS,
     onFailure: "reboot",
@@ -234,6 +256,12 @@ export function parseCmdline(text: string): Config {
     } else if (key === "systemd.verity_root_options") {
       const v = need(key, value, p);
       if (v !== undefined) c.verityOptions = verityRootOptions(v, p);
+    } else if (key === "storage_init.root_policy") {
+      const v = value === undefined ? "" : value;
+      if (v !== "verity" && v !== "signed") p.push("storage_init.root_policy= must be verity|signed: " + quote(v));
+      else if (v === "verity" && BUILD_ROOT_POLICY === "signed")
+        p.push("storage_init.root_policy=verity is refused: this build requires signed roots");
+      else c.rootPolicy = v;
     } else if (key === "storage_init.allow_weak_hash") {
       const b = parseBoolean(value);
       if (b === undefined)
@@ -259,9 +287,15 @@ export function parseCmdline(text: string): Config {
     } else if (key === "storage_init.ddi") {
       const v = need(key, value, p);
       if (v !== undefined) {
-        if (v[0] !== "/" || v.indexOf("/../") >= 0 || v.endsWith("/..")) {
-          p.push("storage_init.ddi= must be an absolute path on the ESP without '..': " + quote(v));
-        } else c.ddiPath = v;
+        const paths: string[] = [];
+        for (const one of splitText(v, ",")) {
+          if (one === "") continue;
+          if (one[0] !== "/" || one.indexOf("/../") >= 0 || one.endsWith("/..")) {
+            p.push("storage_init.ddi= takes absolute paths on the ESP without '..': " + quote(one));
+          } else if (paths.indexOf(one) < 0) paths.push(one);
+        }
+        if (paths.length > MAX_DDI_PATHS) p.push("storage_init.ddi= names more than " + MAX_DDI_PATHS + " paths");
+        else if (paths.length > 0) c.ddiPaths = paths;
       }
     } else if (key === "storage_init.esp") {
       c.esp = need(key, value, p);
@@ -291,6 +325,11 @@ export function parseCmdline(text: string): Config {
     } else if (key.indexOf(".") > 0 && !key.startsWith("storage_init.")) {
       addModuleParam(c.moduleParams, key, value);
     }
+  }
+  if (c.rootPolicy === "signed") {
+    if (c.verityDisabled) p.push("systemd.verity=0 contradicts storage_init.root_policy=signed");
+    // The kernel itself then refuses a verity table without a signature it accepted.
+    addModuleParam(c.moduleParams, "dm_verity.require_signatures", "1");
   }
   return c;
 }

@@ -4,24 +4,42 @@
  * root hash, the partitions' UUIDs must be its first and last 128 bits, as systemd-repart and
  * mkosi write them. Everything in the file is untrusted: dm-verity is what makes it trusted.
  */
-import { InitError, ParseError } from "../lib/errors.js";
+import { InitError, ParseError, withContext } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
 import { quote } from "../lib/quote.js";
+import { withReader } from "../syscalls/files.js";
 import { fileType, FileType } from "../syscalls/kernel.js";
 import { readGptFile } from "./blockdev.js";
 import type { Gpt, GptPartition } from "./gpt.js";
 import type { Kernel } from "../syscalls/kernel.js";
+import type { RootPolicy } from "./cmdline.js";
+import { parseVeritySignature, SIG_READ_MAX } from "./verity_sig.js";
+import type { VeritySignature } from "./verity_sig.js";
 
 export interface ArchTypes {
   root: string;
   rootVerity: string;
+  rootVeritySig: string;
 }
 
 export const ARCH_TYPES: { [arch: string]: ArchTypes } = {
-  "x86-64": { root: PartitionType.ROOT_X86_64, rootVerity: PartitionType.ROOT_VERITY_X86_64 },
-  arm64: { root: PartitionType.ROOT_ARM64, rootVerity: PartitionType.ROOT_VERITY_ARM64 },
+  "x86-64": {
+    root: PartitionType.ROOT_X86_64,
+    rootVerity: PartitionType.ROOT_VERITY_X86_64,
+    rootVeritySig: PartitionType.ROOT_VERITY_SIG_X86_64,
+  },
+  arm64: {
+    root: PartitionType.ROOT_ARM64,
+    rootVerity: PartitionType.ROOT_VERITY_ARM64,
+    rootVeritySig: PartitionType.ROOT_VERITY_SIG_ARM64,
+  },
 };
+
+/** The most root-verity-sig partitions a DDI may have for one architecture (one per root it carries). */
+export const MAX_SIGNATURE_PARTITIONS = 4;
+/** The largest root-verity-sig partition taken (systemd-repart writes 4 KiB to 16 KiB). */
+export const MAX_SIGNATURE_PARTITION_BYTES = 1048576;
 
 /** GPT attribute bit 63 (in the high word: bit 31): not for automatic discovery. */
 const NO_AUTO = 0x80000000;
@@ -29,8 +47,18 @@ const NO_AUTO = 0x80000000;
 export interface DdiLayout {
   gpt: Gpt;
   root: GptPartition;
-  /** The root-verity partition and the root hash that pins it; undefined with systemd.verity=0. */
-  verity: { partition: GptPartition; rootHash: string } | undefined;
+  /**
+   * The root-verity partition, the root hash that pins it, and the signature of that hash the
+   * kernel is to check (undefined when the DDI has none); undefined with systemd.verity=0.
+   */
+  verity: { partition: GptPartition; rootHash: string; signature: VeritySignature | undefined } | undefined;
+}
+
+/** What the command line says of the root: RootPolicy, roothash= and systemd.verity=0. */
+export interface RootWant {
+  policy: RootPolicy;
+  rootHash: string | undefined;
+  verityDisabled: boolean;
 }
 
 /** The partitions of `type` meant for discovery (no-auto clear). */
@@ -103,7 +131,77 @@ export function selectDdiPartitions(
     arch,
     types.rootVerity,
   );
-  return { gpt, root, verity: { partition: verity, rootHash } };
+  return { gpt, root, verity: { partition: verity, rootHash, signature: undefined } };
+}
+
+/** The DDI's root-verity-sig partitions for `arch`, each read and parsed (ParseError on any bad one). */
+export function readSignatures(k: Kernel, file: string, gpt: Gpt, arch: string): VeritySignature[] {
+  const types = ARCH_TYPES[arch];
+  const parts = types === undefined ? [] : candidates(gpt, types.rootVeritySig);
+  if (parts.length > MAX_SIGNATURE_PARTITIONS)
+    throw new ParseError(
+      "verity-sig",
+      "the DDI has " + parts.length + " root-verity-sig partitions; at most " + MAX_SIGNATURE_PARTITIONS + " are read",
+    );
+  const out: VeritySignature[] = [];
+  for (const p of parts) {
+    if (p.size > MAX_SIGNATURE_PARTITION_BYTES)
+      throw new ParseError(
+        "verity-sig",
+        "root-verity-sig partition " +
+          p.partGuid +
+          " has " +
+          p.size +
+          " bytes; at most " +
+          MAX_SIGNATURE_PARTITION_BYTES +
+          " are taken",
+      );
+    const n = p.size < SIG_READ_MAX ? p.size : SIG_READ_MAX;
+    try {
+      out.push(parseVeritySignature(withReader(k, file, (read) => read(p.offset, n))));
+    } catch (e) {
+      throw withContext("root-verity-sig partition " + p.partGuid, e);
+    }
+  }
+  return out;
+}
+
+/**
+ * The partitions of the DDI in `file` that this boot needs, and the signature to check:
+ * - `verity` policy: roothash= pins the partitions; the signature whose rootHash is roothash=,
+ *   when the DDI has one, goes to the kernel as well;
+ * - `signed` policy: the root hash is the one a signature partition carries (the one matching
+ *   roothash= when that is given); a DDI without one is refused, never activated unsigned.
+ */
+export function readDdiLayout(k: Kernel, file: string, arch: string, want: RootWant): DdiLayout {
+  const gpt = readDdi(k, file);
+  if (want.verityDisabled) return selectDdiPartitions(gpt, arch, undefined, true);
+  const sigs = readSignatures(k, file, gpt, arch);
+  let sig: VeritySignature | undefined;
+  for (const s of sigs) if (want.rootHash === undefined || s.rootHash === want.rootHash) sig = s;
+  if (want.policy === "signed") {
+    if (sigs.length === 0)
+      throw new ParseError(
+        "verity-sig",
+        "the DDI has no root-verity-sig partition for " +
+          arch +
+          ", and storage_init.root_policy=signed takes only signed roots",
+      );
+    if (want.rootHash === undefined && sigs.length > 1)
+      throw new ParseError(
+        "verity-sig",
+        "the DDI has " + sigs.length + " root-verity-sig partitions; without roothash= one is expected",
+      );
+    if (sig === undefined)
+      throw new ParseError(
+        "verity-sig",
+        "none of the DDI's root-verity-sig partitions signs roothash= " + want.rootHash,
+      );
+  }
+  const rootHash = want.rootHash ?? (sig === undefined ? undefined : sig.rootHash);
+  const layout = selectDdiPartitions(gpt, arch, rootHash, false);
+  if (layout.verity !== undefined) layout.verity.signature = sig;
+  return layout;
 }
 
 /**

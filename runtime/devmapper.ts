@@ -163,6 +163,24 @@ export function dmStatus(k: Kernel, name: string): string {
   }
 }
 
+/**
+ * Removes device `name`, quietly: used on a path that is already failing, so that another
+ * device of that name can be made; a leftover device does no harm before a reboot.
+ */
+export function removeDeviceQuietly(k: Kernel, name: string): void {
+  try {
+    const ctl = k.open("/dev/mapper/control", OpenFlags.RDWR);
+    try {
+      dmCall(k, ctl, DmIoctl.DEV_REMOVE, "remove", nameOnly(name, 0));
+    } catch (e) {
+      // See above: already failing.
+    }
+    closeQuietly(k, [ctl]);
+  } catch (e) {
+    // See above: already failing.
+  }
+}
+
 export interface DmDevice {
   name: string;
   path: string;

@@ -4,15 +4,16 @@
  * created over them; then the root mounted, with a read error that dm-verity caused explained
  * as tampering.
  */
-import { errorText, InitError, ParseError, withContext } from "../lib/errors.js";
-import { Errno, isErrno } from "../syscalls/errno.js";
-import { withReader } from "../syscalls/files.js";
-import { MountFlags } from "../syscalls/kernel.js";
+import { errnoOf, errorText, InitError, ParseError, withContext } from "../lib/errors.js";
+import { Errno, errnoName, isErrno } from "../syscalls/errno.js";
+import { closeQuietly, withReader } from "../syscalls/files.js";
+import { KeyringId, MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout } from "./ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "./erofs.js";
 import type { ErofsSuperblock } from "./erofs.js";
-import { createReadOnlyDevice, dmStatus } from "./devmapper.js";
+import { createReadOnlyDevice, dmStatus, removeDeviceQuietly } from "./devmapper.js";
+import type { DmTarget } from "./devmapper.js";
 import type { GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
 import { attachLoop, LoopFlags } from "./loop.js";
@@ -26,6 +27,8 @@ import {
   VERITY_SUPERBLOCK_SIZE,
   verityParams,
 } from "./verity.js";
+import { signatureName } from "./verity_sig.js";
+import type { VeritySignature } from "./verity_sig.js";
 
 /** The dm device name of the verified root. */
 export const VERITY_NAME = "root";
@@ -78,7 +81,67 @@ export function setUpRootDevice(
     log.warn("systemd.verity=0: mounting the root WITHOUT verification");
     return { path: rootLoop.path, verified: false, held: [rootLoop.fd] };
   }
-  // A failure below leaves the loop devices attached: the boot ends in the failure action.
+  const held = [rootLoop.fd];
+  return { path: verityOrRelease(k, log, loader, ddiFile, ddi, verity, policy, rootLoop, held), verified: true, held };
+}
+
+/**
+ * setUpVerity(), or on failure the loop devices released (autoclear: they go with their last
+ * descriptor), so that another DDI can be tried next. `held` is a parameter: what the catch
+ * block reads must not be a local of the function that has the try (porffor:
+ * try-catch-stale-locals).
+ */
+function verityOrRelease(
+  k: Kernel,
+  log: Log,
+  loader: ModuleLoader,
+  ddiFile: string,
+  ddi: DdiLayout,
+  verity: { partition: GptPartition; rootHash: string; signature: VeritySignature | undefined },
+  policy: VerityPolicy,
+  rootLoop: LoopDevice,
+  held: number[],
+): string {
+  try {
+    return setUpVerity(k, log, loader, ddiFile, ddi, verity, policy, rootLoop, held);
+  } catch (e) {
+    closeQuietly(k, held);
+    throw e;
+  }
+}
+
+/** What the kernel's errno on a rejected root hash signature means (drivers/md/dm-verity-verify-sig.c). */
+function signatureErrnoMeaning(errno: number): string {
+  if (errno === Errno.ENOKEY) return "no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it";
+  if (errno === Errno.EKEYREJECTED) return "it does not verify: corrupted, or not over this root hash";
+  if (errno === Errno.EBADMSG) return "it is not a well-formed PKCS#7 message";
+  if (errno === Errno.ENOPKG) return "it uses an algorithm this kernel lacks";
+  return "the kernel refused it";
+}
+
+/** Description of the `user` key holding a root hash signature for dm-verity to find. */
+export function signatureKeyDescription(rootHash: string): string {
+  return "storage-init:root-verity:" + rootHash.slice(0, 32);
+}
+
+/**
+ * dm-verity over the root loop device and a loop device of the verity partition (its fd is
+ * added to `held`); returns the verified device's path. With a signature, the PKCS#7 goes to
+ * the thread keyring as a `user` key and the table names it (root_hash_sig_key_desc): the
+ * kernel verifies it against its trusted keyrings while it loads the table, or refuses the
+ * table. The key is invalidated once the table is loaded or refused.
+ */
+function setUpVerity(
+  k: Kernel,
+  log: Log,
+  loader: ModuleLoader,
+  ddiFile: string,
+  ddi: DdiLayout,
+  verity: { partition: GptPartition; rootHash: string; signature: VeritySignature | undefined },
+  policy: VerityPolicy,
+  rootLoop: LoopDevice,
+  held: number[],
+): string {
   const offset = verity.partition.offset;
   const sb = parseVeritySuperblock(withReader(k, ddiFile, (read) => read(offset, VERITY_SUPERBLOCK_SIZE)));
   const root = ddi.root;
@@ -91,26 +154,49 @@ export function setUpRootDevice(
     policy.allowWeakHash,
   );
   const verityLoop = attachPartition(k, ddiFile, verity.partition, "root-verity");
+  held.push(verityLoop.fd);
   loader.loadGroup("verity");
   // The hash's implementation: a module when the kernel does not have it built in.
   loader.loadGroup(hashModuleGroup(sb.algorithm));
+  const sig = verity.signature;
+  const options = policy.options.slice();
+  const desc = signatureKeyDescription(verity.rootHash);
+  let keyId = -1;
+  if (sig !== undefined) {
+    keyId = k.addKey("user", desc, sig.pkcs7, KeyringId.THREAD);
+    options.push("root_hash_sig_key_desc");
+    options.push(desc);
+  }
   const params = verityParams(
     rootLoop.major + ":" + rootLoop.minor,
     verityLoop.major + ":" + verityLoop.minor,
     sb,
     hashStart,
     verity.rootHash,
-    policy.options,
+    options,
   );
   log.debug("verity table: " + params);
   const target = { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };
-  const dev = createReadOnlyDevice(k, VERITY_NAME, "STORAGE_INIT-VERITY-" + VERITY_NAME, target, {
-    status: "V",
-    meaning: "verified",
-  });
+  const made = { path: "", failed: false, error: undefined as unknown };
+  createDevice(k, target, made);
+  if (keyId >= 0) dropKey(k, keyId);
+  if (made.failed) {
+    const errno = errnoOf(made.error);
+    if (sig === undefined || errno === 0 || errno === Errno.EBUSY) throw made.error;
+    throw new InitError(
+      "the kernel refused the " + signatureName(sig) + ": " + errnoName(errno) + ", " + signatureErrnoMeaning(errno),
+      errno,
+    );
+  }
+  try {
+    checkErofsFits(k, made.path, sb.dataBlocks * sb.dataBlockSize);
+  } catch (e) {
+    removeDeviceQuietly(k, VERITY_NAME);
+    throw e;
+  }
   log.info(
     "dm-verity " +
-      dev.path +
+      made.path +
       " (" +
       sb.algorithm +
       ", " +
@@ -120,13 +206,19 @@ export function setUpRootDevice(
       ") over " +
       rootLoop.path +
       " + " +
-      verityLoop.path,
+      verityLoop.path +
+      (sig === undefined ? "" : "; the kernel accepted the " + signatureName(sig)),
   );
-  // The verity superblock's block count is not verified: lowered, it keeps the root hash and
-  // leaves the end of the file system unverifiable, to read as I/O errors an attacker chose. The
-  // file system's own size, read through dm-verity, is: it must fit what dm-verity verifies.
-  const fs = readErofsSuperblock(k, dev.path);
-  const verified = sb.dataBlocks * sb.dataBlockSize;
+  return made.path;
+}
+
+/**
+ * The verity superblock's block count is not verified: lowered, it keeps the root hash and
+ * leaves the end of the file system unverifiable, to read as I/O errors an attacker chose. The
+ * file system's own size, read through dm-verity, is: it must fit the `verified` bytes.
+ */
+function checkErofsFits(k: Kernel, path: string, verified: number): void {
+  const fs = readErofsSuperblock(k, path);
   if (fs.blocks * fs.blockSize > verified) {
     throw new ParseError(
       "erofs",
@@ -137,7 +229,32 @@ export function setUpRootDevice(
         " of them",
     );
   }
-  return { path: dev.path, verified: true, held: [rootLoop.fd, verityLoop.fd] };
+}
+
+/**
+ * Creates the verified device `root` over `target`, its path or failure in `out` rather than
+ * thrown: the key is to be dropped either way (porffor: try-catch-stale-locals, `out` being a
+ * parameter).
+ */
+function createDevice(k: Kernel, target: DmTarget, out: { path: string; failed: boolean; error: unknown }): void {
+  try {
+    out.path = createReadOnlyDevice(k, VERITY_NAME, "STORAGE_INIT-VERITY-" + VERITY_NAME, target, {
+      status: "V",
+      meaning: "verified",
+    }).path;
+  } catch (e) {
+    out.failed = true;
+    out.error = e;
+  }
+}
+
+/** Invalidates the signature's key: dm-verity read it while loading the table. */
+function dropKey(k: Kernel, id: number): void {
+  try {
+    k.invalidateKey(id);
+  } catch (e) {
+    // The key holds only a public signature, and goes with this thread's keyring at execve.
+  }
 }
 
 /** An EIO from the verified device whose status is `C`: dm-verity refused blocks, and the line says so. */

@@ -65,6 +65,12 @@ export const FileType = {
   LNK: 0o120000,
 };
 
+/** Special keyring ids of add_key(2) (uapi linux/keyctl.h). */
+export const KeyringId = {
+  /** The calling thread's keyring, made on first use and dropped by execve. */
+  THREAD: -1,
+};
+
 /** poll(2) events. */
 export const PollEvents = { IN: 1 };
 
@@ -108,6 +114,10 @@ export interface Kernel {
   /** ioctl whose argument is a plain integer (LOOP_CTL_GET_FREE, LOOP_SET_FD...). */
   ioctlInt(fd: number, request: number, arg: number): number;
   finitModule(fd: number, params: string, flags: number): void;
+  /** add_key(2): a key of `type` with `payload` in `keyring` (KeyringId or a serial); returns its serial. */
+  addKey(type: string, description: string, payload: Uint8Array, keyring: number): number;
+  /** keyctl(KEYCTL_INVALIDATE): the key is gone from every keyring. */
+  invalidateKey(id: number): void;
   chdir(path: string): void;
   chroot(path: string): void;
   /** Replaces this process; returns only by throwing. */

@@ -228,6 +228,24 @@ export class LinuxKernel implements Kernel {
     if (c_r < 0) fail(c_r, "finit_module", "fd " + fd);
   }
 
+  addKey(type: string, description: string, payload: Uint8Array, keyring: number): number {
+    const c_type = cString(type);
+    const c_desc = cString(description);
+    const c_payload = payload;
+    const c_keyring = keyring;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_add_key((const char *)BUF(c_type), (const char *)BUF(c_desc), BUF(c_payload), BUFLEN(c_payload), NUM(c_keyring)));`;
+    if (c_r < 0) fail(c_r, "add_key", type + " " + quote(description));
+    return c_r;
+  }
+
+  invalidateKey(id: number): void {
+    const c_id = id;
+    let c_r = 0;
+    Porffor.c`SETNUM(c_r, si_key_invalidate(NUM(c_id)));`;
+    if (c_r < 0) fail(c_r, "keyctl", "KEYCTL_INVALIDATE " + id);
+  }
+
   chdir(path: string): void {
     const c_path = cString(path);
     let c_r = 0;

@@ -120,6 +120,12 @@ static double si_ioctl_int(double fd, double request, double arg) {
 static double si_finit_module(double fd, const char *params, double flags) {
   return si_ret(syscall(SYS_finit_module, (long)fd, params, (long)flags));
 }
+/* add_key(2): a key of `type` in `keyring` (a KEY_SPEC_* value or a serial); its serial or -errno. */
+static double si_add_key(const char *type, const char *desc, const uint8_t *payload, uint32_t len, double keyring) {
+  return si_ret(syscall(SYS_add_key, type, desc, payload, (long)len, (long)(int)keyring));
+}
+/* keyctl(KEYCTL_INVALIDATE, id) (uapi linux/keyctl.h: 21). */
+static double si_key_invalidate(double id) { return si_ret(syscall(SYS_keyctl, 21L, (long)(int)id)); }
 static double si_chdir(const char *path) { return si_ret(syscall(SYS_chdir, path)); }
 static double si_chroot(const char *path) { return si_ret(syscall(SYS_chroot, path)); }
 static double si_sync(void) { return si_ret(syscall(SYS_sync)); }

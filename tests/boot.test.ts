@@ -22,7 +22,7 @@ import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
-import { buildDisk } from "../qemu/images.mjs";
+import { buildDisk, buildRepartDdi, testKey } from "../qemu/images.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
 import { buildDemoDisk } from "../qemu/demo_root.mjs";
 import { analyzeInitrd } from "../qemu/timeline.mjs";
@@ -94,6 +94,7 @@ if (it === test) {
   test.before(async () => {
     for (const d of DISKS) if (!("arch" in d) || itArm === test) await buildDisk(d);
     for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
+    for (const m of Object.keys(MOK) as MokCase[]) await mokDisk(m);
     await demoDisk();
   });
 }
@@ -169,6 +170,85 @@ async function uefiBoot(name: UefiCase, opts: { before?: object; stopOn?: RegExp
   );
 }
 
+/**
+ * Signed DDIs: systemd-repart (Verity=data/hash/signature, --private-key, --certificate) signs
+ * with the test key "mok" or "other" (qemu/images.mjs testKey); the machine has Secure Boot on,
+ * shim (signed with the snakeoil key) starts systemd-boot, and "mok" is enrolled as a Machine
+ * Owner Key in the variable store (MokList): shim mirrors it to MokListRT and MokListTrustedRT,
+ * and the kernel trusts it for dm-verity through its .machine and secondary keyrings. Each
+ * case: the DDIs on the ESP, and the UKI's command line (`PIN` is the first DDI's roothash=).
+ */
+const AB = "/EFI/storage-init/root.v";
+const MOK = {
+  signed: {
+    cmdline: "storage_init.root_policy=signed",
+    ddis: [{ path: "/EFI/storage-init/root.raw", version: "1", signWith: "mok" }],
+  },
+  "all refused": {
+    cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/ storage_init.on_failure=poweroff storage_init.failure_delay=0`,
+    ddis: [
+      { path: `${AB}/root_3.raw`, version: "3", signWith: "other" },
+      { path: `${AB}/root_2.raw`, version: "2", signWith: "mok", corruptSignature: true },
+      { path: `${AB}/root_1.raw`, version: "1" },
+    ],
+  },
+  "newest verifying": {
+    cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/`,
+    ddis: [
+      { path: `${AB}/root_3.raw`, version: "3", signWith: "mok", corruptSignature: true },
+      { path: `${AB}/root_2.raw`, version: "2", signWith: "mok" },
+      { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
+    ],
+  },
+  pinned: {
+    cmdline: `roothash=PIN storage_init.ddi=${AB}/`,
+    ddis: [
+      { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
+      { path: `${AB}/root_2.raw`, version: "2", signWith: "mok" },
+    ],
+  },
+} as const;
+type MokCase = keyof typeof MOK;
+const MOK_ESP_PART_UUID = "5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5c";
+
+type RepartDdi = { ddi: string; rootHash: string; fingerprint?: string };
+
+/** The DDIs of a MOK case, built by systemd-repart (cached). */
+async function mokDdis(name: MokCase): Promise<RepartDdi[]> {
+  const out: RepartDdi[] = [];
+  for (const d of MOK[name].ddis) out.push((await buildRepartDdi(d)) as RepartDdi);
+  return out;
+}
+
+async function mokDisk(name: MokCase): Promise<{ disk: string; dir: string; ddis: RepartDdi[] }> {
+  const dir = join(ROOT, ".build", "uefi", "mok-" + name.replace(/ /g, "-"));
+  mkdirSync(dir, { recursive: true });
+  const ddis = await mokDdis(name);
+  const u = buildUefiDisk(dir, {
+    kernel,
+    initrd: INITRD,
+    cmdline: `console=ttyS0 panic=-1 storage_init.timeout=20 ${MOK[name].cmdline.replace("PIN", ddis[0].rootHash)}`,
+    extra: MOK[name].ddis.map((d, i) => ({ src: ddis[i].ddi, path: d.path })),
+    espPartUuid: MOK_ESP_PART_UUID,
+    shim: true,
+    signer: snakeoilSigner(),
+  });
+  return { disk: u.disk, dir, ddis };
+}
+
+/** Boots a MOK case: Secure Boot, shim, the "mok" key enrolled. */
+async function mokBoot(name: MokCase): Promise<{ r: Boot; ddis: RepartDdi[] }> {
+  const u = await mokDisk(name);
+  const r = await slot(() =>
+    bootQemu({
+      firmware: firmware(u.dir, { secureBoot: true, mok: testKey("mok").cert }),
+      drives: [{ file: u.disk, if: "virtio" }],
+      timeoutMs: BOOT_LIMIT_MS,
+    }),
+  );
+  return { r, ddis: u.ddis };
+}
+
 function disk(opts: object): Promise<Disk> {
   if (!DISKS.some((d) => JSON.stringify(d) === JSON.stringify(opts)))
     throw new Error(`add ${JSON.stringify(opts)} to DISKS`);
@@ -217,7 +297,7 @@ function reachedRoot(
   t.regex(r.output, esp);
   t.regex(
     r.output,
-    /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of 4096\) over \/dev\/loop\d \+ \/dev\/loop\d/,
+    /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of (512|4096)\) over \/dev\/loop\d \+ \/dev\/loop\d/,
   );
   t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
   t.regex(r.output, new RegExp("storage-init: phases \\(ms\\): " + phases.map((id) => id + " \\d+\\.\\d").join(", ")));
@@ -454,6 +534,77 @@ it("uefi: Secure Boot refuses a UKI whose command line (roothash=) was changed a
   t.notRegex(r.output, /Linux version|storage-init:/, "no kernel ran");
 });
 
+// ---- signed DDIs: the kernel checks the signature against the MOK shim enrolled ----
+
+/** The line of a DDI the kernel accepted, naming its signature. */
+function accepted(d: RepartDdi): RegExp {
+  return new RegExp(
+    `storage-init: dm-verity /dev/dm-0 \\(sha256, \\d+ blocks of \\d+\\) over /dev/loop\\d \\+ /dev/loop\\d; the kernel accepted the signature of root hash ${d.rootHash} \\(certificate SHA-256 ${d.fingerprint}\\)`,
+  );
+}
+
+it("signed: without roothash=, the root hash from the DDI's signature, which the kernel checks against the enrolled MOK", async (t) => {
+  const { r, ddis } = await mokBoot("signed");
+  t.regex(r.output, /secureboot: Secure boot enabled/);
+  t.regex(
+    r.output,
+    /integrity: Loaded X\.509 cert 'storage-init test key mok: [0-9a-f]+'/,
+    "shim handed the MOK to the kernel",
+  );
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, [
+    "dm_verity require_signatures=1",
+  ]);
+  t.regex(r.output, accepted(ddis[0]));
+});
+
+it("signed: an untrusted key, a corrupted signature and no signature are each refused with their own line, never activated", async (t) => {
+  const { r, ddis } = await mokBoot("all refused");
+  const fp = (d: RepartDdi) => `certificate SHA-256 ${d.fingerprint}`;
+  failedWith(
+    t,
+    r,
+    `storage-init: failed to open the DDI ${AB}/: none of the 3 DDIs is usable: ` +
+      `/dev/vda1 ${AB}/root_3.raw: the kernel refused the signature of root hash ${ddis[0].rootHash} (${fp(ddis[0])}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; ` +
+      `/dev/vda1 ${AB}/root_2.raw: the kernel refused the signature of root hash ${ddis[1].rootHash} (${fp(ddis[1])}): EKEYREJECTED, it does not verify: corrupted, or not over this root hash; ` +
+      `/dev/vda1 ${AB}/root_1.raw: the DDI has no root-verity-sig partition for x86-64, and storage_init.root_policy=signed takes only signed roots`,
+    "poweroff",
+    0,
+  );
+  t.notRegex(r.output, /storage-init: dm-verity \/dev\/dm-0/, "nothing was activated");
+  t.notRegex(r.output, /storage-init: mounted/);
+});
+
+it("signed: an A/B directory boots the newest version whose signature verifies, passing over a newer bad one", async (t) => {
+  const { r, ddis } = await mokBoot("newest verifying");
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, []);
+  t.regex(
+    r.output,
+    new RegExp(
+      `storage-init: ${AB}/: 3 candidates, newest first: ${AB}/root_3.raw, ${AB}/root_2.raw, ${AB}/root_1.raw`,
+    ),
+  );
+  t.regex(
+    r.output,
+    new RegExp(
+      `storage-init: passed over /dev/vda1 ${AB}/root_3.raw: the kernel refused the signature of root hash ${ddis[0].rootHash} .*: EKEYREJECTED`,
+    ),
+  );
+  t.regex(r.output, accepted(ddis[1]));
+  t.regex(r.output, new RegExp(`storage-init: root from ${AB}/root_2.raw on /dev/vda1 after 1 passed over`));
+});
+
+it("signed: an A/B directory with roothash= boots the version it pins, its signature checked as well", async (t) => {
+  const { r, ddis } = await mokBoot("pinned");
+  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, []);
+  t.regex(
+    r.output,
+    new RegExp(`storage-init: passed over /dev/vda1 ${AB}/root_2.raw: root partition UUID .* does not match roothash=`),
+  );
+  t.regex(r.output, accepted(ddis[0]));
+  t.regex(r.output, new RegExp(`storage-init: root from ${AB}/root_1.raw on /dev/vda1 after 1 passed over`));
+  t.notRegex(r.output, /require_signatures/, "roothash= pins; the kernel is not told to require signatures");
+});
+
 // ---- arm64: QEMU virt, the same init cross-built ----
 
 itArm("arm64: virtio over MMIO (device tree, platform bus): virtio_mmio loads by its of: modalias", async (t) => {
@@ -529,7 +680,7 @@ it("boot fails: no roothash= at all refuses an unverified root", async (t) => {
   failedWith(
     t,
     r,
-    "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)",
+    "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (storage_init.root_policy=signed takes the root hash from a signed DDI; systemd.verity=0 boots without verification)",
     "poweroff",
     0,
   );

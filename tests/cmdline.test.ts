@@ -18,7 +18,7 @@ test("parseCmdline() reads systemd's keys and ours", (t) => {
   t.is(c.init, "/usr/lib/systemd/systemd");
   t.is(c.rootFlags, "noacl");
   t.deepEqual(c.verityOptions, ["panic_on_corruption", "ignore_zero_blocks"]);
-  t.is(c.ddiPath, "/EFI/x/y.raw");
+  t.deepEqual(c.ddiPaths, ["/EFI/x/y.raw"]);
   t.is(c.esp, "PARTLABEL=ESP");
   t.is(c.timeoutMs, 2500);
   t.is(c.onFailure, "poweroff");
@@ -43,12 +43,36 @@ test("parseCmdline() names every invalid value", (t) => {
     'storage_init.timeout= is not a duration: "-1"',
     'init= must be an absolute path: "sbin/init"',
     "rootfstype=ext4 is not supported; supported: erofs",
-    "storage_init.ddi= must be an absolute path on the ESP without '..': \"/a/../b\"",
+    "storage_init.ddi= takes absolute paths on the ESP without '..': \"/a/../b\"",
     'systemd.verity= is not a boolean: "maybe"',
     "storage_init.esp= needs a value",
   ]);
   t.is(c.rootHash, undefined);
   t.is(c.onFailure, "reboot", "an invalid action keeps the safe default");
+});
+
+test("parseCmdline() takes storage_init.root_policy=signed, and with it has dm_verity require signatures", (t) => {
+  const c = parseCmdline("storage_init.root_policy=signed dm_verity.foo=1");
+  t.is(c.rootPolicy, "signed");
+  t.deepEqual(c.problems, []);
+  t.deepEqual(c.moduleParams, [{ module: "dm_verity", params: "foo=1 require_signatures=1" }]);
+  const d = parseCmdline(`roothash=${HASH}`);
+  t.is(d.rootPolicy, "verity", "pinned by roothash= unless a build or the command line says signed");
+  t.deepEqual(d.moduleParams, []);
+  t.deepEqual(parseCmdline("storage_init.root_policy=signed systemd.verity=0").problems, [
+    "systemd.verity=0 contradicts storage_init.root_policy=signed",
+  ]);
+  t.deepEqual(parseCmdline("storage_init.root_policy=maybe").problems, [
+    'storage_init.root_policy= must be verity|signed: "maybe"',
+  ]);
+});
+
+test("parseCmdline() takes several DDI paths for storage_init.ddi=, in order, each once", (t) => {
+  const c = parseCmdline("storage_init.ddi=/EFI/os/root.v/,/EFI/os/b.raw,/EFI/os/root.v/,");
+  t.deepEqual(c.ddiPaths, ["/EFI/os/root.v/", "/EFI/os/b.raw"]);
+  t.deepEqual(c.problems, []);
+  const many = Array.from({ length: 9 }, (_, i) => `/d${i}.raw`).join(",");
+  t.deepEqual(parseCmdline("storage_init.ddi=" + many).problems, ["storage_init.ddi= names more than 8 paths"]);
 });
 
 test("checkRootHash() rejects odd, short, long and non-hex hashes", (t) => {

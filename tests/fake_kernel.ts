@@ -61,6 +61,16 @@ export class FakeKernel implements Kernel {
   /** Status the fake dm-verity target reports. */
   verityStatus = "V";
   dmTables: string[] = [];
+  /** Keys added with add_key, by serial; an invalidated key is deleted. */
+  readonly keys = new Map<number, { type: string; description: string; payload: Uint8Array; keyring: number }>();
+  /**
+   * The kernel's verdict on a root hash signature (0: trusted): by default, a PKCS#7 whose text
+   * is "signed:" + the root hash is trusted, "untrusted:" + it gives ENOKEY, anything else
+   * EKEYREJECTED.
+   */
+  signatureVerdict: (pkcs7: string, rootHash: string) => number = (p, h) =>
+    p === "signed:" + h ? 0 : p === "untrusted:" + h ? Errno.ENOKEY : Errno.EKEYREJECTED;
+  private nextKey = 100;
   now = 1000;
   private fds = new Map<number, { path: string; pos: number }>();
   private nextFd = 3;
@@ -415,6 +425,15 @@ export class FakeKernel implements Kernel {
     if (request === DmIoctl.TABLE_LOAD) {
       let params = "";
       for (let i = DM_IOCTL_SIZE + 40; i < b.length && b[i] !== 0; i++) params += String.fromCharCode(b[i]);
+      const words = params.split(" ");
+      const sigAt = words.indexOf("root_hash_sig_key_desc");
+      if (sigAt >= 0) {
+        let key: Uint8Array | undefined;
+        for (const k of this.keys.values())
+          if (k.type === "user" && k.description === words[sigAt + 1]) key = k.payload;
+        const verdict = key === undefined ? Errno.ENOKEY : this.signatureVerdict(utf8Decode(key), words[8]);
+        if (verdict !== 0) throw this.err("ioctl", "DM_TABLE_LOAD", verdict);
+      }
       this.dmTables.push(params);
       this.dmLengths.set(name, u64le(b, DM_IOCTL_SIZE + 8));
       return 0;
@@ -461,6 +480,16 @@ export class FakeKernel implements Kernel {
 
   /** The parameters each module was loaded with. */
   readonly moduleParams = new Map<string, string>();
+
+  addKey(type: string, description: string, payload: Uint8Array, keyring: number): number {
+    const id = this.nextKey++;
+    this.keys.set(id, { type, description, payload: payload.slice(), keyring });
+    return id;
+  }
+
+  invalidateKey(id: number): void {
+    if (!this.keys.delete(id)) throw this.err("keyctl", "KEYCTL_INVALIDATE " + id, Errno.ENOKEY);
+  }
 
   finitModule(fd: number, params: string, _flags: number): void {
     const f = this.fd("finit_module", fd);

@@ -4,7 +4,8 @@
  * whose ESP holds a DDI, devices that appear as their drivers load, and emulated mounts.
  * No Node imports: it must compile natively.
  */
-import { putU32le, putU64le } from "../lib/bytes.js";
+import { encodeBase64 } from "../lib/base64.js";
+import { putU32le, putU64le, utf8Encode } from "../lib/bytes.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
 import { Log } from "../runtime/log.js";
@@ -57,12 +58,37 @@ export interface World {
   run: () => FakeStop;
 }
 
+const SIG_PART_UUID = "5d3b9e2a-4c1f-4e8b-9a7d-2f6c8e1b0a93";
+
+/**
+ * The JSON of a root-verity-sig partition for `rootHash`: FakeKernel trusts a "signature" whose
+ * text is "signed:" + the hash (`trust` "signed"), and refuses "untrusted:" (ENOKEY) and any
+ * other (EKEYREJECTED).
+ */
+export function signatureJson(rootHash: string, trust: "signed" | "untrusted" | "corrupted"): string {
+  const text = (trust === "corrupted" ? "xigned:" : trust + ":") + rootHash;
+  const b64 = encodeBase64(utf8Encode(text));
+  return '{"rootHash":"' + rootHash + '","signature":"' + b64 + '","certificateFingerprint":"' + "ab".repeat(32) + '"}';
+}
+
 /**
  * A DDI for the architecture the boot is built for (ARCH), shaped like the real one (GPT, root + root-verity partitions with UUIDs from the root
  * hash, an erofs superblock, a veritysetup superblock) for 16 data blocks; the fake device
- * mapper checks no hashes.
+ * mapper checks no hashes. With `signature`, a root-verity-sig partition holds it.
  */
-export function syntheticDdi(rootHash: string): Uint8Array {
+export function syntheticDdi(rootHash: string, signature: string | undefined = undefined): Uint8Array {
+  const sig =
+    signature === undefined
+      ? []
+      : [
+          {
+            type: ARCH_TYPES[ARCH].rootVeritySig,
+            uuid: SIG_PART_UUID,
+            first: 6144,
+            last: 6151,
+            name: "root-x86-64-verity-sig",
+          },
+        ];
   const ddi = writeGpt(4 * 1048576, 512, [
     {
       type: ARCH_TYPES[ARCH].root,
@@ -78,7 +104,11 @@ export function syntheticDdi(rootHash: string): Uint8Array {
       last: 6143,
       name: "root-x86-64-verity",
     },
+    ...sig,
   ]);
+  // The signature partition (at 3 MiB): the JSON, NUL-padded to 4 KiB.
+  if (signature !== undefined)
+    for (let i = 0; i < signature.length; i++) ddi[3 * 1048576 + i] = signature.charCodeAt(i);
   // The root partition (at 1 MiB) starts like an erofs image of 16 blocks of 4 KiB.
   putU32le(ddi, 1048576 + 1024, 0xe0f5e1e2);
   ddi[1048576 + 1024 + 12] = 12;

@@ -12,7 +12,7 @@ import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
 import { buildDisk } from "../qemu/images.mjs";
 import type { FakeKernel } from "./fake_kernel.js";
-import { logLines, syntheticDdi, TABLE, world, worldDisk } from "./fake_world.js";
+import { logLines, signatureJson, syntheticDdi, TABLE, world, worldDisk } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 import { rng } from "./rng.js";
 import { writeGpt } from "./gpt_writer.js";
@@ -103,7 +103,7 @@ test("boot() without roothash= refuses to boot, and on_failure=halt halts", (t) 
   const k = failure(
     t,
     "storage_init.on_failure=halt storage_init.failure_delay=0",
-    "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (systemd.verity=0 allows it)",
+    "storage-init: failed to read the kernel command line: no roothash= on the kernel command line: refusing to boot an unverified root (storage_init.root_policy=signed takes the root hash from a signed DDI; systemd.verity=0 boots without verification)",
   );
   t.deepEqual(k.reboots, [RebootCmd.HALT]);
 });
@@ -137,7 +137,7 @@ test("boot() tries each ESP in turn: the one whose DDI matches roothash= is take
   const log = lines(k);
   t.true(
     log.includes(
-      `storage-init: /dev/vda1: root partition UUID ${uuidFromHex("fedcba9876543210".repeat(2))} does not match roothash= (expected ${uuidFromHex(HASH.slice(0, 32))})`,
+      `storage-init: passed over /dev/vda1: root partition UUID ${uuidFromHex("fedcba9876543210".repeat(2))} does not match roothash= (expected ${uuidFromHex(HASH.slice(0, 32))})`,
     ),
   );
   t.true(log.includes("storage-init: ESP /dev/vdb1 (found by the ESP partition type)"));
@@ -321,5 +321,142 @@ test("boot() names each disk's reason in the timeout line when the ESP never app
   t.regex(
     lines(overlapping.k).find((l) => l.includes("failed to")) ?? "",
     /; block devices: vda, vda1; \/dev\/vda: partitions 1 and 2 overlap$/,
+  );
+});
+
+const SIGNED = "5555aaaa".repeat(8);
+const signedDdi = (hash: string, trust: "signed" | "untrusted" | "corrupted") =>
+  syntheticDdi(hash, signatureJson(hash, trust));
+
+test("boot() with storage_init.root_policy=signed takes the root hash from the DDI's signature the kernel accepts", (t) => {
+  const { k, run } = world("storage_init.root_policy=signed", { ddi: signedDdi(SIGNED, "signed") });
+  t.is(run().reason, "exec", k.logText());
+  const desc = "storage-init:root-verity:" + SIGNED.slice(0, 32);
+  t.is(k.dmTables.length, 1);
+  t.is(k.dmTables[0], `1 7:0 7:1 4096 4096 16 1 sha256 ${SIGNED} deadbeef 2 root_hash_sig_key_desc ${desc}`);
+  t.is(k.keys.size, 0, "the signature's key is invalidated once the table is loaded");
+  t.is(k.moduleParams.get("dm_verity"), "require_signatures=1");
+  t.true(
+    lines(k).some((l) =>
+      l.endsWith(`the kernel accepted the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)})`),
+    ),
+  );
+});
+
+for (const [trust, errno, meaning] of [
+  ["untrusted", "ENOKEY", "no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it"],
+  ["corrupted", "EKEYREJECTED", "it does not verify: corrupted, or not over this root hash"],
+] as const) {
+  test(`boot() refuses a DDI whose signature the kernel rejects (${errno}), and never activates it unsigned`, (t) => {
+    const k = failure(
+      t,
+      "storage_init.root_policy=signed storage_init.failure_delay=0",
+      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): ${errno}, ${meaning}`,
+      { ddi: signedDdi(SIGNED, trust) },
+    );
+    t.is(k.dmTables.length, 0);
+    t.is(k.keys.size, 0);
+    t.is(k.mounts.filter((m) => m.fstype === "erofs").length, 0);
+  });
+}
+
+test("boot() with storage_init.root_policy=signed refuses a DDI without a signature partition", (t) => {
+  const k = failure(
+    t,
+    "storage_init.root_policy=signed storage_init.failure_delay=0",
+    "storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: the DDI has no root-verity-sig partition for x86-64, and storage_init.root_policy=signed takes only signed roots",
+    { ddi: syntheticDdi(SIGNED) },
+  );
+  t.is(k.dmTables.length, 0);
+});
+
+test("boot() pinned by roothash= checks the signature a DDI carries as well", (t) => {
+  const pinned = world(`roothash=${SIGNED}`, { ddi: signedDdi(SIGNED, "signed") });
+  t.is(pinned.run().reason, "exec", pinned.k.logText());
+  t.true(pinned.k.dmTables[0].endsWith(" 2 root_hash_sig_key_desc storage-init:root-verity:" + SIGNED.slice(0, 32)));
+  failure(
+    t,
+    `roothash=${SIGNED} storage_init.failure_delay=0`,
+    `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: corrupted, or not over this root hash`,
+    { ddi: signedDdi(SIGNED, "corrupted") },
+  );
+});
+
+const V1 = "1111aaaa".repeat(8);
+const V2 = "2222bbbb".repeat(8);
+const V3 = "3333cccc".repeat(8);
+const abDir = (v2: "signed" | "corrupted") =>
+  new Map([
+    ["/EFI/storage-init/root.v/root_1.9.raw", signedDdi(V1, "signed")],
+    ["/EFI/storage-init/root.v/root_1.10_x86-64.raw", signedDdi(V2, v2)],
+    ["/EFI/storage-init/root.v/root_2.0+0-3.raw", signedDdi(V3, "signed")],
+    ["/EFI/storage-init/root.v/root_3.0_arm64.raw", signedDdi(V3, "signed")],
+    ["/EFI/storage-init/root.v/notes.txt", new Uint8Array(1)],
+  ]);
+const AB = "storage_init.root_policy=signed storage_init.ddi=/EFI/storage-init/root.v/";
+
+test("boot() picks the newest signed DDI of a vpick directory, skipping other architectures and spent tries", (t) => {
+  const { k, run } = world(AB, { ddi: DDI, espFiles: abDir("signed") });
+  t.is(run().reason, "exec", k.logText());
+  t.is(k.dmTables.length, 1);
+  t.true(k.dmTables[0].includes(` ${V2} `), "1.10 is newer than 1.9");
+  const log = lines(k);
+  t.true(
+    log.includes(
+      "storage-init: /EFI/storage-init/root.v/: 3 candidates, newest first: /EFI/storage-init/root.v/root_1.10_x86-64.raw, /EFI/storage-init/root.v/root_1.9.raw, /EFI/storage-init/root.v/root_2.0+0-3.raw",
+    ),
+    log.join("\n"),
+  );
+  t.true(log.includes("storage-init: passed over /EFI/storage-init/root.v/root_3.0_arm64.raw: for arm64, not x86-64"));
+  t.true(log.includes("storage-init: passed over /EFI/storage-init/root.v/notes.txt: not named root_VERSION.raw"));
+  t.true(log.includes("storage-init: root from /EFI/storage-init/root.v/root_1.10_x86-64.raw on /dev/vda1"));
+});
+
+test("boot() falls back to the older DDI when the newest one's signature is rejected", (t) => {
+  const { k, run } = world(AB, { ddi: DDI, espFiles: abDir("corrupted") });
+  t.is(run().reason, "exec", k.logText());
+  t.is(k.dmTables.length, 1);
+  t.true(k.dmTables[0].includes(` ${V1} `));
+  const log = lines(k);
+  t.true(
+    log.includes(
+      `storage-init: passed over /dev/vda1 /EFI/storage-init/root.v/root_1.10_x86-64.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: corrupted, or not over this root hash`,
+    ),
+    log.join("\n"),
+  );
+  t.true(
+    log.includes("storage-init: root from /EFI/storage-init/root.v/root_1.9.raw on /dev/vda1 after 1 passed over"),
+  );
+  t.is(k.keys.size, 0);
+});
+
+test("boot() pinned by roothash= takes the DDI of a vpick directory whose partitions it names", (t) => {
+  const { k, run } = world(`roothash=${V1} storage_init.ddi=/EFI/storage-init/root.v`, {
+    ddi: DDI,
+    espFiles: abDir("signed"),
+  });
+  t.is(run().reason, "exec", k.logText());
+  t.true(k.dmTables[0].includes(` ${V1} `));
+  t.true(
+    lines(k).includes(
+      `storage-init: passed over /dev/vda1 /EFI/storage-init/root.v/root_1.10_x86-64.raw: root partition UUID ${uuidFromHex(V2.slice(0, 32))} does not match roothash= (expected ${uuidFromHex(V1.slice(0, 32))})`,
+    ),
+  );
+});
+
+test("boot() names every candidate's reason when no DDI of the directory is usable", (t) => {
+  failure(
+    t,
+    `${AB} storage_init.failure_delay=0`,
+    "storage-init: failed to open the DDI /EFI/storage-init/root.v/: none of the 2 DDIs is usable: " +
+      `/dev/vda1 /EFI/storage-init/root.v/root_2.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${"ab".repeat(32)}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; ` +
+      "/dev/vda1 /EFI/storage-init/root.v/root_1.raw: the DDI has no root-verity-sig partition for x86-64, and storage_init.root_policy=signed takes only signed roots",
+    {
+      ddi: DDI,
+      espFiles: new Map([
+        ["/EFI/storage-init/root.v/root_1.raw", syntheticDdi(V1)],
+        ["/EFI/storage-init/root.v/root_2.raw", signedDdi(V2, "untrusted")],
+      ]),
+    },
   );
 });

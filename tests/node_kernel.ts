@@ -110,6 +110,12 @@ export class NodeKernel implements Kernel {
   finitModule(): void {
     unsupported("finit_module");
   }
+  addKey(): number {
+    return unsupported("add_key");
+  }
+  invalidateKey(): void {
+    unsupported("keyctl");
+  }
   chdir(path: string): void {
     wrap("chdir", quote(path), () => process.chdir(path));
   }

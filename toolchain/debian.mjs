@@ -1,6 +1,6 @@
 // Debian packages unpacked, not installed: apt-get download, then dpkg-deb -x into a cache
 // folder (the kernels the tests boot, systemd-boot for another architecture).
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, run } from "./tools.mjs";
 
@@ -8,14 +8,14 @@ import { CACHE, requireTool, run } from "./tools.mjs";
  * Unpacks `pkg` ("name" or "name:arch") into `dir`/root, once: `prepare(root)` runs on the
  * unpacked tree before it is marked complete (root/.complete). Returns the root.
  */
-export function unpackDebianPackage(pkg, dir, prepare = (_root) => {}) {
+export function unpackDebianPackage(pkg, dir, prepare = (_root) => {}, aptArgs = []) {
   const root = join(dir, "root");
   if (existsSync(join(root, ".complete"))) return root;
   requireTool("dpkg-deb");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   try {
-    run("apt-get", ["download", pkg], { cwd: dir });
+    run("apt-get", [...aptArgs, "download", pkg], { cwd: dir });
   } catch (e) {
     const arch = pkg.split(":")[1];
     const hint = arch ? ` (dpkg --add-architecture ${arch}; apt-get update)` : "";
@@ -35,4 +35,57 @@ export function unpackDebianPackage(pkg, dir, prepare = (_root) => {}) {
 /** The unpacked root of `pkg` ("name:arch"), under .cache/debian/. */
 export function debianPackage(pkg) {
   return unpackDebianPackage(pkg, join(CACHE, "debian", pkg.replace(":", "_")));
+}
+
+/**
+ * Options that point apt-get at Debian's bookworm-backports alone, with its own lists under
+ * .cache/debian/backports: the machine's sources and installed packages stay as they are.
+ */
+function backportsApt() {
+  const dir = join(CACHE, "debian", "backports");
+  const lists = join(dir, "lists");
+  const args = [
+    "-o",
+    `Dir::Etc::SourceList=${join(dir, "sources.list")}`,
+    "-o",
+    "Dir::Etc::SourceParts=-",
+    "-o",
+    `Dir::State::Lists=${lists}`,
+    "-o",
+    `Dir::Cache=${join(dir, "cache")}`,
+  ];
+  if (!existsSync(join(lists, ".updated"))) {
+    mkdirSync(join(lists, "partial"), { recursive: true });
+    mkdirSync(join(dir, "cache", "archives", "partial"), { recursive: true });
+    writeFileSync(join(dir, "sources.list"), "deb http://deb.debian.org/debian bookworm-backports main\n");
+    run("apt-get", [...args, "update"]);
+    writeFileSync(join(lists, ".updated"), "");
+  }
+  return args;
+}
+
+/**
+ * systemd-repart from bookworm-backports' systemd (254: --offline, Format=erofs, Verity=
+ * signature without loop devices; bookworm's 252 has neither), unpacked with the
+ * libsystemd-shared it links. Returns { bin, env, version }: run bin with env.
+ */
+export function systemdRepart() {
+  const apt = backportsApt();
+  const dir = join(CACHE, "debian", "systemd-repart");
+  const version = run("apt-cache", [...apt, "show", "--no-all-versions", "systemd"])
+    .split("\n")
+    .find((l) => l.startsWith("Version: "))
+    ?.slice("Version: ".length)
+    .trim();
+  if (version === undefined) throw new Error("bookworm-backports lists no systemd");
+  const tag = join(dir, "version");
+  if (!existsSync(tag) || readFileSync(tag, "utf8") !== version) rmSync(dir, { recursive: true, force: true });
+  const systemd = unpackDebianPackage(`systemd=${version}`, join(dir, "systemd"), () => {}, apt);
+  const shared = unpackDebianPackage(`libsystemd-shared=${version}`, join(dir, "libsystemd-shared"), () => {}, apt);
+  writeFileSync(tag, version);
+  return {
+    bin: join(systemd, "bin", "systemd-repart"),
+    env: { ...process.env, LD_LIBRARY_PATH: join(shared, "usr", "lib", "x86_64-linux-gnu", "systemd") },
+    version,
+  };
 }

@@ -1,10 +1,11 @@
 /**
  * The whole boot() over FakeKernel, compiled natively: the log lines, mounts, module loads and
  * the exec must be what Node produces. Cases: success, no roothash=, wrong roothash=, missing
- * DDI, disk never appearing, damaged primary GPT.
+ * DDI, disk never appearing, damaged primary GPT; signed roots: accepted, rejected, and a vpick
+ * directory whose newest DDI's signature is rejected.
  */
 import type { Kernel } from "../../syscalls/kernel.js";
-import { logLines, syntheticDdi, world } from "../fake_world.js";
+import { logLines, signatureJson, syntheticDdi, world } from "../fake_world.js";
 
 export function run(_k: Kernel, _scratch: string): string[] {
   const out: string[] = [];
@@ -18,10 +19,28 @@ export function run(_k: Kernel, _scratch: string): string[] {
     ["no disk", "roothash=" + hash + " storage_init.timeout=1 storage_init.failure_delay=0", false, true, false],
     ["backup gpt", "roothash=" + hash, false, false, true],
   ];
+  const v1 = "1111aaaa".repeat(8);
+  const v2 = "2222bbbb".repeat(8);
+  const signed = "storage_init.root_policy=signed storage_init.failure_delay=0";
+  const files = new Map<string, Map<string, Uint8Array>>([
+    ["signed", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "signed"))]])],
+    ["rejected", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "corrupted"))]])],
+    [
+      "a/b",
+      new Map([
+        ["/EFI/storage-init/root.v/root_1.9.raw", syntheticDdi(v1, signatureJson(v1, "signed"))],
+        ["/EFI/storage-init/root.v/root_1.10.raw", syntheticDdi(v2, signatureJson(v2, "untrusted"))],
+        ["/EFI/storage-init/root.v/root_2_arm64.raw", syntheticDdi(v2, signatureJson(v2, "signed"))],
+      ]),
+    ],
+  ]);
+  cases.push(["signed", signed, false, false, false]);
+  cases.push(["rejected", signed, false, false, false]);
+  cases.push(["a/b", signed + " storage_init.ddi=/EFI/storage-init/root.v/", false, false, false]);
   for (const [name, cmdline, noDdi, noDisk, primaryBroken] of cases) {
     const w = world(cmdline, {
       ddi,
-      espFiles: noDdi ? new Map<string, Uint8Array>() : undefined,
+      espFiles: noDdi ? new Map<string, Uint8Array>() : files.get(name),
       noDisk,
       primaryBroken,
     });

@@ -2,12 +2,16 @@
  * The pure modules on fixed and generated inputs; Node and native output must be identical.
  */
 import { cString, putU64le, u32le, u64le, utf8Decode, utf8Encode } from "../../lib/bytes.js";
+import { decodeBase64 } from "../../lib/base64.js";
+import { errorText } from "../../lib/errors.js";
 import { toHex } from "../../lib/hex.js";
 import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../../lib/numbers.js";
 import { quote } from "../../lib/quote.js";
 import { parseCmdline, parseSeconds, splitCmdline } from "../../runtime/cmdline.js";
 import { kmsgRecord } from "../../runtime/log.js";
 import { systemdState } from "../../runtime/switch_root.js";
+import { parseVeritySignature } from "../../runtime/verity_sig.js";
+import { compareVersions, parseVpickName } from "../../runtime/vpick.js";
 import { parseDirents } from "../../syscalls/decode.js";
 import { errnoName } from "../../syscalls/errno.js";
 import type { DirEntry, Kernel } from "../../syscalls/kernel.js";
@@ -94,6 +98,52 @@ export function run(_k: Kernel, _scratch: string): string[] {
     out.push("dirents overrun accepted");
   } catch (e) {
     out.push("dirents overrun: " + (e as Error).message);
+  }
+  out.push(
+    "compareVersions " +
+      [
+        ["1.9", "1.10"],
+        ["1.0~rc1", "1.0"],
+        ["1.0^p1", "1.0"],
+        ["007", "7"],
+        ["1_2_3", "1.3.3"],
+        ["A", "a"],
+        ["2.0-1", "2.0.1"],
+      ]
+        .map((p) => String(compareVersions(p[0], p[1])))
+        .join(" "),
+  );
+  for (const f of [
+    "root_1.2.raw",
+    "root_1.2_arm64+2-1.raw",
+    "root_3~rc1_x86-64+0.raw",
+    "root_1+01.raw",
+    "root_1_vax.raw",
+    "x.raw",
+  ])
+    out.push("vpick " + f + " " + JSON.stringify(parseVpickName("root", ".raw", f)));
+  for (const b64 of ["", "QUI=", "QUJD", "QUJ=", "QU D", "QUJDRA=="]) {
+    const r = decodeBase64(b64);
+    out.push("base64 " + quote(b64) + " " + (r.bytes === undefined ? "error " + r.error : toHex(r.bytes)));
+  }
+  const hash = "0123456789abcdef".repeat(4);
+  const sigs = [
+    '{"rootHash":"' + hash + '","signature":"MIIB","certificateFingerprint":"' + "AB".repeat(32) + '"}',
+    ' { "x" : [1, -2.5e3, true, null, {"a": [[]]}], "rootHash":"' + hash + '", "signature":"TQ==" } ',
+    '{"rootHash":"' + hash + '","signature":"MIIB",}',
+    '{"rootHash":"xyz","signature":"MIIB"}',
+    '{"x":01,"rootHash":"' + hash + '"}',
+    '{"rootHash":"a\\u00e9"}',
+  ];
+  for (const j of sigs) {
+    const b = new Uint8Array(j.length + 8);
+    for (let i = 0; i < j.length; i++) b[i] = j.charCodeAt(i);
+    try {
+      const v = parseVeritySignature(b);
+      out.push("sig " + v.rootHash + " " + toHex(v.pkcs7) + " " + v.fingerprint);
+    } catch (e) {
+      out.push("sig error " + errorText(e));
+    }
   }
   return out;
 }
