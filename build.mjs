@@ -14,6 +14,11 @@
 //                                       ... and dist/storage-init.efi: systemd-stub with that
 //                                       kernel, the initramfs and the command line (signed for
 //                                       Secure Boot with sbsign when a key is given)
+//   node build.mjs --root-policy signed ...
+//                                       an init that requires signed roots: the root hash from
+//                                       the DDI's signature partition, checked by the kernel
+//                                       (storage_init.root_policy=signed, which the command
+//                                       line cannot lower); --uki then takes no --roothash
 //   node build.mjs tests                what the boot tests boot: the init with every storage
 //                                       class, for the Debian kernels qemu/kernel.mjs fetches
 //                                       (x86-64 and arm64)
@@ -31,7 +36,8 @@ const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
 
 const USAGE =
-  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--uki --roothash HEX [--cmdline TEXT] " +
+  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] " +
+  "[--uki [--roothash HEX] [--cmdline TEXT] " +
   "[--sign-key KEY --sign-cert CERT] [--os-release FILE]] | tests";
 
 /** The default os-release of the UKI: what systemd-boot's menu shows. */
@@ -44,7 +50,7 @@ async function cli(argv) {
     await buildInit({ kernelDir: fetchKernel("arm64").root, storage: ["all"], arch: "arm64" });
     return;
   }
-  const o = { storage: ["all"], uki: false, cmdline: "", arch: "x86-64" };
+  const o = { storage: ["all"], uki: false, cmdline: "", arch: "x86-64", rootPolicy: "verity" };
   const value = (i) => {
     if (i >= argv.length) throw new Error(`${argv[i - 1]} needs a value; ${USAGE}`);
     return argv[i];
@@ -56,6 +62,7 @@ async function cli(argv) {
     else if (a === "--uki") o.uki = true;
     else if (a === "--arch") o.arch = value(++i);
     else if (a === "--roothash") o.rootHash = value(++i);
+    else if (a === "--root-policy") o.rootPolicy = value(++i);
     else if (a === "--cmdline") o.cmdline = value(++i);
     else if (a === "--sign-key") o.signKey = resolve(value(++i));
     else if (a === "--sign-cert") o.signCert = resolve(value(++i));
@@ -65,9 +72,12 @@ async function cli(argv) {
   if (o.kernelDir && !existsSync(o.kernelDir)) throw new Error(`--kernel ${o.kernelDir}: no such directory`);
   if (!o.uki && (o.rootHash || o.cmdline || o.signKey || o.signCert || o.osRelease))
     throw new Error(`--roothash, --cmdline, --sign-* and --os-release are for --uki; ${USAGE}`);
-  if (o.uki && !/^([0-9a-f]{64}|[0-9a-f]{128})$/.test(o.rootHash ?? ""))
+  if (!["verity", "signed"].includes(o.rootPolicy)) throw new Error(`--root-policy ${o.rootPolicy}: verity or signed`);
+  const pinned = o.rootHash !== undefined || o.rootPolicy === "verity";
+  if (o.uki && pinned && !/^([0-9a-f]{64}|[0-9a-f]{128})$/.test(o.rootHash ?? ""))
     throw new Error(
-      "--uki needs --roothash with the DDI's root hash (64 or 128 hex digits): it is what the signed command line pins",
+      "--uki needs --roothash with the DDI's root hash (64 or 128 hex digits): it is what the signed command line pins " +
+        "(or --root-policy signed: the root hash from the DDI's own signature)",
     );
   if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");
   if (!["x86-64", "arm64"].includes(o.arch)) throw new Error(`--arch ${o.arch}: x86-64 or arm64`);
@@ -80,7 +90,7 @@ async function cli(argv) {
       `build: kernel ${k.version} from Debian's ${k.package} (in ${relative(ROOT, k.root)}; --kernel DIR for another)`,
     );
   } else console.log(`build: kernel ${kernelRelease(o.kernelDir)} from ${o.kernelDir}`);
-  const built = await buildInit({ kernelDir: o.kernelDir, storage: o.storage, arch: o.arch });
+  const built = await buildInit({ kernelDir: o.kernelDir, storage: o.storage, arch: o.arch, rootPolicy: o.rootPolicy });
   if (!o.uki) return;
   const release = kernelRelease(o.kernelDir);
   const vmlinuz = join(o.kernelDir, "boot", `vmlinuz-${release}`);
@@ -89,7 +99,7 @@ async function cli(argv) {
     stub: stubFor(o.arch),
     kernel: vmlinuz,
     initrd: built.initramfs,
-    cmdline: `roothash=${o.rootHash} ${o.cmdline}`.trim(),
+    cmdline: `${o.rootHash === undefined ? "" : `roothash=${o.rootHash}`} ${o.cmdline}`.trim(),
     osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : OS_RELEASE,
     uname: release,
     out: join(DIST, o.arch === "x86-64" ? "storage-init.efi" : `storage-init-${o.arch}.efi`),

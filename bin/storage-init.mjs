@@ -3,7 +3,11 @@
 //
 //   storage-init check DISK-IMAGE-OR-ESP-DIR --cmdline "roothash=... [storage_init.ddi=...]"
 //   storage-init check DISK-IMAGE-OR-ESP-DIR --uki FILE      (the command line from a UKI)
-//                      [--arch x86-64|arm64]
+//                      [--arch x86-64|arm64] [--certificate PEM]...
+//
+// --certificate: a certificate the target kernel trusts for dm-verity signatures (an enrolled
+// MOK, a key built into the kernel); a signature the boot would have the kernel check is checked
+// against them.
 //
 // Says which DDI the boot would take and whether its root verifies; exits 0 only when the boot
 // would reach a verified root, 1 when it would not, 2 on a usage error.
@@ -13,21 +17,24 @@ register();
 const { check } = await import("../cli/check.ts");
 const { readSection } = await import("../toolchain/uki.mjs");
 
-const USAGE = "usage: storage-init check DISK-IMAGE-OR-ESP-DIR (--cmdline TEXT | --uki FILE) [--arch x86-64|arm64]";
+const USAGE =
+  "usage: storage-init check DISK-IMAGE-OR-ESP-DIR (--cmdline TEXT | --uki FILE) [--arch x86-64|arm64] [--certificate PEM]...";
 
 function main(argv) {
   if (argv[0] !== "check" || argv.length < 2) throw new Error(USAGE);
   let cmdline;
   let arch = "x86-64";
+  const certificates = [];
   for (let i = 2; i < argv.length; i++) {
     if (argv[i] === "--cmdline" && i + 1 < argv.length) cmdline = argv[++i];
     else if (argv[i] === "--uki" && i + 1 < argv.length)
       cmdline = readSection(argv[++i], ".cmdline").toString("utf8").trim();
     else if (argv[i] === "--arch" && i + 1 < argv.length) arch = argv[++i];
+    else if (argv[i] === "--certificate" && i + 1 < argv.length) certificates.push(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}; ${USAGE}`);
   }
   if (cmdline === undefined) throw new Error(`--cmdline or --uki is needed; ${USAGE}`);
-  const v = check(argv[1], cmdline, arch);
+  const v = check(argv[1], cmdline, { arch, certificates });
   for (const l of v.lines) console.log(l);
   return v.ok ? 0 : 1;
 }

@@ -4,26 +4,32 @@
  * the root it would mount verifies. For image builders, before they flash: the exit status is
  * 0 only when the boot would reach a verified root.
  *
- * Checked, per ESP candidate as the boot takes them: the DDI is there and a GPT image; its root
- * and root-verity partitions for the architecture match `roothash=`; the verity superblock's
- * geometry against the partitions; the root hash recomputed over the data (`veritysetup
- * verify`, cryptsetup's own implementation); the erofs superblock within what verity covers.
- * Signed root hashes (no `roothash=`) are not checked yet: the verdict then says so.
+ * As the boot does: the ESPs in turn (the selector's, else every ESP by type), on each the DDIs
+ * storage_init.ddi= names (vpick directories newest first), and on each DDI its partitions and
+ * signature as readDdiLayout() reads them for the policy; then the verity superblock's geometry,
+ * the erofs superblock within what verity covers, and the root hash recomputed over the data
+ * (`veritysetup verify`, cryptsetup's own implementation). A signature the boot would have the
+ * kernel check is checked here with openssl against the certificates given (`--certificate`:
+ * those the target kernel's keyrings hold); the first DDI that passes is the one the boot takes.
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorText } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
+import { withReader } from "../syscalls/files.js";
 import { parseCmdline } from "../runtime/cmdline.js";
-import { selectDdiPartitions } from "../runtime/ddi.js";
-import type { DdiLayout } from "../runtime/ddi.js";
+import type { Config } from "../runtime/cmdline.js";
+import { readDdiLayout } from "../runtime/ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "../runtime/erofs.js";
 import { parseEspSelector } from "../runtime/esp.js";
-import { parseGpt } from "../runtime/gpt.js";
-import type { Gpt } from "../runtime/gpt.js";
-import { checkVerityGeometry, parseVeritySuperblock } from "../runtime/verity.js";
+import { readGptFile } from "../runtime/blockdev.js";
+import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
+import type { VeritySignature } from "../runtime/verity_sig.js";
+import { compareEntries, isVpickDir, parseVpickName } from "../runtime/vpick.js";
+import type { VpickEntry } from "../runtime/vpick.js";
+import { NodeKernel } from "./node_kernel.js";
 
 export interface Verdict {
   /** True when the boot would reach a verified root. */
@@ -31,31 +37,34 @@ export interface Verdict {
   lines: string[];
 }
 
-/** Reads `n` bytes at `offset` of `file` (fewer at its end). */
+export interface CheckOptions {
+  arch?: string;
+  /** Certificates (PEM files) the target kernel trusts for dm-verity signatures (MOK, builtin). */
+  certificates?: string[];
+}
+
+const k = new NodeKernel();
+
+/** The bytes [offset, offset + n) of `file`. */
 function readAt(file: string, offset: number, n: number): Uint8Array {
-  const fd = openSync(file, "r");
+  return withReader(k, file, (read) => read(offset, n));
+}
+
+/** Runs a tool, its output on success; throws with its stderr. */
+function tool(cmd: string, args: string[], input?: Uint8Array): string {
   try {
-    const b = new Uint8Array(n);
-    const got = readSync(fd, b, 0, n, offset);
-    return b.subarray(0, got);
-  } finally {
-    closeSync(fd);
+    return execFileSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+  } catch (e) {
+    throw new Error(`${cmd}: ${String((e as { stderr?: string }).stderr ?? "").trim()}`);
   }
 }
 
-function gptOf(file: string): Gpt {
-  return parseGpt((o, n) => readAt(file, o, n), statSync(file).size);
-}
-
-/** The bytes [offset, offset + size) of `file` copied to `out`. */
-function extract(file: string, offset: number, size: number, out: string): string {
-  writeFileSync(out, readAt(file, offset, size));
-  return out;
-}
-
-/** The ESPs of a disk image the boot would try: the selector's, else every ESP by type. */
-function espCandidates(disk: string, selector: string | undefined): Array<{ name: string; offset: number }> {
-  const gpt = gptOf(disk);
+/**
+ * The ESPs of a disk image the boot would try, each copied out as a directory under `tmp`
+ * (mcopy: no mount): the selector's, else every ESP by type.
+ */
+function imageEsps(disk: string, selector: string | undefined, tmp: string): Array<{ name: string; dir: string }> {
+  const gpt = readGptFile(k, disk, statSync(disk).size);
   const sel = selector === undefined ? undefined : parseEspSelector(selector);
   if (sel?.kind === "device") throw new Error(`${selector}: a device path cannot be checked in an image`);
   const out = [];
@@ -66,36 +75,130 @@ function espCandidates(disk: string, selector: string | undefined): Array<{ name
         : sel.kind === "partuuid"
           ? p.partGuid === sel.value
           : p.name === sel.value;
-    if (hit) out.push({ name: `partition ${p.number} (PARTUUID ${p.partGuid})`, offset: p.offset });
+    if (!hit) continue;
+    const dir = join(tmp, `esp${p.number}`);
+    mkdirSync(dir);
+    tool("mcopy", ["-s", "-n", "-i", `${disk}@@${p.offset}`, "::/*", dir]);
+    out.push({ name: `partition ${p.number} (PARTUUID ${p.partGuid})`, dir });
   }
   return out;
 }
 
-/** Checks the DDI file `ddi` against the configuration; throws with the first reason it fails. */
+/** The DDIs to try on the ESP in `esp`, in the boot's order; names passed over are said. */
+function candidates(esp: string, config: Config, arch: string, say: (s: string) => void): string[] {
+  const out: string[] = [];
+  for (const path of config.ddiPaths) {
+    if (!isVpickDir(path)) {
+      out.push(path);
+      continue;
+    }
+    const dir = path.endsWith("/") ? path.slice(0, -1) : path;
+    const base = dir.slice(dir.lastIndexOf("/") + 1);
+    const name = base.slice(0, base.length - 2);
+    if (!existsSync(join(esp, dir))) {
+      say(`  ${path}: no such directory`);
+      continue;
+    }
+    const good: VpickEntry[] = [];
+    for (const f of readdirSync(join(esp, dir)).sort()) {
+      const e = parseVpickName(name, ".raw", f);
+      if (typeof e === "string") say(`  passed over ${dir}/${f}: ${e}`);
+      else if (e.arch !== "" && e.arch !== arch) say(`  passed over ${dir}/${f}: for ${e.arch}, not ${arch}`);
+      else good.push(e);
+    }
+    good.sort(compareEntries);
+    for (const e of good) out.push(`${dir}/${e.file}`);
+  }
+  return out;
+}
+
+/**
+ * Checks a signature the boot would have the kernel check: well-formed (parsed already), its
+ * certificate fingerprint against the signer's certificate in the PKCS#7, and with
+ * `certificates`, verified by openssl over the root hash text with the signer among them.
+ */
+function checkSignature(sig: VeritySignature, certificates: string[], tmp: string, say: (s: string) => void): void {
+  const p7 = join(tmp, "signature.p7");
+  const content = join(tmp, "roothash.txt");
+  writeFileSync(p7, sig.pkcs7);
+  writeFileSync(content, sig.rootHash);
+  const certs = tool("openssl", ["pkcs7", "-inform", "DER", "-in", p7, "-print_certs"]);
+  const pems = certs.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const fingerprints = pems.map((pem) =>
+    tool("openssl", ["x509", "-noout", "-fingerprint", "-sha256"], Buffer.from(pem))
+      .replace(/^.*=/, "")
+      .trim()
+      .replace(/:/g, "")
+      .toLowerCase(),
+  );
+  say(
+    `  signature: PKCS#7 of ${sig.pkcs7.length} bytes; certificateFingerprint ` +
+      (sig.fingerprint === "" ? "not given" : sig.fingerprint),
+  );
+  if (sig.fingerprint !== "" && pems.length > 0 && !fingerprints.includes(sig.fingerprint))
+    throw new Error(
+      `certificateFingerprint ${sig.fingerprint} is not the signer's certificate in the PKCS#7 (${fingerprints.join(", ")})`,
+    );
+  if (certificates.length === 0)
+    throw new Error(
+      "the boot has the kernel check this signature against its keyrings: give --certificate with the certificates they hold (the enrolled MOK, the kernel's own) to check it here",
+    );
+  const trusted = join(tmp, "trusted.pem");
+  writeFileSync(trusted, certificates.map((c) => tool("openssl", ["x509", "-in", c])).join(""));
+  try {
+    // Only the given certificates can be the signer (-nointern), as only the kernel's keys can be.
+    tool("openssl", [
+      "cms",
+      "-verify",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      p7,
+      "-content",
+      content,
+      "-certfile",
+      trusted,
+      "-nointern",
+      "-noverify",
+      "-out",
+      "/dev/null",
+    ]);
+  } catch (e) {
+    throw new Error(`the signature does not verify with any --certificate (${errorText(e)})`);
+  }
+  say(`  signature verifies over root hash ${sig.rootHash} with a --certificate`);
+}
+
+/** Checks the DDI file `ddi` as the boot would; throws with the first reason it fails. */
 function checkDdi(
   ddi: string,
-  config: ReturnType<typeof parseCmdline>,
-  arch: string,
+  config: Config,
+  opts: Required<CheckOptions>,
   tmp: string,
   say: (s: string) => void,
 ): void {
-  const gpt = gptOf(ddi);
-  if (gpt.skipped.length > 0) throw new Error(gpt.skipped.join("; "));
-  const layout: DdiLayout = selectDdiPartitions(gpt, arch, config.rootHash, config.verityDisabled);
+  const layout = readDdiLayout(k, ddi, opts.arch, {
+    policy: config.rootPolicy,
+    rootHash: config.rootHash,
+    verityDisabled: config.verityDisabled,
+  });
   say(`  root partition ${layout.root.number} (${layout.root.partGuid}), ${layout.root.size} bytes`);
   const verity = layout.verity;
   if (verity === undefined) {
     say("  systemd.verity=0: no verification (the boot mounts it unverified)");
     return;
   }
-  const sb = parseVeritySuperblock(readAt(ddi, verity.partition.offset, 512));
+  const sb = parseVeritySuperblock(readAt(ddi, verity.partition.offset, VERITY_SUPERBLOCK_SIZE));
   checkVerityGeometry(sb, layout.root.size, verity.partition.size, verity.rootHash, 4096, config.allowWeakHash);
   say(
     `  verity partition ${verity.partition.number} (${verity.partition.partGuid}): ${sb.algorithm}, ` +
       `${sb.dataBlocks} blocks of ${sb.dataBlockSize}`,
   );
-  const data = extract(ddi, layout.root.offset, layout.root.size, join(tmp, "root"));
-  const hash = extract(ddi, verity.partition.offset, verity.partition.size, join(tmp, "verity"));
+  const data = join(tmp, "root");
+  const hash = join(tmp, "verity");
+  writeFileSync(data, readAt(ddi, layout.root.offset, layout.root.size));
+  writeFileSync(hash, readAt(ddi, verity.partition.offset, verity.partition.size));
   // The boot reads this superblock through dm-verity; here the recomputation below vouches for it.
   const fs = parseErofsSuperblock(readAt(data, EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE));
   const covered = sb.dataBlocks * sb.dataBlockSize;
@@ -104,59 +207,64 @@ function checkDdi(
       `the erofs file system (${fs.blocks * fs.blockSize} bytes) is larger than verity covers (${covered})`,
     );
   say(`  erofs: ${fs.blocks} blocks of ${fs.blockSize}, within what verity covers`);
+  const source = config.rootHash === undefined ? "its signature's rootHash" : "roothash=";
   try {
     execFileSync("veritysetup", ["verify", data, hash, verity.rootHash], { stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
     const err = String((e as { stderr?: Buffer }).stderr ?? "").trim();
-    throw new Error(`the root hash recomputed over the data is not roothash= (veritysetup verify: ${err})`);
+    throw new Error(`the root hash recomputed over the data is not ${source} (veritysetup verify: ${err})`);
   }
-  say("  root hash recomputed over the data: matches roothash=");
+  say(`  root hash recomputed over the data: matches ${source}`);
+  if (verity.signature !== undefined) checkSignature(verity.signature, opts.certificates, tmp, say);
 }
 
 /**
  * The verdict for `target` (a disk image, or a directory holding an ESP's files) booted with
- * `cmdline` on `arch`.
+ * `cmdline`.
  */
-export function check(target: string, cmdline: string, arch: string = "x86-64"): Verdict {
+export function check(target: string, cmdline: string, options: CheckOptions = {}): Verdict {
+  const opts: Required<CheckOptions> = { arch: options.arch ?? "x86-64", certificates: options.certificates ?? [] };
   const lines: string[] = [];
   const say = (s: string) => lines.push(s);
   const config = parseCmdline(cmdline);
   if (config.problems.length > 0) return { ok: false, lines: ["kernel command line: " + config.problems.join("; ")] };
-  if (config.rootHash === undefined && !config.verityDisabled)
+  if (config.rootHash === undefined && !config.verityDisabled && config.rootPolicy !== "signed")
     return {
       ok: false,
-      lines: ["no roothash=: the boot refuses an unverified root (signed root hashes are not checked here yet)"],
+      lines: [
+        "no roothash=: the boot refuses an unverified root (storage_init.root_policy=signed takes the root hash from a signed DDI)",
+      ],
     };
+  say(
+    config.rootPolicy === "signed"
+      ? "policy: signed: the root hash comes from a signature the kernel accepts"
+      : `policy: verity: roothash= pins the root`,
+  );
   const tmp = mkdtempSync(join(tmpdir(), "storage-init-check-"));
   try {
     const dir = statSync(target).isDirectory();
-    const esps = dir ? [{ name: target, offset: -1 }] : espCandidates(target, config.esp);
-    if (esps.length === 0) return { ok: false, lines: [`${target}: no ESP the boot would take`] };
+    const esps = dir ? [{ name: target, dir: target }] : imageEsps(target, config.esp, tmp);
+    if (esps.length === 0) return { ok: false, lines: [...lines, `${target}: no ESP the boot would take`] };
     if (!dir && config.esp === undefined)
       say("ESP: by type (the boot takes LoaderDevicePartUUID first when a loader or the stub sets it)");
     for (const esp of esps) {
       say(`ESP ${esp.name}:`);
-      try {
-        let ddi = join(target, config.ddiPaths[0]);
-        if (!dir) {
-          ddi = join(tmp, "ddi.raw");
-          rmSync(ddi, { force: true });
-          try {
-            execFileSync("mcopy", ["-n", "-i", `${target}@@${esp.offset}`, `::${config.ddiPaths[0]}`, ddi], {
-              stdio: ["ignore", "pipe", "pipe"],
-            });
-          } catch (e) {
-            throw new Error(
-              `no DDI at ${config.ddiPaths[0]} (mcopy: ${String((e as { stderr?: Buffer }).stderr ?? "").trim()})`,
-            );
-          }
+      const paths = candidates(esp.dir, config, opts.arch, say);
+      if (paths.length === 0) say(`  no DDI to try (storage_init.ddi=${config.ddiPaths.join(",")})`);
+      for (const path of paths) {
+        say(`  DDI ${path}`);
+        const work = join(tmp, "work");
+        rmSync(work, { recursive: true, force: true });
+        mkdirSync(work);
+        try {
+          const file = join(esp.dir, path);
+          if (!existsSync(file)) throw new Error(`no DDI at ${path}`);
+          checkDdi(file, config, opts, work, say);
+          say(`verdict: the boot would take ${path} on ESP ${esp.name}, and its root verifies`);
+          return { ok: true, lines };
+        } catch (e) {
+          say(`  refused: ${errorText(e)}`);
         }
-        say(`  DDI ${config.ddiPaths[0]}`);
-        checkDdi(ddi, config, arch, tmp, say);
-        say(`verdict: the boot would take the DDI on ESP ${esp.name}, and its root verifies`);
-        return { ok: true, lines };
-      } catch (e) {
-        say(`  refused: ${errorText(e)}`);
       }
     }
     say("verdict: no ESP holds a DDI this boot can use: the boot would fail");

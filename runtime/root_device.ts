@@ -113,7 +113,8 @@ function verityOrRelease(
 /** What the kernel's errno on a rejected root hash signature means (drivers/md/dm-verity-verify-sig.c). */
 function signatureErrnoMeaning(errno: number): string {
   if (errno === Errno.ENOKEY) return "no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it";
-  if (errno === Errno.EKEYREJECTED) return "it does not verify: corrupted, or not over this root hash";
+  if (errno === Errno.EKEYREJECTED) return "it does not verify: not over this root hash, or altered";
+  if (errno === Errno.EINVAL) return "its signature value does not decode, as when it was corrupted";
   if (errno === Errno.EBADMSG) return "it is not a well-formed PKCS#7 message";
   if (errno === Errno.ENOPKG) return "it uses an algorithm this kernel lacks";
   return "the kernel refused it";

@@ -3,9 +3,9 @@
 import test from "ava";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { check } from "../cli/check.js";
-import { buildDisk } from "../qemu/images.mjs";
+import { buildDisk, buildRepartDdi, testKey } from "../qemu/images.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { buildUki, stubFor } from "../toolchain/uki.mjs";
 import { inTempDir } from "./helpers.js";
@@ -18,7 +18,10 @@ test("check() passes the good disk: the DDI on its ESP, matching roothash=, its 
   const v = check(d.disk, `roothash=${d.rootHash}`);
   t.true(v.ok, v.lines.join("\n"));
   t.true(v.lines.includes("  root hash recomputed over the data: matches roothash="));
-  t.regex(v.lines[v.lines.length - 1], /^verdict: the boot would take the DDI on ESP partition 1 /);
+  t.regex(
+    v.lines[v.lines.length - 1],
+    /^verdict: the boot would take \/EFI\/storage-init\/root\.raw on ESP partition 1 /,
+  );
 });
 
 test("check() takes an ESP's directory as well as a disk image", async (t) => {
@@ -87,5 +90,78 @@ test("storage-init check: exit 0 for a verified root, 1 for a refused one, and t
     }).out;
     const r = run(["check", d.disk, "--uki", uki]);
     t.is(r.code, 0, r.out);
+  });
+});
+
+/** An ESP directory holding `files` ({ path on the ESP: DDI file }). */
+function espDir(dir: string, files: Record<string, string>): string {
+  for (const [path, src] of Object.entries(files)) {
+    mkdirSync(join(dir, dirname(path)), { recursive: true });
+    copyFileSync(src, join(dir, path));
+  }
+  return dir;
+}
+
+test("check() on DDIs systemd-repart signed: the signature checked with --certificate, each refusal named, the boot's choice", async (t) => {
+  const mok = testKey("mok").cert;
+  const good1 = (await buildRepartDdi({ version: "1", signWith: "mok" })) as { ddi: string; rootHash: string };
+  const good2 = (await buildRepartDdi({ version: "2", signWith: "mok" })) as { ddi: string; rootHash: string };
+  const bad2 = (await buildRepartDdi({ version: "2", signWith: "mok", corruptSignature: true })) as { ddi: string };
+  const other3 = (await buildRepartDdi({ version: "3", signWith: "other" })) as { ddi: string };
+  const unsigned1 = (await buildRepartDdi({ version: "1" })) as { ddi: string };
+  const signed = "storage_init.root_policy=signed";
+  const ab = "storage_init.ddi=/EFI/os/root.v/";
+  inTempDir((dir) => {
+    const one = espDir(join(dir, "one"), { "EFI/storage-init/root.raw": good1.ddi });
+    let v = check(one, signed, { certificates: [mok] });
+    t.true(v.ok, v.lines.join("\n"));
+    t.true(v.lines.includes(`  signature verifies over root hash ${good1.rootHash} with a --certificate`));
+    v = check(one, signed);
+    t.false(v.ok);
+    t.regex(
+      v.lines.join("\n"),
+      /refused: the boot has the kernel check this signature against its keyrings: give --certificate/,
+    );
+    t.false(check(one, signed, { certificates: [testKey("other").cert] }).ok, "a key the machine does not trust");
+
+    const refused = espDir(join(dir, "refused"), {
+      "EFI/os/root.v/root_3.raw": other3.ddi,
+      "EFI/os/root.v/root_2.raw": bad2.ddi,
+      "EFI/os/root.v/root_1.raw": unsigned1.ddi,
+    });
+    v = check(refused, `${signed} ${ab}`, { certificates: [mok] });
+    t.false(v.ok);
+    const text = v.lines.join("\n");
+    t.regex(
+      text,
+      /DDI \/EFI\/os\/root\.v\/root_3\.raw\n(.*\n)*  refused: the signature does not verify with any --certificate/,
+    );
+    t.regex(
+      text,
+      /DDI \/EFI\/os\/root\.v\/root_1\.raw\n  refused: the DDI has no root-verity-sig partition for x86-64/,
+    );
+    t.is(text.split("refused: the signature does not verify").length - 1, 2, text);
+    t.regex(v.lines[v.lines.length - 1], /^verdict: no ESP holds a DDI this boot can use/);
+
+    const newest = espDir(join(dir, "newest"), {
+      "EFI/os/root.v/root_3.raw": bad2.ddi,
+      "EFI/os/root.v/root_2.raw": good2.ddi,
+      "EFI/os/root.v/root_1.raw": good1.ddi,
+    });
+    v = check(newest, `${signed} ${ab}`, { certificates: [mok] });
+    t.true(v.ok, v.lines.join("\n"));
+    t.regex(v.lines[v.lines.length - 1], /^verdict: the boot would take \/EFI\/os\/root\.v\/root_2\.raw /);
+
+    const pinned = espDir(join(dir, "pinned"), {
+      "EFI/os/root.v/root_2.raw": good2.ddi,
+      "EFI/os/root.v/root_1.raw": good1.ddi,
+    });
+    v = check(pinned, `roothash=${good1.rootHash} ${ab}`, { certificates: [mok] });
+    t.true(v.ok, v.lines.join("\n"));
+    t.regex(
+      v.lines.join("\n"),
+      /DDI \/EFI\/os\/root\.v\/root_2\.raw\n  refused: root partition UUID \S+ does not match roothash=/,
+    );
+    t.regex(v.lines[v.lines.length - 1], /^verdict: the boot would take \/EFI\/os\/root\.v\/root_1\.raw /);
   });
 });

@@ -345,7 +345,7 @@ test("boot() with storage_init.root_policy=signed takes the root hash from the D
 
 for (const [trust, errno, meaning] of [
   ["untrusted", "ENOKEY", "no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it"],
-  ["corrupted", "EKEYREJECTED", "it does not verify: corrupted, or not over this root hash"],
+  ["corrupted", "EKEYREJECTED", "it does not verify: not over this root hash, or altered"],
 ] as const) {
   test(`boot() refuses a DDI whose signature the kernel rejects (${errno}), and never activates it unsigned`, (t) => {
     const k = failure(
@@ -377,7 +377,7 @@ test("boot() pinned by roothash= checks the signature a DDI carries as well", (t
   failure(
     t,
     `roothash=${SIGNED} storage_init.failure_delay=0`,
-    `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: corrupted, or not over this root hash`,
+    `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: not over this root hash, or altered`,
     { ddi: signedDdi(SIGNED, "corrupted") },
   );
 });
@@ -420,7 +420,7 @@ test("boot() falls back to the older DDI when the newest one's signature is reje
   const log = lines(k);
   t.true(
     log.includes(
-      `storage-init: passed over /dev/vda1 /EFI/storage-init/root.v/root_1.10_x86-64.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: corrupted, or not over this root hash`,
+      `storage-init: passed over /dev/vda1 /EFI/storage-init/root.v/root_1.10_x86-64.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: not over this root hash, or altered`,
     ),
     log.join("\n"),
   );

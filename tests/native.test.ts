@@ -61,7 +61,7 @@ for (const l of lines) k.write(1, utf8Encode(l + "\\n"));
   const node = join(OUT, `${name}${suffix}_node.mjs`);
   await build({
     stdin: {
-      contents: `import { NodeKernel } from ${JSON.stringify(join(ROOT, "tests", "node_kernel.ts"))};
+      contents: `import { NodeKernel } from ${JSON.stringify(join(ROOT, "cli", "node_kernel.ts"))};
 import { run } from ${JSON.stringify(prog)};
 globalThis.Porffor = { c() { throw new Error("inline C under Node"); } };
 const k = new NodeKernel();

@@ -29,10 +29,13 @@ export const ARCHES = {
   },
 };
 
-/** Build facts the init declares (runtime/main.ts); tsbundle writes them in as literals. */
-export function buildDefines(arch = "x86-64") {
+/**
+ * Build facts the init declares (runtime/main.ts, runtime/cmdline.ts); tsbundle writes them in
+ * as literals. `rootPolicy` "signed": the init requires signed roots (storage_init.root_policy=).
+ */
+export function buildDefines(arch = "x86-64", rootPolicy = "verity") {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
-  return { STORAGE_INIT_VERSION: pkg.version, STORAGE_INIT_ARCH: arch };
+  return { STORAGE_INIT_VERSION: pkg.version, STORAGE_INIT_ARCH: arch, STORAGE_INIT_ROOT_POLICY: rootPolicy };
 }
 
 /**
@@ -41,7 +44,11 @@ export function buildDefines(arch = "x86-64") {
  * `-s` gives), for gdb and for the bench's code profile. The work files are removed after a good
  * build.
  */
-export async function compileNative(entry, out, { quiet = false, allowHazards = false, arch = "x86-64" } = {}) {
+export async function compileNative(
+  entry,
+  out,
+  { quiet = false, allowHazards = false, arch = "x86-64", rootPolicy = "verity" } = {},
+) {
   const target = ARCHES[arch];
   if (!target) throw new Error(`unknown architecture ${arch}; known: ${Object.keys(ARCHES).join(", ")}`);
   requireTool(target.cc);
@@ -60,7 +67,11 @@ export async function compileNative(entry, out, { quiet = false, allowHazards = 
   await log(`bundle ${relative(ROOT, entry)} (typed)`, async () => {
     writeFileSync(
       ts,
-      bundleTypeScript(entry, { tsconfig: join(ROOT, "tsconfig.json"), defines: buildDefines(arch), allowHazards }),
+      bundleTypeScript(entry, {
+        tsconfig: join(ROOT, "tsconfig.json"),
+        defines: buildDefines(arch, rootPolicy),
+        allowHazards,
+      }),
     );
     return `-> ${relative(ROOT, ts)}`;
   });

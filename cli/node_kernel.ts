@@ -1,7 +1,8 @@
 /**
- * A `Kernel` over Node's fs, for the native conformance suite: the same program runs once over
- * this and once compiled natively over LinuxKernel, and the outputs must match. Only the calls
- * an unprivileged test can make are implemented; the rest fail with ENOSYS.
+ * A `Kernel` over Node's fs: `storage-init check` reads images through it with the init's own
+ * modules, and the native conformance suite runs each program once over this and once compiled
+ * natively over LinuxKernel, the outputs to match. Only the calls an unprivileged process can
+ * make are implemented; the rest fail with ENOSYS.
  */
 import * as fs from "node:fs";
 import { quote } from "../lib/quote.js";
