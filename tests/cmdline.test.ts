@@ -1,4 +1,10 @@
 import test from "ava";
+import { build } from "esbuild";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildDefines } from "../toolchain/native.mjs";
+import { ROOT } from "../toolchain/tools.mjs";
 import { checkRootHash, parseCmdline, parseSeconds, splitCmdline } from "../runtime/cmdline.js";
 import { rng } from "./helpers.js";
 
@@ -140,4 +146,28 @@ test("parseCmdline() takes storage_init.allow_weak_hash as a boolean", (t) => {
   t.deepEqual(parseCmdline("storage_init.allow_weak_hash=maybe").problems, [
     'storage_init.allow_weak_hash= is not a boolean: "maybe"',
   ]);
+});
+
+test("parseCmdline() in a build with --root-policy signed: signed by default, and the command line cannot lower it", async (t) => {
+  // The module bundled with the build fact, as toolchain/native.mjs's buildDefines() gives it.
+  const dir = mkdtempSync(join(tmpdir(), "cmdline-signed-"));
+  try {
+    const out = join(dir, "cmdline.mjs");
+    await build({
+      entryPoints: [join(ROOT, "runtime", "cmdline.ts")],
+      bundle: true,
+      format: "esm",
+      outfile: out,
+      define: { STORAGE_INIT_ROOT_POLICY: JSON.stringify(buildDefines("x86-64", "signed").STORAGE_INIT_ROOT_POLICY) },
+      logLevel: "silent",
+    });
+    const m = (await import(out)) as typeof import("../runtime/cmdline.js");
+    t.is(m.parseCmdline("").rootPolicy, "signed");
+    t.deepEqual(m.parseCmdline("storage_init.root_policy=verity").problems, [
+      "storage_init.root_policy=verity is refused: this build requires signed roots",
+    ]);
+    t.deepEqual(m.parseCmdline("").moduleParams, [{ module: "dm_verity", params: "require_signatures=1" }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
