@@ -47,11 +47,16 @@ const NO_AUTO = 0x80000000;
 export interface DdiLayout {
   gpt: Gpt;
   root: GptPartition;
-  /**
-   * The root-verity partition, the root hash that pins it, and the signature of that hash the
-   * kernel is to check (undefined when the DDI has none); undefined with systemd.verity=0.
-   */
-  verity: { partition: GptPartition; rootHash: string; signature: VeritySignature | undefined } | undefined;
+  /** The root-verity partition and what pins it; undefined with systemd.verity=0. */
+  verity: DdiVerity | undefined;
+}
+
+/** The root-verity partition, the root hash that pins it, and the signature of that hash the kernel is to check. */
+export interface DdiVerity {
+  partition: GptPartition;
+  rootHash: string;
+  /** undefined when the DDI has none for this hash. */
+  signature: VeritySignature | undefined;
 }
 
 /** What the command line says of the root: RootPolicy, roothash= and systemd.verity=0. */
@@ -160,7 +165,7 @@ export function readSignatures(k: Kernel, file: string, gpt: Gpt, arch: string):
     try {
       out.push(parseVeritySignature(withReader(k, file, (read) => read(p.offset, n))));
     } catch (e) {
-      throw withContext("root-verity-sig partition " + p.partGuid, e);
+      throw withContext("partition " + p.partGuid, e);
     }
   }
   return out;

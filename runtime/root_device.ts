@@ -9,7 +9,7 @@ import { Errno, errnoName, isErrno } from "../syscalls/errno.js";
 import { closeQuietly, withReader } from "../syscalls/files.js";
 import { KeyringId, MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import type { DdiLayout } from "./ddi.js";
+import type { DdiLayout, DdiVerity } from "./ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "./erofs.js";
 import type { ErofsSuperblock } from "./erofs.js";
 import { createReadOnlyDevice, dmStatus, removeDeviceQuietly } from "./devmapper.js";
@@ -28,7 +28,6 @@ import {
   verityParams,
 } from "./verity.js";
 import { signatureName } from "./verity_sig.js";
-import type { VeritySignature } from "./verity_sig.js";
 
 /** The dm device name of the verified root. */
 export const VERITY_NAME = "root";
@@ -82,30 +81,31 @@ export function setUpRootDevice(
     return { path: rootLoop.path, verified: false, held: [rootLoop.fd] };
   }
   const held = [rootLoop.fd];
-  return { path: verityOrRelease(k, log, loader, ddiFile, ddi, verity, policy, rootLoop, held), verified: true, held };
+  const path = verityOrRelease(k, log, loader, { ddiFile, ddi, verity, policy, rootLoop, held });
+  return { path, verified: true, held };
+}
+
+/** What setUpVerity() works on: the DDI, its verity partition and policy, and the loop fds held. */
+interface VerityJob {
+  ddiFile: string;
+  ddi: DdiLayout;
+  verity: DdiVerity;
+  policy: VerityPolicy;
+  rootLoop: LoopDevice;
+  /** Loop device fds; setUpVerity() adds the verity partition's. */
+  held: number[];
 }
 
 /**
  * setUpVerity(), or on failure the loop devices released (autoclear: they go with their last
- * descriptor), so that another DDI can be tried next. `held` is a parameter: what the catch
- * block reads must not be a local of the function that has the try (porffor:
- * try-catch-stale-locals).
+ * descriptor), so that another DDI can be tried next. What the catch block reads is a
+ * parameter, not a local of the function that has the try (porffor: try-catch-stale-locals).
  */
-function verityOrRelease(
-  k: Kernel,
-  log: Log,
-  loader: ModuleLoader,
-  ddiFile: string,
-  ddi: DdiLayout,
-  verity: { partition: GptPartition; rootHash: string; signature: VeritySignature | undefined },
-  policy: VerityPolicy,
-  rootLoop: LoopDevice,
-  held: number[],
-): string {
+function verityOrRelease(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): string {
   try {
-    return setUpVerity(k, log, loader, ddiFile, ddi, verity, policy, rootLoop, held);
+    return setUpVerity(k, log, loader, job);
   } catch (e) {
-    closeQuietly(k, held);
+    closeQuietly(k, job.held);
     throw e;
   }
 }
@@ -127,22 +127,13 @@ export function signatureKeyDescription(rootHash: string): string {
 
 /**
  * dm-verity over the root loop device and a loop device of the verity partition (its fd is
- * added to `held`); returns the verified device's path. With a signature, the PKCS#7 goes to
+ * added to `job.held`); returns the verified device's path. With a signature, the PKCS#7 goes to
  * the thread keyring as a `user` key and the table names it (root_hash_sig_key_desc): the
  * kernel verifies it against its trusted keyrings while it loads the table, or refuses the
  * table. The key is invalidated once the table is loaded or refused.
  */
-function setUpVerity(
-  k: Kernel,
-  log: Log,
-  loader: ModuleLoader,
-  ddiFile: string,
-  ddi: DdiLayout,
-  verity: { partition: GptPartition; rootHash: string; signature: VeritySignature | undefined },
-  policy: VerityPolicy,
-  rootLoop: LoopDevice,
-  held: number[],
-): string {
+function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): string {
+  const { ddiFile, ddi, verity, policy, rootLoop, held } = job;
   const offset = verity.partition.offset;
   const sb = parseVeritySuperblock(withReader(k, ddiFile, (read) => read(offset, VERITY_SUPERBLOCK_SIZE)));
   const root = ddi.root;

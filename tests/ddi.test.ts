@@ -2,11 +2,11 @@ import test from "ava";
 import { InitError, ParseError } from "../lib/errors.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
-import { readDdi, selectDdiPartitions } from "../runtime/ddi.js";
+import { readDdi, readDdiLayout, selectDdiPartitions } from "../runtime/ddi.js";
 import { parseGpt } from "../runtime/gpt.js";
 import type { Gpt } from "../runtime/gpt.js";
 import { FakeKernel } from "./fake_kernel.js";
-import { syntheticDdi } from "./fake_world.js";
+import { signatureJson, syntheticDdi } from "./fake_world.js";
 import { reader, writeGpt } from "./helpers.js";
 import type { GptPart } from "./helpers.js";
 
@@ -172,4 +172,42 @@ test("readDdi() names a directory, an empty file and a special file, and refuses
     instanceOf: ParseError,
     message: "partitions 1 and 2 overlap",
   });
+});
+
+const SIGNED = { policy: "signed" as const, rootHash: undefined, verityDisabled: false };
+
+test("readDdiLayout() takes the root hash from the signature partition under the signed policy, its signature for the kernel", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/esp/root.raw", syntheticDdi(HASH, signatureJson(HASH, "signed")));
+  const l = readDdiLayout(k, "/esp/root.raw", "x86-64", SIGNED);
+  t.is(l.verity?.rootHash, HASH);
+  t.is(l.verity?.partition.partGuid, VERITY_UUID);
+  t.is(l.verity?.signature?.fingerprint, "ab".repeat(32));
+  t.is(Buffer.from(l.verity?.signature?.pkcs7 ?? []).toString(), "signed:" + HASH);
+});
+
+test("readDdiLayout() pinned by roothash= ignores a signature of another hash, and takes the one of its own", (t) => {
+  const k = new FakeKernel();
+  const other = "fedcba9876543210".repeat(4);
+  k.addFile("/esp/other.raw", syntheticDdi(HASH, signatureJson(other, "signed")));
+  k.addFile("/esp/own.raw", syntheticDdi(HASH, signatureJson(HASH, "signed")));
+  const pinned = { policy: "verity" as const, rootHash: HASH, verityDisabled: false };
+  t.is(readDdiLayout(k, "/esp/other.raw", "x86-64", pinned).verity?.signature, undefined);
+  t.is(readDdiLayout(k, "/esp/own.raw", "x86-64", pinned).verity?.signature?.rootHash, HASH);
+  t.throws(() => readDdiLayout(k, "/esp/other.raw", "x86-64", { ...SIGNED, rootHash: HASH }), {
+    any: true,
+    instanceOf: ParseError,
+    message: `none of the DDI's root-verity-sig partitions signs roothash= ${HASH}`,
+  });
+});
+
+test("readDdiLayout() refuses a malformed signature partition under either policy, naming the partition", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/esp/bad.raw", syntheticDdi(HASH, '{"rootHash":"' + HASH + '"'));
+  for (const want of [SIGNED, { policy: "verity" as const, rootHash: HASH, verityDisabled: false }]) {
+    t.throws(() => readDdiLayout(k, "/esp/bad.raw", "x86-64", want), {
+      any: true,
+      message: /^partition [0-9a-f-]{36}: the root-verity-sig partition is not JSON: expected ',' or '}' at byte 78$/,
+    });
+  }
 });
