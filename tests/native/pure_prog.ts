@@ -145,5 +145,25 @@ export function run(_k: Kernel, _scratch: string): string[] {
       out.push("sig error " + errorText(e));
     }
   }
+  // Mutated signature partitions: the parse result or the error, folded into a digest.
+  const gen = rng(4242);
+  const base = sigs[0].slice(0, sigs[0].length - 1) + ', "x": [1, {"y": "\\u0041"}]}';
+  let sigDigest = 0;
+  for (let i = 0; i < 3000; i++) {
+    const b = new Uint8Array(base.length + 16);
+    for (let j = 0; j < base.length; j++) b[j] = base.charCodeAt(j);
+    const n = 1 + (gen() % 4);
+    for (let j = 0; j < n; j++)
+      b[gen() % b.length] = gen() % 2 === 0 ? gen() & 0x7f : '{}[]":,\\ 0'.charCodeAt(gen() % 10);
+    let r = "";
+    try {
+      const v = parseVeritySignature(b);
+      r = v.rootHash + toHex(v.pkcs7) + v.fingerprint;
+    } catch (e) {
+      r = errorText(e);
+    }
+    for (let j = 0; j < r.length; j++) sigDigest = (Math.imul(sigDigest, 31) + r.charCodeAt(j)) >>> 0;
+  }
+  out.push("mutated signature digest " + sigDigest);
   return out;
 }
