@@ -25,6 +25,7 @@ import { BootRun } from "./phases.js";
 import { mountRoot, setUpRootDevice } from "./root_device.js";
 import type { RootDevice } from "./root_device.js";
 import { isVpickDir, readVpickDir } from "./vpick.js";
+import type { Candidate } from "./vpick.js";
 import { chooseInit, initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
 /** Build facts: the bundler replaces the declared names; Node tests see the fallbacks. */
@@ -44,6 +45,20 @@ interface Attempt {
 }
 
 /**
+ * The entries of the vpick directory `path` on the mounted ESP; when it cannot be read and
+ * `others` paths are named besides it, none, with a warning (ParseError or the errno otherwise).
+ */
+function vpickEntries(k: Kernel, log: Log, path: string, others: boolean): Candidate[] {
+  try {
+    return readVpickDir(k, ESP_MOUNT, path, ARCH, ".raw");
+  } catch (e) {
+    if (!others) throw e;
+    log.warn(path + ": " + errorText(e));
+    return [];
+  }
+}
+
+/**
  * The DDIs storage_init.ddi= names on the mounted ESP, in the order to try them: each path as
  * given, each vpick directory's entries newest first (runtime/vpick.ts). Names passed over are
  * logged with the reason. Throws when a directory cannot be read.
@@ -55,7 +70,7 @@ function ddiCandidates(k: Kernel, log: Log, config: Config): string[] {
       out.push(path);
       continue;
     }
-    const found = readVpickDir(k, ESP_MOUNT, path, ARCH, ".raw");
+    const found = vpickEntries(k, log, path, config.ddiPaths.length > 1);
     let usable = 0;
     for (const c of found) {
       if (c.skipped !== "") log.info("passed over " + c.path + ": " + c.skipped);

@@ -460,3 +460,13 @@ test("boot() names every candidate's reason when no DDI of the directory is usab
     },
   );
 });
+
+test("boot() goes on to the next path of storage_init.ddi= when a vpick directory is missing", (t) => {
+  const { k, run } = W(`roothash=${HASH} storage_init.ddi=/EFI/os/root.v/,/EFI/storage-init/root.raw`);
+  t.is(run().reason, "exec", k.logText());
+  t.true(
+    lines(k).some((l) => l === 'storage-init: /EFI/os/root.v/: open "/esp/EFI/os/root.v": ENOENT'),
+    k.logText(),
+  );
+  t.true(lines(k).includes("storage-init: root from /EFI/storage-init/root.raw on /dev/vda1"));
+});
