@@ -387,7 +387,10 @@ it("boot: storage_init.esp=PARTUUID= matching a cloned disk too: the ESP whose D
     before: { hash: "sha512" },
     append: OK + " storage_init.esp=PARTUUID=" + ESP_PART_UUID,
   });
-  t.regex(r.output, /storage-init: passed over \/dev\/vda1: root partition UUID [0-9a-f-]{36} does not match roothash= /);
+  t.regex(
+    r.output,
+    /storage-init: passed over \/dev\/vda1: root partition UUID [0-9a-f-]{36} does not match roothash= /,
+  );
   reachedRoot(
     t,
     r,
