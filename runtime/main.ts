@@ -154,7 +154,7 @@ function tryEsp(
 ): RootDevice | undefined {
   const mounted = { device: "" };
   if (!mountOrRecord(k, log, run, loader, esp, espCount, trial, mounted)) return undefined;
-  const paths = candidatesOrRecord(k, log, config, esp, espCount, trial);
+  const paths = candidatesOrRecord(k, log, run, config, esp, mounted.device, espCount, trial);
   if (paths !== undefined) {
     trial.single = espCount === 1 && paths.length === 1;
     for (const path of paths) {
@@ -194,8 +194,10 @@ function mountOrRecord(
 function candidatesOrRecord(
   k: Kernel,
   log: Log,
+  run: BootRun,
   config: Config,
   esp: Esp,
+  device: string,
   espCount: number,
   trial: Trial,
 ): string[] | undefined {
@@ -204,7 +206,11 @@ function candidatesOrRecord(
     if (paths.length === 0) throw new ParseError("vpick", "no DDI to try");
     return paths;
   } catch (e) {
-    if (espCount === 1) throw e;
+    // The boot's failure is then the DDI's, not the ESP's.
+    if (espCount === 1) {
+      run.enter("ddi", config.ddiPaths.join(",") + " on " + device);
+      throw e;
+    }
     log.warn(espName(esp) + ": " + errorText(e));
     trial.tried.push({ label: espName(esp), reason: errorText(e) });
     return undefined;

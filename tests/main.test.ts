@@ -470,3 +470,12 @@ test("boot() goes on to the next path of storage_init.ddi= when a vpick director
   );
   t.true(lines(k).includes("storage-init: root from /EFI/storage-init/root.raw on /dev/vda1"));
 });
+
+test("boot() names a vpick directory that holds no DDI for this architecture", (t) => {
+  failure(
+    t,
+    `roothash=${HASH} storage_init.ddi=/EFI/os/root.v/ storage_init.failure_delay=0`,
+    "storage-init: failed to open the DDI /EFI/os/root.v/ on /dev/vda1: /EFI/os/root.v/ holds no DDI for x86-64",
+    { espFiles: new Map([["/EFI/os/root.v/root_2_arm64.raw", DDI]]) },
+  );
+});
