@@ -100,7 +100,7 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     what: "try/catch is setjmp/longjmp: a local assigned inside `try` reads its old value in `catch` (C11 7.13.2.1)",
     probe: { node: "inside", native: "before" },
     workaround:
-      "what a catch block reads lives in an object (`const held = { fd: -1 }`), or is assigned before the `try`",
+      "what a catch block reads lives in an object (`const held = { fd: -1 }`), or is assigned before the `try`; in a function whose try calls much, only its parameters are safe (a local object read garbage after the longjmp at -Oz): the try goes in a small function whose catch reads parameters (runtime/main.ts tryDdi, runtime/root_device.ts verityOrRelease)",
     bundler: "refused",
     tagged: true,
   },
