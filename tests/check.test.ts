@@ -59,17 +59,19 @@ test("check() fails a disk the boot fails on, saying why", async (t) => {
   }
 });
 
+/** `storage-init check` as a user runs it: its exit status and output. */
+function run(args: string[]): { code: number; out: string } {
+  const bin = join(ROOT, "bin", "storage-init.mjs");
+  try {
+    return { code: 0, out: execFileSync(process.execPath, [bin, ...args], { encoding: "utf8" }) };
+  } catch (e) {
+    const f = e as { status: number; stdout: string; stderr: string };
+    return { code: f.status, out: f.stdout + f.stderr };
+  }
+}
+
 test("storage-init check: exit 0 for a verified root, 1 for a refused one, and the command line from a UKI", async (t) => {
   const d = await disk({});
-  const bin = join(ROOT, "bin", "storage-init.mjs");
-  const run = (args: string[]) => {
-    try {
-      return { code: 0, out: execFileSync(process.execPath, [bin, ...args], { encoding: "utf8" }) };
-    } catch (e) {
-      const f = e as { status: number; stdout: string; stderr: string };
-      return { code: f.status, out: f.stdout + f.stderr };
-    }
-  };
   t.is(run(["check", d.disk, "--cmdline", `roothash=${d.rootHash}`]).code, 0);
   t.is(run(["check", d.disk, "--cmdline", `roothash=${"ab".repeat(32)}`]).code, 1);
   t.is(run(["check", d.disk]).code, 2);
@@ -123,6 +125,8 @@ test("check() on DDIs systemd-repart signed: the signature checked with --certif
       /refused: the boot has the kernel check this signature against its keyrings: give --certificate/,
     );
     t.false(check(one, signed, { certificates: [testKey("other").cert] }).ok, "a key the machine does not trust");
+    t.is(run(["check", one, "--cmdline", signed, "--certificate", mok]).code, 0);
+    t.is(run(["check", one, "--cmdline", signed]).code, 1);
 
     const refused = espDir(join(dir, "refused"), {
       "EFI/os/root.v/root_3.raw": other3.ddi,
