@@ -22,7 +22,7 @@ import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
-import { buildDisk, buildRepartDdi, testKey } from "../qemu/images.mjs";
+import { buildDisk, buildEspDisk, buildRepartDdi, testKey } from "../qemu/images.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
 import { buildDemoDisk } from "../qemu/demo_root.mjs";
 import { analyzeInitrd } from "../qemu/timeline.mjs";
@@ -95,6 +95,7 @@ if (it === test) {
     for (const d of DISKS) if (!("arch" in d) || itArm === test) await buildDisk(d);
     for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
     for (const m of Object.keys(MOK) as MokCase[]) await mokDisk(m);
+    if (itArm === test) await arm64SignedDisk();
     await demoDisk();
   });
 }
@@ -247,6 +248,20 @@ async function mokBoot(name: MokCase): Promise<{ r: Boot; ddis: RepartDdi[] }> {
     }),
   );
   return { r, ddis: u.ddis };
+}
+
+/**
+ * An arm64 DDI signed by systemd-repart with the "mok" key, on a plain ESP disk: booted directly
+ * (no firmware, so no MOK), its signature reaches the arm64 kernel, which trusts no such key.
+ */
+async function arm64SignedDisk(): Promise<{ disk: string; ddi: RepartDdi }> {
+  const ddi = (await buildRepartDdi({ version: "1", signWith: "mok", arch: "arm64" })) as RepartDdi;
+  const dir = join(ROOT, ".build", "arm64-signed");
+  mkdirSync(dir, { recursive: true });
+  const disk = buildEspDisk(join(dir, "disk.img"), [{ src: ddi.ddi, path: "/EFI/storage-init/root.raw" }], {
+    espPartUuid: ESP_PART_UUID,
+  });
+  return { disk, ddi };
 }
 
 function disk(opts: object): Promise<Disk> {
@@ -796,3 +811,29 @@ it("boot fails: the runtime out of memory at start ends in the fatal line and th
   );
   t.regex(r.output, /porffor: (failed to reserve gc metadata|out of memory)/);
 });
+
+itArm(
+  "arm64: a signed DDI's signature goes to the arm64 kernel's keyring, which refuses a key it does not trust (ENOKEY)",
+  async (t) => {
+    const { disk: d, ddi } = await arm64SignedDisk();
+    const r = await slot(() =>
+      bootQemu({
+        arch: "arm64",
+        kernel: kernelArm64.vmlinuz,
+        initrd: INITRD_ARM64,
+        append:
+          "storage_init.root_policy=signed storage_init.timeout=20 storage_init.on_failure=poweroff storage_init.failure_delay=0",
+        drives: [{ file: d, if: "virtio-mmio" }],
+        timeoutMs: BOOT_LIMIT_MS,
+      }),
+    );
+    failedWith(
+      t,
+      r,
+      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${ddi.rootHash} (certificate SHA-256 ${ddi.fingerprint}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it`,
+      "poweroff",
+      0,
+    );
+    t.regex(r.output, /storage-init: loaded dm_verity require_signatures=1 \(/);
+  },
+);
