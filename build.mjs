@@ -34,6 +34,7 @@ const { buildInit, kernelRelease } = await import("./toolchain/init_image.mjs");
 const { hardwareModules } = await import("./toolchain/module_closure.ts");
 const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
+const { ARCHES } = await import("./toolchain/native.mjs");
 
 const USAGE =
   "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] " +
@@ -80,7 +81,7 @@ async function cli(argv) {
         "(or --root-policy signed: the root hash from the DDI's own signature)",
     );
   if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");
-  if (!["x86-64", "arm64"].includes(o.arch)) throw new Error(`--arch ${o.arch}: x86-64 or arm64`);
+  if (!(o.arch in ARCHES)) throw new Error(`--arch ${o.arch}: ${Object.keys(ARCHES).join(" or ")}`);
   hardwareModules(o.storage, o.arch); // an unknown class stops here, before the compile
   if (!o.kernelDir) {
     const { fetchKernel } = await import("./qemu/kernel.mjs");
