@@ -13,7 +13,7 @@
  * those the target kernel's keyrings hold); the first DDI that passes is the one the boot takes.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorText } from "../lib/errors.js";
@@ -27,8 +27,8 @@ import { parseEspSelector } from "../runtime/esp.js";
 import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
-import { compareEntries, isVpickDir, parseVpickName } from "../runtime/vpick.js";
-import type { VpickEntry } from "../runtime/vpick.js";
+import { isVpickDir, readVpickDir } from "../runtime/vpick.js";
+import type { Candidate } from "../runtime/vpick.js";
 import { NodeKernel } from "./node_kernel.js";
 
 export interface Verdict {
@@ -84,7 +84,10 @@ function imageEsps(disk: string, selector: string | undefined, tmp: string): Arr
   return out;
 }
 
-/** The DDIs to try on the ESP in `esp`, in the boot's order; names passed over are said. */
+/**
+ * The DDIs to try on the ESP in `esp`, in the boot's order (readVpickDir(), as the boot reads a
+ * vpick directory); names passed over are said.
+ */
 function candidates(esp: string, config: Config, arch: string, say: (s: string) => void): string[] {
   const out: string[] = [];
   for (const path of config.ddiPaths) {
@@ -92,22 +95,17 @@ function candidates(esp: string, config: Config, arch: string, say: (s: string) 
       out.push(path);
       continue;
     }
-    const dir = path.endsWith("/") ? path.slice(0, -1) : path;
-    const base = dir.slice(dir.lastIndexOf("/") + 1);
-    const name = base.slice(0, base.length - 2);
-    if (!existsSync(join(esp, dir))) {
-      say(`  ${path}: no such directory`);
+    let found: Candidate[];
+    try {
+      found = readVpickDir(k, esp, path, arch, ".raw");
+    } catch (e) {
+      say(`  ${path}: ${errorText(e)}`);
       continue;
     }
-    const good: VpickEntry[] = [];
-    for (const f of readdirSync(join(esp, dir)).sort()) {
-      const e = parseVpickName(name, ".raw", f);
-      if (typeof e === "string") say(`  passed over ${dir}/${f}: ${e}`);
-      else if (e.arch !== "" && e.arch !== arch) say(`  passed over ${dir}/${f}: for ${e.arch}, not ${arch}`);
-      else good.push(e);
+    for (const c of found) {
+      if (c.skipped === "") out.push(c.path);
+      else say(`  passed over ${c.path}: ${c.skipped}`);
     }
-    good.sort(compareEntries);
-    for (const e of good) out.push(`${dir}/${e.file}`);
   }
   return out;
 }
