@@ -63,6 +63,18 @@ export function isGuid(s: string): boolean {
   return true;
 }
 
+/** True when every character of `s` is a hex digit, in either case (true for ""). */
+export function isHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const digit = c >= 48 && c <= 57;
+    const lower = c >= 97 && c <= 102;
+    const upper = c >= 65 && c <= 70;
+    if (!digit && !lower && !upper) return false;
+  }
+  return true;
+}
+
 /** The text form to the on-disk bytes; undefined when `s` is not a GUID. */
 export function guidToBytes(s: string): Uint8Array | undefined {
   if (s.length !== 36 || s[8] !== "-" || s[13] !== "-" || s[18] !== "-" || s[23] !== "-") return undefined;

@@ -7,6 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
+import { guidToBytes } from "../lib/hex.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { buildUki, stubFor, systemdBootFor } from "../toolchain/uki.mjs";
 import { buildEspDisk } from "./images.mjs";
@@ -61,15 +62,11 @@ export function sbsign(signer, file, out) {
   return out;
 }
 
-/** A GUID's 16 bytes as UEFI stores them (the first three fields little-endian). */
+/** A GUID's 16 bytes as UEFI stores them (lib/hex.ts: the first three fields little-endian). */
 function guidBytes(guid) {
-  const h = Buffer.from(guid.replace(/-/g, ""), "hex");
-  return Buffer.concat([
-    h.subarray(0, 4).reverse(),
-    h.subarray(4, 6).reverse(),
-    h.subarray(6, 8).reverse(),
-    h.subarray(8),
-  ]);
+  const b = guidToBytes(guid);
+  if (b === undefined) throw new Error(`${guid} is not a GUID`);
+  return Buffer.from(b);
 }
 
 /** An EFI_SIGNATURE_LIST of one X.509 certificate (DER), owned by shim (as mokutil writes it). */

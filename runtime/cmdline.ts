@@ -8,6 +8,7 @@
  */
 
 import { DEFAULT_DDI_PATH } from "../lib/facts.js";
+import { isHex } from "../lib/hex.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
 import { replaceText, splitText } from "../lib/text.js";
@@ -114,17 +115,6 @@ export function cmdlinePairs(text: string): Array<{ key: string; value: string |
     out.push({ key: replaceText(rawKey, "-", "_"), value: eq < 0 ? undefined : w.slice(eq + 1) });
   }
   return out;
-}
-
-function isHex(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const digit = c >= 48 && c <= 57;
-    const lower = c >= 97 && c <= 102;
-    const upper = c >= 65 && c <= 70;
-    if (!digit && !lower && !upper) return false;
-  }
-  return true;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { decodeBase64 } from "../lib/base64.js";
 import { ParseError } from "../lib/errors.js";
+import { isHex } from "../lib/hex.js";
 import { checkRootHash } from "./cmdline.js";
 
 /** The most of the partition read: its JSON and padding must end within it. */
@@ -249,15 +250,10 @@ export function parseVeritySignature(data: Uint8Array): VeritySignature {
   let fp = "";
   if (fingerprint !== undefined) {
     const f = fingerprint.toLowerCase();
-    if (f.length !== 64 || hexValueOfAll(f) === false) fail("certificateFingerprint is not 64 hex digits (SHA-256)");
+    if (f.length !== 64 || !isHex(f)) fail("certificateFingerprint is not 64 hex digits (SHA-256)");
     fp = f;
   }
   return { rootHash: hash.hash, pkcs7: sig.bytes, fingerprint: fp };
-}
-
-function hexValueOfAll(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (hexValue(s.charCodeAt(i)) < 0) return false;
-  return true;
 }
 
 /** How a signature is named in the log: its root hash and the signer's certificate. */

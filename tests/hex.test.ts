@@ -1,5 +1,5 @@
 import test from "ava";
-import { guidToBytes, guidToString, isGuid } from "../lib/hex.js";
+import { guidToBytes, guidToString, isGuid, isHex } from "../lib/hex.js";
 import { PartitionType } from "../lib/facts.js";
 import { rng } from "./rng.js";
 
@@ -30,4 +30,10 @@ test("isGuid() takes 8-4-4-4-12 hex digits in either case and nothing else", (t)
     const broken = g.slice(0, i % 36) + "xz-"[i % 3] + g.slice((i % 36) + 1);
     t.is(isGuid(broken), guidToBytes(broken) !== undefined, broken);
   }
+});
+
+test("isHex() takes hex digits in either case and nothing else", (t) => {
+  t.true(isHex("0123456789abcdefABCDEF"));
+  t.true(isHex(""));
+  for (const bad of ["g", "0x1", " a", "a-b", "\u00e9"]) t.false(isHex(bad), bad);
 });
