@@ -189,31 +189,57 @@ function buildEsp(out, files) {
  * Returns { disk, rootHash, espPartUuid, dir, markerEntry }.
  */
 export async function buildDisk(opts = {}) {
-  const key = createHash("sha256")
-    .update(JSON.stringify({ IMAGE_FORMAT, opts, sources: markerSources() }))
-    .digest("hex")
-    .slice(0, 16);
-  const dir = join(CACHE, "images", key);
-  const meta = join(dir, "meta.json");
-  if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
-  const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  const dir = cacheDir("", { IMAGE_FORMAT, opts, sources: markerSources() });
+  const done = cached(dir);
+  if (done !== undefined) return done;
+  const tmp = workDir(dir);
   const { tree, markerEntry } = await buildMarkerTree(tmp, opts.arch);
-  return assemble(dir, tmp, buildRoot(tmp, tree, { hash: opts.hash }), opts, meta, { markerEntry });
+  return assemble(dir, tmp, buildRoot(tmp, tree, { hash: opts.hash }), opts, { markerEntry });
 }
 
 /** A disk for an existing root tree (the systemd demo), built in `dir`. */
 export async function buildDiskFromTree(tree, dir, { compress = false } = {}) {
+  const tmp = workDir(dir);
+  return assemble(dir, tmp, buildRoot(tmp, tree, { compress }), {});
+}
+
+/** The cache folder of what `inputs` describe: .cache/images/<prefix><hash of inputs>. */
+function cacheDir(prefix, inputs) {
+  const key = createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);
+  return join(CACHE, "images", prefix + key);
+}
+
+/** What publish() left in `dir` (its meta.json), or undefined. */
+function cached(dir) {
   const meta = join(dir, "meta.json");
+  return existsSync(meta) ? JSON.parse(readFileSync(meta, "utf8")) : undefined;
+}
+
+/** A fresh work folder beside `dir`, for publish() to move into place. */
+function workDir(dir) {
   const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  return assemble(dir, tmp, buildRoot(tmp, tree, { compress }), {}, meta);
+  return tmp;
+}
+
+/**
+ * Writes `result` as the work folder's meta.json and moves the folder to `dir`, unless another
+ * process got there first (then its own is kept, and this one removed); returns `result`.
+ */
+function publish(dir, tmp, result) {
+  writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
+  if (existsSync(join(dir, "meta.json")))
+    rmSync(tmp, { recursive: true, force: true }); // another process won the race
+  else {
+    rmSync(dir, { recursive: true, force: true }); // a half-written leftover
+    renameSync(tmp, dir);
+  }
+  return result;
 }
 
 /** DDI -> ESP -> disk in `tmp`, with the variant `opts`, then moved to `dir`. */
-function assemble(dir, tmp, root, opts, meta, extra = {}) {
+function assemble(dir, tmp, root, opts, extra = {}) {
   const ddi = join(tmp, "root.raw");
   const placed = buildDdi(ddi, root, opts.arch);
   if (opts.lowerVerityDataBlocks !== undefined) {
@@ -260,14 +286,7 @@ function assemble(dir, tmp, root, opts, meta, extra = {}) {
     erofsOffsetInDdi: placed[0].offset,
     ...extra,
   };
-  writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
-  if (existsSync(meta))
-    rmSync(tmp, { recursive: true, force: true }); // another process won the race
-  else {
-    rmSync(dir, { recursive: true, force: true }); // a half-written leftover
-    renameSync(tmp, dir);
-  }
-  return result;
+  return publish(dir, tmp, result);
 }
 
 /**
@@ -338,17 +357,12 @@ export function certificateFingerprint(cert) {
  */
 export async function buildRepartDdi({ version = "1", signWith, corruptSignature = false, arch = "x86-64" } = {}) {
   const opts = { version, signWith, corruptSignature, arch };
-  const key = createHash("sha256")
-    .update(JSON.stringify({ IMAGE_FORMAT, repart: opts, sources: markerSources() }))
-    .digest("hex")
-    .slice(0, 16);
-  const dir = join(CACHE, "images", `repart-${key}`);
-  const meta = join(dir, "meta.json");
-  if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
+  const dir = cacheDir("repart-", { IMAGE_FORMAT, repart: opts, sources: markerSources() });
+  const done = cached(dir);
+  if (done !== undefined) return done;
   const repart = systemdRepart();
-  const tmp = `${dir}.tmp-${randomBytes(6).toString("hex")}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(join(tmp, "defs"), { recursive: true });
+  const tmp = workDir(dir);
+  mkdirSync(join(tmp, "defs"));
   const { tree } = await buildMarkerTree(tmp, arch);
   writeFileSync(join(tree, "etc", "storage-init-version"), `${version}\n`);
   const defs = {
@@ -401,11 +415,5 @@ export async function buildRepartDdi({ version = "1", signWith, corruptSignature
     fingerprint: signer === undefined ? undefined : certificateFingerprint(signer.cert),
     repart: repart.version,
   };
-  writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
-  if (existsSync(meta)) rmSync(tmp, { recursive: true, force: true });
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  }
-  return result;
+  return publish(dir, tmp, result);
 }
