@@ -17,13 +17,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorText } from "../lib/errors.js";
-import { PartitionType } from "../lib/facts.js";
 import { withReader } from "../syscalls/files.js";
 import { parseCmdline } from "../runtime/cmdline.js";
 import type { Config } from "../runtime/cmdline.js";
 import { readDdiLayout } from "../runtime/ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "../runtime/erofs.js";
-import { parseEspSelector } from "../runtime/esp.js";
+import { parseEspSelector, selects, typeSelector } from "../runtime/esp.js";
 import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
@@ -65,17 +64,11 @@ function tool(cmd: string, args: string[], input?: Uint8Array): string {
  */
 function imageEsps(disk: string, selector: string | undefined, tmp: string): Array<{ name: string; dir: string }> {
   const gpt = readGptFile(k, disk, statSync(disk).size);
-  const sel = selector === undefined ? undefined : parseEspSelector(selector);
-  if (sel?.kind === "device") throw new Error(`${selector}: a device path cannot be checked in an image`);
+  const sel = selector === undefined ? typeSelector() : parseEspSelector(selector);
+  if (sel.kind === "device") throw new Error(`${selector}: a device path cannot be checked in an image`);
   const out = [];
   for (const p of gpt.partitions) {
-    const hit =
-      sel === undefined
-        ? p.typeGuid === PartitionType.ESP
-        : sel.kind === "partuuid"
-          ? p.partGuid === sel.value
-          : p.name === sel.value;
-    if (!hit) continue;
+    if (!selects(sel, p)) continue;
     const dir = join(tmp, `esp${p.number}`);
     mkdirSync(dir);
     tool("mcopy", ["-s", "-n", "-i", `${disk}@@${p.offset}`, "::/*", dir]);

@@ -18,7 +18,7 @@ import { MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { listDisks, readGptFile } from "./blockdev.js";
 import type { Coldplug } from "./coldplug.js";
-import type { Gpt } from "./gpt.js";
+import type { Gpt, GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
 import { attachLoop, LoopFlags } from "./loop.js";
 import type { ModuleLoader } from "./modules.js";
@@ -55,6 +55,20 @@ export function parseEspSelector(v: string): EspSelector {
   throw new ParseError(
     "esp-selector",
     "storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + quote(v.slice(0, 80)),
+  );
+}
+
+/** The selector when nothing names the ESP: every partition of the ESP type. */
+export function typeSelector(): EspSelector {
+  return { kind: "type", value: "", source: "the ESP partition type" };
+}
+
+/** True when the GPT partition `p` is one `sel` selects (a device path selects no GPT entry). */
+export function selects(sel: EspSelector, p: GptPartition): boolean {
+  return (
+    (sel.kind === "partuuid" && p.partGuid === sel.value) ||
+    (sel.kind === "partlabel" && p.name === sel.value) ||
+    (sel.kind === "type" && p.typeGuid === PartitionType.ESP)
   );
 }
 
@@ -145,11 +159,7 @@ export function findEsps(
     if (typeof known === "string") continue;
     const gpt = known;
     for (const p of gpt.partitions) {
-      const hit =
-        (sel.kind === "partuuid" && p.partGuid === sel.value) ||
-        (sel.kind === "partlabel" && p.name === sel.value) ||
-        (sel.kind === "type" && p.typeGuid === PartitionType.ESP);
-      if (!hit) continue;
+      if (!selects(sel, p)) continue;
       const part = d.partitions.get(p.number);
       const found = {
         device: "",
@@ -211,7 +221,7 @@ export function espSelector(k: Kernel, log: Log, configured: string | undefined,
     const sel = readLoaderSelector(k);
     if (sel !== undefined) return sel;
   }
-  return { kind: "type", value: "", source: "the ESP partition type" };
+  return typeSelector();
 }
 
 /**

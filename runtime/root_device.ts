@@ -121,7 +121,7 @@ function signatureErrnoMeaning(errno: number): string {
 }
 
 /** Description of the `user` key holding a root hash signature for dm-verity to find. */
-export function signatureKeyDescription(rootHash: string): string {
+function signatureKeyDescription(rootHash: string): string {
   return "storage-init:root-verity:" + rootHash.slice(0, 32);
 }
 

@@ -8,8 +8,11 @@ import {
   parseEspSelector,
   parseLoaderDevicePartUuid,
   readLoaderSelector,
+  selects,
+  typeSelector,
 } from "../runtime/esp.js";
 import type { EspSelector } from "../runtime/esp.js";
+import type { GptPartition } from "../runtime/gpt.js";
 import { Log } from "../runtime/log.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { rng, writeGpt } from "./helpers.js";
@@ -217,4 +220,24 @@ test("findEsp() reads no further disk once the deadline has passed", (t) => {
   const state = newEspSearch();
   t.is(findEsp(k, new Log(k), { kind: "type", value: "", source: "type" }, state, k.now - 1), undefined);
   t.is(state.gpts.size, 0, "vda was not read");
+});
+
+test("selects() matches a GPT entry by PARTUUID, PARTLABEL or the ESP type; a device path matches none", (t) => {
+  const p: GptPartition = {
+    number: 1,
+    typeGuid: PartitionType.ESP,
+    partGuid: ESP_PART_UUID,
+    name: "EFI",
+    offset: 1048576,
+    size: 1048576,
+    attrsHigh: 0,
+    firstLba: 2048,
+    lastLba: 4095,
+  };
+  t.true(selects(typeSelector(), p));
+  t.true(selects(parseEspSelector("PARTUUID=" + ESP_PART_UUID.toUpperCase()), p));
+  t.true(selects(parseEspSelector("PARTLABEL=EFI"), p));
+  t.false(selects(parseEspSelector("PARTLABEL=efi"), p));
+  t.false(selects(parseEspSelector("/dev/vda1"), p));
+  t.false(selects(typeSelector(), { ...p, typeGuid: PartitionType.ROOT_X86_64 }));
 });
