@@ -163,21 +163,11 @@ export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [],
   const conf = join(dir, "loader.conf");
   writeFileSync(conf, "timeout 0\n");
   const files = [...(ddi === undefined ? [] : [{ src: ddi, path: ddiPath }]), ...extra];
-  if (bootloader && shim) {
-    // shim as the removable-media loader starts grubx64.efi beside it: systemd-boot, here.
-    files.push(
-      { src: shim, path: removable },
-      { src: bootloader, path: "/EFI/BOOT/grubx64.efi" },
-      { src: conf, path: "/loader/loader.conf" },
-      { src: uki, path: "/EFI/Linux/storage-init.efi" },
-    );
-  } else if (bootloader) {
-    files.push(
-      { src: bootloader, path: removable },
-      { src: conf, path: "/loader/loader.conf" },
-      { src: uki, path: "/EFI/Linux/storage-init.efi" },
-    );
-  } else files.push({ src: uki, path: removable });
+  if (!bootloader) return [...files, { src: uki, path: removable }];
+  files.push({ src: conf, path: "/loader/loader.conf" }, { src: uki, path: "/EFI/Linux/storage-init.efi" });
+  // shim as the removable-media loader starts grubx64.efi beside it: systemd-boot, here.
+  if (shim) files.push({ src: shim, path: removable }, { src: bootloader, path: "/EFI/BOOT/grubx64.efi" });
+  else files.push({ src: bootloader, path: removable });
   return files;
 }
 
@@ -228,7 +218,7 @@ export function buildUefiDisk(
     ? undefined
     : signer
       ? sbsign(signer, need(SHIM, "shim-unsigned"), join(dir, "shim.efi"))
-      : SHIM;
+      : need(SHIM, "shim-unsigned");
   const disk = buildEspDisk(
     join(dir, "disk.img"),
     espFiles(dir, { uki: uki.out, bootloader, shim: shimFile, ddi, ddiPath, extra, arch }),
