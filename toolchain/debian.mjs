@@ -1,5 +1,6 @@
 // Debian packages unpacked, not installed: apt-get download, then dpkg-deb -x into a cache
-// folder (the kernels the tests boot, systemd-boot for another architecture).
+// folder (the kernels the tests boot, systemd-boot for another architecture, systemd-repart
+// from bookworm-backports).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, run } from "./tools.mjs";
