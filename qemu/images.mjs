@@ -225,15 +225,25 @@ function workDir(dir) {
 
 /**
  * Writes `result` as the work folder's meta.json and moves the folder to `dir`, unless another
- * process got there first (then its own is kept, and this one removed); returns `result`.
+ * process got there first: then its own is kept, this one removed, and the winner's meta.json is
+ * returned (the tools' images are not byte-reproducible, so this root hash may not be that one).
  */
 function publish(dir, tmp, result) {
   writeFileSync(join(tmp, "meta.json"), JSON.stringify(result, null, 2));
-  if (existsSync(join(dir, "meta.json")))
-    rmSync(tmp, { recursive: true, force: true }); // another process won the race
-  else {
-    rmSync(dir, { recursive: true, force: true }); // a half-written leftover
+  const winner = () => {
+    const won = cached(dir);
+    if (won !== undefined) rmSync(tmp, { recursive: true, force: true });
+    return won;
+  };
+  const early = winner();
+  if (early !== undefined) return early;
+  rmSync(dir, { recursive: true, force: true }); // a half-written leftover
+  try {
     renameSync(tmp, dir);
+  } catch (e) {
+    const late = winner();
+    if (late === undefined) throw e;
+    return late;
   }
   return result;
 }
