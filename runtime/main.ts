@@ -125,6 +125,7 @@ function tryDdi(
     const root = setUpRootDevice(k, log, loader, ddiFile, ddi, {
       options: config.verityOptions,
       allowWeakHash: config.allowWeakHash,
+      signatureRequired: config.rootPolicy === "signed",
     });
     const after = trial.tried.length;
     log.notice("root from " + path + " on " + device + (after > 0 ? " after " + after + " passed over" : ""));

@@ -27,15 +27,22 @@ import {
   VERITY_SUPERBLOCK_SIZE,
   verityParams,
 } from "./verity.js";
+import type { VeritySuperblock } from "./verity.js";
 import { signatureName } from "./verity_sig.js";
 
 /** The dm device name of the verified root. */
 export const VERITY_NAME = "root";
 
-/** What the command line says of verification: dm-verity's flags, and whether digests under 256 bits are taken. */
+/**
+ * What the command line says of verification: dm-verity's flags, whether digests under 256 bits
+ * are taken, and whether a signature must verify (storage_init.root_policy=signed). When it need
+ * not, the root hash is pinned by the signed command line and a signature the kernel refuses is
+ * warned of, the table then loaded without it.
+ */
 export interface VerityPolicy {
   options: string[];
   allowWeakHash: boolean;
+  signatureRequired: boolean;
 }
 
 export interface RootDevice {
@@ -117,6 +124,7 @@ function signatureErrnoMeaning(errno: number): string {
   if (errno === Errno.EINVAL) return "its signature value does not decode, as when it was corrupted";
   if (errno === Errno.EBADMSG) return "it is not a well-formed PKCS#7 message";
   if (errno === Errno.ENOPKG) return "it uses an algorithm this kernel lacks";
+  if (errno === Errno.EKEYEXPIRED) return "the key that made it has expired";
   return "the kernel refused it";
 }
 
@@ -130,7 +138,9 @@ function signatureKeyDescription(rootHash: string): string {
  * added to `job.held`); returns the verified device's path. With a signature, the PKCS#7 goes to
  * the thread keyring as a `user` key and the table names it (root_hash_sig_key_desc): the
  * kernel verifies it against its trusted keyrings while it loads the table, or refuses the
- * table. The key is invalidated once the table is loaded or refused.
+ * table. The key is invalidated once the table is loaded or refused. A refused signature ends
+ * here when the policy requires one; otherwise roothash= vouches for the root: one warning, and
+ * the table loaded without the signature.
  */
 function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): string {
   const { ddiFile, ddi, verity, policy, rootLoop, held } = job;
@@ -151,34 +161,32 @@ function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob):
   // The hash's implementation: a module when the kernel does not have it built in.
   loader.loadGroup(hashModuleGroup(sb.algorithm));
   const sig = verity.signature;
-  const options = policy.options.slice();
-  const desc = signatureKeyDescription(verity.rootHash);
-  let keyId = -1;
+  const made = { path: "", failed: false, error: undefined as unknown };
+  let signed = false;
   if (sig !== undefined) {
-    keyId = k.addKey("user", desc, sig.pkcs7, KeyringId.THREAD);
+    const desc = signatureKeyDescription(verity.rootHash);
+    const keyId = k.addKey("user", desc, sig.pkcs7, KeyringId.THREAD);
+    const options = policy.options.slice();
     options.push("root_hash_sig_key_desc");
     options.push(desc);
+    createDevice(k, verityTarget(log, job, verityLoop, sb, hashStart, options), made);
+    dropKey(k, keyId);
+    const errno = made.failed ? errnoOf(made.error) : 0;
+    if (!made.failed) signed = true;
+    else if (errno !== 0 && errno !== Errno.EBUSY) {
+      const refused =
+        "the kernel refused the " + signatureName(sig) + ": " + errnoName(errno) + ", " + signatureErrnoMeaning(errno);
+      if (policy.signatureRequired) throw new InitError(refused, errno);
+      // The root hash is pinned by the signed command line: the signature adds nothing it does
+      // not already guarantee, and a machine without the signer's key still boots the image.
+      log.warn(refused + "; roothash= pins the root: activating it without the signature");
+      made.failed = false;
+    }
+    if (made.failed) throw made.error;
   }
-  const params = verityParams(
-    rootLoop.major + ":" + rootLoop.minor,
-    verityLoop.major + ":" + verityLoop.minor,
-    sb,
-    hashStart,
-    verity.rootHash,
-    options,
-  );
-  log.debug("verity table: " + params);
-  const target = { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };
-  const made = { path: "", failed: false, error: undefined as unknown };
-  createDevice(k, target, made);
-  if (keyId >= 0) dropKey(k, keyId);
-  if (made.failed) {
-    const errno = errnoOf(made.error);
-    if (sig === undefined || errno === 0 || errno === Errno.EBUSY) throw made.error;
-    throw new InitError(
-      "the kernel refused the " + signatureName(sig) + ": " + errnoName(errno) + ", " + signatureErrnoMeaning(errno),
-      errno,
-    );
+  if (!signed) {
+    createDevice(k, verityTarget(log, job, verityLoop, sb, hashStart, policy.options), made);
+    if (made.failed) throw made.error;
   }
   try {
     checkErofsFits(k, made.path, sb.dataBlocks * sb.dataBlockSize);
@@ -199,9 +207,30 @@ function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob):
       rootLoop.path +
       " + " +
       verityLoop.path +
-      (sig === undefined ? "" : "; the kernel accepted the " + signatureName(sig)),
+      (signed && sig !== undefined ? "; the kernel accepted the " + signatureName(sig) : ""),
   );
   return made.path;
+}
+
+/** The dm-verity target over the job's root loop device and `verityLoop`, with `options`. */
+function verityTarget(
+  log: Log,
+  job: VerityJob,
+  verityLoop: LoopDevice,
+  sb: VeritySuperblock,
+  hashStart: number,
+  options: string[],
+): DmTarget {
+  const params = verityParams(
+    job.rootLoop.major + ":" + job.rootLoop.minor,
+    verityLoop.major + ":" + verityLoop.minor,
+    sb,
+    hashStart,
+    job.verity.rootHash,
+    options,
+  );
+  log.debug("verity table: " + params);
+  return { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };
 }
 
 /**

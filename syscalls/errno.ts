@@ -34,6 +34,7 @@ export const Errno = {
   EBADMSG: 74,
   ENOBUFS: 105,
   ENOKEY: 126,
+  EKEYEXPIRED: 127,
   EKEYREJECTED: 129,
 };
 

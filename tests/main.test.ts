@@ -89,6 +89,18 @@ function failure(
   return k;
 }
 
+/**
+ * The `n` lines before the fatal one, and the fatal one, which must be one line of at most 200
+ * characters (an 80-column console shows it in three rows).
+ */
+function beforeFatal(t: import("ava").ExecutionContext, k: FakeKernel, n: number): string[] {
+  const log = lines(k);
+  const at = log.findIndex((l) => l.startsWith("storage-init: failed to "));
+  t.true(at >= 0, k.logText());
+  t.true(log[at].length <= 200, `${log[at].length} characters: ${log[at]}`);
+  return log.slice(at - n, at + 1);
+}
+
 test("boot() with a wrong roothash= stops before any device-mapper work", (t) => {
   const k = failure(
     t,
@@ -184,32 +196,40 @@ test("boot() says a DDI that is not a GPT image is not one", (t) => {
   );
 });
 
-test("boot() times out on a disk that never appears, naming what it waited for", (t) => {
+test("boot() times out on a disk that never appears: the cause first in the fatal line, the details before it", (t) => {
   const k = failure(
     t,
     `roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`,
-    "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: none",
+    "storage-init: failed to find the ESP: no module for pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; waited 2 s for the ESP (the ESP partition type)",
     { noDisk: true },
   );
+  t.deepEqual(beforeFatal(t, k, 4), [
+    "storage-init: no module for 1 device a storage driver could serve: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+    "storage-init: modules loaded: virtio, virtio_pci, virtio_blk",
+    "storage-init: block devices: none",
+    "storage-init: 3 modaliases seen",
+    "storage-init: failed to find the ESP: no module for pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; waited 2 s for the ESP (the ESP partition type)",
+  ]);
   t.deepEqual(k.reboots, [RebootCmd.RESTART]);
   t.is(k.ueventSockets, 1, "a round that loaded nothing opens the uevent socket");
   t.true(k.polls >= 8, `the boot waited on uevents until the timeout (${k.polls} polls)`);
 });
 
-test("boot() goes on past a module that fails to load, and names it if the ESP never appears", (t) => {
+test("boot() goes on past a module that fails to load, and names it first if the ESP never appears", (t) => {
   const { k, run } = W(`roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`);
   k.failModules.set("virtio_blk", 8);
   run();
   const why = 'load module virtio_blk (for virtio:d00000002v00001AF4): finit_module "/modules/virtio_blk.ko": ENOEXEC';
   t.true(lines(k).includes("storage-init: " + why), "said when it happened");
-  t.deepEqual(
-    lines(k).filter((l) => l.includes("failed to")),
-    [
-      "storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci; failed: " +
-        why +
-        "; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: none",
-    ],
-  );
+  t.deepEqual(beforeFatal(t, k, 5), [
+    "storage-init: module failed: " + why,
+    "storage-init: no module for 1 device a storage driver could serve: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+    "storage-init: modules loaded: virtio, virtio_pci",
+    "storage-init: block devices: none",
+    "storage-init: 3 modaliases seen",
+    "storage-init: failed to find the ESP: " + why + "; waited 2 s for the ESP (the ESP partition type)",
+  ]);
+  t.is(lines(k).filter((l) => l.includes("failed to")).length, 1);
 });
 
 test("boot() boots past a driver that fails for a device the ESP does not need", (t) => {
@@ -299,18 +319,21 @@ test("boot() over 2,000 mutated disks ends at the root or in one fatal line and 
   t.true(outcomes.exec > 100 && outcomes.fatal > 100, JSON.stringify(outcomes));
 });
 
-test("boot() names each disk's reason in the timeout line when the ESP never appears", (t) => {
+test("boot() names a disk whose GPT was refused or whose entries were left out first when the ESP never appears", (t) => {
   const { k, run } = W(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, {
     disk: new Uint8Array(4 * 1048576),
   });
   run();
-  t.deepEqual(
-    lines(k).filter((l) => l.includes("failed to")),
-    [
-      'storage-init: failed to find the ESP: timed out after 1 s waiting for the ESP (the ESP partition type); 3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: vda, vda1; /dev/vda: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
-    ],
-  );
-  // An ESP entry overlapping another is left out, and the line says so.
+  const noGpt = '/dev/vda: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)';
+  t.deepEqual(beforeFatal(t, k, 5), [
+    "storage-init: " + noGpt,
+    "storage-init: no module for 1 device a storage driver could serve: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+    "storage-init: modules loaded: virtio, virtio_pci, virtio_blk",
+    "storage-init: block devices: vda, vda1",
+    "storage-init: 3 modaliases seen",
+    "storage-init: failed to find the ESP: " + noGpt + "; waited 1 s for the ESP (the ESP partition type)",
+  ]);
+  // An ESP entry overlapping another is left out, and the line says so first.
   const overlapping = W(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, {
     disk: writeGpt(4 * 1048576, 512, [
       { type: PartitionType.ESP, uuid: ESP_PART_UUID, first: 2048, last: 6143, name: "ESP" },
@@ -318,10 +341,14 @@ test("boot() names each disk's reason in the timeout line when the ESP never app
     ]),
   });
   overlapping.run();
-  t.regex(
-    lines(overlapping.k).find((l) => l.includes("failed to")) ?? "",
-    /; block devices: vda, vda1; \/dev\/vda: partitions 1 and 2 overlap$/,
-  );
+  t.deepEqual(beforeFatal(t, overlapping.k, 5), [
+    "storage-init: /dev/vda: partitions 1 and 2 overlap",
+    "storage-init: no module for 1 device a storage driver could serve: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01",
+    "storage-init: modules loaded: virtio, virtio_pci, virtio_blk",
+    "storage-init: block devices: vda, vda1",
+    "storage-init: 3 modaliases seen",
+    "storage-init: failed to find the ESP: /dev/vda: partitions 1 and 2 overlap; waited 1 s for the ESP (the ESP partition type)",
+  ]);
 });
 
 const SIGNED = "5555aaaa".repeat(8);
@@ -370,17 +397,50 @@ test("boot() with storage_init.root_policy=signed refuses a DDI without a signat
   t.is(k.dmTables.length, 0);
 });
 
-test("boot() pinned by roothash= checks the signature a DDI carries as well", (t) => {
+test("boot() pinned by roothash= has the kernel check the signature a DDI carries, and names the key it trusts", (t) => {
   const pinned = world(`roothash=${SIGNED}`, { ddi: signedDdi(SIGNED, "signed") });
   t.is(pinned.run().reason, "exec", pinned.k.logText());
-  t.true(pinned.k.dmTables[0].endsWith(" 2 root_hash_sig_key_desc storage-init:root-verity:" + SIGNED.slice(0, 32)));
-  failure(
-    t,
-    `roothash=${SIGNED} storage_init.failure_delay=0`,
-    `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: not over this root hash, or altered`,
-    { ddi: signedDdi(SIGNED, "corrupted") },
+  t.deepEqual(pinned.k.dmTables, [
+    `1 7:0 7:1 4096 4096 16 1 sha256 ${SIGNED} deadbeef 2 root_hash_sig_key_desc storage-init:root-verity:${SIGNED.slice(0, 32)}`,
+  ]);
+  t.true(
+    lines(pinned.k).some((l) =>
+      l.endsWith(`; the kernel accepted the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)})`),
+    ),
   );
+  t.false(pinned.k.logText().includes("without the signature"));
 });
+
+for (const [trust, errno, meaning] of [
+  ["untrusted", "ENOKEY", "no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it"],
+  ["corrupted", "EKEYREJECTED", "it does not verify: not over this root hash, or altered"],
+] as const) {
+  test(`boot() pinned by roothash= activates the pinned hash without a signature the kernel refuses (${errno}), with one warning`, (t) => {
+    const { k, run } = world(`roothash=${SIGNED}`, { ddi: signedDdi(SIGNED, trust) });
+    t.is(run().reason, "exec", k.logText());
+    t.deepEqual(k.dmTables, [`1 7:0 7:1 4096 4096 16 1 sha256 ${SIGNED} deadbeef`], "the pinned hash, no signature");
+    t.is(k.keys.size, 0, "the refused signature's key is invalidated");
+    const warned = lines(k).filter((l) => l.includes("refused the signature"));
+    t.deepEqual(warned, [
+      `storage-init: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): ${errno}, ${meaning}; roothash= pins the root: activating it without the signature`,
+    ]);
+    t.false(
+      lines(k).some((l) => l.includes("the kernel accepted")),
+      "not called signed",
+    );
+  });
+
+  test(`boot() pinned by roothash= with storage_init.root_policy=signed refuses a signature the kernel refuses (${errno})`, (t) => {
+    const k = failure(
+      t,
+      `roothash=${SIGNED} storage_init.root_policy=signed storage_init.failure_delay=0`,
+      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): ${errno}, ${meaning}`,
+      { ddi: signedDdi(SIGNED, trust) },
+    );
+    t.is(k.dmTables.length, 0, "nothing activated");
+    t.is(k.keys.size, 0);
+  });
+}
 
 const V1 = "1111aaaa".repeat(8);
 const V2 = "2222bbbb".repeat(8);

@@ -11,7 +11,7 @@ import { syntheticDdi, TABLE } from "./fake_world.js";
 import { putU64le } from "../lib/bytes.js";
 
 const HASH = "0123456789abcdef".repeat(4);
-const STRICT = { options: [], allowWeakHash: false };
+const STRICT = { options: [], allowWeakHash: false, signatureRequired: false };
 
 function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   const k = new FakeKernel();
@@ -30,6 +30,7 @@ test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a 
   const root = setUpRootDevice(k, log, loader, "/esp/root.raw", ddi, {
     options: ["panic_on_corruption"],
     allowWeakHash: false,
+    signatureRequired: false,
   });
   t.like(root, { path: "/dev/dm-0", verified: true });
   t.is(root.held.length, 2, "both loop fds are held until the mount");

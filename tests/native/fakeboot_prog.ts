@@ -2,7 +2,8 @@
  * The whole boot() over FakeKernel, compiled natively: the log lines, mounts, module loads and
  * the exec must be what Node produces. Cases: success, no roothash=, wrong roothash=, missing
  * DDI, disk never appearing, damaged primary GPT; signed roots: accepted, rejected, and a vpick
- * directory whose newest DDI's signature is rejected.
+ * directory whose newest DDI's signature is rejected; a root pinned by roothash= whose signature
+ * the kernel refuses, booted without it, and refused where signatures are required.
  */
 import type { Kernel } from "../../syscalls/kernel.js";
 import { logLines, signatureJson, syntheticDdi, world } from "../fake_world.js";
@@ -25,6 +26,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
   const files = new Map<string, Map<string, Uint8Array>>([
     ["signed", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "signed"))]])],
     ["rejected", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "corrupted"))]])],
+    ["pinned", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "untrusted"))]])],
+    ["pinned, required", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "untrusted"))]])],
     [
       "a/b",
       new Map([
@@ -37,6 +40,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
   cases.push(["signed", signed, false, false, false]);
   cases.push(["rejected", signed, false, false, false]);
   cases.push(["a/b", signed + " storage_init.ddi=/EFI/storage-init/root.v/", false, false, false]);
+  cases.push(["pinned", "roothash=" + v1, false, false, false]);
+  cases.push(["pinned, required", "roothash=" + v1 + " " + signed, false, false, false]);
   for (const [name, cmdline, noDdi, noDisk, primaryBroken] of cases) {
     const w = world(cmdline, {
       ddi,
