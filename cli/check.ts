@@ -10,7 +10,9 @@
  * the erofs superblock within what verity covers, and the root hash recomputed over the data
  * (`veritysetup verify`, cryptsetup's own implementation). A signature the boot would have the
  * kernel check is checked here with openssl against the certificates given (`--certificate`:
- * those the target kernel's keyrings hold); the first DDI that passes is the one the boot takes.
+ * those the target kernel's keyrings hold): with storage_init.root_policy=signed it must verify;
+ * pinned by roothash=, one that is not checked or does not verify is a warning, as at boot. The
+ * first DDI that passes is the one the boot takes.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -206,7 +208,17 @@ function checkDdi(
     throw new Error(`the root hash recomputed over the data is not ${source} (veritysetup verify: ${err})`);
   }
   say(`  root hash recomputed over the data: matches ${source}`);
-  if (verity.signature !== undefined) checkSignature(verity.signature, opts.certificates, tmp, say);
+  if (verity.signature === undefined) return;
+  try {
+    checkSignature(verity.signature, opts.certificates, tmp, say);
+  } catch (e) {
+    if (config.rootPolicy === "signed") throw e;
+    // As the boot: roothash= vouches for the root, and a signature the kernel refuses is warned of.
+    say(
+      `  warning: the signature ${opts.certificates.length === 0 ? "was not checked" : "did not verify"}: ${errorText(e)}; ` +
+        "roothash= pins the root, so the boot activates it without the signature where the kernel refuses it",
+    );
+  }
 }
 
 /**

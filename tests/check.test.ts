@@ -169,3 +169,39 @@ test("check() on DDIs systemd-repart signed: the signature checked with --certif
     t.regex(v.lines[v.lines.length - 1], /^verdict: the boot would take \/EFI\/os\/root\.v\/root_1\.raw /);
   });
 });
+
+test("check() gives the boot's verdict on a pinned DDI signed by a key the machine does not trust: a warning under verity, a refusal where signatures are required", async (t) => {
+  const other = (await buildRepartDdi({ version: "3", signWith: "other" })) as { ddi: string; rootHash: string };
+  inTempDir((dir) => {
+    const esp = espDir(join(dir, "esp"), { "EFI/storage-init/root.raw": other.ddi });
+    const pinned = `roothash=${other.rootHash}`;
+    let v = check(esp, pinned);
+    t.true(v.ok, v.lines.join("\n"));
+    t.true(
+      v.lines.some((l) =>
+        /^  warning: the signature was not checked: the boot has the kernel check this signature .*; roothash= pins the root, so the boot activates it without the signature where the kernel refuses it$/.test(
+          l,
+        ),
+      ),
+      v.lines.join("\n"),
+    );
+    v = check(esp, pinned, { certificates: [testKey("mok").cert] });
+    t.true(v.ok, v.lines.join("\n"));
+    t.true(
+      v.lines.some((l) =>
+        l.startsWith("  warning: the signature did not verify: the signature does not verify with any --certificate"),
+      ),
+      v.lines.join("\n"),
+    );
+    const required = `${pinned} storage_init.root_policy=signed`;
+    v = check(esp, required, { certificates: [testKey("mok").cert] });
+    t.false(v.ok, v.lines.join("\n"));
+    t.true(
+      v.lines.some((l) => l.startsWith("  refused: the signature does not verify with any --certificate")),
+      v.lines.join("\n"),
+    );
+    t.is(run(["check", esp, "--cmdline", pinned]).code, 0);
+    t.is(run(["check", esp, "--cmdline", required, "--certificate", testKey("mok").cert]).code, 1);
+    t.is(run(["check", esp, "--cmdline", required, "--certificate", testKey("other").cert]).code, 0);
+  });
+});
