@@ -16,8 +16,65 @@ import type { ModuleLoader } from "./modules.js";
 /** Buses whose devices can be storage controllers or disks. */
 export const STORAGE_BUSES = ["pci", "virtio", "scsi", "usb", "mmc", "sdio", "platform", "nvme"];
 
-/** How many unmatched modaliases the timeout line names (a board has dozens of platform devices). */
-const UNMATCHED_SHOWN = 16;
+/**
+ * Devices every PC has that no storage driver serves, by platform device name or ACPI id: the
+ * timers, the speaker, framebuffers, serial ports, keyboard and mouse, buttons, firmware
+ * interfaces. Left out of the unmatched list so that what is left is where to look.
+ */
+const NOT_STORAGE =
+  " platform:alarmtimer platform:efi-framebuffer platform:i8042 platform:intel_rapl_msr platform:kgdboc" +
+  " platform:microcode platform:pcspkr platform:platform-framebuffer platform:reg-dummy platform:regulatory" +
+  " platform:rtc_cmos platform:serial8250 platform:simple-framebuffer platform:vesa-framebuffer" +
+  // AC adapter, processor container, power and sleep buttons, interrupt controller, timer, HPET,
+  // DMA controller, keyboard, parallel port, serial port, speaker, RTC, battery, power button,
+  // lid, sleep button, WMI, mouse, QEMU's fw_cfg
+  " acpi:ACPI0003: acpi:ACPI0010: acpi:LNXPWRBN: acpi:LNXSLPBN: acpi:PNP0000: acpi:PNP0100: acpi:PNP0103:" +
+  " acpi:PNP0200: acpi:PNP0303: acpi:PNP0400: acpi:PNP0501: acpi:PNP0800: acpi:PNP0B00: acpi:PNP0C0A:" +
+  " acpi:PNP0C0C: acpi:PNP0C0D: acpi:PNP0C0E: acpi:PNP0C14: acpi:PNP0F13: acpi:QEMU0002: ";
+
+/** The two hex digits after `key` in `alias`, or "" (modaliases write `bc01sc08`, `ic08`). */
+function field(alias: string, key: string): string {
+  const at = alias.indexOf(key);
+  return at < 0 ? "" : alias.slice(at + key.length, at + key.length + 2).toLowerCase();
+}
+
+/**
+ * Whether a storage driver could serve the device of `alias`: PCI mass storage (class 01), USB
+ * and Fibre Channel controllers (0c03, 0c04), SD hosts (0805); virtio block and SCSI; USB mass
+ * storage interfaces; SCSI disks, CD/DVD, optical and RBC devices; MMC and NVMe; device-tree,
+ * ACPI and platform devices (on boards the controllers live there) but those every PC has.
+ */
+export function couldBeStorage(alias: string): boolean {
+  if (alias.startsWith("pci:")) {
+    const cls = field(alias, "bc") + field(alias, "sc");
+    return cls.startsWith("01") || cls === "0c03" || cls === "0c04" || cls === "0805";
+  }
+  if (alias.startsWith("virtio:"))
+    return alias.startsWith("virtio:d00000002v") || alias.startsWith("virtio:d00000008v");
+  if (alias.startsWith("usb:")) return field(alias, "ic") === "08";
+  if (alias.startsWith("scsi:")) {
+    const t = alias.slice(alias.length - 2).toLowerCase();
+    return t === "00" || t === "05" || t === "07" || t === "0e";
+  }
+  if (alias.startsWith("sdio:")) return false;
+  // An ACPI device by its first id (`acpi:PNP0501:PNP0500:`), a platform device by its name.
+  const id = alias.startsWith("acpi:") ? alias.slice(0, alias.indexOf(":", 5) + 1) : alias;
+  return NOT_STORAGE.indexOf(" " + id + " ") < 0;
+}
+
+/** What coldplug saw, for the lines that explain a timeout. */
+export interface ColdplugReport {
+  /** Distinct modaliases read. */
+  modaliases: number;
+  loaded: string[];
+  /** Each module that failed to load, and why. */
+  failures: string[];
+  /** Modaliases no module matched, of devices a storage driver could serve (couldBeStorage()). */
+  unmatched: string[];
+  /** How many modaliases no module matched were of devices no storage driver serves. */
+  leftOut: number;
+  blockDevices: string[];
+}
 
 export class Coldplug {
   /** Modaliases already matched. */
@@ -104,27 +161,18 @@ export class Coldplug {
     return count.loaded;
   }
 
-  /**
-   * What was seen, for a timeout message: modaliases, modules loaded and failed, the modaliases
-   * no module matched (where to look when a board's controller is missing), block devices.
-   */
-  summary(): string {
-    const loaded = this.loader.loadedNames();
-    return (
-      this.modaliases +
-      " modaliases seen, modules loaded: " +
-      (loaded.length === 0 ? "none" : loaded.join(", ")) +
-      (this.failures.length === 0 ? "" : "; failed: " + this.failures.join("; ")) +
-      (this.unmatched.length === 0
-        ? ""
-        : "; no module for: " +
-          this.unmatched.slice(0, UNMATCHED_SHOWN).join(", ") +
-          (this.unmatched.length > UNMATCHED_SHOWN
-            ? " and " + (this.unmatched.length - UNMATCHED_SHOWN) + " more"
-            : "")) +
-      "; block devices: " +
-      this.blockDevices().join(", ")
-    );
+  /** What was seen, for the lines that explain a timeout. */
+  report(): ColdplugReport {
+    const unmatched: string[] = [];
+    for (const a of this.unmatched) if (couldBeStorage(a)) unmatched.push(a);
+    return {
+      modaliases: this.modaliases,
+      loaded: this.loader.loadedNames(),
+      failures: this.failures.slice(),
+      unmatched,
+      leftOut: this.unmatched.length - unmatched.length,
+      blockDevices: this.blockDevices(),
+    };
   }
 
   /**

@@ -17,7 +17,7 @@ import { readAttr, readSmallBytes } from "../syscalls/files.js";
 import { MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { listDisks, readGptFile } from "./blockdev.js";
-import type { Coldplug } from "./coldplug.js";
+import type { Coldplug, ColdplugReport } from "./coldplug.js";
 import type { Gpt, GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
 import { attachLoop, LoopFlags } from "./loop.js";
@@ -224,9 +224,75 @@ export function espSelector(k: Kernel, log: Log, configured: string | undefined,
   return typeSelector();
 }
 
+/** How many modaliases no module matched the timeout's details name (a board has dozens of platform devices). */
+const UNMATCHED_SHOWN = 8;
+
 /**
- * Runs coldplug until an ESP is visible and returns every candidate visible then; throws after
- * `timeoutMs` with what was seen.
+ * The fatal line's length to aim for: an 80-column console shows it in three rows. What comes
+ * before the cause ("storage-init: failed to find the ESP: ") is about 40 characters.
+ */
+const LINE_MAX = 200;
+const PREFIX = 40;
+
+/** `s` in at most `max` characters: when longer, its middle cut to "...", so that an errno at its end stays. */
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max - 33) + "..." + s.slice(s.length - 30);
+}
+
+/** The first of `items`, and how many more there are. */
+function firstOf(items: string[], more: string): string {
+  return items[0] + (items.length > 1 ? " (and " + (items.length - 1) + " more " + more + ")" : "");
+}
+
+/**
+ * Why no ESP appeared: the detail lines to log before the fatal line, likeliest cause first (a
+ * disk whose GPT was refused or whose entries were left out, a module that failed, devices a
+ * storage driver could serve that no module matched, then what was loaded and the block devices),
+ * and the fatal line's text, its cause first.
+ */
+export function espTimeout(
+  waited: { seconds: number; what: string },
+  disks: string[],
+  seen: ColdplugReport,
+): { details: string[]; message: string } {
+  const details = disks.slice();
+  for (const f of seen.failures) details.push("module failed: " + f);
+  const shown = seen.unmatched.slice(0, UNMATCHED_SHOWN);
+  if (shown.length > 0) {
+    const more = seen.unmatched.length - shown.length;
+    details.push(
+      "no module for " +
+        seen.unmatched.length +
+        " device" +
+        (seen.unmatched.length === 1 ? "" : "s") +
+        " a storage driver could serve: " +
+        shown.join(", ") +
+        (more > 0 ? " and " + more + " more" : ""),
+    );
+  }
+  details.push("modules loaded: " + (seen.loaded.length === 0 ? "none" : seen.loaded.join(", ")));
+  details.push("block devices: " + seen.blockDevices.join(", "));
+  details.push(
+    seen.modaliases +
+      " modaliases seen" +
+      (seen.leftOut > 0 ? "; " + seen.leftOut + " of devices no storage driver serves not listed" : ""),
+  );
+  let cause: string;
+  if (disks.length > 0) cause = firstOf(disks, "disks");
+  else if (seen.failures.length > 0) cause = firstOf(seen.failures, "modules failed");
+  else if (seen.unmatched.length > 0) cause = "no module for " + firstOf(seen.unmatched, "devices");
+  else if (seen.blockDevices.length === 1 && seen.blockDevices[0] === "none") cause = "no disk appeared";
+  else cause = "no partition of " + seen.blockDevices.join(", ") + " is it";
+  // The cause before what was waited for: the selector goes when both do not fit.
+  let tail = "; waited " + waited.seconds + " s for the ESP (" + waited.what + ")";
+  if (PREFIX + cause.length + tail.length > LINE_MAX) tail = "; waited " + waited.seconds + " s for the ESP";
+  const room = LINE_MAX - PREFIX - tail.length;
+  return { details, message: clip(cause, room) + tail };
+}
+
+/**
+ * Runs coldplug until an ESP is visible and returns every candidate visible then; after
+ * `timeoutMs`, logs why none appeared (espTimeout()'s detail lines) and throws its cause.
  */
 export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp[] {
   const search = newEspSearch();
@@ -234,15 +300,15 @@ export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector
   if (esps !== undefined) return esps;
   const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
   // Why each disk read was not the ESP's: a GPT refused here, or entries of it left out.
-  let disks = "";
+  const disks: string[] = [];
   for (const key of search.gpts.keys()) {
     const known = search.gpts.get(key);
     const why = typeof known === "string" ? known : known?.skipped.join("; ");
-    if (why) disks += "; /dev/" + key.slice(0, key.indexOf(" ")) + ": " + why;
+    if (why) disks.push("/dev/" + key.slice(0, key.indexOf(" ")) + ": " + why);
   }
-  throw new InitError(
-    "timed out after " + timeoutMs / 1000 + " s waiting for the ESP (" + what + "); " + cold.summary() + disks,
-  );
+  const t = espTimeout({ seconds: timeoutMs / 1000, what }, disks, cold.report());
+  for (const line of t.details) log.error(line);
+  throw new InitError(t.message);
 }
 
 /** The ESP's partition node, or its range of the disk. */

@@ -1,5 +1,5 @@
 import test from "ava";
-import { Coldplug } from "../runtime/coldplug.js";
+import { Coldplug, couldBeStorage } from "../runtime/coldplug.js";
 import { Log } from "../runtime/log.js";
 import { ModuleLoader } from "../runtime/modules.js";
 import { FakeKernel } from "./fake_kernel.js";
@@ -46,10 +46,14 @@ test("Coldplug.waitFor() opens the uevent socket once a round loads nothing, the
   );
   t.is(k.ueventSockets, 1);
   t.true(k.now - start >= 2000 && k.now - start < 2300, `waited ${k.now - start} ms`);
-  t.is(
-    cold.summary(),
-    "3 modaliases seen, modules loaded: virtio, virtio_pci, virtio_blk; no module for: pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; block devices: vda",
-  );
+  t.deepEqual(cold.report(), {
+    modaliases: 3,
+    loaded: ["virtio", "virtio_pci", "virtio_blk"],
+    failures: [],
+    unmatched: ["pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01"],
+    leftOut: 0,
+    blockDevices: ["vda"],
+  });
 });
 
 test("Coldplug.waitFor() polls when there is no uevent socket", (t) => {
@@ -93,16 +97,58 @@ test("Coldplug.waitFor() takes an overflowing uevent socket (ENOBUFS) as a reaso
   t.true(reads >= 3, `${reads} reads`);
 });
 
-test("Coldplug.summary() names the first 16 modaliases no module matched, and how many more", (t) => {
+test("Coldplug.report() lists the unmatched devices a storage driver could serve, and counts the others", (t) => {
   const k = new FakeKernel();
   k.mkdirp("/sys/class/block");
   k.addFile("/modules/table", "storage-init-modules 2 6.1.0-test\n");
-  for (let i = 0; i < 20; i++) k.addBusDevice("platform", "dev" + i, "of:Ndev" + i + "T(null)Cvendor,thing" + i);
+  for (let i = 0; i < 3; i++) k.addBusDevice("platform", "dev" + i, "of:Ndev" + i + "T(null)Cvendor,thing" + i);
+  k.addBusDevice("platform", "pcspkr", "platform:pcspkr");
+  k.addBusDevice("platform", "PNP0103:00", "acpi:PNP0103:");
+  k.addBusDevice("pci", "0000:00:01.0", "pci:v00001234d00001111sv00001AF4sd00001100bc03sc00i00");
   const cold = new Coldplug(k, new Log(k), ModuleLoader.open(k, new Log(k), []));
   cold.round();
-  const s = cold.summary();
-  t.regex(
-    s,
-    /; no module for: (of:Ndev\d+T\(null\)Cvendor,thing\d+, ){15}of:Ndev\d+T\(null\)Cvendor,thing\d+ and 4 more; block devices: none$/,
-  );
+  const r = cold.report();
+  t.is(r.modaliases, 6);
+  t.deepEqual(r.unmatched.slice().sort(), [
+    "of:Ndev0T(null)Cvendor,thing0",
+    "of:Ndev1T(null)Cvendor,thing1",
+    "of:Ndev2T(null)Cvendor,thing2",
+  ]);
+  t.is(r.leftOut, 3, "the speaker, the HPET and the display");
+  t.deepEqual(r.blockDevices, ["none"]);
+});
+
+test("couldBeStorage() keeps storage controllers and board devices, and drops what no storage driver serves", (t) => {
+  const keep = [
+    "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01", // AHCI
+    "pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02", // NVMe
+    "pci:v00001B36d0000000Dsv00000000sd00000000bc0Csc03i30", // xHCI
+    "pci:v00001B36d00000007sv00000000sd00000000bc08sc05i01", // SD host
+    "virtio:d00000002v00001AF4",
+    "virtio:d00000008v00001AF4",
+    "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00",
+    "scsi:t-0x00",
+    "scsi:t-0x05",
+    "mmc:block",
+    "of:NmmcT(null)Cfsl,imx8mm-usdhc",
+    "acpi:PRP0001:",
+    "platform:sdhci-tegra",
+  ];
+  const drop = [
+    "pci:v00008086d000029C0sv00001AF4sd00001100bc06sc00i00", // host bridge
+    "pci:v00001234d00001111sv00001AF4sd00001100bc03sc00i00", // display
+    "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00", // network
+    "pci:v00001B36d0000000Dsv00000000sd00000000bc0Csc05i00", // SMBus
+    "virtio:d00000001v00001AF4",
+    "usb:v0627p0001d0000dc00dsc00dp00ic03isc00ip00in00",
+    "scsi:t-0x01",
+    "sdio:c00v02D0dA9A6",
+    "platform:pcspkr",
+    "platform:serial8250",
+    "platform:efi-framebuffer",
+    "acpi:PNP0103:",
+    "acpi:PNP0501:PNP0500:",
+  ];
+  for (const a of keep) t.true(couldBeStorage(a), a);
+  for (const a of drop) t.false(couldBeStorage(a), a);
 });

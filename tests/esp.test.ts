@@ -10,6 +10,7 @@ import {
   readLoaderSelector,
   selects,
   typeSelector,
+  espTimeout,
 } from "../runtime/esp.js";
 import type { EspSelector } from "../runtime/esp.js";
 import type { GptPartition } from "../runtime/gpt.js";
@@ -240,4 +241,56 @@ test("selects() matches a GPT entry by PARTUUID, PARTLABEL or the ESP type; a de
   t.false(selects(parseEspSelector("PARTLABEL=efi"), p));
   t.false(selects(parseEspSelector("/dev/vda1"), p));
   t.false(selects(typeSelector(), { ...p, typeGuid: PartitionType.ROOT_X86_64 }));
+});
+
+const SEEN = {
+  modaliases: 20,
+  loaded: ["virtio", "virtio_pci"],
+  failures: [],
+  unmatched: [],
+  leftOut: 17,
+  blockDevices: ["none"],
+};
+const WAITED = { seconds: 30, what: "storage_init.esp=PARTUUID=5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5b" };
+const UNTIL = "; waited 30 s for the ESP (storage_init.esp=PARTUUID=5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5b)";
+
+test("espTimeout() puts the likeliest cause first: a disk's GPT, then a module that failed, then an unmatched controller", (t) => {
+  const disks = ["/dev/vda: partitions 1 and 2 overlap", "/dev/vdb: no GPT: no signature"];
+  const failures = ['load module nvme (for pci:v...): "/modules/nvme.ko" is missing from the initramfs'];
+  const unmatched = Array.from({ length: 10 }, (_, i) => "of:Nmmc" + i + "T(null)Cvendor,sdhci");
+  const all = espTimeout(WAITED, disks, { ...SEEN, failures, unmatched });
+  t.is(all.message, "/dev/vda: partitions 1 and 2 overlap (and 1 more disks)" + UNTIL);
+  t.deepEqual(all.details, [
+    "/dev/vda: partitions 1 and 2 overlap",
+    "/dev/vdb: no GPT: no signature",
+    "module failed: " + failures[0],
+    "no module for 10 devices a storage driver could serve: " + unmatched.slice(0, 8).join(", ") + " and 2 more",
+    "modules loaded: virtio, virtio_pci",
+    "block devices: none",
+    "20 modaliases seen; 17 of devices no storage driver serves not listed",
+  ]);
+  t.is(
+    espTimeout(WAITED, [], { ...SEEN, failures, unmatched }).message,
+    failures[0] + "; waited 30 s for the ESP",
+    "the selector goes when both do not fit",
+  );
+  t.is(
+    espTimeout(WAITED, [], { ...SEEN, unmatched }).message,
+    "no module for of:Nmmc0T(null)Cvendor,sdhci (and 9 more devices)" + UNTIL,
+  );
+  t.is(espTimeout(WAITED, [], SEEN).message, "no disk appeared" + UNTIL);
+  t.is(
+    espTimeout(WAITED, [], { ...SEEN, blockDevices: ["vda", "vda1"] }).message,
+    "no partition of vda, vda1 is it" + UNTIL,
+  );
+});
+
+test("espTimeout() keeps the fatal line near 200 characters, a long cause cut in the middle so that its errno stays", (t) => {
+  const long = "/dev/sda: " + "partition 7 ends past the last usable LBA; ".repeat(5) + "EIO";
+  const m = "storage-init: failed to find the ESP: " + espTimeout(WAITED, [long], SEEN).message;
+  t.true(m.length <= 200, `${m.length}: ${m}`);
+  t.regex(
+    m,
+    /^storage-init: failed to find the ESP: \/dev\/sda: partition 7 .*\.\.\..*; EIO; waited 30 s for the ESP$/,
+  );
 });
