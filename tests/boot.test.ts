@@ -95,7 +95,8 @@ if (it === test) {
     for (const d of DISKS) if (!("arch" in d) || itArm === test) await buildDisk(d);
     for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
     for (const m of Object.keys(MOK) as MokCase[]) await mokDisk(m);
-    if (itArm === test) await arm64SignedDisk();
+    await untrustedDisk("x86-64");
+    if (itArm === test) await untrustedDisk("arm64");
     await demoDisk();
   });
 }
@@ -251,17 +252,35 @@ async function mokBoot(name: MokCase): Promise<{ r: Boot; ddis: RepartDdi[] }> {
 }
 
 /**
- * An arm64 DDI signed by systemd-repart with the "mok" key, on a plain ESP disk: booted directly
- * (no firmware, so no MOK), its signature reaches the arm64 kernel, which trusts no such key.
+ * A DDI signed by systemd-repart with the "other" key, which no machine here trusts (a key only
+ * the build pipeline knows), on a plain ESP disk booted directly: no firmware, so no MOK either,
+ * as on a board without Secure Boot.
  */
-async function arm64SignedDisk(): Promise<{ disk: string; ddi: RepartDdi }> {
-  const ddi = (await buildRepartDdi({ version: "1", signWith: "mok", arch: "arm64" })) as RepartDdi;
-  const dir = join(ROOT, ".build", "arm64-signed");
+async function untrustedDisk(arch: "x86-64" | "arm64"): Promise<{ disk: string; ddi: RepartDdi }> {
+  const ddi = (await buildRepartDdi({ version: "1", signWith: "other", arch })) as RepartDdi;
+  const dir = join(ROOT, ".build", "untrusted-" + arch);
   mkdirSync(dir, { recursive: true });
   const disk = buildEspDisk(join(dir, "disk.img"), [{ src: ddi.ddi, path: "/EFI/storage-init/root.raw" }], {
     espPartUuid: ESP_PART_UUID,
   });
   return { disk, ddi };
+}
+
+/** Boots the untrusted-key disk of `arch` directly with `append`. */
+async function untrustedBoot(arch: "x86-64" | "arm64", append: string): Promise<{ r: Boot; ddi: RepartDdi }> {
+  const { disk: d, ddi } = await untrustedDisk(arch);
+  const arm = arch === "arm64";
+  const r = await slot(() =>
+    bootQemu({
+      arch,
+      kernel: arm ? kernelArm64.vmlinuz : kernel.vmlinuz,
+      initrd: arm ? INITRD_ARM64 : INITRD,
+      append: `roothash=${ddi.rootHash} storage_init.timeout=20 ${append}`,
+      drives: [{ file: d, if: arm ? "virtio-mmio" : "virtio" }],
+      timeoutMs: BOOT_LIMIT_MS,
+    }),
+  );
+  return { r, ddi };
 }
 
 function disk(opts: object): Promise<Disk> {
@@ -739,18 +758,48 @@ it("boot fails: the DDI is missing from the ESP", async (t) => {
   );
 });
 
-it("boot fails: no ESP on the disk times out naming what it waited for", async (t) => {
+/**
+ * The storage-init lines of a boot that timed out waiting for the ESP, from the first of the
+ * details before the fatal line to the fatal line, which must be at most 200 characters.
+ */
+function timeoutLines(t: ExecutionContext, r: Boot, details: number): string[] {
+  const ours = stampedLines(r.output)
+    .map((l) => l.text)
+    .filter((l) => l.startsWith("storage-init: "));
+  const at = ours.findIndex((l) => l.startsWith("storage-init: failed to "));
+  t.true(at >= details, r.output);
+  t.true(ours[at].length <= 200, `${ours[at].length} characters: ${ours[at]}`);
+  return ours.slice(at - details, at + 1);
+}
+
+/** The detail lines every ESP timeout ends with: modules loaded, block devices, modaliases seen. */
+function lastDetails(t: ExecutionContext, got: string[], loaded: RegExp, blocks: string): void {
+  t.regex(got[got.length - 4], loaded);
+  t.is(got[got.length - 3], "storage-init: block devices: " + blocks);
+  t.regex(
+    got[got.length - 2],
+    /^storage-init: \d+ modaliases seen; \d+ of devices no storage driver serves not listed$/,
+  );
+}
+
+it("boot fails: no ESP on the disk times out, the cause first in a short fatal line, the details before it", async (t) => {
   const { r } = await boot({
     disk: { noEsp: true },
     append: "roothash=HASH storage_init.timeout=3 storage_init.failure_delay=0",
   });
-  failedWith(
+  const fatal =
+    "storage-init: failed to find the ESP: no partition of vda, vda1 is it; waited 3 s for the ESP (the ESP partition type)";
+  failedWith(t, r, fatal, "reboot", 0);
+  // q35's bridges, display, timers, serial port and keyboard are not storage: none is listed.
+  const got = timeoutLines(t, r, 3);
+  lastDetails(
     t,
-    r,
-    /^storage-init: failed to find the ESP: timed out after 3 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci, virtio_pci_legacy_dev, virtio_pci_modern_dev, virtio_ring, virtio, virtio_pci, virtio_blk; no module for: pci:v[0-9A-F]{8}d[^;]*; block devices: vda, vda1$/,
-    "reboot",
-    0,
+    got,
+    /^storage-init: modules loaded: scsi_common, scsi_mod, libata, libahci, ahci, virtio_pci_legacy_dev, virtio_pci_modern_dev, virtio_ring, virtio, virtio_pci, virtio_blk$/,
+    "vda, vda1",
   );
+  t.is(got[3], fatal);
+  t.notRegex(r.output, /no module for/);
 });
 
 it("boot fails: a disk that never appears times out (q35's AHCI controller is real hardware: ahci loads)", async (t) => {
@@ -758,28 +807,28 @@ it("boot fails: a disk that never appears times out (q35's AHCI controller is re
     noDisk: true,
     append: "roothash=HASH storage_init.timeout=2 storage_init.failure_delay=0 storage_init.on_failure=poweroff",
   });
-  failedWith(
-    t,
-    r,
-    /^storage-init: failed to find the ESP: timed out after 2 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: scsi_common, scsi_mod, libata, libahci, ahci; no module for: pci:v[0-9A-F]{8}d[^;]*; block devices: none$/,
-    "poweroff",
-    0,
-  );
+  const fatal =
+    "storage-init: failed to find the ESP: no disk appeared; waited 2 s for the ESP (the ESP partition type)";
+  failedWith(t, r, fatal, "poweroff", 0);
+  const got = timeoutLines(t, r, 3);
+  lastDetails(t, got, /^storage-init: modules loaded: scsi_common, scsi_mod, libata, libahci, ahci$/, "none");
+  t.is(got[3], fatal);
 });
 
-it("boot fails: a required module missing from the initramfs", async (t) => {
+it("boot fails: a required module missing from the initramfs is the cause the fatal line gives first", async (t) => {
   // The same initramfs with virtio_blk.ko taken out (the table still names it).
   const initrd = join(ROOT, ".build", "initramfs-no-virtio_blk.cpio.gz");
   const entries = readCpio(gunzipSync(readFileSync(INITRD)));
   writeFileSync(initrd, gzipSync(cpioArchive(entries.filter((e) => e.path !== "modules/virtio_blk.ko"))));
   const { r } = await boot({ initrd, append: "roothash=HASH storage_init.timeout=3 storage_init.failure_delay=0" });
-  failedWith(
-    t,
-    r,
-    /^storage-init: failed to find the ESP: timed out after 3 s waiting for the ESP \(the ESP partition type\); \d+ modaliases seen, modules loaded: .*virtio_pci; failed: load module virtio_blk \(for virtio:d00000002v00001AF4\): "\/modules\/virtio_blk.ko" is missing from the initramfs; no module for: pci:v[0-9A-F]{8}d[^;]*; block devices: none$/,
-    "reboot",
-    0,
-  );
+  const why =
+    'load module virtio_blk (for virtio:d00000002v00001AF4): "/modules/virtio_blk.ko" is missing from the initramfs';
+  const fatal = `storage-init: failed to find the ESP: ${why}; waited 3 s for the ESP (the ESP partition type)`;
+  failedWith(t, r, fatal, "reboot", 0);
+  const got = timeoutLines(t, r, 4);
+  t.is(got[0], "storage-init: module failed: " + why);
+  lastDetails(t, got, /^storage-init: modules loaded: .*, virtio_pci$/, "none");
+  t.is(got[4], fatal);
 });
 
 it("boot fails: on_failure=shell without a shell says so and reboots", async (t) => {
@@ -812,28 +861,52 @@ it("boot fails: the runtime out of memory at start ends in the fatal line and th
   t.regex(r.output, /porffor: (failed to reserve gc metadata|out of memory)/);
 });
 
-itArm(
-  "arm64: a signed DDI's signature goes to the arm64 kernel's keyring, which refuses a key it does not trust (ENOKEY)",
-  async (t) => {
-    const { disk: d, ddi } = await arm64SignedDisk();
-    const r = await slot(() =>
-      bootQemu({
-        arch: "arm64",
-        kernel: kernelArm64.vmlinuz,
-        initrd: INITRD_ARM64,
-        append:
-          "storage_init.root_policy=signed storage_init.timeout=20 storage_init.on_failure=poweroff storage_init.failure_delay=0",
-        drives: [{ file: d, if: "virtio-mmio" }],
-        timeoutMs: BOOT_LIMIT_MS,
-      }),
-    );
-    failedWith(
-      t,
-      r,
-      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${ddi.rootHash} (certificate SHA-256 ${ddi.fingerprint}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it`,
-      "poweroff",
-      0,
-    );
-    t.regex(r.output, /storage-init: loaded dm_verity require_signatures=1 \(/);
-  },
-);
+// ---- a signature the kernel refuses, on a root roothash= pins ----
+
+for (const arch of ["x86-64", "arm64"] as const) {
+  const itA = arch === "arm64" ? itArm : it;
+  itA(
+    `${arch}: a DDI signed by a key the kernel does not trust boots pinned by roothash=: the signature tried first, then one warning`,
+    async (t) => {
+      const { r, ddi } = await untrustedBoot(arch, "storage_init.debug loglevel=8");
+      // (storage_init.debug names the modalias each module was loaded for)
+      reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by the ESP partition type\)/, []);
+      const texts = stampedLines(r.output).map((l) => l.text);
+      t.deepEqual(
+        texts.filter((l) => l.includes("refused the signature")),
+        [
+          `storage-init: the kernel refused the signature of root hash ${ddi.rootHash} (certificate SHA-256 ${ddi.fingerprint}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; roothash= pins the root: activating it without the signature`,
+        ],
+      );
+      // What was loaded: the table naming the signature, refused; then the pinned hash alone.
+      const tables = texts.filter((l) => l.startsWith("storage-init: verity table: "));
+      t.is(tables.length, 2, tables.join("\n"));
+      t.regex(
+        tables[0],
+        new RegExp(` sha256 ${ddi.rootHash} [0-9a-f]+ 2 root_hash_sig_key_desc storage-init:root-verity:[0-9a-f]{32}$`),
+      );
+      t.regex(tables[1], new RegExp(` sha256 ${ddi.rootHash} [0-9a-f]+$`));
+      t.notRegex(r.output, /the kernel accepted the signature/);
+      t.notRegex(r.output, /loaded dm_verity require_signatures=1/);
+    },
+  );
+
+  itA(
+    `${arch}: the same DDI pinned by roothash= with storage_init.root_policy=signed is refused (ENOKEY), nothing activated`,
+    async (t) => {
+      const { r, ddi } = await untrustedBoot(
+        arch,
+        "storage_init.root_policy=signed storage_init.on_failure=poweroff storage_init.failure_delay=0",
+      );
+      failedWith(
+        t,
+        r,
+        `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${ddi.rootHash} (certificate SHA-256 ${ddi.fingerprint}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it`,
+        "poweroff",
+        0,
+      );
+      t.regex(r.output, /storage-init: loaded dm_verity require_signatures=1 \(/);
+      t.notRegex(r.output, /storage-init: dm-verity \/dev\/dm-0|without the signature|storage-init: mounted /);
+    },
+  );
+}
