@@ -17,9 +17,10 @@ export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
 /**
  * How the root is verified, in systemd's image-policy words: `verity`, pinned by roothash= (a
- * signature partition, when the DDI has one, is checked as well); `signed`, the root hash taken
- * from the DDI's signature partition once the kernel accepts its signature (roothash=, if given,
- * must match it).
+ * signature the DDI carries for it is tried first; one the kernel refuses is warned of, and the
+ * pinned hash activated without it); `signed`, the root hash taken from the DDI's signature
+ * partition once the kernel accepts its signature, never without (roothash=, if given, must
+ * match it: the hash pinned and the signature required).
  */
 export type RootPolicy = "verity" | "signed";
 
