@@ -30,12 +30,18 @@ export const ARCHES = {
 };
 
 /**
- * Build facts the init declares (runtime/main.ts, runtime/cmdline.ts); tsbundle writes them in
- * as literals. `rootPolicy` "signed": the init requires signed roots (storage_init.root_policy=).
+ * Build facts the init declares (runtime/build_facts.ts); tsbundle writes them in as literals.
+ * `rootPolicy` "signed": the init requires signed roots (storage_init.root_policy=);
+ * `minVersion`: the oldest image version it boots (storage_init.min_version=), "" for none.
  */
-export function buildDefines(arch = "x86-64", rootPolicy = "verity") {
+export function buildDefines(arch = "x86-64", rootPolicy = "verity", minVersion = "") {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
-  return { STORAGE_INIT_VERSION: pkg.version, STORAGE_INIT_ARCH: arch, STORAGE_INIT_ROOT_POLICY: rootPolicy };
+  return {
+    STORAGE_INIT_VERSION: pkg.version,
+    STORAGE_INIT_ARCH: arch,
+    STORAGE_INIT_ROOT_POLICY: rootPolicy,
+    STORAGE_INIT_MIN_VERSION: minVersion,
+  };
 }
 
 /**
@@ -47,7 +53,7 @@ export function buildDefines(arch = "x86-64", rootPolicy = "verity") {
 export async function compileNative(
   entry,
   out,
-  { quiet = false, allowHazards = false, arch = "x86-64", rootPolicy = "verity" } = {},
+  { quiet = false, allowHazards = false, arch = "x86-64", rootPolicy = "verity", minVersion = "" } = {},
 ) {
   const target = ARCHES[arch];
   if (!target) throw new Error(`unknown architecture ${arch}; known: ${Object.keys(ARCHES).join(", ")}`);
@@ -69,7 +75,7 @@ export async function compileNative(
       ts,
       bundleTypeScript(entry, {
         tsconfig: join(ROOT, "tsconfig.json"),
-        defines: buildDefines(arch, rootPolicy),
+        defines: buildDefines(arch, rootPolicy, minVersion),
         allowHazards,
       }),
     );

@@ -6,7 +6,7 @@ import { crc32, crc32Js } from "../../lib/crc32.js";
 import { PartitionType } from "../../lib/facts.js";
 import { toHex } from "../../lib/hex.js";
 import { selectDdiPartitions } from "../../runtime/ddi.js";
-import { ARCH } from "../../runtime/main.js";
+import { ARCH } from "../../runtime/build_facts.js";
 import { parseLoaderDevicePartUuid } from "../../runtime/esp.js";
 import { parseGpt } from "../../runtime/gpt.js";
 import { encodeLoopConfig } from "../../runtime/loop.js";
