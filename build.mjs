@@ -19,6 +19,9 @@
 //                                       the DDI's signature partition, checked by the kernel
 //                                       (storage_init.root_policy=signed, which the command
 //                                       line cannot lower); --uki then takes no --roothash
+//   node build.mjs --min-version V ...  an init that activates no image older than V (IMAGE_VERSION=
+//                                       of the image's os-release; storage_init.min_version=,
+//                                       which the command line can raise, never lower)
 //   node build.mjs tests                what the boot tests boot: the init with every storage
 //                                       class, for the Debian kernels qemu/kernel.mjs fetches
 //                                       (x86-64 and arm64)
@@ -35,9 +38,10 @@ const { hardwareModules } = await import("./toolchain/module_closure.ts");
 const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
 const { ARCHES } = await import("./toolchain/native.mjs");
+const { versionProblem } = await import("./runtime/vpick.ts");
 
 const USAGE =
-  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] " +
+  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--min-version V] " +
   "[--uki [--roothash HEX] [--cmdline TEXT] " +
   "[--sign-key KEY --sign-cert CERT] [--os-release FILE]] | tests";
 
@@ -51,7 +55,7 @@ async function cli(argv) {
     await buildInit({ kernelDir: fetchKernel("arm64").root, storage: ["all"], arch: "arm64" });
     return;
   }
-  const o = { storage: ["all"], uki: false, cmdline: "", arch: "x86-64", rootPolicy: "verity" };
+  const o = { storage: ["all"], uki: false, cmdline: "", arch: "x86-64", rootPolicy: "verity", minVersion: "" };
   const value = (i) => {
     if (i >= argv.length) throw new Error(`${argv[i - 1]} needs a value; ${USAGE}`);
     return argv[i];
@@ -64,6 +68,7 @@ async function cli(argv) {
     else if (a === "--arch") o.arch = value(++i);
     else if (a === "--roothash") o.rootHash = value(++i);
     else if (a === "--root-policy") o.rootPolicy = value(++i);
+    else if (a === "--min-version") o.minVersion = value(++i);
     else if (a === "--cmdline") o.cmdline = value(++i);
     else if (a === "--sign-key") o.signKey = resolve(value(++i));
     else if (a === "--sign-cert") o.signCert = resolve(value(++i));
@@ -80,6 +85,8 @@ async function cli(argv) {
       "--uki needs --roothash with the DDI's root hash (64 or 128 hex digits): it is what the signed command line pins " +
         "(or --root-policy signed: the root hash from the DDI's own signature)",
     );
+  if (o.minVersion !== "" && versionProblem(o.minVersion) !== "")
+    throw new Error(`--min-version ${versionProblem(o.minVersion)}`);
   if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");
   if (!(o.arch in ARCHES)) throw new Error(`--arch ${o.arch}: ${Object.keys(ARCHES).join(" or ")}`);
   hardwareModules(o.storage, o.arch); // an unknown class stops here, before the compile
@@ -91,7 +98,13 @@ async function cli(argv) {
       `build: kernel ${k.version} from Debian's ${k.package} (in ${relative(ROOT, k.root)}; --kernel DIR for another)`,
     );
   } else console.log(`build: kernel ${kernelRelease(o.kernelDir)} from ${o.kernelDir}`);
-  const built = await buildInit({ kernelDir: o.kernelDir, storage: o.storage, arch: o.arch, rootPolicy: o.rootPolicy });
+  const built = await buildInit({
+    kernelDir: o.kernelDir,
+    storage: o.storage,
+    arch: o.arch,
+    rootPolicy: o.rootPolicy,
+    minVersion: o.minVersion,
+  });
   if (!o.uki) return;
   const release = kernelRelease(o.kernelDir);
   const vmlinuz = join(o.kernelDir, "boot", `vmlinuz-${release}`);

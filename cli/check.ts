@@ -11,8 +11,10 @@
  * (`veritysetup verify`, cryptsetup's own implementation). A signature the boot would have the
  * kernel check is checked here with openssl against the certificates given (`--certificate`:
  * those the target kernel's keyrings hold): with storage_init.root_policy=signed it must verify;
- * pinned by roothash=, one that is not checked or does not verify is a warning, as at boot. The
- * first DDI that passes is the one the boot takes.
+ * pinned by roothash=, one that is not checked or does not verify is a warning, as at boot. Then
+ * what the boot checks in the mounted root, on the erofs extracted: an init, and the image's
+ * version (IMAGE_VERSION=) against its name and storage_init.min_version=. The first DDI that
+ * passes is the one the boot takes.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -28,7 +30,8 @@ import { parseEspSelector, selects, typeSelector } from "../runtime/esp.js";
 import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
-import { isVpickDir, readVpickDir } from "../runtime/vpick.js";
+import { chooseInit, readImageVersion } from "../runtime/root_files.js";
+import { imageVersionRefusal, isVpickDir, readVpickDir } from "../runtime/vpick.js";
 import type { Candidate } from "../runtime/vpick.js";
 import { NodeKernel } from "./node_kernel.js";
 
@@ -83,11 +86,16 @@ function imageEsps(disk: string, selector: string | undefined, tmp: string): Arr
  * The DDIs to try on the ESP in `esp`, in the boot's order (readVpickDir(), as the boot reads a
  * vpick directory); names passed over are said.
  */
-function candidates(esp: string, config: Config, arch: string, say: (s: string) => void): string[] {
-  const out: string[] = [];
+function candidates(
+  esp: string,
+  config: Config,
+  arch: string,
+  say: (s: string) => void,
+): Array<{ path: string; claimed: string | undefined }> {
+  const out: Array<{ path: string; claimed: string | undefined }> = [];
   for (const path of config.ddiPaths) {
     if (!isVpickDir(path)) {
-      out.push(path);
+      out.push({ path, claimed: undefined });
       continue;
     }
     let found: Candidate[];
@@ -98,7 +106,7 @@ function candidates(esp: string, config: Config, arch: string, say: (s: string) 
       continue;
     }
     for (const c of found) {
-      if (c.skipped === "") out.push(c.path);
+      if (c.skipped === "") out.push({ path: c.path, claimed: c.entry?.version });
       else say(`  passed over ${c.path}: ${c.skipped}`);
     }
   }
@@ -163,9 +171,38 @@ function checkSignature(sig: VeritySignature, certificates: string[], tmp: strin
   say(`  signature verifies over root hash ${sig.rootHash} with a --certificate`);
 }
 
+/**
+ * What the boot checks once the root is mounted, with its own functions over the erofs
+ * extracted (fsck.erofs, erofs-utils' own reader): an init to execute, and the image's version
+ * against the name's and the floor.
+ */
+function checkMountedRoot(
+  data: string,
+  claimed: string | undefined,
+  config: Config,
+  tmp: string,
+  say: (s: string) => void,
+): void {
+  const tree = join(tmp, "tree");
+  tool("fsck.erofs", [`--extract=${tree}`, "--no-preserve", data]);
+  const init = chooseInit(k, tree, config.init);
+  if (init.path === undefined) throw new Error(`no init in the root (tried ${init.tried.join(", ")})`);
+  const v = readImageVersion(k, tree);
+  say(
+    `  root: init ${init.path}; ` +
+      (v.version === "" ? "no IMAGE_VERSION=" : `IMAGE_VERSION=${v.version} (${v.file})`) +
+      (config.minVersion === "" ? "" : `, floor ${config.minVersion}`),
+  );
+  const refusal = imageVersionRefusal(config.rootPolicy === "signed", claimed, v.version, config.minVersion);
+  if (refusal !== "") throw new Error(refusal);
+  if (claimed !== undefined && v.version !== "" && claimed !== v.version)
+    say(`  warning: its name says version ${claimed}, the image says IMAGE_VERSION=${v.version}`);
+}
+
 /** Checks the DDI file `ddi` as the boot would; throws with the first reason it fails. */
 function checkDdi(
   ddi: string,
+  claimed: string | undefined,
   config: Config,
   opts: Required<CheckOptions>,
   tmp: string,
@@ -180,6 +217,9 @@ function checkDdi(
   const verity = layout.verity;
   if (verity === undefined) {
     say("  systemd.verity=0: no verification (the boot mounts it unverified)");
+    const data = join(tmp, "root");
+    writeFileSync(data, readAt(ddi, layout.root.offset, layout.root.size));
+    checkMountedRoot(data, claimed, config, tmp, say);
     return;
   }
   const sb = parseVeritySuperblock(readAt(ddi, verity.partition.offset, VERITY_SUPERBLOCK_SIZE));
@@ -208,17 +248,19 @@ function checkDdi(
     throw new Error(`the root hash recomputed over the data is not ${source} (veritysetup verify: ${err})`);
   }
   say(`  root hash recomputed over the data: matches ${source}`);
-  if (verity.signature === undefined) return;
-  try {
-    checkSignature(verity.signature, opts.certificates, tmp, say);
-  } catch (e) {
-    if (config.rootPolicy === "signed") throw e;
-    // As the boot: roothash= vouches for the root, and a signature the kernel refuses is warned of.
-    say(
-      `  warning: the signature ${opts.certificates.length === 0 ? "was not checked" : "did not verify"}: ${errorText(e)}; ` +
-        "roothash= pins the root, so the boot activates it without the signature where the kernel refuses it",
-    );
+  if (verity.signature !== undefined) {
+    try {
+      checkSignature(verity.signature, opts.certificates, tmp, say);
+    } catch (e) {
+      if (config.rootPolicy === "signed") throw e;
+      // As the boot: roothash= vouches for the root, and a signature the kernel refuses is warned of.
+      say(
+        `  warning: the signature ${opts.certificates.length === 0 ? "was not checked" : "did not verify"}: ${errorText(e)}; ` +
+          "roothash= pins the root, so the boot activates it without the signature where the kernel refuses it",
+      );
+    }
   }
+  checkMountedRoot(data, claimed, config, tmp, say);
 }
 
 /**
@@ -243,6 +285,10 @@ export function check(target: string, cmdline: string, options: CheckOptions = {
       ? "policy: signed: the root hash comes from a signature the kernel accepts"
       : `policy: verity: roothash= pins the root`,
   );
+  if (config.minVersion !== "")
+    say(
+      `floor: storage_init.min_version=${config.minVersion}: no image older activates, nor one without IMAGE_VERSION=`,
+    );
   const tmp = mkdtempSync(join(tmpdir(), "storage-init-check-"));
   try {
     const dir = statSync(target).isDirectory();
@@ -254,7 +300,7 @@ export function check(target: string, cmdline: string, options: CheckOptions = {
       say(`ESP ${esp.name}:`);
       const paths = candidates(esp.dir, config, opts.arch, say);
       if (paths.length === 0) say(`  no DDI to try (storage_init.ddi=${config.ddiPaths.join(",")})`);
-      for (const path of paths) {
+      for (const { path, claimed } of paths) {
         say(`  DDI ${path}`);
         const work = join(tmp, "work");
         rmSync(work, { recursive: true, force: true });
@@ -262,7 +308,7 @@ export function check(target: string, cmdline: string, options: CheckOptions = {
         try {
           const file = join(esp.dir, path);
           if (!existsSync(file)) throw new Error(`no DDI at ${path}`);
-          checkDdi(file, config, opts, work, say);
+          checkDdi(file, claimed, config, opts, work, say);
           say(`verdict: the boot would take ${path} on ESP ${esp.name}, and its root verifies`);
           return { ok: true, lines };
         } catch (e) {

@@ -21,7 +21,8 @@ export class InitError {
 }
 
 /** What a `ParseError` was parsing. */
-export type ParseSource = "gpt" | "verity" | "module-table" | "esp-selector" | "ddi" | "erofs" | "verity-sig" | "vpick";
+export type ParseSource =
+  "gpt" | "verity" | "module-table" | "esp-selector" | "ddi" | "erofs" | "verity-sig" | "vpick" | "root";
 
 /** Untrusted input (a disk, an image, a table) that is not what it must be. */
 export class ParseError extends InitError {

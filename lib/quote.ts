@@ -19,3 +19,19 @@ export function quote(s: string): string {
   }
   return out + '"';
 }
+
+/**
+ * `s` as a JSON string: printable ASCII stays, `"` and `\\` are escaped, every other character
+ * is \\uNNNN (JSON has no \\x), so that the result is ASCII whatever a hostile name held. Not
+ * JSON.stringify (porffor: json-stringify-wide).
+ */
+export function jsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 92) out += "\\" + s[i];
+    else if (c >= 32 && c < 127) out += s[i];
+    else out += "\\u" + hexByte(c >> 8) + hexByte(c & 255);
+  }
+  return out + '"';
+}

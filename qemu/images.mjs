@@ -24,6 +24,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -37,7 +38,7 @@ import { CACHE, elfEntry, requireTool, ROOT, run } from "../toolchain/tools.mjs"
 import { DISK_GUID, EROFS_UUID, ESP_PART_UUID, VERITY_SALT, VERITY_UUID } from "./test_disk.ts";
 
 const MIB = 1024 * 1024;
-const IMAGE_FORMAT = 4; // bump when this file changes what it builds
+const IMAGE_FORMAT = 5; // bump when this file changes what it builds
 
 function alignUp(n, a) {
   return Math.ceil(n / a) * a;
@@ -359,7 +360,8 @@ export function certificateFingerprint(cert) {
 
 /**
  * A DDI made by systemd-repart (bookworm-backports' 254, --offline): an erofs root of the test
- * tree with /etc/storage-init-version holding `version`, its root-verity partition, and with
+ * tree with /etc/storage-init-version holding `version` and its os-release saying
+ * IMAGE_VERSION=`version` (/usr/lib/os-release, /etc/os-release a link), its root-verity partition, and with
  * `signWith` ("mok" or "other", testKey()) a root-verity-sig partition signed by that key.
  * `corruptSignature` flips a byte near the end of the PKCS#7 (its signature value), keeping the
  * JSON well-formed. Cached like buildDisk. Returns { ddi, rootHash, signed, fingerprint }.
@@ -375,6 +377,14 @@ export async function buildRepartDdi({ version = "1", signWith, corruptSignature
   mkdirSync(join(tmp, "defs"));
   const { tree } = await buildMarkerTree(tmp, arch);
   writeFileSync(join(tree, "etc", "storage-init-version"), `${version}\n`);
+  // As a distribution lays it out: the image's version in /usr/lib/os-release, /etc/os-release a link to it.
+  mkdirSync(join(tree, "usr", "lib"), { recursive: true });
+  writeFileSync(
+    join(tree, "usr", "lib", "os-release"),
+    `ID=storage-init-test\nPRETTY_NAME="storage-init test root"\nIMAGE_ID=root\nIMAGE_VERSION=${version}\n`,
+  );
+  rmSync(join(tree, "etc", "os-release"));
+  symlinkSync("../usr/lib/os-release", join(tree, "etc", "os-release"));
   const defs = {
     "10-root.conf": `[Partition]\nType=root-${arch}\nFormat=erofs\nCopyFiles=${tree}:/\nVerity=data\nVerityMatchKey=root\nMinimize=best\n`,
     "20-root-verity.conf": `[Partition]\nType=root-${arch}-verity\nVerity=hash\nVerityMatchKey=root\nMinimize=best\n`,

@@ -4,7 +4,7 @@
  * repeated later wins, unknown keys are ignored. The command line is signed as part of the UKI,
  * so it is the trusted source of the root hash; values are still validated strictly.
  *
- * `parseCmdline(text)` never throws: problems are returned in `errors`, and `main` decides.
+ * `parseCmdline(text)` never throws: problems are returned in `problems`, and `main` decides.
  */
 
 import { DEFAULT_DDI_PATH } from "../lib/facts.js";
@@ -12,6 +12,8 @@ import { isHex } from "../lib/hex.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
 import { replaceText, splitText } from "../lib/text.js";
+import { BUILD_MIN_VERSION, BUILD_ROOT_POLICY } from "./build_facts.js";
+import { compareVersions, versionProblem } from "./vpick.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
 
@@ -23,12 +25,6 @@ export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
  * match it: the hash pinned and the signature required).
  */
 export type RootPolicy = "verity" | "signed";
-
-/** Build fact: `node build.mjs --root-policy signed` makes signed roots the default and the floor. */
-declare const STORAGE_INIT_ROOT_POLICY: string | undefined;
-/** The policy this build requires at least: the command line may raise it, never lower it. */
-export const BUILD_ROOT_POLICY: RootPolicy =
-  typeof STORAGE_INIT_ROOT_POLICY !== "undefined" && STORAGE_INIT_ROOT_POLICY === "signed" ? "signed" : "verity";
 
 /** The parameters the command line gives a module. */
 export interface ModuleParams {
@@ -45,6 +41,12 @@ export interface Config {
   verityOptions: string[];
   /** `storage_init.root_policy=`: pinned by roothash=, or signed (RootPolicy). */
   rootPolicy: RootPolicy;
+  /**
+   * `storage_init.min_version=`: the oldest image version that may activate (IMAGE_VERSION= of
+   * its os-release, compared as versions are); "" for no floor. An init built with
+   * `--min-version` starts from that floor, and the command line can only raise it.
+   */
+  minVersion: string;
   /** `storage_init.allow_weak_hash`: verity digests shorter than 256 bits (sha1) are taken. */
   allowWeakHash: boolean;
   root: string | undefined;
@@ -204,6 +206,7 @@ export function defaultConfig(): Config {
     verityDisabled: false,
     verityOptions: [],
     rootPolicy: BUILD_ROOT_POLICY,
+    minVersion: BUILD_MIN_VERSION,
     allowWeakHash: false,
     root: undefined,
     rootFsType: "erofs",
@@ -253,6 +256,15 @@ export function parseCmdline(text: string): Config {
       else if (v === "verity" && BUILD_ROOT_POLICY === "signed")
         p.push("storage_init.root_policy=verity is refused: this build requires signed roots");
       else c.rootPolicy = v;
+    } else if (key === "storage_init.min_version") {
+      const v = value === undefined ? "" : value;
+      const bad = versionProblem(v);
+      if (bad !== "") p.push("storage_init.min_version=" + quote(v) + ": " + bad);
+      else if (BUILD_MIN_VERSION !== "" && compareVersions(v, BUILD_MIN_VERSION) < 0)
+        p.push(
+          "storage_init.min_version=" + v + " is refused: this build boots nothing older than " + BUILD_MIN_VERSION,
+        );
+      else c.minVersion = v;
     } else if (key === "storage_init.allow_weak_hash") {
       const b = parseBoolean(value);
       if (b === undefined)

@@ -6,10 +6,9 @@
  * Times are CLOCK_MONOTONIC, the clock of the kernel's printk timestamps; timings.json survives
  * the switch root.
  */
-import { utf8Encode } from "../lib/bytes.js";
 import { fixedPoint, formatMs } from "../lib/numbers.js";
 import { splitText } from "../lib/text.js";
-import { OpenFlags } from "../syscalls/kernel.js";
+import { writeSmallFile } from "../syscalls/files.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { defaultConfig } from "./cmdline.js";
 import type { Config } from "./cmdline.js";
@@ -86,6 +85,16 @@ export class BootRun {
     this.current = { phase: id, startMs: this.k.monotonicMs(), endMs: 0 };
   }
 
+  /**
+   * Names phase `id` (and `detail`) for the fatal line without starting a timing: a failure found
+   * while the search is between candidates is the phase's, though the phase does not run again.
+   */
+  failIn(id: PhaseId, detail: string): void {
+    this.phase = id;
+    this.detail = detail;
+    this.k.setFailureAction(this.doing(), rebootCommand(this.config.onFailure), this.config.failureDelayMs);
+  }
+
   /** What the running phase was doing, for the fatal line: "failed to " + doing(). */
   doing(): string {
     const text = phaseDoing(this.phase);
@@ -147,14 +156,7 @@ export class BootRun {
   writeTimings(): number {
     this.end();
     mkdirAll(this.k, TIMINGS_DIR, 0o755);
-    const fd = this.k.open(TIMINGS_FILE, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC, 0o644);
-    try {
-      this.k.write(fd, utf8Encode(this.toJson() + "\n"));
-    } catch (e) {
-      this.k.close(fd);
-      throw e;
-    }
-    this.k.close(fd);
+    writeSmallFile(this.k, TIMINGS_FILE, this.toJson() + "\n", 0o644);
     return this.k.monotonicMs() - this.startMs;
   }
 }

@@ -49,6 +49,10 @@ export interface RootDevice {
   path: string;
   /** True when dm-verity checks every block read from it. */
   verified: boolean;
+  /** The root hash dm-verity checks against ("" when not verified). */
+  rootHash: string;
+  /** True when the kernel accepted the signature of the root hash (the table names it). */
+  signed: boolean;
   /** Loop device fds to close once the root is mounted (the mount then holds the devices). */
   held: number[];
 }
@@ -85,11 +89,12 @@ export function setUpRootDevice(
   const verity = ddi.verity;
   if (verity === undefined) {
     log.warn("systemd.verity=0: mounting the root WITHOUT verification");
-    return { path: rootLoop.path, verified: false, held: [rootLoop.fd] };
+    return { path: rootLoop.path, verified: false, rootHash: "", signed: false, held: [rootLoop.fd] };
   }
   const held = [rootLoop.fd];
-  const path = verityOrRelease(k, log, loader, { ddiFile, ddi, verity, policy, rootLoop, held });
-  return { path, verified: true, held };
+  const made = { signed: false };
+  const path = verityOrRelease(k, log, loader, { ddiFile, ddi, verity, policy, rootLoop, held, made });
+  return { path, verified: true, rootHash: verity.rootHash, signed: made.signed, held };
 }
 
 /** What setUpVerity() works on: the DDI, its verity partition and policy, and the loop fds held. */
@@ -101,6 +106,8 @@ interface VerityJob {
   rootLoop: LoopDevice;
   /** Loop device fds; setUpVerity() adds the verity partition's. */
   held: number[];
+  /** What setUpVerity() made: whether the table names a signature the kernel accepted. */
+  made: { signed: boolean };
 }
 
 /**
@@ -209,6 +216,7 @@ function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob):
       verityLoop.path +
       (signed && sig !== undefined ? "; the kernel accepted the " + signatureName(sig) : ""),
   );
+  job.made.signed = signed;
   return made.path;
 }
 
@@ -317,4 +325,24 @@ export function mountRoot(
     throw root.verified ? explainEio(k, e) : e;
   }
   for (const fd of root.held) k.close(fd);
+  root.held = [];
+}
+
+/**
+ * Undoes setUpRootDevice() and mountRoot() on a root that was not taken: unmounts it from
+ * `mountedOn` ("" when it was not mounted), removes the dm-verity device and closes the loop
+ * devices' fds (they go with their last user: autoclear), so that the next DDI can be tried.
+ * Quiet: it runs on a path that is already failing; what is left is logged.
+ */
+export function releaseRoot(k: Kernel, log: Log, root: RootDevice, mountedOn: string): void {
+  if (mountedOn !== "") {
+    try {
+      k.umount(mountedOn, 0);
+    } catch (e) {
+      log.warn("cannot unmount " + mountedOn + " to try another DDI: " + errorText(e));
+    }
+  }
+  if (root.verified) removeDeviceQuietly(k, VERITY_NAME);
+  closeQuietly(k, root.held);
+  root.held = [];
 }

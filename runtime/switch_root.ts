@@ -13,15 +13,6 @@ import type { Log } from "./log.js";
 /** Mounts carried into the new root, in order. */
 export const MOVE_MOUNTS = ["/dev", "/proc", "/sys", "/run"];
 
-/** Where the kernel and systemd look for init when `init=` is not given. */
-export const DEFAULT_INITS = [
-  "/usr/lib/systemd/systemd",
-  "/lib/systemd/systemd",
-  "/sbin/init",
-  "/etc/init",
-  "/bin/init",
-];
-
 /** What deleteTree did: entries removed, and those it could not remove, with the first reason. */
 export interface Freed {
   removed: number;
@@ -103,23 +94,6 @@ export function switchRoot(k: Kernel, log: Log, newRoot: string): void {
   k.mount(newRoot, "/", "", MountFlags.MOVE, "");
   k.chroot(".");
   k.chdir("/");
-}
-
-/** True when `path` is a regular file with an execute bit. */
-function isExecutable(k: Kernel, path: string): boolean {
-  try {
-    const st = k.stat(path);
-    return fileType(st) === FileType.REG && (st.mode & 0o111) !== 0;
-  } catch (e) {
-    return false;
-  }
-}
-
-/** The init to run in the (already switched) root, or undefined with what was tried. */
-export function chooseInit(k: Kernel, requested: string | undefined): { path?: string; tried: string[] } {
-  const candidates = requested !== undefined ? [requested] : DEFAULT_INITS;
-  for (const c of candidates) if (isExecutable(k, c)) return { path: c, tried: candidates };
-  return { tried: candidates };
 }
 
 /** Whether the init at `path` is systemd (its argv and state differ). */

@@ -117,6 +117,14 @@ export function compareVersions(a: string, b: string): number {
   }
 }
 
+/** What is wrong with `v` as a version (UAPI Version Format: a-z A-Z 0-9 . - ~ ^, at most VERSION_MAX), or "". */
+export function versionProblem(v: string): string {
+  if (v.length === 0 || v.length > VERSION_MAX) return "is empty or longer than " + VERSION_MAX;
+  for (let i = 0; i < v.length; i++)
+    if (!isVersionChar(v.charCodeAt(i))) return quote(v) + " has a character outside a-z A-Z 0-9 . - ~ ^";
+  return "";
+}
+
 /**
  * Reads `file`'s name as an entry of the directory of `name` with `suffix`; returns the entry,
  * or why the name is not one (a string).
@@ -144,10 +152,8 @@ export function parseVpickName(name: string, suffix: string, file: string): Vpic
       return "its architecture " + quote(arch) + " is not one systemd names";
     middle = middle.slice(0, under);
   }
-  if (middle.length === 0 || middle.length > VERSION_MAX) return "its version is empty or longer than " + VERSION_MAX;
-  for (let i = 0; i < middle.length; i++)
-    if (!isVersionChar(middle.charCodeAt(i)))
-      return "its version " + quote(middle) + " has a character outside a-z A-Z 0-9 . - ~ ^";
+  const bad = versionProblem(middle);
+  if (bad !== "") return "its version " + bad;
   return { file, version: middle, arch, triesLeft, triesDone };
 }
 
@@ -207,4 +213,30 @@ export function readVpickDir(k: Kernel, root: string, dir: string, arch: string,
   for (const g of good) sorted.push({ path: clean + "/" + g.file, entry: g, skipped: "" });
   for (const o of out) sorted.push(o);
   return sorted;
+}
+
+/**
+ * Why the image version of a DDI rules it out, or "". `claimed` is the version its vpick name
+ * gives (undefined for a path named as it is), `image` the IMAGE_VERSION= its os-release assigns
+ * ("" for none), read through dm-verity. Under the signed policy the version orders the DDIs and
+ * a name vouches for nothing: a name that claims another version than the image, or a vpick
+ * entry whose image carries none, is refused (a DDI signed long ago, renamed newest, is not
+ * newest). A floor (storage_init.min_version=, "" for none) refuses what is older, and what
+ * carries no version.
+ */
+export function imageVersionRefusal(
+  signed: boolean,
+  claimed: string | undefined,
+  image: string,
+  floor: string,
+): string {
+  if (signed && claimed !== undefined && image === "")
+    return "its name says version " + claimed + ", but the image carries no IMAGE_VERSION= in its os-release";
+  if (signed && claimed !== undefined && claimed !== image)
+    return "its name says version " + claimed + ", the image says IMAGE_VERSION=" + image;
+  if (floor !== "" && image === "")
+    return "the image carries no IMAGE_VERSION=, and storage_init.min_version=" + floor + " asks for one";
+  if (floor !== "" && compareVersions(image, floor) < 0)
+    return "its version " + image + " is older than storage_init.min_version=" + floor;
+  return "";
 }

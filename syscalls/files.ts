@@ -3,7 +3,7 @@
  * entries), byte ranges of devices and images, and closing on paths that are already failing.
  * Imports lib/ and the Kernel interface only.
  */
-import { utf8Decode } from "../lib/bytes.js";
+import { utf8Decode, utf8Encode } from "../lib/bytes.js";
 import { OpenFlags } from "./kernel.js";
 import type { Kernel } from "./kernel.js";
 
@@ -78,6 +78,18 @@ export function withReader<T>(k: Kernel, path: string, use: (read: ReadAt) => T)
     closeQuietly(k, [fd]);
     throw e;
   }
+}
+
+/** Writes `text` (UTF-8) to `path`, created with `mode` or truncated; throws KernelError. */
+export function writeSmallFile(k: Kernel, path: string, text: string, mode: number): void {
+  const fd = k.open(path, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC, mode);
+  try {
+    k.write(fd, utf8Encode(text));
+  } catch (e) {
+    closeQuietly(k, [fd]);
+    throw e;
+  }
+  k.close(fd);
 }
 
 /** Closes fds >= 0, ignoring errors: used only on paths that are already failing. */

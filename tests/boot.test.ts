@@ -197,7 +197,16 @@ const MOK = {
   "newest verifying": {
     cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/`,
     ddis: [
+      // Version 1, signed, copied to a newer name: its own os-release says 1.
+      { path: `${AB}/root_4.raw`, version: "1", signWith: "mok" },
       { path: `${AB}/root_3.raw`, version: "3", signWith: "mok", corruptSignature: true },
+      { path: `${AB}/root_2.raw`, version: "2", signWith: "mok" },
+      { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
+    ],
+  },
+  floor: {
+    cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/ storage_init.min_version=3 storage_init.on_failure=poweroff storage_init.failure_delay=0`,
+    ddis: [
       { path: `${AB}/root_2.raw`, version: "2", signWith: "mok" },
       { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
     ],
@@ -612,25 +621,55 @@ it("signed: an untrusted key, a corrupted signature and no signature are each re
   t.notRegex(r.output, /storage-init: mounted/);
 });
 
-it("signed: an A/B directory boots the newest version whose signature verifies, passing over a newer bad one", async (t) => {
+it("signed: an A/B directory boots the newest version whose signature verifies and whose image says its name's version", async (t) => {
   const { r, ddis } = await mokBoot("newest verifying");
-  // Phases ddi and verity once for each DDI tried.
-  const phases = ["api", "cmdline", "coldplug", "esp", "ddi", "verity", "ddi", "verity", "mount", "switch-root"];
-  reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, [], phases);
+  // Each DDI tried: phase ddi, verity, and mount for the renamed one, which is mounted, read and released.
+  const phases = ["api", "cmdline", "coldplug", "esp", "ddi", "verity", "mount", "ddi", "verity"];
+  reachedRoot(
+    t,
+    r,
+    /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/,
+    [],
+    [...phases, "ddi", "verity", "mount", "switch-root"],
+  );
   t.regex(
     r.output,
     new RegExp(
-      `storage-init: ${AB}/: 3 candidates, newest first: ${AB}/root_3.raw, ${AB}/root_2.raw, ${AB}/root_1.raw`,
+      `storage-init: ${AB}/: 4 candidates, newest first: ${AB}/root_4.raw, ${AB}/root_3.raw, ${AB}/root_2.raw, ${AB}/root_1.raw`,
     ),
   );
   t.regex(
     r.output,
     new RegExp(
-      `storage-init: passed over /dev/vda1 ${AB}/root_3.raw: the kernel refused the signature of root hash ${ddis[0].rootHash} .*: EINVAL`,
+      `storage-init: passed over /dev/vda1 ${AB}/root_4.raw: its name says version 4, the image says IMAGE_VERSION=1\r?\n`,
     ),
   );
-  t.regex(r.output, accepted(ddis[1]));
-  t.regex(r.output, new RegExp(`storage-init: root from ${AB}/root_2.raw on /dev/vda1 after 1 passed over`));
+  t.regex(
+    r.output,
+    new RegExp(
+      `storage-init: passed over /dev/vda1 ${AB}/root_3.raw: the kernel refused the signature of root hash ${ddis[1].rootHash} .*: EINVAL`,
+    ),
+  );
+  t.regex(r.output, accepted(ddis[2]));
+  t.regex(
+    r.output,
+    new RegExp(`storage-init: root from ${AB}/root_2.raw on /dev/vda1 \\(version 2\\) after 2 passed over`),
+  );
+});
+
+it("signed: storage_init.min_version= above every DDI ends in one line naming the floor, nothing left mounted", async (t) => {
+  const { r } = await mokBoot("floor");
+  failedWith(
+    t,
+    r,
+    `storage-init: failed to open the DDI ${AB}/: none of the 2 DDIs is usable: ` +
+      `/dev/vda1 ${AB}/root_2.raw: its version 2 is older than storage_init.min_version=3; ` +
+      `/dev/vda1 ${AB}/root_1.raw: its version 1 is older than storage_init.min_version=3`,
+    "poweroff",
+    0,
+  );
+  // Each was verified and mounted to read its version, then released: the second reused the name.
+  t.is(r.output.match(/storage-init: dm-verity \/dev\/dm-\d+ /g)?.length, 2, r.output);
 });
 
 it("signed: an A/B directory with roothash= boots the version it pins, its signature checked as well", async (t) => {
@@ -642,7 +681,10 @@ it("signed: an A/B directory with roothash= boots the version it pins, its signa
     new RegExp(`storage-init: passed over /dev/vda1 ${AB}/root_2.raw: root partition UUID .* does not match roothash=`),
   );
   t.regex(r.output, accepted(ddis[0]));
-  t.regex(r.output, new RegExp(`storage-init: root from ${AB}/root_1.raw on /dev/vda1 after 1 passed over`));
+  t.regex(
+    r.output,
+    new RegExp(`storage-init: root from ${AB}/root_1.raw on /dev/vda1 \\(version 1\\) after 1 passed over`),
+  );
   t.notRegex(r.output, /require_signatures/, "roothash= pins; the kernel is not told to require signatures");
 });
 

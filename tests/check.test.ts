@@ -160,6 +160,26 @@ test("check() on DDIs systemd-repart signed: the signature checked with --certif
       "EFI/os/root.v/root_2.raw": good2.ddi,
       "EFI/os/root.v/root_1.raw": good1.ddi,
     });
+    const renamed = espDir(join(dir, "renamed"), {
+      "EFI/os/root.v/root_9.raw": good1.ddi,
+      "EFI/os/root.v/root_2.raw": good2.ddi,
+    });
+    v = check(renamed, `${signed} ${ab}`, { certificates: [mok] });
+    t.true(v.ok, v.lines.join("\n"));
+    t.regex(
+      v.lines.join("\n"),
+      /DDI \/EFI\/os\/root\.v\/root_9\.raw\n(.*\n)*  refused: its name says version 9, the image says IMAGE_VERSION=1\n/,
+    );
+    t.true(v.lines.includes("  root: init /sbin/init; IMAGE_VERSION=2 (/etc/os-release)"), v.lines.join("\n"));
+    t.regex(v.lines[v.lines.length - 1], /^verdict: the boot would take \/EFI\/os\/root\.v\/root_2\.raw /);
+    v = check(renamed, `${signed} ${ab} storage_init.min_version=3`, { certificates: [mok] });
+    t.false(v.ok);
+    t.true(v.lines.includes("  refused: its version 2 is older than storage_init.min_version=3"), v.lines.join("\n"));
+    t.is(
+      run(["check", renamed, "--cmdline", `${signed} ${ab} storage_init.min_version=3`, "--certificate", mok]).code,
+      1,
+    );
+
     v = check(pinned, `roothash=${good1.rootHash} ${ab}`, { certificates: [mok] });
     t.true(v.ok, v.lines.join("\n"));
     t.regex(

@@ -158,7 +158,10 @@ test("parseCmdline() in a build with --root-policy signed: signed by default, an
       bundle: true,
       format: "esm",
       outfile: out,
-      define: { STORAGE_INIT_ROOT_POLICY: JSON.stringify(buildDefines("x86-64", "signed").STORAGE_INIT_ROOT_POLICY) },
+      define: {
+        STORAGE_INIT_ROOT_POLICY: JSON.stringify(buildDefines("x86-64", "signed", "2.0").STORAGE_INIT_ROOT_POLICY),
+        STORAGE_INIT_MIN_VERSION: JSON.stringify(buildDefines("x86-64", "signed", "2.0").STORAGE_INIT_MIN_VERSION),
+      },
       logLevel: "silent",
     });
     const m = (await import(out)) as typeof import("../runtime/cmdline.js");
@@ -167,7 +170,23 @@ test("parseCmdline() in a build with --root-policy signed: signed by default, an
       "storage_init.root_policy=verity is refused: this build requires signed roots",
     ]);
     t.deepEqual(m.parseCmdline("").moduleParams, [{ module: "dm_verity", params: "require_signatures=1" }]);
+    t.is(m.parseCmdline("").minVersion, "2.0", "--min-version is the floor");
+    t.is(m.parseCmdline("storage_init.min_version=2.1").minVersion, "2.1", "the command line may raise it");
+    t.deepEqual(m.parseCmdline("storage_init.min_version=1.9").problems, [
+      "storage_init.min_version=1.9 is refused: this build boots nothing older than 2.0",
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("parseCmdline() takes storage_init.min_version= as a version, and names one that is not", (t) => {
+  t.is(parseCmdline("").minVersion, "", "no floor by default");
+  t.is(parseCmdline("storage_init.min_version=2.1~rc1").minVersion, "2.1~rc1");
+  t.deepEqual(parseCmdline("storage_init.min_version=").problems, [
+    'storage_init.min_version="": is empty or longer than 128',
+  ]);
+  t.deepEqual(parseCmdline("storage_init.min_version=1/2").problems, [
+    'storage_init.min_version="1/2": "1/2" has a character outside a-z A-Z 0-9 . - ~ ^',
+  ]);
 });

@@ -10,7 +10,8 @@ import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
 import { Log } from "../runtime/log.js";
 import { ARCH_TYPES } from "../runtime/ddi.js";
-import { ARCH, boot } from "../runtime/main.js";
+import { ARCH } from "../runtime/build_facts.js";
+import { boot } from "../runtime/main.js";
 import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
@@ -43,6 +44,8 @@ export interface WorldOptions {
   disk?: Uint8Array;
   /** A second disk, vdb: a clone of worldDisk() (the same PARTUUID) whose ESP holds these files. */
   cloneEspFiles?: Map<string, Uint8Array>;
+  /** Called once a root is mounted and filled (init, os-release): lets a test change what it holds. */
+  onRootMount?: (k: FakeKernel, target: string, osRelease: string) => void;
 }
 
 /** The world's disk: 4 MiB, a GPT with the ESP as partition 1 (1 MiB at 1 MiB). */
@@ -57,6 +60,9 @@ export interface World {
   /** Runs boot() to its end: FakeStop("exec") or FakeStop("halted") after the final action. */
   run: () => FakeStop;
 }
+
+/** Where in a synthetic root partition its os-release text lies (NUL-terminated), if it has one. */
+const ROOT_OS_RELEASE_AT = 8192;
 
 const SIG_PART_UUID = "5d3b9e2a-4c1f-4e8b-9a7d-2f6c8e1b0a93";
 
@@ -76,7 +82,11 @@ export function signatureJson(rootHash: string, trust: "signed" | "untrusted" | 
  * hash, an erofs superblock, a veritysetup superblock) for 16 data blocks; the fake device
  * mapper checks no hashes. With `signature`, a root-verity-sig partition holds it.
  */
-export function syntheticDdi(rootHash: string, signature: string | undefined = undefined): Uint8Array {
+export function syntheticDdi(
+  rootHash: string,
+  signature: string | undefined = undefined,
+  osRelease: string | undefined = undefined,
+): Uint8Array {
   const sig =
     signature === undefined
       ? []
@@ -109,6 +119,10 @@ export function syntheticDdi(rootHash: string, signature: string | undefined = u
   // The signature partition (at 3 MiB): the JSON, NUL-padded to 4 KiB.
   if (signature !== undefined)
     for (let i = 0; i < signature.length; i++) ddi[3 * 1048576 + i] = signature.charCodeAt(i);
+  // The root's /usr/lib/os-release, inside the verified data (its third block): world() makes
+  // it a file of the mounted root.
+  if (osRelease !== undefined)
+    for (let i = 0; i < osRelease.length; i++) ddi[1048576 + ROOT_OS_RELEASE_AT + i] = osRelease.charCodeAt(i);
   // The root partition (at 1 MiB) starts like an erofs image of 16 blocks of 4 KiB.
   putU32le(ddi, 1048576 + 1024, 0xe0f5e1e2);
   ddi[1048576 + 1024 + 12] = 12;
@@ -160,6 +174,12 @@ export function world(cmdline: string, opts: WorldOptions): World {
     if (m.fstype === "erofs") {
       for (const d of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp(m.target + d);
       k.addFile(m.target + "/sbin/init", "\x7fELF", 0o755);
+      const data = k.nodes.get(m.source)?.data;
+      let text = "";
+      for (let i = ROOT_OS_RELEASE_AT; data !== undefined && i < data.length && data[i] !== 0; i++)
+        text += String.fromCharCode(data[i]);
+      if (text !== "") k.addFile(m.target + "/usr/lib/os-release", text);
+      if (opts.onRootMount !== undefined) opts.onRootMount(k, m.target, text);
     }
   };
   const run = (): FakeStop => {

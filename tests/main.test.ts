@@ -352,8 +352,8 @@ test("boot() names a disk whose GPT was refused or whose entries were left out f
 });
 
 const SIGNED = "5555aaaa".repeat(8);
-const signedDdi = (hash: string, trust: "signed" | "untrusted" | "corrupted") =>
-  syntheticDdi(hash, signatureJson(hash, trust));
+const signedDdi = (hash: string, trust: "signed" | "untrusted" | "corrupted", version?: string) =>
+  syntheticDdi(hash, signatureJson(hash, trust), version === undefined ? undefined : `IMAGE_VERSION=${version}\n`);
 
 test("boot() with storage_init.root_policy=signed takes the root hash from the DDI's signature the kernel accepts", (t) => {
   const { k, run } = world("storage_init.root_policy=signed", { ddi: signedDdi(SIGNED, "signed") });
@@ -447,10 +447,10 @@ const V2 = "2222bbbb".repeat(8);
 const V3 = "3333cccc".repeat(8);
 const abDir = (v2: "signed" | "corrupted") =>
   new Map([
-    ["/EFI/storage-init/root.v/root_1.9.raw", signedDdi(V1, "signed")],
-    ["/EFI/storage-init/root.v/root_1.10_x86-64.raw", signedDdi(V2, v2)],
-    ["/EFI/storage-init/root.v/root_2.0+0-3.raw", signedDdi(V3, "signed")],
-    ["/EFI/storage-init/root.v/root_3.0_arm64.raw", signedDdi(V3, "signed")],
+    ["/EFI/storage-init/root.v/root_1.9.raw", signedDdi(V1, "signed", "1.9")],
+    ["/EFI/storage-init/root.v/root_1.10_x86-64.raw", signedDdi(V2, v2, "1.10")],
+    ["/EFI/storage-init/root.v/root_2.0+0-3.raw", signedDdi(V3, "signed", "2.0")],
+    ["/EFI/storage-init/root.v/root_3.0_arm64.raw", signedDdi(V3, "signed", "3.0")],
     ["/EFI/storage-init/root.v/notes.txt", new Uint8Array(1)],
   ]);
 const AB = "storage_init.root_policy=signed storage_init.ddi=/EFI/storage-init/root.v/";
@@ -469,7 +469,9 @@ test("boot() picks the newest signed DDI of a vpick directory, skipping other ar
   );
   t.true(log.includes("storage-init: passed over /EFI/storage-init/root.v/root_3.0_arm64.raw: for arm64, not x86-64"));
   t.true(log.includes("storage-init: passed over /EFI/storage-init/root.v/notes.txt: not named root_VERSION.raw"));
-  t.true(log.includes("storage-init: root from /EFI/storage-init/root.v/root_1.10_x86-64.raw on /dev/vda1"));
+  t.true(
+    log.includes("storage-init: root from /EFI/storage-init/root.v/root_1.10_x86-64.raw on /dev/vda1 (version 1.10)"),
+  );
 });
 
 test("boot() falls back to the older DDI when the newest one's signature is rejected", (t) => {
@@ -485,7 +487,9 @@ test("boot() falls back to the older DDI when the newest one's signature is reje
     log.join("\n"),
   );
   t.true(
-    log.includes("storage-init: root from /EFI/storage-init/root.v/root_1.9.raw on /dev/vda1 after 1 passed over"),
+    log.includes(
+      "storage-init: root from /EFI/storage-init/root.v/root_1.9.raw on /dev/vda1 (version 1.9) after 1 passed over",
+    ),
   );
   t.is(k.keys.size, 0);
 });
@@ -525,10 +529,10 @@ test("boot() goes on to the next path of storage_init.ddi= when a vpick director
   const { k, run } = W(`roothash=${HASH} storage_init.ddi=/EFI/os/root.v/,/EFI/storage-init/root.raw`);
   t.is(run().reason, "exec", k.logText());
   t.true(
-    lines(k).some((l) => l === 'storage-init: /EFI/os/root.v/: open "/esp/EFI/os/root.v": ENOENT'),
+    lines(k).some((l) => l === 'storage-init: passed over /EFI/os/root.v/: open "/esp/EFI/os/root.v": ENOENT'),
     k.logText(),
   );
-  t.true(lines(k).includes("storage-init: root from /EFI/storage-init/root.raw on /dev/vda1"));
+  t.true(lines(k).includes("storage-init: root from /EFI/storage-init/root.raw on /dev/vda1 after 1 passed over"));
 });
 
 test("boot() names a vpick directory that holds no DDI for this architecture", (t) => {

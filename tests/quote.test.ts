@@ -1,5 +1,5 @@
 import test from "ava";
-import { quote } from "../lib/quote.js";
+import { jsonString, quote } from "../lib/quote.js";
 import { rng } from "./helpers.js";
 
 test("quote() keeps printable ASCII and escapes everything else", (t) => {
@@ -22,5 +22,17 @@ test("quote() of 10,000 random strings holds only printable ASCII and reads back
         e.length === 1 ? e : String.fromCharCode(parseInt(e.slice(1), 16)),
       );
     if (back !== s) t.fail(`${JSON.stringify(s)} -> ${q}`);
+  }
+});
+
+test("jsonString() of 10,000 random strings is ASCII JSON that JSON.parse reads back", (t) => {
+  const next = rng(11);
+  t.is(jsonString('a"\\\x01é'), '"a\\"\\\\\\u0001\\u00e9"');
+  for (let i = 0; i < 10000; i++) {
+    let s = "";
+    for (let n = next() % 12; n > 0; n--) s += String.fromCharCode(next() % 3 === 0 ? next() % 0x10000 : next() % 128);
+    const j = jsonString(s);
+    t.regex(j, /^"[\x20-\x7e]*"$/);
+    if (JSON.parse(j) !== s) t.fail(`${JSON.stringify(s)} -> ${j}`);
   }
 });

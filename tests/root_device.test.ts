@@ -94,7 +94,15 @@ test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes
   );
   t.is(e.errno, Errno.EIO);
   t.throws(
-    () => mountRoot(k, loader, { path: "/dev/loop0", verified: false, held: [] }, "/sysroot", "erofs", ""),
+    () =>
+      mountRoot(
+        k,
+        loader,
+        { path: "/dev/loop0", verified: false, rootHash: "", signed: false, held: [] },
+        "/sysroot",
+        "erofs",
+        "",
+      ),
     { any: true, message: 'mount "/dev/loop0" on "/sysroot" (erofs): EIO' },
     "an unverified device is not explained",
   );

@@ -1,14 +1,6 @@
 import test from "ava";
 import { Log } from "../runtime/log.js";
-import {
-  chooseInit,
-  deleteTree,
-  FsMagic,
-  initArgv,
-  switchRoot,
-  systemdState,
-  systemdStateFd,
-} from "../runtime/switch_root.js";
+import { deleteTree, FsMagic, initArgv, switchRoot, systemdState, systemdStateFd } from "../runtime/switch_root.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { logLines } from "./fake_world.js";
@@ -45,19 +37,6 @@ test("systemdStateFd() hands systemd a memfd with the initrd's start; without on
   t.deepEqual(logLines(k), [
     'storage-init: systemd gets no initrd timestamp: memfd_create "storage-init-state": EMFILE',
   ]);
-});
-
-test("chooseInit() takes init= or the first executable of the usual list", (t) => {
-  const k = new FakeKernel();
-  k.addFile("/lib/systemd/systemd", "ELF", 0o755);
-  k.addFile("/sbin/init", "ELF", 0o644);
-  t.deepEqual(chooseInit(k, undefined), {
-    path: "/lib/systemd/systemd",
-    tried: ["/usr/lib/systemd/systemd", "/lib/systemd/systemd", "/sbin/init", "/etc/init", "/bin/init"],
-  });
-  t.deepEqual(chooseInit(k, "/sbin/init"), { tried: ["/sbin/init"] }, "not executable");
-  k.addSymlink("/usr/lib/systemd/systemd", "/lib/systemd/systemd");
-  t.is(chooseInit(k, undefined).path, "/usr/lib/systemd/systemd", "symlinks are followed");
 });
 
 test("deleteTree() empties the initramfs without crossing into mounted file systems", (t) => {

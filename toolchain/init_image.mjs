@@ -52,18 +52,20 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
  * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
  * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
  */
-/** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string }} [options] */
+/** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string }} [options] */
 export async function buildInit({
   kernelDir,
   storage = ["all"],
   out = DIST,
   arch = "x86-64",
   rootPolicy = "verity",
+  minVersion = "",
 } = {}) {
   const suffix = arch === "x86-64" ? "" : `-${arch}`;
   const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, `storage-init${suffix}`), {
     arch,
     rootPolicy,
+    minVersion,
   });
   let extra = [];
   if (kernelDir) {

@@ -1,0 +1,144 @@
+/**
+ * What the boot reads inside a mounted root before it switches into it: paths resolved as if
+ * the root were already `/` (an absolute symlink such as Debian's /sbin/init ->
+ * /lib/systemd/systemd would otherwise resolve in the initramfs), the init to execute, and the
+ * image's version from its os-release. The files are read through dm-verity: the image vouches
+ * for them, the ESP does not.
+ */
+import { ParseError } from "../lib/errors.js";
+import { quote } from "../lib/quote.js";
+import { splitText } from "../lib/text.js";
+import { Errno, isErrno } from "../syscalls/errno.js";
+import { readSmallFile } from "../syscalls/files.js";
+import { fileType, FileType } from "../syscalls/kernel.js";
+import type { Kernel } from "../syscalls/kernel.js";
+
+/** The most symlinks one resolution follows, as the kernel's MAXSYMLINKS. */
+const MAX_LINKS = 40;
+/** The largest os-release read. */
+const OS_RELEASE_MAX = 65536;
+
+/**
+ * Where `path` inside the tree mounted on `root` lies in the initramfs's view, symlinks followed
+ * as chroot(2) would follow them (as openat2's RESOLVE_IN_ROOT): an absolute target starts again
+ * at `root`, and `..` never climbs above it. Returns undefined when a component does not exist;
+ * throws ParseError after MAX_LINKS links, or when a component that is not the last is not a
+ * directory.
+ */
+export function resolveInRoot(k: Kernel, root: string, path: string): string | undefined {
+  let todo = splitText(path, "/");
+  let done: string[] = [];
+  let links = 0;
+  let i = 0;
+  while (i < todo.length) {
+    const c = todo[i];
+    i++;
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      if (done.length > 0) done.pop();
+      continue;
+    }
+    const here = root + "/" + (done.length > 0 ? done.join("/") + "/" : "") + c;
+    let mode = 0;
+    try {
+      mode = fileType(k.lstat(here));
+    } catch (e) {
+      if (isErrno(e, Errno.ENOENT)) return undefined;
+      throw e;
+    }
+    if (mode === FileType.LNK) {
+      links++;
+      if (links > MAX_LINKS) throw new ParseError("root", path + ": more than " + MAX_LINKS + " symlinks");
+      const target = k.readlink(here);
+      if (target.startsWith("/")) done = [];
+      todo = splitText(target, "/").concat(todo.slice(i));
+      i = 0;
+      continue;
+    }
+    if (i < todo.length && mode !== FileType.DIR && rest(todo, i))
+      throw new ParseError("root", path + ": " + quote(c) + " is not a directory");
+    done.push(c);
+  }
+  return root + "/" + done.join("/");
+}
+
+/** Whether components after index `i` name anything (not only "" or "."). */
+function rest(todo: string[], i: number): boolean {
+  for (let j = i; j < todo.length; j++) if (todo[j] !== "" && todo[j] !== ".") return true;
+  return false;
+}
+
+/** Where the kernel and systemd look for init when `init=` is not given. */
+export const DEFAULT_INITS = [
+  "/usr/lib/systemd/systemd",
+  "/lib/systemd/systemd",
+  "/sbin/init",
+  "/etc/init",
+  "/bin/init",
+];
+
+/** True when `path` inside `root` is a regular file with an execute bit. */
+function isExecutable(k: Kernel, root: string, path: string): boolean {
+  try {
+    const at = resolveInRoot(k, root, path);
+    if (at === undefined) return false;
+    const st = k.stat(at);
+    return fileType(st) === FileType.REG && (st.mode & 0o111) !== 0;
+  } catch (e) {
+    return false;
+  }
+}
+
+/** The init to run in the root mounted on `root` (a path inside it), or undefined with what was tried. */
+export function chooseInit(k: Kernel, root: string, requested: string | undefined): { path?: string; tried: string[] } {
+  const candidates = requested !== undefined ? [requested] : DEFAULT_INITS;
+  for (const c of candidates) if (isExecutable(k, root, c)) return { path: c, tried: candidates };
+  return { tried: candidates };
+}
+
+/**
+ * The value of `key` in os-release text (os-release(5): shell-like assignments, one a line;
+ * double quotes take backslash escapes, single quotes none); undefined when it is not assigned.
+ * The last assignment wins, as a shell sourcing it would have it.
+ */
+export function osReleaseValue(text: string, key: string): string | undefined {
+  let found: string | undefined;
+  for (const raw of splitText(text, "\n")) {
+    const line = raw.trim();
+    if (!line.startsWith(key + "=")) continue;
+    let v = line.slice(key.length + 1);
+    if (v.length >= 2 && v[0] === "'" && v[v.length - 1] === "'") v = v.slice(1, v.length - 1);
+    else if (v.length >= 2 && v[0] === '"' && v[v.length - 1] === '"') {
+      let out = "";
+      for (let i = 1; i < v.length - 1; i++) {
+        if (v[i] === "\\" && i + 1 < v.length - 1) i++;
+        out += v[i];
+      }
+      v = out;
+    }
+    found = v;
+  }
+  return found;
+}
+
+/** The image's os-release file: /etc/os-release, which takes precedence, else /usr/lib/os-release (os-release(5)). */
+export const OS_RELEASE_FILES = ["/etc/os-release", "/usr/lib/os-release"];
+
+/** The image's version: IMAGE_VERSION= of its os-release, and which file said it. */
+export interface ImageVersion {
+  /** "" when the image has no os-release or it assigns no IMAGE_VERSION=. */
+  version: string;
+  /** The os-release read (a path inside the root), "" when there is none. */
+  file: string;
+}
+
+/** IMAGE_VERSION= of the os-release of the root mounted on `root`. */
+export function readImageVersion(k: Kernel, root: string): ImageVersion {
+  for (const f of OS_RELEASE_FILES) {
+    const at = resolveInRoot(k, root, f);
+    if (at === undefined) continue;
+    const v = osReleaseValue(readSmallFile(k, at, OS_RELEASE_MAX), "IMAGE_VERSION");
+    return { version: v === undefined ? "" : v, file: f };
+  }
+  return { version: "", file: "" };
+}
