@@ -19,6 +19,10 @@
 //                                       the DDI's signature partition, checked by the kernel
 //                                       (storage_init.root_policy=signed, which the command
 //                                       line cannot lower); --uki then takes no --roothash
+//   node build.mjs --certificate PEM ...
+//                                       an init that takes root signatures only from this
+//                                       certificate (repeatable; its SHA-256 built in, where
+//                                       storage_init.certificate_fingerprint= would name it)
 //   node build.mjs --min-version V ...  an init that activates no image older than V (IMAGE_VERSION=
 //                                       of the image's os-release; storage_init.min_version=,
 //                                       which the command line can raise, never lower)
@@ -27,6 +31,7 @@
 //                                       (x86-64 and arm64)
 //
 // `npm run build` type-checks first (tsc --noEmit): the bundler relies on the annotations.
+import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { register } from "tsx/esm/api";
@@ -41,12 +46,18 @@ const { ARCHES } = await import("./toolchain/native.mjs");
 const { versionProblem } = await import("./runtime/vpick.ts");
 
 const USAGE =
-  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--min-version V] " +
+  "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--certificate PEM] [--min-version V] " +
   "[--uki [--roothash HEX] [--cmdline TEXT] " +
   "[--sign-key KEY --sign-cert CERT] [--os-release FILE]] | tests";
 
 /** The default os-release of the UKI: what systemd-boot's menu shows. */
 const OS_RELEASE = 'ID=storage-init\nNAME="storage-init"\nPRETTY_NAME="storage-init (verified DDI on the ESP)"\n';
+
+/** The SHA-256 fingerprint of the PEM certificate in `file`, lower-case hex (as certificateFingerprint). */
+function certificateFingerprint(file) {
+  const fp = new X509Certificate(readFileSync(resolve(file))).fingerprint256;
+  return fp.split(":").join("").toLowerCase();
+}
 
 async function cli(argv) {
   if (argv[0] === "tests") {
@@ -55,7 +66,15 @@ async function cli(argv) {
     await buildInit({ kernelDir: fetchKernel("arm64").root, storage: ["all"], arch: "arm64" });
     return;
   }
-  const o = { storage: ["all"], uki: false, cmdline: "", arch: "x86-64", rootPolicy: "verity", minVersion: "" };
+  const o = {
+    storage: ["all"],
+    uki: false,
+    cmdline: "",
+    arch: "x86-64",
+    rootPolicy: "verity",
+    minVersion: "",
+    certificates: [],
+  };
   const value = (i) => {
     if (i >= argv.length) throw new Error(`${argv[i - 1]} needs a value; ${USAGE}`);
     return argv[i];
@@ -69,6 +88,7 @@ async function cli(argv) {
     else if (a === "--roothash") o.rootHash = value(++i);
     else if (a === "--root-policy") o.rootPolicy = value(++i);
     else if (a === "--min-version") o.minVersion = value(++i);
+    else if (a === "--certificate") o.certificates.push(certificateFingerprint(value(++i)));
     else if (a === "--cmdline") o.cmdline = value(++i);
     else if (a === "--sign-key") o.signKey = resolve(value(++i));
     else if (a === "--sign-cert") o.signCert = resolve(value(++i));
@@ -104,6 +124,7 @@ async function cli(argv) {
     arch: o.arch,
     rootPolicy: o.rootPolicy,
     minVersion: o.minVersion,
+    certificates: o.certificates,
   });
   if (!o.uki) return;
   const release = kernelRelease(o.kernelDir);

@@ -30,6 +30,7 @@ import { parseEspSelector, selects, typeSelector } from "../runtime/esp.js";
 import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
+import { signerRefusal } from "../runtime/pkcs7.js";
 import { chooseInit, readImageVersion } from "../runtime/root_files.js";
 import { imageVersionRefusal, isVpickDir, readVpickDir } from "../runtime/vpick.js";
 import type { Candidate } from "../runtime/vpick.js";
@@ -114,32 +115,30 @@ function candidates(
 }
 
 /**
- * Checks a signature the boot would have the kernel check: well-formed (parsed already), its
- * certificate fingerprint against the signer's certificate in the PKCS#7, and with
+ * Checks a signature the boot would have the kernel check: taken by the boot's own rule
+ * (signerRefusal(): one certificate, the signer, its fingerprint computed and pinned), and with
  * `certificates`, verified by openssl over the root hash text with the signer among them.
  */
-function checkSignature(sig: VeritySignature, certificates: string[], tmp: string, say: (s: string) => void): void {
+function checkSignature(
+  sig: VeritySignature,
+  config: Config,
+  certificates: string[],
+  tmp: string,
+  say: (s: string) => void,
+): void {
   const p7 = join(tmp, "signature.p7");
   const content = join(tmp, "roothash.txt");
   writeFileSync(p7, sig.pkcs7);
   writeFileSync(content, sig.rootHash);
-  const certs = tool("openssl", ["pkcs7", "-inform", "DER", "-in", p7, "-print_certs"]);
-  const pems = certs.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  const fingerprints = pems.map((pem) =>
-    tool("openssl", ["x509", "-noout", "-fingerprint", "-sha256"], Buffer.from(pem))
-      .replace(/^.*=/, "")
-      .trim()
-      .replace(/:/g, "")
-      .toLowerCase(),
-  );
+  const signer = { fingerprint: "" };
+  // The boot's own rule: one certificate, the signer, computed; the pinned signer.
+  const notTaken = signerRefusal(sig.pkcs7, sig.fingerprint, config.certificateFingerprints, signer);
   say(
-    `  signature: PKCS#7 of ${sig.pkcs7.length} bytes; certificateFingerprint ` +
-      (sig.fingerprint === "" ? "not given" : sig.fingerprint),
+    `  signature: PKCS#7 of ${sig.pkcs7.length} bytes; signer's certificate SHA-256 ` +
+      (signer.fingerprint === "" ? "unknown" : signer.fingerprint) +
+      (config.certificateFingerprints.length === 0 ? "" : `; pinned: ${config.certificateFingerprints.join(", ")}`),
   );
-  if (sig.fingerprint !== "" && pems.length > 0 && !fingerprints.includes(sig.fingerprint))
-    throw new Error(
-      `certificateFingerprint ${sig.fingerprint} is not the signer's certificate in the PKCS#7 (${fingerprints.join(", ")})`,
-    );
+  if (notTaken !== "") throw new Error(`the signature is not taken: ${notTaken}`);
   if (certificates.length === 0)
     throw new Error(
       "the boot has the kernel check this signature against its keyrings: give --certificate with the certificates they hold (the enrolled MOK, the kernel's own) to check it here",
@@ -250,7 +249,7 @@ function checkDdi(
   say(`  root hash recomputed over the data: matches ${source}`);
   if (verity.signature !== undefined) {
     try {
-      checkSignature(verity.signature, opts.certificates, tmp, say);
+      checkSignature(verity.signature, config, opts.certificates, tmp, say);
     } catch (e) {
       if (config.rootPolicy === "signed") throw e;
       // As the boot: roothash= vouches for the root, and a signature the kernel refuses is warned of.

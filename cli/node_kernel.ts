@@ -34,6 +34,21 @@ function toStat(s: fs.Stats): Stat {
   };
 }
 
+/** The entries of `path`, at most max + 1 of them when `max` >= 0 (read one by one, as the shim stops). */
+function listDir(path: string, max: number): fs.Dirent[] {
+  const dir = fs.opendirSync(path);
+  const out: fs.Dirent[] = [];
+  try {
+    for (let d = dir.readSync(); d !== null; d = dir.readSync()) {
+      out.push(d);
+      if (max >= 0 && out.length > max) break;
+    }
+  } finally {
+    dir.closeSync();
+  }
+  return out;
+}
+
 function unsupported(op: string): never {
   throw new KernelError(op, "(not in the Node kernel)", ENOSYS);
 }
@@ -78,9 +93,9 @@ export class NodeKernel implements Kernel {
   rmdir(path: string): void {
     wrap("rmdir", quote(path), () => fs.rmdirSync(path));
   }
-  readdir(path: string): DirEntry[] {
+  readdir(path: string, max: number = -1): DirEntry[] {
     return wrap("open", quote(path), () =>
-      fs.readdirSync(path, { withFileTypes: true }).map((d) => ({
+      listDir(path, max).map((d) => ({
         name: d.name,
         type: d.isDirectory()
           ? 4

@@ -362,10 +362,10 @@ export function certificateFingerprint(cert) {
  * A DDI made by systemd-repart (bookworm-backports' 254, --offline): an erofs root of the test
  * tree with /etc/storage-init-version holding `version` and its os-release saying
  * IMAGE_VERSION=`version` (/usr/lib/os-release, /etc/os-release a link), its root-verity partition, and with
- * `signWith` ("mok" or "other", testKey()) a root-verity-sig partition signed by that key.
+ * `signWith` ("mok", "other" or "dkms": testKey()) a root-verity-sig partition signed by that key.
  * `corruptSignature` flips a byte near the end of the PKCS#7 (its signature value), keeping the
  * JSON well-formed. Cached like buildDisk. Returns { ddi, rootHash, signed, fingerprint }.
- * @param {{ version?: string, signWith?: "mok" | "other", corruptSignature?: boolean, arch?: string }} [opts]
+ * @param {{ version?: string, signWith?: "mok" | "other" | "dkms", corruptSignature?: boolean, arch?: string }} [opts]
  */
 export async function buildRepartDdi({ version = "1", signWith, corruptSignature = false, arch = "x86-64" } = {}) {
   const opts = { version, signWith, corruptSignature, arch };

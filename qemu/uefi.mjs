@@ -114,30 +114,35 @@ export function addEfiVariable(file, { name, guid, attributes, data }) {
 }
 
 /**
- * Enrolls the certificate `certPem` as a Machine Owner Key in the store `vars`: the MokList
- * variable mokutil --import and MokManager leave behind. shim mirrors it at boot into
- * MokListRT, and, there being no MokListTrusted to say otherwise, sets MokListTrustedRT: the
- * kernel then puts the key in its .machine keyring, which the secondary keyring links.
+ * Enrolls the certificates `certPems` as Machine Owner Keys in the store `vars`: the MokList
+ * variable mokutil --import and MokManager leave behind, one signature list per certificate.
+ * shim mirrors it at boot into MokListRT, and, there being no MokListTrusted to say otherwise,
+ * sets MokListTrustedRT: the kernel then puts the keys in its .machine keyring, which the
+ * secondary keyring links.
+ * @param {string} vars
+ * @param {string[]} certPems
  */
-export function enrollMok(vars, certPem) {
-  const der = Buffer.from(run("openssl", ["x509", "-in", certPem, "-outform", "DER"], { encoding: "buffer" }));
+export function enrollMok(vars, certPems) {
+  const lists = certPems.map((pem) =>
+    x509SignatureList(Buffer.from(run("openssl", ["x509", "-in", pem, "-outform", "DER"], { encoding: "buffer" }))),
+  );
   addEfiVariable(vars, {
     name: "MokList",
     guid: SHIM_LOCK_GUID,
     attributes: EFI_VARIABLE_NV_BS,
-    data: x509SignatureList(der),
+    data: Buffer.concat(lists),
   });
 }
 
 /**
  * The firmware for bootQemu: OVMF's code and a fresh writable copy of its variable store in
  * `dir` (each boot starts from the package's store). With secureBoot, the Secure Boot build and
- * the snakeoil store: only what the snakeoil key signed runs. `mok`: a certificate (PEM) enrolled
- * as a Machine Owner Key (enrollMok).
+ * the snakeoil store: only what the snakeoil key signed runs. `mok`: certificates (PEM) enrolled
+ * as Machine Owner Keys (enrollMok).
  */
 /**
  * @param {string} dir
- * @param {{ secureBoot?: boolean, arch?: string, mok?: string }} [opts]
+ * @param {{ secureBoot?: boolean, arch?: string, mok?: string[] }} [opts]
  */
 export function firmware(dir, { secureBoot = false, arch = "x86-64", mok = undefined } = {}) {
   const vars = join(dir, "OVMF_VARS.fd");

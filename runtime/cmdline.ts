@@ -12,7 +12,7 @@ import { isHex } from "../lib/hex.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
 import { replaceText, splitText } from "../lib/text.js";
-import { BUILD_MIN_VERSION, BUILD_ROOT_POLICY } from "./build_facts.js";
+import { BUILD_CERTIFICATES, BUILD_MIN_VERSION, BUILD_ROOT_POLICY } from "./build_facts.js";
 import { compareVersions, versionProblem } from "./vpick.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
@@ -47,6 +47,13 @@ export interface Config {
    * `--min-version` starts from that floor, and the command line can only raise it.
    */
   minVersion: string;
+  /**
+   * SHA-256 fingerprints (lower-case hex) of the certificates whose signatures of a root hash are
+   * taken (`storage_init.certificate_fingerprint=`, comma-separated, or built in with
+   * `--certificate`): required by the signed policy, since the kernel's keyrings trust every
+   * enrolled MOK; empty when none is named.
+   */
+  certificateFingerprints: string[];
   /** `storage_init.allow_weak_hash`: verity digests shorter than 256 bits (sha1) are taken. */
   allowWeakHash: boolean;
   root: string | undefined;
@@ -134,6 +141,29 @@ export function checkRootHash(value: string): { hash?: string; error?: string } 
   return { hash: value.toLowerCase() };
 }
 
+/** The most certificates storage_init.certificate_fingerprint= names (a key and its successor, with room). */
+export const MAX_CERTIFICATES = 4;
+
+/**
+ * storage_init.certificate_fingerprint=: SHA-256 fingerprints, comma-separated, each 64 hex
+ * digits, with or without the colons `openssl x509 -fingerprint -sha256` prints. Returns them in
+ * lower case; what is wrong goes to `problems`.
+ */
+export function certificateFingerprints(value: string, problems: string[]): string[] {
+  const out: string[] = [];
+  for (const one of splitText(value, ",")) {
+    const f = replaceText(one, ":", "").toLowerCase();
+    if (f.length !== 64 || !isHex(f))
+      problems.push(
+        "storage_init.certificate_fingerprint=" + quote(one) + " is not a SHA-256 fingerprint (64 hex digits)",
+      );
+    else if (out.indexOf(f) < 0) out.push(f);
+  }
+  if (out.length > MAX_CERTIFICATES)
+    problems.push("storage_init.certificate_fingerprint= names more than " + MAX_CERTIFICATES + " certificates");
+  return out;
+}
+
 /** dm-verity's optional flags (Documentation/admin-guide/device-mapper/verity.rst), in its words. */
 const VERITY_FLAGS =
   "ignore_corruption, restart_on_corruption, panic_on_corruption, ignore_zero_blocks, check_at_most_once";
@@ -207,6 +237,7 @@ export function defaultConfig(): Config {
     verityOptions: [],
     rootPolicy: BUILD_ROOT_POLICY,
     minVersion: BUILD_MIN_VERSION,
+    certificateFingerprints: BUILD_CERTIFICATES === "" ? [] : splitText(BUILD_CERTIFICATES, ","),
     allowWeakHash: false,
     root: undefined,
     rootFsType: "erofs",
@@ -265,6 +296,14 @@ export function parseCmdline(text: string): Config {
           "storage_init.min_version=" + v + " is refused: this build boots nothing older than " + BUILD_MIN_VERSION,
         );
       else c.minVersion = v;
+    } else if (key === "storage_init.certificate_fingerprint") {
+      const v = value === undefined ? "" : value;
+      if (BUILD_CERTIFICATES !== "")
+        p.push("storage_init.certificate_fingerprint= is refused: this build names the certificates it takes");
+      else {
+        const list = certificateFingerprints(v, p);
+        if (list.length > 0) c.certificateFingerprints = list;
+      }
     } else if (key === "storage_init.allow_weak_hash") {
       const b = parseBoolean(value);
       if (b === undefined)
@@ -331,6 +370,11 @@ export function parseCmdline(text: string): Config {
   }
   if (c.rootPolicy === "signed") {
     if (c.verityDisabled) p.push("systemd.verity=0 contradicts storage_init.root_policy=signed");
+    // The kernel trusts every key of its keyrings, any MOK among them: the policy names its signers.
+    if (c.certificateFingerprints.length === 0)
+      p.push(
+        "storage_init.root_policy=signed needs storage_init.certificate_fingerprint= (the SHA-256 of the certificate that signs the roots) or a build with --certificate",
+      );
     // The kernel itself then refuses a verity table without a signature it accepted.
     addModuleParam(c.moduleParams, "dm_verity.require_signatures", "1");
   }

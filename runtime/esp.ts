@@ -63,12 +63,18 @@ export function typeSelector(): EspSelector {
   return { kind: "type", value: "", source: "the ESP partition type" };
 }
 
-/** True when the GPT partition `p` is one `sel` selects (a device path selects no GPT entry). */
+/**
+ * True when the GPT partition `p` is one `sel` selects (a device path selects no GPT entry):
+ * of the ESP type always, and with the PARTUUID or label a selector names. A partition that
+ * carries the ESP's PARTUUID but another type (a stick's data partition given a cloned
+ * PARTUUID) is not an ESP.
+ */
 export function selects(sel: EspSelector, p: GptPartition): boolean {
+  if (p.typeGuid !== PartitionType.ESP) return false;
   return (
     (sel.kind === "partuuid" && p.partGuid === sel.value) ||
     (sel.kind === "partlabel" && p.name === sel.value) ||
-    (sel.kind === "type" && p.typeGuid === PartitionType.ESP)
+    sel.kind === "type"
   );
 }
 
@@ -115,10 +121,12 @@ function readDiskGpt(k: Kernel, log: Log, name: string, size: number): Gpt | str
 export interface EspSearchState {
   /** "name size" -> the disk's GPT, or its error message. */
   gpts: Map<string, Gpt | string>;
+  /** Disks ("name size") already warned of. */
+  warned: Set<string>;
 }
 
 export function newEspSearch(): EspSearchState {
-  return { gpts: new Map() };
+  return { gpts: new Map(), warned: new Set() };
 }
 
 /**
@@ -159,7 +167,14 @@ export function findEsps(
     if (typeof known === "string") continue;
     const gpt = known;
     for (const p of gpt.partitions) {
-      if (!selects(sel, p)) continue;
+      if (!selects(sel, p)) {
+        if (sel.kind === "partuuid" && p.partGuid === sel.value && !state.warned.has(key))
+          log.warn(
+            "/dev/" + d.name + ": partition " + p.number + " has the ESP's PARTUUID but not its type: not taken",
+          );
+        if (sel.kind === "partuuid" && p.partGuid === sel.value) state.warned.add(key);
+        continue;
+      }
       const part = d.partitions.get(p.number);
       const found = {
         device: "",

@@ -8,7 +8,6 @@ import { errorText, InitError } from "../lib/errors.js";
 import { stubLoadsFrom } from "../lib/facts.js";
 import { formatMs } from "../lib/numbers.js";
 import { readSmallFile, writeSmallFile } from "../syscalls/files.js";
-import { AtFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { parseCmdline } from "./cmdline.js";
 import { Coldplug } from "./coldplug.js";
@@ -20,7 +19,7 @@ import type { Log } from "./log.js";
 import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, parentDir } from "./mount.js";
 import { BootRun } from "./phases.js";
-import { ESP_MOUNT, findRoot, ROOT_RECORD, rootRecord, SYSROOT } from "./root_search.js";
+import { findRoot, ROOT_RECORD, rootRecord, SYSROOT } from "./root_search.js";
 import { initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
 export function boot(k: Kernel, log: Log): never {
@@ -55,8 +54,6 @@ export function boot(k: Kernel, log: Log): never {
     const sel = espSelector(k, log, config.esp, loader);
     const esps = waitForEsp(k, log, new Coldplug(k, log, loader), sel, config.timeoutMs);
     const root = findRoot({ k, log, run, loader, config }, esps);
-    // The loop devices hold the image open; the ESP mount itself is no longer needed.
-    k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
 
     run.enter("switch-root");
     const argvExtra = k.argv().slice(1);

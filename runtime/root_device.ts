@@ -29,6 +29,7 @@ import {
 } from "./verity.js";
 import type { VeritySuperblock } from "./verity.js";
 import { signatureName } from "./verity_sig.js";
+import { signerRefusal } from "./pkcs7.js";
 
 /** The dm device name of the verified root. */
 export const VERITY_NAME = "root";
@@ -43,6 +44,8 @@ export interface VerityPolicy {
   options: string[];
   allowWeakHash: boolean;
   signatureRequired: boolean;
+  /** The fingerprints of the certificates whose signatures are taken (Config.certificateFingerprints); empty for any. */
+  certificates: string[];
 }
 
 export interface RootDevice {
@@ -53,6 +56,8 @@ export interface RootDevice {
   rootHash: string;
   /** True when the kernel accepted the signature of the root hash (the table names it). */
   signed: boolean;
+  /** The SHA-256 of the certificate that made that signature, computed from it ("" when not signed). */
+  signer: string;
   /** Loop device fds to close once the root is mounted (the mount then holds the devices). */
   held: number[];
 }
@@ -89,12 +94,12 @@ export function setUpRootDevice(
   const verity = ddi.verity;
   if (verity === undefined) {
     log.warn("systemd.verity=0: mounting the root WITHOUT verification");
-    return { path: rootLoop.path, verified: false, rootHash: "", signed: false, held: [rootLoop.fd] };
+    return { path: rootLoop.path, verified: false, rootHash: "", signed: false, signer: "", held: [rootLoop.fd] };
   }
   const held = [rootLoop.fd];
-  const made = { signed: false };
+  const made = { signed: false, signer: "" };
   const path = verityOrRelease(k, log, loader, { ddiFile, ddi, verity, policy, rootLoop, held, made });
-  return { path, verified: true, rootHash: verity.rootHash, signed: made.signed, held };
+  return { path, verified: true, rootHash: verity.rootHash, signed: made.signed, signer: made.signer, held };
 }
 
 /** What setUpVerity() works on: the DDI, its verity partition and policy, and the loop fds held. */
@@ -106,8 +111,8 @@ interface VerityJob {
   rootLoop: LoopDevice;
   /** Loop device fds; setUpVerity() adds the verity partition's. */
   held: number[];
-  /** What setUpVerity() made: whether the table names a signature the kernel accepted. */
-  made: { signed: boolean };
+  /** What setUpVerity() made: whether the table names a signature the kernel accepted, and its signer's fingerprint. */
+  made: { signed: boolean; signer: string };
 }
 
 /**
@@ -170,7 +175,14 @@ function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob):
   const sig = verity.signature;
   const made = { path: "", failed: false, error: undefined as unknown };
   let signed = false;
-  if (sig !== undefined) {
+  const signer = { fingerprint: "" };
+  const notTaken = sig === undefined ? "" : signerRefusal(sig.pkcs7, sig.fingerprint, policy.certificates, signer);
+  if (sig !== undefined && signer.fingerprint !== "") sig.fingerprint = signer.fingerprint;
+  if (sig !== undefined && notTaken !== "") {
+    const refused = "the " + signatureName(sig) + " is not taken: " + notTaken;
+    if (policy.signatureRequired) throw new InitError(refused);
+    log.warn(refused + "; roothash= pins the root: activating it without the signature");
+  } else if (sig !== undefined) {
     const desc = signatureKeyDescription(verity.rootHash);
     const keyId = k.addKey("user", desc, sig.pkcs7, KeyringId.THREAD);
     const options = policy.options.slice();
@@ -217,6 +229,7 @@ function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob):
       (signed && sig !== undefined ? "; the kernel accepted the " + signatureName(sig) : ""),
   );
   job.made.signed = signed;
+  job.made.signer = signed ? signer.fingerprint : "";
   return made.path;
 }
 

@@ -14,6 +14,7 @@
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
 import { jsonString } from "../lib/quote.js";
+import { readAttr } from "../syscalls/files.js";
 import { AtFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { ARCH } from "./build_facts.js";
@@ -28,10 +29,16 @@ import { chooseInit, readImageVersion } from "./root_files.js";
 import type { ImageVersion } from "./root_files.js";
 import { mountRoot, releaseRoot, setUpRootDevice } from "./root_device.js";
 import type { RootDevice } from "./root_device.js";
-import { imageVersionRefusal, isVpickDir, readVpickDir } from "./vpick.js";
+import { compareVersions, imageVersionRefusal, isVpickDir, readVpickDir } from "./vpick.js";
 
-/** Where the candidate ESP is mounted while its DDIs are tried. */
-export const ESP_MOUNT = "/esp";
+/**
+ * Where the candidate ESP is mounted while its DDIs are tried. The chosen one stays mounted
+ * (read-only, nodev, nosuid, noexec): /run moves into the new root, and with it this mount, so
+ * the booted system finds the ESP it booted from here and can `mount -o remount,rw` it to
+ * install the next DDI (its superblock is read-only while the loop devices hold the DDI, so a
+ * second read-write mount of the partition would fail with EBUSY).
+ */
+export const ESP_MOUNT = "/run/storage-init/esp";
 /** Where the candidate root is mounted; the chosen one is switched into. */
 export const SYSROOT = "/sysroot";
 
@@ -144,6 +151,7 @@ function activate(s: RootSearch, device: string, c: DdiCandidate): FoundRoot {
     options: config.verityOptions,
     allowWeakHash: config.allowWeakHash,
     signatureRequired: config.rootPolicy === "signed",
+    certificates: config.certificateFingerprints,
   });
   run.enter("mount", root.path);
   const found: FoundRoot = {
@@ -191,49 +199,223 @@ function settle(s: RootSearch, c: DdiCandidate, found: FoundRoot, at: { mountedO
     log.warn(c.path + ": its name says version " + c.claimed + ", the image says IMAGE_VERSION=" + v);
 }
 
-/**
- * The ESP `esp` mounted on ESP_MOUNT (phase esp), and the first of its DDIs that yields a root;
- * undefined, with the ESP unmounted and the reasons in `refused`, when none does.
- */
-function searchEsp(s: RootSearch, esp: Esp, oneEsp: boolean, refused: Refusal[]): FoundRoot | undefined {
-  const { k, log, run, loader, config } = s;
-  const name = espName(esp);
-  const device = attempt(s, refused, name, oneEsp, () => {
-    run.enter("esp");
-    return mountEsp(k, log, loader, esp, ESP_MOUNT);
-  });
-  if (device === undefined) return undefined;
-  // A list that cannot be made is the DDI's failure, not the ESP's.
-  run.failIn("ddi", config.ddiPaths.join(",") + " on " + device);
-  const list = attempt(s, refused, name, oneEsp, () => ddiCandidates(s, refused));
-  if (list !== undefined) {
-    const only = oneEsp && list.length === 1;
-    for (const c of list) {
-      const label = !oneEsp && list.length === 1 ? name : name + " " + c.path;
-      const found = attempt(s, refused, label, only, () => activate(s, device, c));
-      if (found !== undefined) {
-        found.esp = name;
-        found.espPartUuid = esp.partUuid;
-        return found;
-      }
-    }
-  }
-  k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
-  return undefined;
+/** The most partitions the ESP's selector may match: more is refused rather than chosen among. */
+export const MAX_ESPS = 8;
+/** The most DDIs one boot activates. */
+export const MAX_TRIES = 16;
+
+/** The search's progress: what was passed over, how many DDIs were activated, until when it may go on. */
+interface Trial {
+  refused: Refusal[];
+  tries: number;
+  deadlineMs: number;
+}
+
+/** A DDI found on a candidate ESP, in the order of the ESPs and of the command line. */
+interface Located {
+  esp: Esp;
+  c: DdiCandidate;
+  /** Its place in that order, which breaks ties between equal versions. */
+  order: number;
 }
 
 /**
- * Tries each candidate ESP in turn, and on each the DDIs the command line names, in order; the
- * first DDI whose root is verified, mounted and checked is taken, its ESP left mounted on
- * ESP_MOUNT. Throws the one candidate's failure when there is one, or a failure naming each
- * candidate's reason.
+ * Why no more DDIs may be activated ("" while they may): the search's bounds, MAX_TRIES
+ * activations and storage_init.timeout from its start, against ESPs that offer DDIs without end.
  */
-export function findRoot(s: RootSearch, esps: Esp[]): FoundRoot {
-  const refused: Refusal[] = [];
+function exhausted(s: RootSearch, trial: Trial): string {
+  if (trial.tries >= MAX_TRIES) return "at most " + MAX_TRIES + " DDIs are activated in one boot";
+  if (s.k.monotonicMs() > trial.deadlineMs) return "the search ran past storage_init.timeout";
+  return "";
+}
+
+/** Records that the search stops at `label` (and what follows it) for `why`. */
+function notTried(s: RootSearch, trial: Trial, label: string, why: string): void {
+  s.log.warn("passed over " + label + " and what follows it: not tried: " + why);
+  trial.refused.push({ label, reason: "not tried: " + why });
+}
+
+/** Mounts `esp` on ESP_MOUNT (phase esp); its device, or undefined with the reason recorded (thrown when `only`). */
+function mountCandidate(s: RootSearch, esp: Esp, only: boolean, trial: Trial): string | undefined {
+  return attempt(s, trial.refused, espName(esp), only, () => {
+    s.run.enter("esp");
+    return mountEsp(s.k, s.log, s.loader, esp, ESP_MOUNT);
+  });
+}
+
+/** The DDIs to try on the ESP mounted from `device`; undefined, with the reason recorded, when they cannot be listed. */
+function listCandidates(
+  s: RootSearch,
+  esp: Esp,
+  device: string,
+  only: boolean,
+  trial: Trial,
+): DdiCandidate[] | undefined {
+  // A list that cannot be made is the DDI's failure, not the ESP's.
+  s.run.failIn("ddi", s.config.ddiPaths.join(",") + " on " + device);
+  return attempt(s, trial.refused, espName(esp), only, () => ddiCandidates(s, trial.refused));
+}
+
+/** Activates the DDI `c` on the ESP mounted from `device` (activate()), within the search's bounds. */
+function tryCandidate(
+  s: RootSearch,
+  esp: Esp,
+  device: string,
+  c: DdiCandidate,
+  label: string,
+  only: boolean,
+  trial: Trial,
+): FoundRoot | undefined {
+  trial.tries++;
+  const found = attempt(s, trial.refused, label, only, () => activate(s, device, c));
+  if (found !== undefined) {
+    found.esp = espName(esp);
+    found.espPartUuid = esp.partUuid;
+  }
+  return found;
+}
+
+/**
+ * Each ESP in turn, and on it each DDI in the command line's order: the first whose root is
+ * verified, mounted and checked is taken, its ESP left mounted. The rule of roothash=, where
+ * only the pinned DDI can be taken wherever it lies (a clone or a stick can only delay it).
+ */
+function firstRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefined {
   const oneEsp = esps.length === 1;
   for (const esp of esps) {
-    const found = searchEsp(s, esp, oneEsp, refused);
-    if (found === undefined) continue;
+    const device = mountCandidate(s, esp, oneEsp, trial);
+    if (device === undefined) continue;
+    const list = listCandidates(s, esp, device, oneEsp, trial);
+    for (const c of list ?? []) {
+      const why = exhausted(s, trial);
+      if (why !== "") {
+        notTried(s, trial, espName(esp) + " " + c.path, why);
+        break;
+      }
+      const label = !oneEsp && list?.length === 1 ? espName(esp) : espName(esp) + " " + c.path;
+      const found = tryCandidate(s, esp, device, c, label, oneEsp && list?.length === 1, trial);
+      if (found !== undefined) return found;
+    }
+    s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+  }
+  return undefined;
+}
+
+/** The order of the signed policy across ESPs: newest claimed version first, then ESP and list order. */
+function newerFirst(a: Located, b: Located): number {
+  const v = compareVersions(b.c.claimed ?? "", a.c.claimed ?? "");
+  return v !== 0 ? v : a.order - b.order;
+}
+
+/**
+ * The signed policy with several ESPs (a clone of the ESP, a stick carrying its PARTUUID): the
+ * newest image version among them all wins, not the first ESP in disk order. Every ESP's DDIs
+ * are listed; a DDI named without a version (a plain path) is activated once to read its
+ * version and released; then the DDIs are tried newest first, each checked as always (a name
+ * must say the image's version).
+ */
+function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefined {
+  const all: Located[] = [];
+  for (const esp of esps) {
+    const device = mountCandidate(s, esp, false, trial);
+    if (device === undefined) continue;
+    const list = listCandidates(s, esp, device, false, trial);
+    for (const c of list ?? []) {
+      if (c.claimed !== undefined) {
+        all.push({ esp, c, order: all.length });
+        continue;
+      }
+      if (exhausted(s, trial) !== "") break;
+      // Its version is in the image: activated once to read it, then released.
+      const probe = tryCandidate(s, esp, device, c, espName(esp) + " " + c.path, false, trial);
+      if (probe === undefined) continue;
+      releaseRoot(s.k, s.log, probe.device, SYSROOT);
+      if (probe.version.version === "")
+        trial.refused.push({
+          label: espName(esp) + " " + c.path,
+          reason: "the image carries no IMAGE_VERSION=, by which the newest of several ESPs is chosen",
+        });
+      else all.push({ esp, c: { path: c.path, claimed: probe.version.version }, order: all.length });
+    }
+    s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+  }
+  all.sort(newerFirst);
+  let mounted: Esp | undefined;
+  let device = "";
+  for (const e of all) {
+    const why = exhausted(s, trial);
+    if (why !== "") {
+      notTried(s, trial, espName(e.esp) + " " + e.c.path, why);
+      break;
+    }
+    if (mounted !== e.esp) {
+      if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+      mounted = undefined;
+      const d = mountCandidate(s, e.esp, false, trial);
+      if (d === undefined) continue;
+      mounted = e.esp;
+      device = d;
+    }
+    const found = tryCandidate(s, e.esp, device, e.c, espName(e.esp) + " " + e.c.path, false, trial);
+    if (found !== undefined) return found;
+  }
+  if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+  return undefined;
+}
+
+/** dm-verity's parameter that makes the kernel itself refuse a table without a signature it accepted. */
+export const REQUIRE_SIGNATURES = "/sys/module/dm_verity/parameters/require_signatures";
+
+/**
+ * Under the signed policy, dm_verity loaded (storage_init.root_policy=signed gives it
+ * require_signatures=1) and the parameter read back: a dm_verity built into the kernel, or loaded
+ * before, took its parameters elsewhere, and without it the kernel would load an unsigned table
+ * should this init ever ask. The search itself still refuses unsigned roots; the warning says
+ * where the parameter belongs. The parameter cannot be set once dm_verity is loaded (0444).
+ */
+function checkRequireSignatures(s: RootSearch): void {
+  s.loader.loadGroup("verity");
+  const v = readAttr(s.k, REQUIRE_SIGNATURES);
+  if (v === "Y" || v === "1") return;
+  s.log.warn(
+    v === undefined
+      ? "dm_verity has no require_signatures parameter (a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG cannot check root signatures)"
+      : "dm_verity runs with require_signatures=" +
+          v +
+          " (built in, or loaded before): put dm_verity.require_signatures=1 on the UKI's command line",
+  );
+}
+
+/**
+ * The root: with roothash= (or one ESP), the first DDI that yields a verified, mounted and
+ * checked root, ESP by ESP (firstRoot()); with the signed policy and several ESPs, the newest
+ * version among them all (newestRoot()). Its ESP is left mounted on ESP_MOUNT. Throws the one
+ * candidate's failure when there is one, or a failure naming each candidate's reason.
+ */
+export function findRoot(s: RootSearch, esps: Esp[]): FoundRoot {
+  if (esps.length > MAX_ESPS)
+    throw new InitError(
+      esps.length + " partitions match the ESP's selector; at most " + MAX_ESPS + " are considered: none is chosen",
+    );
+  if (esps.length > 1) {
+    const names: string[] = [];
+    for (const e of esps) names.push(espName(e));
+    s.log.warn(
+      esps.length +
+        " partitions match the ESP's selector (" +
+        names.join(", ") +
+        "): " +
+        (s.config.rootPolicy === "signed"
+          ? "the newest image version among them is taken"
+          : "only the DDI roothash= pins can be taken"),
+    );
+  }
+  if (s.config.rootPolicy === "signed") checkRequireSignatures(s);
+  const trial: Trial = { refused: [], tries: 0, deadlineMs: s.k.monotonicMs() + s.config.timeoutMs };
+  const found =
+    s.config.rootPolicy === "signed" && esps.length > 1 ? newestRoot(s, esps, trial) : firstRoot(s, esps, trial);
+  const refused = trial.refused;
+  if (found !== undefined) {
     found.passedOver = refused;
     const v = found.version.version;
     s.log.notice(
@@ -287,6 +469,8 @@ export function rootRecord(found: FoundRoot, config: Config): string {
     jsonString(d.rootHash) +
     ',"signatureAccepted":' +
     (d.signed ? "true" : "false") +
+    ',"signer":' +
+    jsonString(d.signer) +
     ',"policy":' +
     jsonString(config.verityDisabled ? "none" : config.rootPolicy) +
     ',"minVersion":' +

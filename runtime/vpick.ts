@@ -184,17 +184,18 @@ export function isVpickDir(path: string): boolean {
  * The entries of the vpick directory `dir` (a path on the mounted ESP `root`) for `arch`, in the
  * order to try them; names that are not entries, and entries for another architecture, come
  * back with `skipped` saying why. Throws ParseError when the directory holds more than
- * VPICK_MAX_ENTRIES names.
+ * VPICK_MAX_ENTRIES names (reading stops there).
  */
 export function readVpickDir(k: Kernel, root: string, dir: string, arch: string, suffix: string): Candidate[] {
   const clean = dir.endsWith("/") ? dir.slice(0, dir.length - 1) : dir;
   const base = clean.slice(clean.lastIndexOf("/") + 1);
   const name = base.slice(0, base.length - 2);
-  const entries = k.readdir(root + clean);
+  // Read no further than the cap: a directory of millions of names is refused, not listed.
+  const entries = k.readdir(root + clean, VPICK_MAX_ENTRIES);
   if (entries.length > VPICK_MAX_ENTRIES)
     throw new ParseError(
       "vpick",
-      clean + " holds " + entries.length + " names; at most " + VPICK_MAX_ENTRIES + " are read",
+      clean + " holds more than " + VPICK_MAX_ENTRIES + " names; at most that many are read",
     );
   const good: VpickEntry[] = [];
   const out: Candidate[] = [];

@@ -32,6 +32,7 @@ export const MountFlags = {
   NOSUID: 2,
   NODEV: 4,
   NOEXEC: 8,
+  REMOUNT: 32,
   MOVE: 8192,
   REC: 16384,
   PRIVATE: 1 << 18,
@@ -105,8 +106,12 @@ export interface Kernel {
   readlink(path: string): string;
   unlink(path: string): void;
   rmdir(path: string): void;
-  /** Directory entries, without "." and "..". */
-  readdir(path: string): DirEntry[];
+  /**
+   * Directory entries, without "." and "..". With `max`, reading stops once more than `max`
+   * entries were read (max + 1 come back: the caller knows there were more without the kernel
+   * listing a directory of millions of names).
+   */
+  readdir(path: string, max?: number): DirEntry[];
   stat(path: string): Stat;
   lstat(path: string): Stat;
   /** ioctl with a byte buffer the kernel reads and writes; returns the ioctl's result. */

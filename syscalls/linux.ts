@@ -159,7 +159,7 @@ export class LinuxKernel implements Kernel {
     if (c_r < 0) fail(c_r, op, quote(path));
   }
 
-  readdir(path: string): DirEntry[] {
+  readdir(path: string, max: number = -1): DirEntry[] {
     const fd = this.open(path, OpenFlags.RDONLY | OpenFlags.DIRECTORY);
     const out: DirEntry[] = [];
     const c_buf = new Uint8Array(4096);
@@ -172,13 +172,15 @@ export class LinuxKernel implements Kernel {
         const n = c_r;
         if (n === 0) break;
         parseDirents(c_buf, n, out);
+        if (max >= 0 && out.length > max) break;
       }
     } catch (e) {
       this.close(fd);
       throw e;
     }
     this.close(fd);
-    return out;
+    // One getdents64 buffer holds many entries: as many as the interface promises, no more.
+    return max >= 0 && out.length > max + 1 ? out.slice(0, max + 1) : out;
   }
 
   stat(path: string): Stat {

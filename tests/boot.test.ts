@@ -22,7 +22,7 @@ import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
-import { buildDisk, buildEspDisk, buildRepartDdi, testKey } from "../qemu/images.mjs";
+import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
 import { buildDemoDisk } from "../qemu/demo_root.mjs";
 import { analyzeInitrd } from "../qemu/timeline.mjs";
@@ -33,7 +33,7 @@ import { testIfBuilt } from "./helpers.js";
 
 type Boot = { output: string; code: number | null; timedOut: boolean; ms: number };
 type Disk = { disk: string; rootHash: string; espPartUuid: string };
-type Drive = { file: string; if: string };
+type Drive = { file: string; if: string; readonly?: boolean };
 
 const INITRD = join(ROOT, "dist", "initramfs-all.cpio.gz");
 const INITRD_ARM64 = join(ROOT, "dist", "initramfs-arm64-all.cpio.gz");
@@ -178,16 +178,19 @@ async function uefiBoot(name: UefiCase, opts: { before?: object; stopOn?: RegExp
  * shim (signed with the snakeoil key) starts systemd-boot, and "mok" is enrolled as a Machine
  * Owner Key in the variable store (MokList): shim mirrors it to MokListRT and MokListTrustedRT,
  * and the kernel trusts it for dm-verity through its .machine and secondary keyrings. Each
- * case: the DDIs on the ESP, and the UKI's command line (`PIN` is the first DDI's roothash=).
+ * case: the DDIs on the ESP, and the UKI's command line (`PIN` is the first DDI's roothash=,
+ * `SIGNERS:a,b` the storage_init.certificate_fingerprint= of those test keys); `moks`, the keys
+ * enrolled when not only "mok" (a machine with DKMS has its own MOK besides the vendor's).
  */
 const AB = "/EFI/storage-init/root.v";
 const MOK = {
   signed: {
-    cmdline: "storage_init.root_policy=signed",
+    cmdline: "storage_init.root_policy=signed SIGNERS:mok",
     ddis: [{ path: "/EFI/storage-init/root.raw", version: "1", signWith: "mok" }],
   },
   "all refused": {
-    cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/ storage_init.on_failure=poweroff storage_init.failure_delay=0`,
+    // Both keys pinned: the kernel's keyrings refuse "other".
+    cmdline: `storage_init.root_policy=signed SIGNERS:mok,other storage_init.ddi=${AB}/ storage_init.on_failure=poweroff storage_init.failure_delay=0`,
     ddis: [
       { path: `${AB}/root_3.raw`, version: "3", signWith: "other" },
       { path: `${AB}/root_2.raw`, version: "2", signWith: "mok", corruptSignature: true },
@@ -195,7 +198,7 @@ const MOK = {
     ],
   },
   "newest verifying": {
-    cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/`,
+    cmdline: `storage_init.root_policy=signed SIGNERS:mok storage_init.ddi=${AB}/`,
     ddis: [
       // Version 1, signed, copied to a newer name: its own os-release says 1.
       { path: `${AB}/root_4.raw`, version: "1", signWith: "mok" },
@@ -205,11 +208,24 @@ const MOK = {
     ],
   },
   floor: {
-    cmdline: `storage_init.root_policy=signed storage_init.ddi=${AB}/ storage_init.min_version=3 storage_init.on_failure=poweroff storage_init.failure_delay=0`,
+    cmdline: `storage_init.root_policy=signed SIGNERS:mok storage_init.ddi=${AB}/ storage_init.min_version=3 storage_init.on_failure=poweroff storage_init.failure_delay=0`,
     ddis: [
       { path: `${AB}/root_2.raw`, version: "2", signWith: "mok" },
       { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
     ],
+  },
+  "pinned signer": {
+    cmdline: `storage_init.root_policy=signed SIGNERS:mok storage_init.ddi=${AB}/`,
+    moks: ["mok", "dkms"],
+    ddis: [
+      { path: `${AB}/root_2.raw`, version: "2", signWith: "dkms" },
+      { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
+    ],
+  },
+  update: {
+    // The booted system installs UPDATE (version 2, on a second disk) as root_2.raw.
+    cmdline: `storage_init.root_policy=signed SIGNERS:mok storage_init.ddi=${AB}/ storage_init_test.install_from=/dev/vdb storage_init_test.install_to=${AB}/root_2.raw`,
+    ddis: [{ path: `${AB}/root_1.raw`, version: "1", signWith: "mok" }],
   },
   pinned: {
     cmdline: `roothash=PIN storage_init.ddi=${AB}/`,
@@ -220,6 +236,17 @@ const MOK = {
   },
 } as const;
 type MokCase = keyof typeof MOK;
+
+/** The test keys enrolled as MOKs for a case. */
+function mokKeys(name: MokCase): readonly string[] {
+  const c = MOK[name];
+  return "moks" in c ? c.moks : ["mok"];
+}
+
+/** storage_init.certificate_fingerprint= naming the test keys `keys` (qemu/images.mjs testKey). */
+function signers(keys: readonly string[]): string {
+  return "storage_init.certificate_fingerprint=" + keys.map((k) => certificateFingerprint(testKey(k).cert)).join(",");
+}
 const MOK_ESP_PART_UUID = "5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5c";
 
 type RepartDdi = { ddi: string; rootHash: string; fingerprint?: string };
@@ -238,7 +265,9 @@ async function mokDisk(name: MokCase): Promise<{ disk: string; dir: string; ddis
   const u = buildUefiDisk(dir, {
     kernel,
     initrd: INITRD,
-    cmdline: `console=ttyS0 panic=-1 storage_init.timeout=20 ${MOK[name].cmdline.replace("PIN", ddis[0].rootHash)}`,
+    cmdline: `console=ttyS0 panic=-1 storage_init.timeout=20 ${MOK[name].cmdline
+      .replace("PIN", ddis[0].rootHash)
+      .replace(/SIGNERS:(\S+)/, (_m, keys: string) => signers(keys.split(",")))}`,
     extra: MOK[name].ddis.map((d, i) => ({ src: ddis[i].ddi, path: d.path })),
     espPartUuid: MOK_ESP_PART_UUID,
     shim: true,
@@ -250,14 +279,17 @@ async function mokDisk(name: MokCase): Promise<{ disk: string; dir: string; ddis
 /** Boots a MOK case: Secure Boot, shim, the "mok" key enrolled. */
 async function mokBoot(name: MokCase): Promise<{ r: Boot; ddis: RepartDdi[] }> {
   const u = await mokDisk(name);
-  const r = await slot(() =>
-    bootQemu({
-      firmware: firmware(u.dir, { secureBoot: true, mok: testKey("mok").cert }),
-      drives: [{ file: u.disk, if: "virtio" }],
-      timeoutMs: BOOT_LIMIT_MS,
-    }),
-  );
+  const r = await slot(() => mokBootOnce(name, u.dir, [{ file: u.disk, if: "virtio" }]));
   return { r, ddis: u.ddis };
+}
+
+/** One boot of a MOK case's machine with `drives`. */
+function mokBootOnce(name: MokCase, dir: string, drives: Drive[]): Promise<Boot> {
+  return bootQemu({
+    firmware: firmware(dir, { secureBoot: true, mok: mokKeys(name).map((k) => testKey(k).cert) }),
+    drives,
+    timeoutMs: BOOT_LIMIT_MS,
+  });
 }
 
 /**
@@ -352,7 +384,24 @@ function reachedRoot(
     (p) => p.phase,
   );
   t.deepEqual(timed, phases);
+  // What was booted, as the booted system's own mount table says.
+  const mounts = mountTable(r.output);
+  const root = mounts.find((m) => m.target === "/");
+  t.like(root, { fstype: "erofs", source: "/dev/dm-0", ro: true }, "/ is the verified device, read-only");
+  for (const m of mounts.filter((x) => x.fstype === "vfat")) t.true(m.ro, `vfat on ${m.target} is read-only`);
+  t.true(
+    mounts.some((m) => m.target === "/run/storage-init/esp" && m.fstype === "vfat"),
+    "the ESP it came from, at /run/storage-init/esp",
+  );
   t.regex(r.output, /reboot: Power down/);
+}
+
+/** The marker's `MOUNT` lines (/proc/self/mountinfo in the booted root): target, fstype, source, read-only. */
+function mountTable(output: string): Array<{ target: string; fstype: string; source: string; ro: boolean }> {
+  const out = [];
+  for (const m of output.matchAll(/MOUNT \d+ \d+ \d+:\d+ \S+ (\S+) (\S+)[^\r\n]* - (\S+) (\S+) /g))
+    out.push({ target: m[1], fstype: m[3], source: m[4], ro: m[2].split(",").includes("ro") });
+  return out;
 }
 
 /** Asserts the fatal line, then the action, no later than `delayS` + 1 s after it. */
@@ -672,6 +721,50 @@ it("signed: storage_init.min_version= above every DDI ends in one line naming th
   t.is(r.output.match(/storage-init: dm-verity \/dev\/dm-\d+ /g)?.length, 2, r.output);
 });
 
+it("signed: a newer DDI signed by another enrolled MOK (the kernel trusts it) is refused under a pinned signer", async (t) => {
+  const { r, ddis } = await mokBoot("pinned signer");
+  t.regex(r.output, /integrity: Loaded X\.509 cert 'storage-init test key dkms: [0-9a-f]+'/, "both keys enrolled");
+  reachedRoot(
+    t,
+    r,
+    /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/,
+    [],
+    ["api", "cmdline", "coldplug", "esp", "ddi", "verity", "ddi", "verity", "mount", "switch-root"],
+  );
+  t.regex(
+    r.output,
+    new RegExp(
+      `storage-init: passed over /dev/vda1 ${AB}/root_2.raw: the signature of root hash ${ddis[0].rootHash} \\(certificate SHA-256 ${ddis[0].fingerprint}\\) is not taken: it was made by certificate SHA-256 ${ddis[0].fingerprint}, which storage_init.certificate_fingerprint= does not name`,
+    ),
+  );
+  t.regex(r.output, accepted(ddis[1]));
+});
+
+it("signed: the booted system installs the next DDI on the ESP it booted from, and the next boot takes it", async (t) => {
+  const u = await mokDisk("update");
+  const next = (await buildRepartDdi({ version: "2", signWith: "mok" })) as RepartDdi;
+  // The ESP's disk is written by the first boot and read by the second; the update comes on vdb.
+  const drives: Drive[] = [
+    { file: u.disk, if: "virtio", readonly: false },
+    { file: next.ddi, if: "virtio" },
+  ];
+  const first = await slot(() => mokBootOnce("update", u.dir, drives));
+  reachedRoot(t, first, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, []);
+  t.regex(first.output, new RegExp(`storage-init: root from ${AB}/root_1.raw on /dev/vda1 \\(version 1\\)`));
+  t.regex(first.output, new RegExp(`INSTALLED \\d+ bytes from /dev/vdb to ${AB}/root_2.raw`), first.output);
+  const second = await slot(() => mokBootOnce("update", u.dir, drives));
+  reachedRoot(t, second, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/, []);
+  t.regex(second.output, new RegExp(`storage-init: root from ${AB}/root_2.raw on /dev/vda1 \\(version 2\\)`));
+  t.regex(second.output, accepted(next));
+  const chosen = JSON.parse((second.output.match(/ROOT-JSON (\{.*\})/) as RegExpMatchArray)[1]) as {
+    path: string;
+    imageVersion: string;
+    signer: string;
+  };
+  t.like(chosen, { path: `${AB}/root_2.raw`, imageVersion: "2", signer: next.fingerprint });
+  t.regex(second.output, new RegExp(`INSTALLED already ${AB}/root_2.raw`));
+});
+
 it("signed: an A/B directory with roothash= boots the version it pins, its signature checked as well", async (t) => {
   const { r, ddis } = await mokBoot("pinned");
   const phases = ["api", "cmdline", "coldplug", "esp", "ddi", "ddi", "verity", "mount", "switch-root"];
@@ -794,7 +887,7 @@ it("boot fails: the DDI is missing from the ESP", async (t) => {
   failedWith(
     t,
     r,
-    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT',
+    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/run/storage-init/esp/EFI/storage-init/root.raw": ENOENT',
     "poweroff",
     0,
   );
@@ -938,7 +1031,7 @@ for (const arch of ["x86-64", "arm64"] as const) {
     async (t) => {
       const { r, ddi } = await untrustedBoot(
         arch,
-        "storage_init.root_policy=signed storage_init.on_failure=poweroff storage_init.failure_delay=0",
+        `storage_init.root_policy=signed ${signers(["other"])} storage_init.on_failure=poweroff storage_init.failure_delay=0`,
       );
       failedWith(
         t,

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { check } from "../cli/check.js";
-import { buildDisk, buildRepartDdi, testKey } from "../qemu/images.mjs";
+import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { buildUki, stubFor } from "../toolchain/uki.mjs";
 import { inTempDir } from "./helpers.js";
@@ -111,7 +111,10 @@ test("check() on DDIs systemd-repart signed: the signature checked with --certif
   const bad2 = (await buildRepartDdi({ version: "2", signWith: "mok", corruptSignature: true })) as { ddi: string };
   const other3 = (await buildRepartDdi({ version: "3", signWith: "other" })) as { ddi: string };
   const unsigned1 = (await buildRepartDdi({ version: "1" })) as { ddi: string };
-  const signed = "storage_init.root_policy=signed";
+  const pin = (...names: string[]) =>
+    "storage_init.certificate_fingerprint=" + names.map((n) => certificateFingerprint(testKey(n).cert)).join(",");
+  // Both test keys pinned: the machine's keyrings (--certificate) decide between them.
+  const signed = `storage_init.root_policy=signed ${pin("mok", "other")}`;
   const ab = "storage_init.ddi=/EFI/os/root.v/";
   inTempDir((dir) => {
     const one = espDir(join(dir, "one"), { "EFI/storage-init/root.raw": good1.ddi });
@@ -146,6 +149,14 @@ test("check() on DDIs systemd-repart signed: the signature checked with --certif
     );
     t.is(text.split("refused: the signature does not verify").length - 1, 2, text);
     t.regex(v.lines[v.lines.length - 1], /^verdict: no ESP holds a DDI this boot can use/);
+    v = check(refused, `storage_init.root_policy=signed ${pin("mok")} ${ab}`, {
+      certificates: [mok, testKey("other").cert],
+    });
+    t.regex(
+      v.lines.join("\n"),
+      /DDI \/EFI\/os\/root\.v\/root_3\.raw\n(.*\n)*  refused: the signature is not taken: it was made by certificate SHA-256 [0-9a-f]{64}, which storage_init.certificate_fingerprint= does not name\n/,
+      "pinned to mok, a DDI another trusted key signed is refused",
+    );
 
     const newest = espDir(join(dir, "newest"), {
       "EFI/os/root.v/root_3.raw": bad2.ddi,
@@ -213,7 +224,7 @@ test("check() gives the boot's verdict on a pinned DDI signed by a key the machi
       ),
       v.lines.join("\n"),
     );
-    const required = `${pinned} storage_init.root_policy=signed`;
+    const required = `${pinned} storage_init.root_policy=signed storage_init.certificate_fingerprint=${certificateFingerprint(testKey("other").cert)}`;
     v = check(esp, required, { certificates: [testKey("mok").cert] });
     t.false(v.ok, v.lines.join("\n"));
     t.true(

@@ -58,14 +58,15 @@ test("parseCmdline() names every invalid value", (t) => {
 });
 
 test("parseCmdline() takes storage_init.root_policy=signed, and with it has dm_verity require signatures", (t) => {
-  const c = parseCmdline("storage_init.root_policy=signed dm_verity.foo=1");
+  const pin = `storage_init.certificate_fingerprint=${"ab".repeat(32)}`;
+  const c = parseCmdline(`storage_init.root_policy=signed ${pin} dm_verity.foo=1`);
   t.is(c.rootPolicy, "signed");
   t.deepEqual(c.problems, []);
   t.deepEqual(c.moduleParams, [{ module: "dm_verity", params: "foo=1 require_signatures=1" }]);
   const d = parseCmdline(`roothash=${HASH}`);
   t.is(d.rootPolicy, "verity", "pinned by roothash= unless a build or the command line says signed");
   t.deepEqual(d.moduleParams, []);
-  t.deepEqual(parseCmdline("storage_init.root_policy=signed systemd.verity=0").problems, [
+  t.deepEqual(parseCmdline(`storage_init.root_policy=signed ${pin} systemd.verity=0`).problems, [
     "systemd.verity=0 contradicts storage_init.root_policy=signed",
   ]);
   t.deepEqual(parseCmdline("storage_init.root_policy=maybe").problems, [
@@ -161,6 +162,9 @@ test("parseCmdline() in a build with --root-policy signed: signed by default, an
       define: {
         STORAGE_INIT_ROOT_POLICY: JSON.stringify(buildDefines("x86-64", "signed", "2.0").STORAGE_INIT_ROOT_POLICY),
         STORAGE_INIT_MIN_VERSION: JSON.stringify(buildDefines("x86-64", "signed", "2.0").STORAGE_INIT_MIN_VERSION),
+        STORAGE_INIT_CERTIFICATES: JSON.stringify(
+          buildDefines("x86-64", "signed", "2.0", ["ab".repeat(32), "cd".repeat(32)]).STORAGE_INIT_CERTIFICATES,
+        ),
       },
       logLevel: "silent",
     });
@@ -170,6 +174,10 @@ test("parseCmdline() in a build with --root-policy signed: signed by default, an
       "storage_init.root_policy=verity is refused: this build requires signed roots",
     ]);
     t.deepEqual(m.parseCmdline("").moduleParams, [{ module: "dm_verity", params: "require_signatures=1" }]);
+    t.deepEqual(m.parseCmdline("").certificateFingerprints, ["ab".repeat(32), "cd".repeat(32)], "--certificate");
+    t.deepEqual(m.parseCmdline(`storage_init.certificate_fingerprint=${"ef".repeat(32)}`).problems, [
+      "storage_init.certificate_fingerprint= is refused: this build names the certificates it takes",
+    ]);
     t.is(m.parseCmdline("").minVersion, "2.0", "--min-version is the floor");
     t.is(m.parseCmdline("storage_init.min_version=2.1").minVersion, "2.1", "the command line may raise it");
     t.deepEqual(m.parseCmdline("storage_init.min_version=1.9").problems, [
@@ -188,5 +196,24 @@ test("parseCmdline() takes storage_init.min_version= as a version, and names one
   ]);
   t.deepEqual(parseCmdline("storage_init.min_version=1/2").problems, [
     'storage_init.min_version="1/2": "1/2" has a character outside a-z A-Z 0-9 . - ~ ^',
+  ]);
+});
+
+test("parseCmdline() takes storage_init.certificate_fingerprint= as SHA-256 fingerprints, and the signed policy requires one", (t) => {
+  const colons = "AB:".repeat(31) + "AB";
+  const c = parseCmdline(
+    `storage_init.root_policy=signed storage_init.certificate_fingerprint=${colons},${"cd".repeat(32)},${"ab".repeat(32)}`,
+  );
+  t.deepEqual(c.problems, []);
+  t.deepEqual(c.certificateFingerprints, ["ab".repeat(32), "cd".repeat(32)], "colons dropped, lower case, once each");
+  t.deepEqual(parseCmdline("storage_init.root_policy=signed").problems, [
+    "storage_init.root_policy=signed needs storage_init.certificate_fingerprint= (the SHA-256 of the certificate that signs the roots) or a build with --certificate",
+  ]);
+  t.deepEqual(parseCmdline(`storage_init.certificate_fingerprint=${"ab".repeat(31)}`).problems, [
+    `storage_init.certificate_fingerprint=${JSON.stringify("ab".repeat(31))} is not a SHA-256 fingerprint (64 hex digits)`,
+  ]);
+  const five = [1, 2, 3, 4, 5].map((i) => String(i).repeat(64)).join(",");
+  t.deepEqual(parseCmdline(`storage_init.certificate_fingerprint=${five}`).problems, [
+    "storage_init.certificate_fingerprint= names more than 4 certificates",
   ]);
 });

@@ -16,6 +16,7 @@ import type { EspSelector } from "../runtime/esp.js";
 import type { GptPartition } from "../runtime/gpt.js";
 import { Log } from "../runtime/log.js";
 import { FakeKernel } from "./fake_kernel.js";
+import { logLines } from "./fake_world.js";
 import { rng, writeGpt } from "./helpers.js";
 import { InitError, ParseError } from "../lib/errors.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
@@ -92,9 +93,17 @@ test("findEsp() by type, PARTUUID, PARTLABEL and device path", (t) => {
     size: 1572864,
     partUuid: A,
   });
-  t.like(findEsp(k, log, { kind: "partuuid", value: B, source: "x" }, newEspSearch(), Infinity), {
-    device: "/dev/nvme0n1p1",
+  t.like(findEsp(k, log, { kind: "partuuid", value: A, source: "x" }, newEspSearch(), Infinity), {
+    device: "/dev/nvme1n1p2",
   });
+  t.is(
+    findEsp(k, log, { kind: "partuuid", value: B, source: "x" }, newEspSearch(), Infinity),
+    undefined,
+    "the PARTUUID of a partition that is not of the ESP type",
+  );
+  t.true(
+    logLines(k).includes("storage-init: /dev/nvme0n1: partition 1 has the ESP's PARTUUID but not its type: not taken"),
+  );
   t.like(findEsp(k, log, { kind: "partlabel", value: "EFI system", source: "x" }, newEspSearch(), Infinity), {
     device: "/dev/nvme1n1p2",
   });
@@ -223,7 +232,7 @@ test("findEsp() reads no further disk once the deadline has passed", (t) => {
   t.is(state.gpts.size, 0, "vda was not read");
 });
 
-test("selects() matches a GPT entry by PARTUUID, PARTLABEL or the ESP type; a device path matches none", (t) => {
+test("selects() matches an ESP-typed GPT entry by PARTUUID, PARTLABEL or the type alone; a device path matches none", (t) => {
   const p: GptPartition = {
     number: 1,
     typeGuid: PartitionType.ESP,
@@ -240,7 +249,10 @@ test("selects() matches a GPT entry by PARTUUID, PARTLABEL or the ESP type; a de
   t.true(selects(parseEspSelector("PARTLABEL=EFI"), p));
   t.false(selects(parseEspSelector("PARTLABEL=efi"), p));
   t.false(selects(parseEspSelector("/dev/vda1"), p));
-  t.false(selects(typeSelector(), { ...p, typeGuid: PartitionType.ROOT_X86_64 }));
+  const other = { ...p, typeGuid: PartitionType.ROOT_X86_64 };
+  t.false(selects(typeSelector(), other));
+  t.false(selects(parseEspSelector("PARTUUID=" + ESP_PART_UUID), other), "a cloned PARTUUID on another type");
+  t.false(selects(parseEspSelector("PARTLABEL=EFI"), other));
 });
 
 const SEEN = {

@@ -49,6 +49,8 @@ export class FakeKernel implements Kernel {
   readonly modulesLoaded: string[] = [];
   readonly ioctls: Array<{ fd: number; path: string; request: number }> = [];
   readonly execs: Array<{ path: string; argv: string[]; envp: string[] }> = [];
+  /** The `max` of each readdir call (-1 for none). */
+  readonly readdirLimits: number[] = [];
   readonly reboots: number[] = [];
   readonly console: string[] = [];
   readonly kmsg: string[] = [];
@@ -64,12 +66,12 @@ export class FakeKernel implements Kernel {
   /** Keys added with add_key, by serial; an invalidated key is deleted. */
   readonly keys = new Map<number, { type: string; description: string; payload: Uint8Array; keyring: number }>();
   /**
-   * The kernel's verdict on a root hash signature (0: trusted): by default, a PKCS#7 whose text
-   * is "signed:" + the root hash is trusted, "untrusted:" + it gives ENOKEY, anything else
-   * EKEYREJECTED.
+   * The kernel's verdict on a root hash signature (0: trusted): by default, a PKCS#7 whose
+   * signature value reads "signed:" + the root hash is trusted, "untrusted:" + it gives ENOKEY,
+   * anything else EKEYREJECTED (fake_world.ts signatureJson()).
    */
   signatureVerdict: (pkcs7: string, rootHash: string) => number = (p, h) =>
-    p === "signed:" + h ? 0 : p === "untrusted:" + h ? Errno.ENOKEY : Errno.EKEYREJECTED;
+    p.includes("signed:" + h) ? 0 : p.includes("untrusted:" + h) ? Errno.ENOKEY : Errno.EKEYREJECTED;
   private nextKey = 100;
   now = 1000;
   private fds = new Map<number, { path: string; pos: number }>();
@@ -335,7 +337,7 @@ export class FakeKernel implements Kernel {
     this.nodes.delete(path);
   }
 
-  readdir(path: string): DirEntry[] {
+  readdir(path: string, max: number = -1): DirEntry[] {
     const real = this.resolve(path);
     const n = this.get("open", path);
     if (n.type !== FileType.DIR) throw this.err("open", quote(path), 20);
@@ -356,7 +358,9 @@ export class FakeKernel implements Kernel {
                 ? 6
                 : 2;
       out.push({ name: rest, type: dt });
+      if (max >= 0 && out.length > max) break;
     }
+    this.readdirLimits.push(max);
     return out;
   }
 
@@ -500,6 +504,12 @@ export class FakeKernel implements Kernel {
     if (this.modulesLoaded.indexOf(name) >= 0) throw this.err("finit_module", "fd " + fd, Errno.EEXIST);
     this.modulesLoaded.push(name);
     this.moduleParams.set(name, params);
+    // As sysfs shows a bool parameter of dm_verity (0444: read back, never written).
+    if (name === "dm_verity")
+      this.addFile(
+        "/sys/module/dm_verity/parameters/require_signatures",
+        params.split(" ").includes("require_signatures=1") ? "Y\n" : "N\n",
+      );
     this.now += 5;
     this.onModuleLoaded(name);
   }

@@ -8,6 +8,7 @@ import { encodeBase64 } from "../lib/base64.js";
 import { putU32le, putU64le, utf8Encode } from "../lib/bytes.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
+import { sha256Hex } from "../lib/sha256.js";
 import { Log } from "../runtime/log.js";
 import { ARCH_TYPES } from "../runtime/ddi.js";
 import { ARCH } from "../runtime/build_facts.js";
@@ -42,8 +43,10 @@ export interface WorldOptions {
   primaryBroken?: boolean;
   /** The disk's bytes instead of the usual GPT disk with its ESP (worldDisk() makes that one). */
   disk?: Uint8Array;
-  /** A second disk, vdb: a clone of worldDisk() (the same PARTUUID) whose ESP holds these files. */
+  /** A second disk: a clone of worldDisk() (the same PARTUUID) whose ESP holds these files. */
   cloneEspFiles?: Map<string, Uint8Array>;
+  /** The clone's name: "vdb" (after vda) by default; "sda" sorts before vda, as a USB stick would. */
+  cloneName?: string;
   /** Called once a root is mounted and filled (init, os-release): lets a test change what it holds. */
   onRootMount?: (k: FakeKernel, target: string, osRelease: string) => void;
 }
@@ -66,15 +69,102 @@ const ROOT_OS_RELEASE_AT = 8192;
 
 const SIG_PART_UUID = "5d3b9e2a-4c1f-4e8b-9a7d-2f6c8e1b0a93";
 
+/** A DER element: `tag`, its length, `parts` one after another. */
+function der(tag: number, parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const head = n < 128 ? [tag, n] : n < 256 ? [tag, 0x81, n] : [tag, 0x82, n >> 8, n & 255];
+  const out = new Uint8Array(head.length + n);
+  out.set(head, 0);
+  let at = head.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const bytes = (list: number[]) => new Uint8Array(list);
+/** OIDs, their DER contents: sha256, rsaEncryption, data, signedData, commonName. */
+const OID_SHA256 = bytes([0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]);
+const OID_RSA = bytes([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]);
+const OID_DATA = bytes([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01]);
+const OID_SIGNED_DATA = bytes([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]);
+const OID_CN = bytes([0x55, 0x04, 0x03]);
+
+/** Fake signers: a certificate each, shaped as X.509 is where pkcs7Signer() looks (the rest is empty). */
+export type FakeSigner = "fake" | "other";
+
+function fakeName(signer: FakeSigner): Uint8Array {
+  const cn = utf8Encode("storage-init " + signer + " key");
+  return der(0x30, [der(0x31, [der(0x30, [der(0x06, [OID_CN]), der(0x0c, [cn])])])]);
+}
+
+function fakeSerial(signer: FakeSigner): Uint8Array {
+  return der(0x02, [bytes(signer === "fake" ? [0x01, 0x23] : [0x45, 0x67])]);
+}
+
+function fakeCertificate(signer: FakeSigner): Uint8Array {
+  const name = fakeName(signer);
+  const alg = der(0x30, [der(0x06, [OID_RSA])]);
+  const tbs = der(0x30, [
+    der(0xa0, [der(0x02, [bytes([2])])]),
+    fakeSerial(signer),
+    alg,
+    name,
+    der(0x30, []),
+    name,
+    der(0x30, []),
+  ]);
+  return der(0x30, [tbs, alg, der(0x03, [bytes([0])])]);
+}
+
+/** The SHA-256 fingerprint of a fake signer's certificate, as storage_init.certificate_fingerprint= names it. */
+export function fakeFingerprint(signer: FakeSigner): string {
+  return sha256Hex(fakeCertificate(signer));
+}
+
+/** The command line word that pins the fake signer "fake". */
+export const FAKE_PIN = "storage_init.certificate_fingerprint=" + fakeFingerprint("fake");
+
 /**
- * The JSON of a root-verity-sig partition for `rootHash`: FakeKernel trusts a "signature" whose
- * text is "signed:" + the hash (`trust` "signed"), and refuses "untrusted:" (ENOKEY) and any
- * other (EKEYREJECTED).
+ * A DER PKCS#7 SignedData by `signer`: its certificate, one SignerInfo naming it, and `text` as
+ * the signature value (FakeKernel reads its verdict from that text).
  */
-export function signatureJson(rootHash: string, trust: "signed" | "untrusted" | "corrupted"): string {
+function fakePkcs7(signer: FakeSigner, text: string): Uint8Array {
+  const digest = der(0x30, [der(0x06, [OID_SHA256])]);
+  const signerInfo = der(0x30, [
+    der(0x02, [bytes([1])]),
+    der(0x30, [fakeName(signer), fakeSerial(signer)]),
+    digest,
+    der(0x30, [der(0x06, [OID_RSA])]),
+    der(0x04, [utf8Encode(text)]),
+  ]);
+  const signedData = der(0x30, [
+    der(0x02, [bytes([1])]),
+    der(0x31, [digest]),
+    der(0x30, [der(0x06, [OID_DATA])]),
+    der(0xa0, [fakeCertificate(signer)]),
+    der(0x31, [signerInfo]),
+  ]);
+  return der(0x30, [der(0x06, [OID_SIGNED_DATA]), der(0xa0, [signedData])]);
+}
+
+/**
+ * The JSON of a root-verity-sig partition for `rootHash`, signed by `signer`: FakeKernel trusts a
+ * signature whose value is "signed:" + the hash (`trust` "signed"), and refuses "untrusted:"
+ * (ENOKEY) and any other (EKEYREJECTED). The certificateFingerprint is the signer's, unless
+ * `fingerprint` claims another.
+ */
+export function signatureJson(
+  rootHash: string,
+  trust: "signed" | "untrusted" | "corrupted",
+  signer: FakeSigner = "fake",
+  fingerprint: string = fakeFingerprint(signer),
+): string {
   const text = (trust === "corrupted" ? "xigned:" : trust + ":") + rootHash;
-  const b64 = encodeBase64(utf8Encode(text));
-  return '{"rootHash":"' + rootHash + '","signature":"' + b64 + '","certificateFingerprint":"' + "ab".repeat(32) + '"}';
+  const b64 = encodeBase64(fakePkcs7(signer, text));
+  return '{"rootHash":"' + rootHash + '","signature":"' + b64 + '","certificateFingerprint":"' + fingerprint + '"}';
 }
 
 /**
@@ -164,12 +254,14 @@ export function world(cmdline: string, opts: WorldOptions): World {
     if (name === "virtio_blk" && !opts.noDisk)
       k.addDisk("vda", disk, opts.primaryBroken ? [] : [[1, 1048576, 2097152]]);
     if (name === "virtio_blk" && opts.cloneEspFiles !== undefined)
-      k.addDisk("vdb", worldDisk(), [[1, 1048576, 2097152]]);
+      k.addDisk(opts.cloneName ?? "vdb", worldDisk(), [[1, 1048576, 2097152]]);
   };
   const espFiles = opts.espFiles ?? new Map([["/EFI/storage-init/root.raw", opts.ddi]]);
   k.onMount = (m) => {
     if (m.fstype === "vfat")
-      for (const [p, data] of m.source === "/dev/vdb1" ? (opts.cloneEspFiles ?? espFiles) : espFiles)
+      for (const [p, data] of m.source === "/dev/" + (opts.cloneName ?? "vdb") + "1"
+        ? (opts.cloneEspFiles ?? espFiles)
+        : espFiles)
         k.addFile(m.target + p, data);
     if (m.fstype === "erofs") {
       for (const d of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp(m.target + d);

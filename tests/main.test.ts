@@ -12,7 +12,16 @@ import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
 import { buildDisk } from "../qemu/images.mjs";
 import type { FakeKernel } from "./fake_kernel.js";
-import { logLines, signatureJson, syntheticDdi, TABLE, world, worldDisk } from "./fake_world.js";
+import {
+  FAKE_PIN,
+  fakeFingerprint,
+  logLines,
+  signatureJson,
+  syntheticDdi,
+  TABLE,
+  world,
+  worldDisk,
+} from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 import { rng } from "./rng.js";
 import { writeGpt } from "./gpt_writer.js";
@@ -133,7 +142,7 @@ test("boot() names the path and the ESP of a missing DDI", (t) => {
   failure(
     t,
     `roothash=${HASH} storage_init.failure_delay=0`,
-    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT',
+    'storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: stat "/run/storage-init/esp/EFI/storage-init/root.raw": ENOENT',
     { espFiles: new Map() },
   );
 });
@@ -165,8 +174,8 @@ test("boot() names every ESP's reason when none holds a usable DDI", (t) => {
     t,
     `roothash=${HASH} storage_init.failure_delay=0`,
     "storage-init: failed to open the DDI /EFI/storage-init/root.raw: none of the 2 ESPs holds a DDI this boot can use: " +
-      '/dev/vda1: stat "/esp/EFI/storage-init/root.raw": ENOENT; ' +
-      '/dev/vdb1: "/esp/EFI/storage-init/root.raw" is a directory, not a DDI image',
+      '/dev/vda1: stat "/run/storage-init/esp/EFI/storage-init/root.raw": ENOENT; ' +
+      '/dev/vdb1: "/run/storage-init/esp/EFI/storage-init/root.raw" is a directory, not a DDI image',
     { espFiles: new Map(), cloneEspFiles: new Map([["/EFI/storage-init/root.raw/x", DDI]]) },
   );
   t.is(k.mounts.filter((m) => m.fstype === "vfat").length, 0, "no ESP is left mounted");
@@ -352,11 +361,12 @@ test("boot() names a disk whose GPT was refused or whose entries were left out f
 });
 
 const SIGNED = "5555aaaa".repeat(8);
+const FP = fakeFingerprint("fake");
 const signedDdi = (hash: string, trust: "signed" | "untrusted" | "corrupted", version?: string) =>
   syntheticDdi(hash, signatureJson(hash, trust), version === undefined ? undefined : `IMAGE_VERSION=${version}\n`);
 
 test("boot() with storage_init.root_policy=signed takes the root hash from the DDI's signature the kernel accepts", (t) => {
-  const { k, run } = world("storage_init.root_policy=signed", { ddi: signedDdi(SIGNED, "signed") });
+  const { k, run } = world(`storage_init.root_policy=signed ${FAKE_PIN}`, { ddi: signedDdi(SIGNED, "signed") });
   t.is(run().reason, "exec", k.logText());
   const desc = "storage-init:root-verity:" + SIGNED.slice(0, 32);
   t.is(k.dmTables.length, 1);
@@ -365,7 +375,7 @@ test("boot() with storage_init.root_policy=signed takes the root hash from the D
   t.is(k.moduleParams.get("dm_verity"), "require_signatures=1");
   t.true(
     lines(k).some((l) =>
-      l.endsWith(`the kernel accepted the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)})`),
+      l.endsWith(`the kernel accepted the signature of root hash ${SIGNED} (certificate SHA-256 ${FP})`),
     ),
   );
 });
@@ -377,8 +387,8 @@ for (const [trust, errno, meaning] of [
   test(`boot() refuses a DDI whose signature the kernel rejects (${errno}), and never activates it unsigned`, (t) => {
     const k = failure(
       t,
-      "storage_init.root_policy=signed storage_init.failure_delay=0",
-      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): ${errno}, ${meaning}`,
+      `storage_init.root_policy=signed ${FAKE_PIN} storage_init.failure_delay=0`,
+      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${FP}): ${errno}, ${meaning}`,
       { ddi: signedDdi(SIGNED, trust) },
     );
     t.is(k.dmTables.length, 0);
@@ -390,7 +400,7 @@ for (const [trust, errno, meaning] of [
 test("boot() with storage_init.root_policy=signed refuses a DDI without a signature partition", (t) => {
   const k = failure(
     t,
-    "storage_init.root_policy=signed storage_init.failure_delay=0",
+    `storage_init.root_policy=signed ${FAKE_PIN} storage_init.failure_delay=0`,
     "storage-init: failed to open the DDI /EFI/storage-init/root.raw on /dev/vda1: the DDI has no root-verity-sig partition for x86-64, and storage_init.root_policy=signed takes only signed roots",
     { ddi: syntheticDdi(SIGNED) },
   );
@@ -405,7 +415,7 @@ test("boot() pinned by roothash= has the kernel check the signature a DDI carrie
   ]);
   t.true(
     lines(pinned.k).some((l) =>
-      l.endsWith(`; the kernel accepted the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)})`),
+      l.endsWith(`; the kernel accepted the signature of root hash ${SIGNED} (certificate SHA-256 ${FP})`),
     ),
   );
   t.false(pinned.k.logText().includes("without the signature"));
@@ -422,7 +432,7 @@ for (const [trust, errno, meaning] of [
     t.is(k.keys.size, 0, "the refused signature's key is invalidated");
     const warned = lines(k).filter((l) => l.includes("refused the signature"));
     t.deepEqual(warned, [
-      `storage-init: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): ${errno}, ${meaning}; roothash= pins the root: activating it without the signature`,
+      `storage-init: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${FP}): ${errno}, ${meaning}; roothash= pins the root: activating it without the signature`,
     ]);
     t.false(
       lines(k).some((l) => l.includes("the kernel accepted")),
@@ -433,8 +443,8 @@ for (const [trust, errno, meaning] of [
   test(`boot() pinned by roothash= with storage_init.root_policy=signed refuses a signature the kernel refuses (${errno})`, (t) => {
     const k = failure(
       t,
-      `roothash=${SIGNED} storage_init.root_policy=signed storage_init.failure_delay=0`,
-      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${"ab".repeat(32)}): ${errno}, ${meaning}`,
+      `roothash=${SIGNED} storage_init.root_policy=signed ${FAKE_PIN} storage_init.failure_delay=0`,
+      `storage-init: failed to set up the root device: the kernel refused the signature of root hash ${SIGNED} (certificate SHA-256 ${FP}): ${errno}, ${meaning}`,
       { ddi: signedDdi(SIGNED, trust) },
     );
     t.is(k.dmTables.length, 0, "nothing activated");
@@ -453,7 +463,7 @@ const abDir = (v2: "signed" | "corrupted") =>
     ["/EFI/storage-init/root.v/root_3.0_arm64.raw", signedDdi(V3, "signed", "3.0")],
     ["/EFI/storage-init/root.v/notes.txt", new Uint8Array(1)],
   ]);
-const AB = "storage_init.root_policy=signed storage_init.ddi=/EFI/storage-init/root.v/";
+const AB = `storage_init.root_policy=signed ${FAKE_PIN} storage_init.ddi=/EFI/storage-init/root.v/`;
 
 test("boot() picks the newest signed DDI of a vpick directory, skipping other architectures and spent tries", (t) => {
   const { k, run } = world(AB, { ddi: DDI, espFiles: abDir("signed") });
@@ -482,7 +492,7 @@ test("boot() falls back to the older DDI when the newest one's signature is reje
   const log = lines(k);
   t.true(
     log.includes(
-      `storage-init: passed over /dev/vda1 /EFI/storage-init/root.v/root_1.10_x86-64.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${"ab".repeat(32)}): EKEYREJECTED, it does not verify: not over this root hash, or altered`,
+      `storage-init: passed over /dev/vda1 /EFI/storage-init/root.v/root_1.10_x86-64.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${FP}): EKEYREJECTED, it does not verify: not over this root hash, or altered`,
     ),
     log.join("\n"),
   );
@@ -513,7 +523,7 @@ test("boot() names every candidate's reason when no DDI of the directory is usab
     t,
     `${AB} storage_init.failure_delay=0`,
     "storage-init: failed to open the DDI /EFI/storage-init/root.v/: none of the 2 DDIs is usable: " +
-      `/dev/vda1 /EFI/storage-init/root.v/root_2.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${"ab".repeat(32)}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; ` +
+      `/dev/vda1 /EFI/storage-init/root.v/root_2.raw: the kernel refused the signature of root hash ${V2} (certificate SHA-256 ${FP}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; ` +
       "/dev/vda1 /EFI/storage-init/root.v/root_1.raw: the DDI has no root-verity-sig partition for x86-64, and storage_init.root_policy=signed takes only signed roots",
     {
       ddi: DDI,
@@ -529,7 +539,9 @@ test("boot() goes on to the next path of storage_init.ddi= when a vpick director
   const { k, run } = W(`roothash=${HASH} storage_init.ddi=/EFI/os/root.v/,/EFI/storage-init/root.raw`);
   t.is(run().reason, "exec", k.logText());
   t.true(
-    lines(k).some((l) => l === 'storage-init: passed over /EFI/os/root.v/: open "/esp/EFI/os/root.v": ENOENT'),
+    lines(k).some(
+      (l) => l === 'storage-init: passed over /EFI/os/root.v/: open "/run/storage-init/esp/EFI/os/root.v": ENOENT',
+    ),
     k.logText(),
   );
   t.true(lines(k).includes("storage-init: root from /EFI/storage-init/root.raw on /dev/vda1 after 1 passed over"));

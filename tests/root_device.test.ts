@@ -11,7 +11,7 @@ import { syntheticDdi, TABLE } from "./fake_world.js";
 import { putU64le } from "../lib/bytes.js";
 
 const HASH = "0123456789abcdef".repeat(4);
-const STRICT = { options: [], allowWeakHash: false, signatureRequired: false };
+const STRICT = { options: [], allowWeakHash: false, signatureRequired: false, certificates: [] };
 
 function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   const k = new FakeKernel();
@@ -31,6 +31,7 @@ test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a 
     options: ["panic_on_corruption"],
     allowWeakHash: false,
     signatureRequired: false,
+    certificates: [],
   });
   t.like(root, { path: "/dev/dm-0", verified: true });
   t.is(root.held.length, 2, "both loop fds are held until the mount");
@@ -98,7 +99,7 @@ test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes
       mountRoot(
         k,
         loader,
-        { path: "/dev/loop0", verified: false, rootHash: "", signed: false, held: [] },
+        { path: "/dev/loop0", verified: false, rootHash: "", signed: false, signer: "", held: [] },
         "/sysroot",
         "erofs",
         "",

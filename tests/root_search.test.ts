@@ -5,8 +5,9 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { imageVersionRefusal } from "../runtime/vpick.js";
+import { MountFlags } from "../syscalls/kernel.js";
 import type { FakeKernel } from "./fake_kernel.js";
-import { logLines, signatureJson, syntheticDdi, world } from "./fake_world.js";
+import { FAKE_PIN, fakeFingerprint, logLines, signatureJson, syntheticDdi, world } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 
@@ -17,7 +18,7 @@ const DIR = "/EFI/storage-init/root.v";
 /** A DDI signed by a key the kernel trusts, whose image says IMAGE_VERSION=`version` (none when undefined). */
 const signed = (hash: string, version: string | undefined) =>
   syntheticDdi(hash, signatureJson(hash, "signed"), version === undefined ? undefined : `IMAGE_VERSION=${version}\n`);
-const SIGNED_DIR = `storage_init.root_policy=signed storage_init.ddi=${DIR}/ storage_init.failure_delay=0`;
+const SIGNED_DIR = `storage_init.root_policy=signed ${FAKE_PIN} storage_init.ddi=${DIR}/ storage_init.failure_delay=0`;
 
 function boot(cmdline: string, files: Array<[string, Uint8Array]>, opts: Partial<WorldOptions> = {}) {
   const { k, run } = world(cmdline, { ddi: new Uint8Array(0), espFiles: new Map(files), ...opts });
@@ -171,6 +172,7 @@ test("/run/storage-init/root.json records what was chosen and what was passed ov
     verified: true,
     rootHash: V1,
     signatureAccepted: true,
+    signer: fakeFingerprint("fake"),
     policy: "signed",
     minVersion: "",
     init: "/sbin/init",
@@ -181,4 +183,165 @@ test("/run/storage-init/root.json records what was chosen and what was passed ov
       },
     ],
   });
+});
+
+const byOther = (hash: string, version: string) =>
+  syntheticDdi(hash, signatureJson(hash, "signed", "other"), `IMAGE_VERSION=${version}\n`);
+
+test("the signed policy takes only the pinned signer: a newer DDI another trusted key signed is refused before the kernel sees it", (t) => {
+  const { k, log } = boot(SIGNED_DIR, [
+    [`${DIR}/root_1.raw`, signed(V1, "1")],
+    [`${DIR}/root_2.raw`, byOther(V2, "2")],
+  ]);
+  bootedOnly(t, k, V1);
+  t.true(
+    log.includes(
+      `storage-init: passed over /dev/vda1 ${DIR}/root_2.raw: the signature of root hash ${V2} (certificate SHA-256 ${fakeFingerprint("other")}) is not taken: it was made by certificate SHA-256 ${fakeFingerprint("other")}, which storage_init.certificate_fingerprint= does not name`,
+    ),
+    log.join("\n"),
+  );
+  t.is(k.dmTables.length, 1, "the refused one never reached the kernel");
+  const json = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/root.json")?.data));
+  t.is(json.signer, fakeFingerprint("fake"), "the signer computed from the PKCS#7");
+});
+
+test("a certificateFingerprint that is not the signing certificate's is refused", (t) => {
+  const lying = syntheticDdi(V1, signatureJson(V1, "signed", "other", fakeFingerprint("fake")), "IMAGE_VERSION=1\n");
+  const { stop, log } = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, lying]]);
+  t.is(stop.reason, "halted");
+  t.is(
+    fatalLine(log),
+    `storage-init: failed to set up the root device: the signature of root hash ${V1} (certificate SHA-256 ${fakeFingerprint("other")}) is not taken: its certificateFingerprint ${fakeFingerprint("fake")} is not the certificate that signed, SHA-256 ${fakeFingerprint("other")}`,
+  );
+});
+
+test("pinned by roothash=, a signature by a certificate the pin does not name is one warning, the root activated without it", (t) => {
+  const { k, log } = boot(`roothash=${V1} ${FAKE_PIN}`, [["/EFI/storage-init/root.raw", byOther(V1, "1")]]);
+  bootedOnly(t, k, V1);
+  t.false(k.dmTables[0].includes("root_hash_sig_key_desc"));
+  t.true(
+    log.includes(
+      `storage-init: the signature of root hash ${V1} (certificate SHA-256 ${fakeFingerprint("other")}) is not taken: it was made by certificate SHA-256 ${fakeFingerprint("other")}, which storage_init.certificate_fingerprint= does not name; roothash= pins the root: activating it without the signature`,
+    ),
+    log.join("\n"),
+  );
+});
+
+test("the signed policy without a pinned signer stops at the command line, nothing mounted", (t) => {
+  const { k, stop, log } = boot("storage_init.root_policy=signed storage_init.failure_delay=0", [
+    ["/EFI/storage-init/root.raw", signed(V1, "1")],
+  ]);
+  t.is(stop.reason, "halted");
+  t.is(
+    fatalLine(log),
+    "storage-init: failed to read the kernel command line: kernel command line: storage_init.root_policy=signed needs storage_init.certificate_fingerprint= (the SHA-256 of the certificate that signs the roots) or a build with --certificate",
+  );
+  t.deepEqual(
+    k.mounts.map((m) => m.fstype),
+    ["proc", "sysfs", "devtmpfs", "tmpfs"],
+  );
+});
+
+const ROOT_RAW = "/EFI/storage-init/root.raw";
+const SIGNED_ONE = `storage_init.root_policy=signed ${FAKE_PIN} storage_init.failure_delay=0`;
+
+test("signed, several ESPs: a stick that sorts first, carrying the ESP's PARTUUID and an older signed DDI, does not win", (t) => {
+  const { k, log } = boot(SIGNED_ONE, [[ROOT_RAW, signed(V2, "2")]], {
+    cloneName: "sda",
+    cloneEspFiles: new Map([[ROOT_RAW, signed(V1, "1")]]),
+  });
+  bootedOnly(t, k, V2);
+  t.true(
+    log.includes(
+      "storage-init: 2 partitions match the ESP's selector (/dev/sda1, /dev/vda1): the newest image version among them is taken",
+    ),
+    log.join("\n"),
+  );
+  t.true(log.includes(`storage-init: root from ${ROOT_RAW} on /dev/vda1 (version 2)`), log.join("\n"));
+  // Each plain path activated once to read its version, then the newest again to be taken.
+  t.is(k.dmTables.length, 3);
+});
+
+test("signed, several ESPs: the newest version of every ESP's vpick directory is tried first, wherever it lies", (t) => {
+  const { k, log } = boot(
+    SIGNED_DIR,
+    [
+      [`${DIR}/root_1.raw`, signed(V1, "1")],
+      [`${DIR}/root_3.raw`, signed(V3, "3")],
+    ],
+    { cloneName: "sda", cloneEspFiles: new Map([[`${DIR}/root_2.raw`, signed(V2, "2")]]) },
+  );
+  bootedOnly(t, k, V3);
+  t.is(k.dmTables.length, 1, "the newest was the first tried");
+  t.true(log.includes(`storage-init: root from ${DIR}/root_3.raw on /dev/vda1 (version 3)`), log.join("\n"));
+});
+
+test("pinned by roothash=, several ESPs: the first that holds the pinned DDI, in disk order", (t) => {
+  const { k, log } = boot(`roothash=${V1}`, [[ROOT_RAW, syntheticDdi(V1)]], {
+    cloneName: "sda",
+    cloneEspFiles: new Map([[ROOT_RAW, syntheticDdi(V2)]]),
+  });
+  bootedOnly(t, k, V1);
+  t.true(
+    log.includes(
+      "storage-init: 2 partitions match the ESP's selector (/dev/sda1, /dev/vda1): only the DDI roothash= pins can be taken",
+    ),
+  );
+  t.true(log.some((l) => l.startsWith("storage-init: passed over /dev/sda1: root partition UUID")));
+});
+
+test("the search activates at most 16 DDIs, and names what it did not try", (t) => {
+  const files: Array<[string, Uint8Array]> = [];
+  const other = signed(V2, "1");
+  for (let i = 1; i <= 20; i++) files.push([`${DIR}/root_${100 + i}.raw`, other]);
+  files.push([`${DIR}/root_1.raw`, signed(V1, "1")]);
+  const { k, stop, log } = boot(SIGNED_DIR, files);
+  t.is(stop.reason, "halted");
+  t.is(k.dmTables.length, 16);
+  t.truthy(fatalLine(log));
+  t.true(
+    log.includes(
+      `storage-init: passed over /dev/vda1 ${DIR}/root_104.raw and what follows it: not tried: at most 16 DDIs are activated in one boot`,
+    ),
+    log.join("\n"),
+  );
+});
+
+test("the signed policy reads back dm_verity's require_signatures, and says where it belongs when it is off", (t) => {
+  const files = new Map([[`${DIR}/root_1.raw`, signed(V1, "1")]]);
+  const on = boot(SIGNED_DIR, [...files]);
+  bootedOnly(t, on.k, V1);
+  t.false(on.log.some((l) => l.includes("runs with require_signatures") || l.includes("has no require_signatures")));
+  // dm_verity already loaded without it (built in, or by something before): the parameter reads N.
+  const { k, run } = world(SIGNED_DIR, { ddi: new Uint8Array(0), espFiles: files });
+  k.modulesLoaded.push("dm_verity");
+  k.addFile("/sys/module/dm_verity/parameters/require_signatures", "N\n");
+  t.is(run().reason, "exec", k.logText());
+  t.true(
+    logLines(k).includes(
+      "storage-init: dm_verity runs with require_signatures=N (built in, or loaded before): put dm_verity.require_signatures=1 on the UKI's command line",
+    ),
+    k.logText(),
+  );
+});
+
+test("the chosen ESP stays mounted read-only at /run/storage-init/esp, which moves into the new root with /run", (t) => {
+  const { k } = boot(`roothash=${V1}`, [["/EFI/storage-init/root.raw", syntheticDdi(V1)]]);
+  t.is(k.execs.length, 1, k.logText());
+  const esp = k.mounts.filter((m) => m.fstype === "vfat");
+  t.deepEqual(
+    esp.map((m) => [
+      m.source,
+      m.target,
+      m.flags & (MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC),
+    ]),
+    [
+      [
+        "/dev/vda1",
+        "/run/storage-init/esp",
+        MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC,
+      ],
+    ],
+  );
+  t.true(k.nodes.has("/run/storage-init/esp/EFI/storage-init/root.raw"), "its files under the new root's /run");
 });

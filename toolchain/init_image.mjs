@@ -52,7 +52,7 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
  * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
  * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
  */
-/** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string }} [options] */
+/** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string, certificates?: string[] }} [options] */
 export async function buildInit({
   kernelDir,
   storage = ["all"],
@@ -60,12 +60,14 @@ export async function buildInit({
   arch = "x86-64",
   rootPolicy = "verity",
   minVersion = "",
+  certificates = [],
 } = {}) {
   const suffix = arch === "x86-64" ? "" : `-${arch}`;
   const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, `storage-init${suffix}`), {
     arch,
     rootPolicy,
     minVersion,
+    certificates,
   });
   let extra = [];
   if (kernelDir) {

@@ -32,15 +32,17 @@ export const ARCHES = {
 /**
  * Build facts the init declares (runtime/build_facts.ts); tsbundle writes them in as literals.
  * `rootPolicy` "signed": the init requires signed roots (storage_init.root_policy=);
- * `minVersion`: the oldest image version it boots (storage_init.min_version=), "" for none.
+ * `minVersion`: the oldest image version it boots (storage_init.min_version=), "" for none;
+ * `certificates`: SHA-256 fingerprints of the only certificates whose root signatures it takes.
  */
-export function buildDefines(arch = "x86-64", rootPolicy = "verity", minVersion = "") {
+export function buildDefines(arch = "x86-64", rootPolicy = "verity", minVersion = "", certificates = []) {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
   return {
     STORAGE_INIT_VERSION: pkg.version,
     STORAGE_INIT_ARCH: arch,
     STORAGE_INIT_ROOT_POLICY: rootPolicy,
     STORAGE_INIT_MIN_VERSION: minVersion,
+    STORAGE_INIT_CERTIFICATES: certificates.join(","),
   };
 }
 
@@ -53,7 +55,14 @@ export function buildDefines(arch = "x86-64", rootPolicy = "verity", minVersion 
 export async function compileNative(
   entry,
   out,
-  { quiet = false, allowHazards = false, arch = "x86-64", rootPolicy = "verity", minVersion = "" } = {},
+  {
+    quiet = false,
+    allowHazards = false,
+    arch = "x86-64",
+    rootPolicy = "verity",
+    minVersion = "",
+    certificates = [],
+  } = {},
 ) {
   const target = ARCHES[arch];
   if (!target) throw new Error(`unknown architecture ${arch}; known: ${Object.keys(ARCHES).join(", ")}`);
@@ -75,7 +84,7 @@ export async function compileNative(
       ts,
       bundleTypeScript(entry, {
         tsconfig: join(ROOT, "tsconfig.json"),
-        defines: buildDefines(arch, rootPolicy, minVersion),
+        defines: buildDefines(arch, rootPolicy, minVersion, certificates),
         allowHazards,
       }),
     );

@@ -6,7 +6,7 @@
  * the kernel refuses, booted without it, and refused where signatures are required.
  */
 import type { Kernel } from "../../syscalls/kernel.js";
-import { logLines, signatureJson, syntheticDdi, world } from "../fake_world.js";
+import { FAKE_PIN, logLines, signatureJson, syntheticDdi, world } from "../fake_world.js";
 
 export function run(_k: Kernel, _scratch: string): string[] {
   const out: string[] = [];
@@ -22,7 +22,7 @@ export function run(_k: Kernel, _scratch: string): string[] {
   ];
   const v1 = "1111aaaa".repeat(8);
   const v2 = "2222bbbb".repeat(8);
-  const signed = "storage_init.root_policy=signed storage_init.failure_delay=0";
+  const signed = "storage_init.root_policy=signed " + FAKE_PIN + " storage_init.failure_delay=0";
   const files = new Map<string, Map<string, Uint8Array>>([
     ["signed", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "signed"))]])],
     ["rejected", new Map([["/EFI/storage-init/root.raw", syntheticDdi(v1, signatureJson(v1, "corrupted"))]])],

@@ -59,6 +59,7 @@ export function run(k: Kernel, scratch: string): string[] {
   const names = k.readdir(dir).map((e) => e.name + ":" + e.type);
   names.sort();
   say("readdir " + names.join(","));
+  say("readdir with max 1: " + k.readdir(dir, 1).length + " entries");
   try {
     k.open(dir + "/missing", OpenFlags.RDONLY);
     say("open missing: no error");
