@@ -315,7 +315,8 @@ export function buildEspDisk(out, files, { espPartUuid }) {
 
 /**
  * A test key and its self-signed certificate (RSA 2048, SHA-256), made once under
- * .cache/keys/: "mok" is the key the MOK tests enroll, "other" one no machine trusts.
+ * .cache/keys/: "mok" is the key the MOK tests enroll, "other" one no machine trusts, "dkms" a
+ * second MOK, as DKMS enrolls one beside the vendor's.
  * Returns { key, cert } (PEM files).
  */
 export function testKey(name) {

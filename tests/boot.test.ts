@@ -222,6 +222,12 @@ const MOK = {
       { path: `${AB}/root_1.raw`, version: "1", signWith: "mok" },
     ],
   },
+  stick: {
+    // The machine's own disk (vdb, which systemd-boot was started from) holds version 2; a stick
+    // (vda, sorting first) carries the ESP's PARTUUID and version 1, signed by the same key.
+    cmdline: "storage_init.root_policy=signed SIGNERS:mok",
+    ddis: [{ path: "/EFI/storage-init/root.raw", version: "2", signWith: "mok" }],
+  },
   update: {
     // The booted system installs UPDATE (version 2, on a second disk) as root_2.raw.
     cmdline: `storage_init.root_policy=signed SIGNERS:mok storage_init.ddi=${AB}/ storage_init_test.install_from=/dev/vdb storage_init_test.install_to=${AB}/root_2.raw`,
@@ -738,6 +744,35 @@ it("signed: a newer DDI signed by another enrolled MOK (the kernel trusts it) is
     ),
   );
   t.regex(r.output, accepted(ddis[1]));
+});
+
+it("signed: a stick with the ESP's PARTUUID and an older signed DDI, sorting first, does not win", async (t) => {
+  const u = await mokDisk("stick");
+  const old = (await buildRepartDdi({ version: "1", signWith: "mok" })) as RepartDdi;
+  const stick = buildEspDisk(join(u.dir, "stick.img"), [{ src: old.ddi, path: "/EFI/storage-init/root.raw" }], {
+    espPartUuid: MOK_ESP_PART_UUID,
+  });
+  const r = await slot(() =>
+    mokBootOnce("stick", u.dir, [
+      { file: stick, if: "virtio" },
+      { file: u.disk, if: "virtio" },
+    ]),
+  );
+  // Each ESP's plain path activated once to read its version; then the newest again, taken.
+  const tried = ["esp", "ddi", "verity", "mount"];
+  reachedRoot(
+    t,
+    r,
+    /storage-init: ESP \/dev\/vdb1 \(found by LoaderDevicePartUUID\)/,
+    [],
+    ["api", "cmdline", "coldplug", ...tried, ...tried, ...tried, "switch-root"],
+  );
+  t.regex(
+    r.output,
+    /storage-init: 2 partitions match the ESP's selector \(\/dev\/vda1, \/dev\/vdb1\): the newest image version among them is taken/,
+  );
+  t.regex(r.output, /storage-init: root from \/EFI\/storage-init\/root\.raw on \/dev\/vdb1 \(version 2\)/);
+  t.regex(r.output, accepted(u.ddis[0]));
 });
 
 it("signed: the booted system installs the next DDI on the ESP it booted from, and the next boot takes it", async (t) => {
