@@ -20,7 +20,7 @@ import { buildInit } from "../toolchain/init_image.mjs";
 import { ARCHES } from "../toolchain/native.mjs";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
-import { buildDemoDisk } from "./demo_root.mjs";
+import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
 import { buildDisk } from "./images.mjs";
 import { fetchKernel } from "./kernel.mjs";
 import { analyzeTable, timeline } from "./timeline.mjs";
@@ -52,8 +52,10 @@ if (direct) {
   const u = buildUefiDisk(dir, {
     kernel,
     initrd: built.initramfs,
-    cmdline: `console=${console0} panic=-1 ${cmdline}`,
+    // The Debian demo's DDI lies in a vpick directory with boot counting (qemu/demo_root.mjs).
+    cmdline: `console=${console0} panic=-1 ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
     ddi: demo.ddi,
+    ddiPath: arm ? undefined : DEMO_DDI_PATH,
     espPartUuid: DEMO_ESP_PART_UUID,
     direct: process.argv.includes("--no-boot-loader"),
     arch,
@@ -65,7 +67,8 @@ if (direct) {
     `demo: ${arm ? "AAVMF" : "OVMF"} -> ${process.argv.includes("--no-boot-loader") ? "" : "systemd-boot -> "}UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
       `initramfs ${kib(built.initramfsSize)})`,
   );
-  boot = { arch, firmware: firmware(dir, { arch }), drives: [{ file: u.disk, if: "virtio" }] };
+  // Writable: the booted system counts the DDI's tries on the ESP.
+  boot = { arch, firmware: firmware(dir, { arch }), drives: [{ file: u.disk, if: "virtio", readonly: false }] };
 }
 const t0 = performance.now();
 /** @type {number | undefined} */

@@ -1,15 +1,38 @@
 // The demo disk: a real Debian root with systemd (debootstrap), as a verity DDI on a vfat ESP,
 // laid out like the test disk (qemu/images.mjs). Cached under .cache/demo/.
 //
-// The root carries one extra unit, storage-init-demo.service: once systemd reaches
-// multi-user.target it logs ROOT-REACHED with the uptime and /run/storage-init/timings.json
-// to /dev/kmsg, then, once the boot has finished, `systemd-analyze time` (ANALYZE lines) and
-// powers the machine off, so that `npm start` ends by itself.
+// The root carries storage-init's boot counting as the README's recipe installs it
+// (cli/storage-init-bless in /usr/lib/storage-init/, its two units enabled), and one unit of
+// the demo's own, storage-init-demo.service: once systemd reaches multi-user.target it logs
+// ROOT-REACHED with the uptime and /run/storage-init/timings.json to /dev/kmsg, then, once the
+// boot has finished, `systemd-analyze time` (ANALYZE lines) and powers the machine off, so that
+// `npm start` ends by itself. The DDI lies in a vpick directory with three tries,
+// DEMO_DDI_PATH: the booted system counts one down and, its boot complete, marks it good.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
+import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { buildDiskFromTree } from "./images.mjs";
+
+/** Where the demo's DDI lies on the ESP, and the storage_init.ddi= that finds it. */
+export const DEMO_DDI_PATH = "/EFI/storage-init/root.v/root_1+3.raw";
+export const DEMO_DDI_ARG = "storage_init.ddi=/EFI/storage-init/root.v/";
+
+/** Boot counting in the booted system: the script and its units (README, "Boot counting"). */
+/** @type {Array<{ src: string, dest: string, mode: number }>} */
+const BLESS = [
+  { src: "cli/storage-init-bless", dest: "usr/lib/storage-init/storage-init-bless", mode: 0o755 },
+  {
+    src: "cli/units/storage-init-count.service",
+    dest: "usr/lib/systemd/system/storage-init-count.service",
+    mode: 0o644,
+  },
+  {
+    src: "cli/units/storage-init-bless.service",
+    dest: "usr/lib/systemd/system/storage-init-bless.service",
+    mode: 0o644,
+  },
+];
 
 /** Bump when the debootstrap command changes. */
 const TREE_FORMAT = 2;
@@ -67,7 +90,9 @@ systemctl poweroff
 export async function buildDemoDisk() {
   const dir = join(CACHE, "demo");
   const key = createHash("sha256")
-    .update(TREE_FORMAT + DEMO_UNIT + ANALYZE_SCRIPT)
+    .update(
+      TREE_FORMAT + DEMO_UNIT + ANALYZE_SCRIPT + BLESS.map((b) => readFileSync(join(ROOT, b.src), "utf8")).join(""),
+    )
     .digest("hex")
     .slice(0, 12);
   const meta = join(dir, `disk-${key}.json`);
@@ -100,6 +125,17 @@ export async function buildDemoDisk() {
     "/etc/systemd/system/storage-init-demo.service",
     join(units, "multi-user.target.wants", "storage-init-demo.service"),
   ]);
+  for (const { src, dest, mode } of BLESS) {
+    mkdirSync(join(tree, dest, ".."), { recursive: true });
+    writeFileSync(join(tree, dest), readFileSync(join(ROOT, src)), { mode });
+  }
+  for (const [target, unit] of [
+    ["sysinit.target.wants", "storage-init-count.service"],
+    ["basic.target.wants", "storage-init-bless.service"],
+  ]) {
+    mkdirSync(join(units, target), { recursive: true });
+    run("ln", ["-sfn", `/usr/lib/systemd/system/${unit}`, join(units, target, unit)]);
+  }
   // storage-init already set up dm-verity for the root. systemd's veritysetup generator sees the
   // same roothash= and would wait for the DDI's partitions by PARTUUID, which exist only inside
   // storage-init's loop devices: the root image masks it, as an image built for storage-init does.

@@ -13,6 +13,7 @@
 // One case by name: node build.mjs tests && npx ava tests/boot.test.ts -m 'boot: NVMe*'
 import test from "ava";
 import type { ExecutionContext } from "ava";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -24,7 +25,7 @@ import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
 import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
-import { buildDemoDisk } from "../qemu/demo_root.mjs";
+import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
 import { analyzeInitrd } from "../qemu/timeline.mjs";
 import { fetchKernel } from "../qemu/kernel.mjs";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
@@ -143,6 +144,16 @@ async function uefiDisk(name: UefiCase): Promise<{ disk: string; dir: string }> 
 }
 
 /** The demo (npm start) on a UEFI disk: Debian with systemd in the DDI (debootstrap, cached). */
+/** The names in `dir` on the ESP (the first partition, at 1 MiB) of the disk image `disk` (mtools). */
+function espNames(disk: string, dir: string): string[] {
+  const out = execFileSync("mdir", ["-b", "-i", `${disk}@@1048576`, `::${dir}`], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => l.slice(l.lastIndexOf("/") + 1))
+    .sort();
+}
+
 async function demoDisk(): Promise<{ disk: string; dir: string }> {
   const demo = (await buildDemoDisk()) as { ddi: string; rootHash: string };
   const dir = join(ROOT, ".build", "uefi", "demo");
@@ -150,8 +161,9 @@ async function demoDisk(): Promise<{ disk: string; dir: string }> {
   const u = buildUefiDisk(dir, {
     kernel,
     initrd: INITRD,
-    cmdline: `console=ttyS0 panic=-1 roothash=${demo.rootHash}`,
+    cmdline: `console=ttyS0 panic=-1 roothash=${demo.rootHash} ${DEMO_DDI_ARG}`,
     ddi: demo.ddi,
+    ddiPath: DEMO_DDI_PATH,
     espPartUuid: DEMO_ESP_PART_UUID,
   });
   return { disk: u.disk, dir };
@@ -599,12 +611,19 @@ it("uefi: the demo: systemd-boot, the UKI, storage-init, then Debian's systemd, 
   const r = await slot(() =>
     bootQemu({
       firmware: firmware(u.dir),
-      drives: [{ file: u.disk, if: "virtio" }],
+      // Writable: the booted system counts its DDI's tries on the ESP.
+      drives: [{ file: u.disk, if: "virtio", readonly: false }],
       memory: 1024,
       timeoutMs: 300000,
     }),
   );
   noPanic(t, r);
+  // Boot counting, as the README installs it: one try counted early, the counter dropped once
+  // boot-complete.target was reached; the ESP says so after the machine is off.
+  const dir = "/EFI/storage-init/root.v";
+  t.regex(r.output, new RegExp(`storage-init-bless: count: ${dir}/root_1\\+3\\.raw -> ${dir}/root_1\\+2-1\\.raw`));
+  t.regex(r.output, new RegExp(`storage-init-bless: good: ${dir}/root_1\\+2-1\\.raw -> ${dir}/root_1\\.raw`));
+  t.deepEqual(espNames(u.disk, dir), ["root_1.raw"]);
   t.regex(r.output, /storage-init: ESP \/dev\/vda1 \(found by LoaderDevicePartUUID\)/);
   t.regex(r.output, /storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
   t.regex(r.output, /ROOT-REACHED uptime=[\d.]+ init=\/usr\/lib\/systemd\/systemd/);
