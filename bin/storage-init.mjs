@@ -2,7 +2,8 @@
 // storage-init's command line for image builders (the init itself is dist/storage-init):
 //
 //   storage-init check DISK-IMAGE-OR-ESP-DIR --cmdline "roothash=... [storage_init.ddi=...]"
-//   storage-init check DISK-IMAGE-OR-ESP-DIR --uki FILE      (the command line from a UKI)
+//   storage-init check DISK-IMAGE-OR-ESP-DIR --uki FILE      (the command line from a UKI, and
+//                                                             what its init was built to require)
 //                      [--arch x86-64|arm64] [--certificate PEM]...
 //
 // --certificate: a certificate the target kernel trusts for dm-verity signatures (an enrolled
@@ -16,6 +17,26 @@ import { register } from "tsx/esm/api";
 register();
 const { check } = await import("../cli/check.ts");
 const { readSection } = await import("../toolchain/uki.mjs");
+const { readCpio } = await import("../toolchain/initramfs.mjs");
+const { BUILD_FACTS_PATH } = await import("../toolchain/init_image.mjs");
+const { gunzipSync } = await import("node:zlib");
+
+/**
+ * The policy facts the UKI's init was built with (--root-policy, --min-version, --certificate),
+ * from its initramfs; undefined when the initramfs does not record them.
+ */
+function ukiFacts(uki) {
+  let entries;
+  try {
+    entries = readCpio(gunzipSync(readSection(uki, ".initrd")));
+  } catch {
+    return undefined; // not an initramfs this build wrote
+  }
+  const entry = entries.find((e) => e.path === BUILD_FACTS_PATH);
+  if (entry === undefined) return undefined;
+  const f = JSON.parse(Buffer.from(entry.data).toString("utf8"));
+  return { rootPolicy: f.rootPolicy, minVersion: f.minVersion, certificates: f.certificates };
+}
 
 const USAGE =
   "usage: storage-init check DISK-IMAGE-OR-ESP-DIR (--cmdline TEXT | --uki FILE) [--arch x86-64|arm64] [--certificate PEM]...";
@@ -23,18 +44,21 @@ const USAGE =
 function main(argv) {
   if (argv[0] !== "check" || argv.length < 2) throw new Error(USAGE);
   let cmdline;
+  let build;
   let arch = "x86-64";
   const certificates = [];
   for (let i = 2; i < argv.length; i++) {
     if (argv[i] === "--cmdline" && i + 1 < argv.length) cmdline = argv[++i];
-    else if (argv[i] === "--uki" && i + 1 < argv.length)
-      cmdline = readSection(argv[++i], ".cmdline").toString("utf8").trim();
-    else if (argv[i] === "--arch" && i + 1 < argv.length) arch = argv[++i];
+    else if (argv[i] === "--uki" && i + 1 < argv.length) {
+      const uki = argv[++i];
+      cmdline = readSection(uki, ".cmdline").toString("utf8").trim();
+      build = ukiFacts(uki);
+    } else if (argv[i] === "--arch" && i + 1 < argv.length) arch = argv[++i];
     else if (argv[i] === "--certificate" && i + 1 < argv.length) certificates.push(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}; ${USAGE}`);
   }
   if (cmdline === undefined) throw new Error(`--cmdline or --uki is needed; ${USAGE}`);
-  const v = check(argv[1], cmdline, { arch, certificates });
+  const v = check(argv[1], cmdline, { arch, certificates, build });
   for (const l of v.lines) console.log(l);
   return v.ok ? 0 : 1;
 }

@@ -22,6 +22,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errorText } from "../lib/errors.js";
 import { withReader } from "../syscalls/files.js";
+import { BUILD_POLICY } from "../runtime/build_facts.js";
+import type { PolicyFacts } from "../runtime/build_facts.js";
 import { parseCmdline } from "../runtime/cmdline.js";
 import type { Config } from "../runtime/cmdline.js";
 import { readDdiLayout } from "../runtime/ddi.js";
@@ -44,6 +46,8 @@ export interface Verdict {
 
 export interface CheckOptions {
   arch?: string;
+  /** The policy facts of the init the image boots with (from its initramfs); this package's defaults otherwise. */
+  build?: PolicyFacts;
   /** Certificates (PEM files) the target kernel trusts for dm-verity signatures (MOK, builtin). */
   certificates?: string[];
 }
@@ -267,10 +271,14 @@ function checkDdi(
  * `cmdline`.
  */
 export function check(target: string, cmdline: string, options: CheckOptions = {}): Verdict {
-  const opts: Required<CheckOptions> = { arch: options.arch ?? "x86-64", certificates: options.certificates ?? [] };
+  const opts: Required<CheckOptions> = {
+    arch: options.arch ?? "x86-64",
+    certificates: options.certificates ?? [],
+    build: options.build ?? BUILD_POLICY,
+  };
   const lines: string[] = [];
   const say = (s: string) => lines.push(s);
-  const config = parseCmdline(cmdline);
+  const config = parseCmdline(cmdline, opts.build);
   if (config.problems.length > 0) return { ok: false, lines: ["kernel command line: " + config.problems.join("; ")] };
   if (config.rootHash === undefined && !config.verityDisabled && config.rootPolicy !== "signed")
     return {

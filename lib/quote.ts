@@ -9,12 +9,17 @@ import { hexByte } from "./hex.js";
  * inject terminal control sequences. Not JSON.stringify (porffor: json-stringify-wide).
  */
 export function quote(s: string): string {
+  return escaped(s, false);
+}
+
+/** `s` between double quotes, `"` and `\\` escaped, what is not printable ASCII as \\uNNNN (or \\xNN below 256 when not `json`). */
+function escaped(s: string, json: boolean): string {
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 34 || c === 92) out += "\\" + s[i];
     else if (c >= 32 && c < 127) out += s[i];
-    else if (c < 256) out += "\\x" + hexByte(c);
+    else if (c < 256 && !json) out += "\\x" + hexByte(c);
     else out += "\\u" + hexByte(c >> 8) + hexByte(c & 255);
   }
   return out + '"';
@@ -26,12 +31,5 @@ export function quote(s: string): string {
  * JSON.stringify (porffor: json-stringify-wide).
  */
 export function jsonString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 34 || c === 92) out += "\\" + s[i];
-    else if (c >= 32 && c < 127) out += s[i];
-    else out += "\\u" + hexByte(c >> 8) + hexByte(c & 255);
-  }
-  return out + '"';
+  return escaped(s, true);
 }

@@ -30,3 +30,18 @@ export const BUILD_MIN_VERSION = typeof STORAGE_INIT_MIN_VERSION === "undefined"
  * line names them (storage_init.certificate_fingerprint=), which it then may not.
  */
 export const BUILD_CERTIFICATES = typeof STORAGE_INIT_CERTIFICATES === "undefined" ? "" : STORAGE_INIT_CERTIFICATES;
+
+/** What a build decides of the policy: the floors parseCmdline() starts from. */
+export interface PolicyFacts {
+  rootPolicy: RootPolicy;
+  minVersion: string;
+  /** Fingerprints, comma-separated; "" for none built in. */
+  certificates: string;
+}
+
+/** This build's policy facts. `storage-init check` reads another build's from its initramfs. */
+export const BUILD_POLICY: PolicyFacts = {
+  rootPolicy: BUILD_ROOT_POLICY,
+  minVersion: BUILD_MIN_VERSION,
+  certificates: BUILD_CERTIFICATES,
+};

@@ -12,7 +12,8 @@ import { isHex } from "../lib/hex.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
 import { replaceText, splitText } from "../lib/text.js";
-import { BUILD_CERTIFICATES, BUILD_MIN_VERSION, BUILD_ROOT_POLICY } from "./build_facts.js";
+import { BUILD_POLICY } from "./build_facts.js";
+import type { PolicyFacts } from "./build_facts.js";
 import { compareVersions, versionProblem } from "./vpick.js";
 
 export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
@@ -230,14 +231,15 @@ export function parseSeconds(v: string): number | undefined {
   return ms === undefined || ms > 86400000 * scale ? undefined : ms;
 }
 
-export function defaultConfig(): Config {
+/** The configuration before the command line is read: the defaults, from the build's `facts`. */
+export function defaultConfig(facts: PolicyFacts = BUILD_POLICY): Config {
   return {
     rootHash: undefined,
     verityDisabled: false,
     verityOptions: [],
-    rootPolicy: BUILD_ROOT_POLICY,
-    minVersion: BUILD_MIN_VERSION,
-    certificateFingerprints: BUILD_CERTIFICATES === "" ? [] : splitText(BUILD_CERTIFICATES, ","),
+    rootPolicy: facts.rootPolicy,
+    minVersion: facts.minVersion,
+    certificateFingerprints: facts.certificates === "" ? [] : splitText(facts.certificates, ","),
     allowWeakHash: false,
     root: undefined,
     rootFsType: "erofs",
@@ -262,9 +264,12 @@ function need(key: string, value: string | undefined, problems: string[]): strin
   return value;
 }
 
-/** Interprets the kernel command line; see the README for every option. */
-export function parseCmdline(text: string): Config {
-  const c = defaultConfig();
+/**
+ * Interprets the kernel command line; see the README for every option. `facts`: what the build
+ * decided (this init's own; `storage-init check` passes those of the init it checks for).
+ */
+export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): Config {
+  const c = defaultConfig(facts);
   const p = c.problems;
   for (const { key, value } of cmdlinePairs(text)) {
     if (key === "roothash") {
@@ -284,21 +289,21 @@ export function parseCmdline(text: string): Config {
     } else if (key === "storage_init.root_policy") {
       const v = value === undefined ? "" : value;
       if (v !== "verity" && v !== "signed") p.push("storage_init.root_policy= must be verity|signed: " + quote(v));
-      else if (v === "verity" && BUILD_ROOT_POLICY === "signed")
+      else if (v === "verity" && facts.rootPolicy === "signed")
         p.push("storage_init.root_policy=verity is refused: this build requires signed roots");
       else c.rootPolicy = v;
     } else if (key === "storage_init.min_version") {
       const v = value === undefined ? "" : value;
       const bad = versionProblem(v);
       if (bad !== "") p.push("storage_init.min_version=" + quote(v) + ": " + bad);
-      else if (BUILD_MIN_VERSION !== "" && compareVersions(v, BUILD_MIN_VERSION) < 0)
+      else if (facts.minVersion !== "" && compareVersions(v, facts.minVersion) < 0)
         p.push(
-          "storage_init.min_version=" + v + " is refused: this build boots nothing older than " + BUILD_MIN_VERSION,
+          "storage_init.min_version=" + v + " is refused: this build boots nothing older than " + facts.minVersion,
         );
       else c.minVersion = v;
     } else if (key === "storage_init.certificate_fingerprint") {
       const v = value === undefined ? "" : value;
-      if (BUILD_CERTIFICATES !== "")
+      if (facts.certificates !== "")
         p.push("storage_init.certificate_fingerprint= is refused: this build names the certificates it takes");
       else {
         const list = certificateFingerprints(v, p);

@@ -8,6 +8,8 @@ import { check } from "../cli/check.js";
 import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { buildUki, stubFor } from "../toolchain/uki.mjs";
+import { cpioArchive } from "../toolchain/initramfs.mjs";
+import { gzipSync } from "node:zlib";
 import { inTempDir } from "./helpers.js";
 
 type Disk = { disk: string; rootHash: string; dir: string };
@@ -92,6 +94,25 @@ test("storage-init check: exit 0 for a verified root, 1 for a refused one, and t
     }).out;
     const r = run(["check", d.disk, "--uki", uki]);
     t.is(r.code, 0, r.out);
+    // A UKI whose init was built with --min-version 9: its initramfs says so, and the check applies it.
+    const facts = { arch: "x86-64", rootPolicy: "verity", minVersion: "9", certificates: "" };
+    writeFileSync(
+      join(dir, "initrd.cpio.gz"),
+      gzipSync(cpioArchive([{ path: "etc/storage-init/build.json", type: "file", data: JSON.stringify(facts) }])),
+    );
+    const floored = buildUki({
+      stub: stubFor("x86-64"),
+      kernel: part("vmlinuz"),
+      initrd: join(dir, "initrd.cpio.gz"),
+      cmdline: `console=ttyS0 roothash=${d.rootHash}`,
+      osRelease: "ID=test\n",
+      uname: "6.1.0-test",
+      out: join(dir, "floored.efi"),
+    }).out;
+    const f = run(["check", d.disk, "--uki", floored]);
+    t.is(f.code, 1, f.out);
+    t.regex(f.out, /floor: storage_init\.min_version=9/);
+    t.regex(f.out, /refused: the image carries no IMAGE_VERSION=, and storage_init\.min_version=9 asks for one/);
   });
 });
 

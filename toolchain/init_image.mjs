@@ -52,6 +52,9 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
  * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
  * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
  */
+/** Where the initramfs records the build's policy facts (JSON: arch, rootPolicy, minVersion, certificates). */
+export const BUILD_FACTS_PATH = "etc/storage-init/build.json";
+
 /** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string, certificates?: string[] }} [options] */
 export async function buildInit({
   kernelDir,
@@ -69,7 +72,16 @@ export async function buildInit({
     minVersion,
     certificates,
   });
+  // What the build decided, for `storage-init check --uki` (the init has it compiled in).
+  /** @type {Array<object>} */
   let extra = [];
+  const facts = { arch, rootPolicy, minVersion, certificates: certificates.join(",") };
+  const factsEntry = {
+    path: BUILD_FACTS_PATH,
+    type: "file",
+    mode: 0o644,
+    data: Buffer.from(JSON.stringify(facts) + "\n"),
+  };
   if (kernelDir) {
     await step("storage module closure", async () => {
       const r = moduleEntries(kernelDir, { storage, arch });
@@ -82,7 +94,7 @@ export async function buildInit({
     kernelDir ? `initramfs${suffix}-${storage.join("+")}.cpio.gz` : `initramfs${suffix}.cpio.gz`,
   );
   await step("initramfs", async () => {
-    const r = writeInitramfs(binary, initramfs, extra);
+    const r = writeInitramfs(binary, initramfs, [...extra, factsEntry]);
     return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
   });
   return { binary, initramfs, binarySize: statSync(binary).size, initramfsSize: statSync(initramfs).size };

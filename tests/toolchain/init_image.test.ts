@@ -35,10 +35,20 @@ testIfBuilt(INITRD, "node build.mjs tests")(
           "init",
           "modules",
           "modules/table",
+          "etc",
+          "etc/storage-init",
+          "etc/storage-init/build.json",
         ].includes(n) && !/^modules\/[\w-]+\.ko$/.test(n),
     );
     t.deepEqual(unexpected, []);
     t.true(names.includes("modules/virtio_blk.ko") && names.includes("modules/dm-verity.ko"));
+    const facts = readCpio(gunzipSync(readFileSync(INITRD))).find((e) => e.path === "etc/storage-init/build.json");
+    t.deepEqual(JSON.parse(Buffer.from(facts?.data ?? []).toString()), {
+      arch: "x86-64",
+      rootPolicy: "verity",
+      minVersion: "",
+      certificates: "",
+    });
   },
 );
 
