@@ -42,7 +42,8 @@ function compress(h: number[], w: number[], m: Uint8Array, o: number): void {
   let hh = h[7] as number;
   for (let i = 0; i < 64; i++) {
     const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const ch = (e & f) ^ (~e & g);
+    // porffor: bitwise-not-wide (~e is wrong for e >= 2^31)
+    const ch = (e & f) ^ ((e ^ 0xffffffff) & g);
     const t1 = (hh + S1 + ch + (K[i] as number) + (w[i] as number)) >>> 0;
     const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
     const maj = (a & b) ^ (a & c) ^ (b & c);

@@ -90,5 +90,7 @@ export function run(_k: Kernel, _scratch: string): string[] {
   const wideKey = "a\u20ac";
   const narrowKey = "a~";
   out.push("wide-string-compare: " + String(wideKey > narrowKey));
+  const word = 0xffffffff;
+  out.push("bitwise-not-wide: " + String(~word >>> 0));
   return out;
 }

@@ -6,7 +6,8 @@ import { decodeBase64 } from "../../lib/base64.js";
 import { errorText } from "../../lib/errors.js";
 import { toHex } from "../../lib/hex.js";
 import { fixedPoint, formatMs, parseDecimal, roundHalfUp } from "../../lib/numbers.js";
-import { quote } from "../../lib/quote.js";
+import { jsonString, quote } from "../../lib/quote.js";
+import { sha256Hex } from "../../lib/sha256.js";
 import { parseCmdline, parseSeconds, splitCmdline } from "../../runtime/cmdline.js";
 import { kmsgRecord } from "../../runtime/log.js";
 import { systemdState } from "../../runtime/switch_root.js";
@@ -29,6 +30,12 @@ const CMDLINES = [
 
 export function run(_k: Kernel, _scratch: string): string[] {
   const out: string[] = [];
+  // SHA-256 over every length around the block edges, and JSON strings of every character class.
+  const shaNext = rng(256);
+  const bytes = new Uint8Array(300);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = shaNext() & 255;
+  for (let n = 0; n <= 130; n++) out.push("sha256 " + n + " " + sha256Hex(bytes, 7, 7 + n));
+  out.push("json " + jsonString('a"\\\u0001\u00e9\u20ac/'));
   for (const c of CMDLINES) {
     out.push("split " + JSON.stringify(splitCmdline(c)));
     out.push("parse " + JSON.stringify(parseCmdline(c)));

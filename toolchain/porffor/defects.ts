@@ -138,6 +138,14 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     tagged: true,
   },
   {
+    id: "bitwise-not-wide",
+    kind: "runtime",
+    what: "`~x` is wrong for a number outside the int32 range (0x80000000 and up): `~0xffffffff` is 2147483648, not 0",
+    probe: { node: "0", native: "2147483648" },
+    workaround: "`x ^ 0xffffffff` where `x` may be an unsigned 32-bit word: XOR converts as JavaScript does (lib/sha256.ts)",
+    tagged: true,
+  },
+  {
     id: "parser-less-than",
     kind: "parser",
     what: "every `<` starts type arguments: `a < b` does not parse",
