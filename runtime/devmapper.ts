@@ -4,7 +4,7 @@
  * (read-only) / resume / status sequence of a read-only device. Knows nothing of dm-verity;
  * runtime/root_device.ts loads a verity table through it.
  */
-import { putU32le, putU64le, readCString, u32le, u64le } from "../lib/bytes.js";
+import { putU32le, putU64le, readCString, u32le } from "../lib/bytes.js";
 import { InitError } from "../lib/errors.js";
 import { quote } from "../lib/quote.js";
 import { KernelError } from "../syscalls/errno.js";
@@ -105,8 +105,9 @@ export interface DmReply {
 
 /** The fields of a struct dm_ioctl the kernel filled in (new_encode_dev for the device number). */
 export function decodeDmReply(b: Uint8Array): DmReply {
-  const dev = u64le(b, DmField.DEV);
-  const lo = dev % 4294967296;
+  // The kernel encodes dev_t in the low 32 bits (huge_encode_dev); the whole u64 as a number would
+  // lose those bits to rounding should the high ones be set.
+  const lo = u32le(b, DmField.DEV);
   return {
     version: [u32le(b, DmField.VERSION), u32le(b, DmField.VERSION + 4), u32le(b, DmField.VERSION + 8)],
     dataSize: u32le(b, DmField.DATA_SIZE),

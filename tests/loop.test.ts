@@ -42,6 +42,12 @@ test("attachLoop() configures a free device read-only and keeps its fd open", (t
     k.ioctls.map((i) => i.request),
     [LoopIoctl.CTL_GET_FREE, LoopIoctl.CONFIGURE, LoopIoctl.GET_STATUS64],
   );
+  // What the device was configured with, as the kernel would report it (struct loop_info64).
+  const info = new Uint8Array(232);
+  k.ioctl(l.fd, LoopIoctl.GET_STATUS64, info);
+  t.is(u64le(info, 24), 4096, "lo_offset");
+  t.is(u64le(info, 32), 4096, "lo_sizelimit");
+  t.is(u32le(info, 52) & (LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR), LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR);
   k.close(l.fd);
 });
 
