@@ -49,6 +49,11 @@ export class FakeKernel implements Kernel {
   readonly modulesLoaded: string[] = [];
   readonly ioctls: Array<{ fd: number; path: string; request: number }> = [];
   readonly execs: Array<{ path: string; argv: string[]; envp: string[] }> = [];
+  /**
+   * What the old root's file system still held when a mount moved onto / (the paths): an
+   * initramfs left there keeps its memory. undefined until then.
+   */
+  oldRoot: string[] | undefined;
   /** The `max` of each readdir call (-1 for none). */
   readonly readdirLimits: number[] = [];
   readonly reboots: number[] = [];
@@ -261,8 +266,14 @@ export class FakeKernel implements Kernel {
       const moved = new Map<string, FNode>();
       for (const [p, n] of this.nodes) if (p.startsWith(source + "/")) moved.set(p, n);
       if (target === "/") {
-        // The new root replaces the old one, which is no longer reachable.
+        // The new root replaces the old one, which is no longer reachable; what the old root's
+        // file system still held is kept in `oldRoot`, as the kernel keeps rootfs's memory.
         const fs = this.nodes.get(source) as FNode;
+        const rootFs = this.nodes.get("/")?.fs;
+        this.oldRoot = [];
+        for (const [p, n] of this.nodes)
+          if (n.fs === rootFs && p !== "/" && p !== source && !p.startsWith(source + "/")) this.oldRoot.push(p);
+        this.oldRoot.sort();
         this.nodes.clear();
         this.nodes.set("/", fs);
         for (const [p, n] of moved) this.nodes.set(p.slice(source.length), n);
