@@ -81,7 +81,8 @@ interface DdiCandidate {
 /**
  * Runs `fn`; when it throws, records the failure under `label` and returns undefined, unless
  * `only` (the one candidate there is), when the failure is the boot's and is thrown. The one
- * catch site of the search: it reads only its parameters (porffor: try-catch-stale-locals).
+ * place the search decides what a failure means (settleOrRelease() only releases and rethrows);
+ * its catch reads only its parameters (porffor: try-catch-stale-locals).
  */
 function attempt<T>(s: RootSearch, refused: Refusal[], label: string, only: boolean, fn: () => T): T | undefined {
   try {
