@@ -142,7 +142,8 @@ export const PORFFOR_DEFECTS: PorfforDefect[] = [
     kind: "runtime",
     what: "`~x` is wrong for a number outside the int32 range (0x80000000 and up): `~0xffffffff` is 2147483648, not 0",
     probe: { node: "0", native: "2147483648" },
-    workaround: "`x ^ 0xffffffff` where `x` may be an unsigned 32-bit word: XOR converts as JavaScript does (lib/sha256.ts)",
+    workaround:
+      "`x ^ 0xffffffff` where `x` may be an unsigned 32-bit word: XOR converts as JavaScript does (lib/sha256.ts)",
     tagged: true,
   },
   {
