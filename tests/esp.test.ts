@@ -2,6 +2,7 @@ import test from "ava";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { PartitionType } from "../lib/facts.js";
 import {
+  espSelector,
   findEsps,
   LOADER_DEVICE_PART_UUID,
   newEspSearch,
@@ -15,6 +16,8 @@ import {
 import type { EspSelector } from "../runtime/esp.js";
 import type { GptPartition } from "../runtime/gpt.js";
 import { Log } from "../runtime/log.js";
+import { parseModuleTable } from "../runtime/module_table.js";
+import { ModuleLoader } from "../runtime/modules.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { logLines } from "./fake_world.js";
 import { rng, writeGpt } from "./helpers.js";
@@ -305,4 +308,19 @@ test("espTimeout() keeps the fatal line near 200 characters, a long cause cut in
     m,
     /^storage-init: failed to find the ESP: \/dev\/sda: partition 7 .*\.\.\..*; EIO; waited 30 s for the ESP$/,
   );
+});
+
+test("espSelector() on an EFI machine mounts efivarfs read-only, nosuid, nodev, noexec, then reads LoaderDevicePartUUID", (t) => {
+  const k = twoDisks();
+  k.addFile("/sys/firmware/efi/fw_platform_size", "64\n");
+  k.onMount = (m) => {
+    if (m.fstype === "efivarfs") k.addFile(LOADER_DEVICE_PART_UUID, efivar(A));
+  };
+  const table = parseModuleTable("storage-init-modules 2 6.1.0-test\n");
+  const loader = new ModuleLoader(k, new Log(k), table, []);
+  t.like(espSelector(k, new Log(k), undefined, loader), { kind: "partuuid", value: A });
+  const m = k.mountLog.find((x) => x.fstype === "efivarfs");
+  // RDONLY 1 | NOSUID 2 | NODEV 4 | NOEXEC 8 (uapi linux/mount.h)
+  t.is(m?.flags, 1 | 2 | 4 | 8);
+  t.is(m?.target, "/sys/firmware/efi/efivars");
 });

@@ -4,7 +4,12 @@
 // with the real tools (mkfs.erofs, veritysetup, sgdisk). QEMU tests (boot.test.ts) do the same
 // with the real kernel.
 import test from "ava";
-import { readFileSync } from "node:fs";
+import { build } from "esbuild";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildDefines } from "../toolchain/native.mjs";
+import { ROOT } from "../toolchain/tools.mjs";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
 import { phaseIds } from "../runtime/phases.js";
@@ -554,4 +559,96 @@ test("boot() names a vpick directory that holds no DDI for this architecture", (
     "storage-init: failed to open the DDI /EFI/os/root.v/ on /dev/vda1: /EFI/os/root.v/ holds no DDI for x86-64",
     { espFiles: new Map([["/EFI/os/root.v/root_2_arm64.raw", DDI]]) },
   );
+});
+
+// ---- what the README promises of the command line, in whole boots ----
+
+const API_ONLY = ["proc", "sysfs", "devtmpfs", "tmpfs"];
+
+for (const [cmdline, problem] of [
+  [`roothash=${HASH} rootfstype=ext4`, "rootfstype=ext4 is not supported; supported: erofs"],
+  [
+    `roothash=${HASH} storage_init.ddi=EFI/root.raw`,
+    "storage_init.ddi= takes absolute paths on the ESP without '..': \"EFI/root.raw\"",
+  ],
+  [`roothash=xyz`, 'roothash= is not hexadecimal: "xyz"'],
+  [
+    `storage_init.root_policy=signed ${FAKE_PIN} systemd.verity=0`,
+    "systemd.verity=0 contradicts storage_init.root_policy=signed",
+  ],
+  [
+    `roothash=${HASH} storage_init.min_version=1/2`,
+    'storage_init.min_version="1/2": "1/2" has a character outside a-z A-Z 0-9 . - ~ ^',
+  ],
+] as const) {
+  test(`boot() with an invalid value stops at the command line, nothing but the API file systems mounted: ${problem}`, (t) => {
+    const k = failure(
+      t,
+      `${cmdline} storage_init.failure_delay=0`,
+      `storage-init: failed to read the kernel command line: kernel command line: ${problem}`,
+    );
+    t.deepEqual(
+      k.mounts.map((m) => m.fstype),
+      API_ONLY,
+    );
+    t.deepEqual(k.modulesLoaded, [], "no driver loaded, no disk read");
+    t.is(k.dmTables.length, 0);
+  });
+}
+
+test("boot() passes rootflags= to the root's mount, read-only", (t) => {
+  const { k, run } = W(`roothash=${HASH} rootflags=noacl,user_xattr`);
+  t.is(run().reason, "exec", k.logText());
+  const root = k.mountLog.find((m) => m.fstype === "erofs");
+  t.like(root, { source: "/dev/dm-0", target: "/sysroot", data: "noacl,user_xattr" });
+  t.is((root?.flags ?? 0) & 1, 1, "MS_RDONLY");
+});
+
+test("boot() with storage_init.debug logs the verity table and each modalias match; without it, neither", (t) => {
+  const debug = W(`roothash=${HASH} storage_init.debug`);
+  t.is(debug.run().reason, "exec");
+  const on = lines(debug.k);
+  t.true(on.includes(`storage-init: verity table: 1 7:0 7:1 4096 4096 16 1 sha256 ${HASH} deadbeef`), on.join("\n"));
+  t.true(
+    on.some((l) => /^storage-init: .*virtio_pci.*pci:v00001AF4d00001001/.test(l)),
+    on.join("\n"),
+  );
+  const quiet = W(`roothash=${HASH}`);
+  t.is(quiet.run().reason, "exec");
+  t.false(lines(quiet.k).some((l) => l.includes("verity table") || l.includes("pci:v00001AF4d00001001")));
+});
+
+test("an init built with --root-policy signed refuses systemd.verity=0 in a whole boot", async (t) => {
+  // The whole boot bundled with the build facts, as toolchain/native.mjs's buildDefines() gives them.
+  const dir = mkdtempSync(join(tmpdir(), "main-signed-"));
+  try {
+    const out = join(dir, "world.mjs");
+    const facts = buildDefines("x86-64", "signed", "", [fakeFingerprint("fake")]);
+    await build({
+      entryPoints: [join(ROOT, "tests", "fake_world.ts")],
+      bundle: true,
+      format: "esm",
+      outfile: out,
+      define: {
+        STORAGE_INIT_ROOT_POLICY: JSON.stringify(facts.STORAGE_INIT_ROOT_POLICY),
+        STORAGE_INIT_CERTIFICATES: JSON.stringify(facts.STORAGE_INIT_CERTIFICATES),
+      },
+      logLevel: "silent",
+    });
+    const m = (await import(out)) as typeof import("./fake_world.js");
+    const { k, run } = m.world("systemd.verity=0 storage_init.failure_delay=0", { ddi: DDI });
+    t.is(run().reason, "halted");
+    t.deepEqual(
+      m.logLines(k).filter((l) => l.startsWith("storage-init: failed to ")),
+      [
+        "storage-init: failed to read the kernel command line: kernel command line: systemd.verity=0 contradicts storage_init.root_policy=signed",
+      ],
+    );
+    t.deepEqual(
+      k.mounts.map((x) => x.fstype),
+      API_ONLY,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

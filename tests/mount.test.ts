@@ -2,6 +2,12 @@ import test from "ava";
 import { API_MOUNTS, isMountPoint, mkdirAll, mountApiFilesystems, mountOnce, parentDir } from "../runtime/mount.js";
 import { FakeKernel } from "./fake_kernel.js";
 
+/** mount(2)'s flags by their numbers in uapi linux/mount.h, not through the code's own table. */
+const NOSUID = 2;
+const NODEV = 4;
+const NOEXEC = 8;
+const STRICTATIME = 1 << 24;
+
 test("mkdirAll() makes every missing directory and takes existing ones as they are", (t) => {
   const k = new FakeKernel();
   mkdirAll(k, "/run/storage-init/x", 0o755);
@@ -23,12 +29,12 @@ test("mountApiFilesystems() mounts /proc, /sys, /dev and /run once, as systemd's
   mountApiFilesystems(k);
   mountApiFilesystems(k);
   t.deepEqual(
-    k.mountLog.map((m) => [m.source, m.target, m.fstype, m.data]),
+    k.mountLog.map((m) => [m.source, m.target, m.fstype, m.flags, m.data]),
     [
-      ["proc", "/proc", "proc", ""],
-      ["sysfs", "/sys", "sysfs", ""],
-      ["devtmpfs", "/dev", "devtmpfs", "mode=755"],
-      ["tmpfs", "/run", "tmpfs", "mode=755"],
+      ["proc", "/proc", "proc", NOSUID | NODEV | NOEXEC, ""],
+      ["sysfs", "/sys", "sysfs", NOSUID | NODEV | NOEXEC, ""],
+      ["devtmpfs", "/dev", "devtmpfs", NOSUID | STRICTATIME, "mode=755"],
+      ["tmpfs", "/run", "tmpfs", NOSUID | NODEV | STRICTATIME, "mode=755"],
     ],
   );
   t.is(API_MOUNTS.length, 4);
