@@ -12,7 +12,7 @@
 import { utf8Encode } from "../lib/bytes.js";
 import { errorText } from "../lib/errors.js";
 import { splitText } from "../lib/text.js";
-import { cmdlinePairs } from "../runtime/cmdline.js";
+import { cmdlinePairs } from "../lib/cmdline_words.js";
 import { readSmallFile } from "../syscalls/files.js";
 import { MountFlags, OpenFlags, RebootCmd } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";

@@ -11,6 +11,7 @@ import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { isHex } from "../lib/hex.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
+import { cmdlinePairs } from "../lib/cmdline_words.js";
 import { replaceText, splitText } from "../lib/text.js";
 import { BUILD_POLICY } from "./build_facts.js";
 import type { PolicyFacts } from "./build_facts.js";
@@ -92,41 +93,6 @@ export const MAX_DDI_PATHS = 8;
 const FAILURE_ACTIONS: FailureAction[] = ["reboot", "poweroff", "halt", "shell"];
 /** Root file systems this init mounts; the DDI's root is erofs. */
 const ROOT_FS_TYPES = ["erofs"];
-
-/** Splits a command line into words: white space separates, double quotes group and vanish. */
-export function splitCmdline(text: string): string[] {
-  const words: string[] = [];
-  let cur = "";
-  let inWord = false;
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      quoted = !quoted;
-      inWord = true;
-    } else if (!quoted && (c === " " || c === "\t" || c === "\n" || c === "\r")) {
-      if (inWord) words.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
-}
-
-/** Key/value pairs in order; a word without `=` has the value undefined. Keys use `_`, not `-`. */
-export function cmdlinePairs(text: string): Array<{ key: string; value: string | undefined }> {
-  const out: Array<{ key: string; value: string | undefined }> = [];
-  for (const w of splitCmdline(text)) {
-    const eq = w.indexOf("=");
-    const rawKey = eq < 0 ? w : w.slice(0, eq);
-    out.push({ key: replaceText(rawKey, "-", "_"), value: eq < 0 ? undefined : w.slice(eq + 1) });
-  }
-  return out;
-}
 
 /**
  * Checks a root hash: hex, an even number of digits, 32 to 128 digits (SHA-1 is 40, SHA-256 64,

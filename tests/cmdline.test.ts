@@ -5,16 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildDefines } from "../toolchain/native.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
-import { checkRootHash, parseCmdline, parseSeconds, splitCmdline } from "../runtime/cmdline.js";
+import { checkRootHash, parseCmdline, parseSeconds } from "../runtime/cmdline.js";
 import { rng } from "./helpers.js";
 
 const HASH = "0123456789abcdef".repeat(4);
-
-test("splitCmdline() keeps quoted values and drops the quotes", (t) => {
-  t.deepEqual(splitCmdline('a="b c" "d=e f"  g=\tlast'), ["a=b c", "d=e f", "g=", "last"]);
-  t.deepEqual(splitCmdline('x="unterminated value'), ["x=unterminated value"]);
-  t.deepEqual(splitCmdline('""'), [""]);
-});
 
 test("parseCmdline() reads systemd's keys and ours", (t) => {
   const c = parseCmdline(

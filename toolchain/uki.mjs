@@ -7,6 +7,7 @@
 // sbsign (sbsigntool) signs.
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ddiPathsOf } from "../lib/cmdline_words.ts";
 import { stubLoadsFrom } from "../lib/facts.ts";
 import { debianPackage } from "./debian.mjs";
 import { requireTool, run } from "./tools.mjs";
@@ -112,12 +113,12 @@ export function placeSections(layout, files) {
  */
 export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out, sign }) {
   if (!existsSync(stub)) throw new Error(`${stub}: no systemd-stub (apt-get install systemd-boot-efi)`);
-  const ddi = /(?:^|\s)storage_init\.ddi=("[^"]*"|\S+)/.exec(cmdline);
-  if (ddi) {
-    const where = stubLoadsFrom(ddi[1].replace(/"/g, ""));
+  // Every path of every storage_init.ddi= (either spelling), split as the init splits them.
+  for (const path of ddiPathsOf(cmdline)) {
+    const where = stubLoadsFrom(path);
     if (where !== undefined)
       throw new Error(
-        `storage_init.ddi=${ddi[1]} lies ${where}: systemd-stub would load the whole DDI into memory as a system extension`,
+        `storage_init.ddi= names ${path}, which lies ${where}: systemd-stub would load the whole DDI into memory as a system extension`,
       );
   }
   const tmp = `${out}.parts`;

@@ -3,6 +3,8 @@
 import test from "ava";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stubLoadsFrom } from "../../lib/facts.js";
+import { ROOT } from "../../toolchain/tools.mjs";
 import { buildUki, peLayout, peSections, placeSections, stubFor } from "../../toolchain/uki.mjs";
 import { inTempDir } from "../helpers.js";
 
@@ -86,5 +88,26 @@ it("buildUki() writes systemd-stub's sections after its own, holding what was gi
         }),
       { message: /lies beside a UKI in <uki>\.efi\.extra\.d\/: systemd-stub would load the whole DDI into memory/ },
     );
+    // Every path, every occurrence, either spelling of the key.
+    for (const cmdline of [
+      "storage_init.ddi=/EFI/a.raw,/loader/extensions/b.raw",
+      "storage_init.ddi=/loader/extensions/b.raw storage_init.ddi=/EFI/a.raw",
+      'storage-init.ddi="/EFI/a.raw,/LOADER/Extensions/b.raw"',
+    ])
+      t.throws(
+        () => buildUki({ stub: STUB, kernel, initrd, cmdline, osRelease: "", uname: "", out }),
+        { message: /names \/(loader|LOADER)\/(extensions|Extensions)\/b\.raw, which lies in \/loader\/extensions\// },
+        cmdline,
+      );
   });
+});
+
+test("the README names the places the UKI build refuses, and only those", (t) => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  t.regex(readme, /Never `<uki>\.efi\.extra\.d\/\*\.raw` or `\/loader\/extensions\/\*\.raw`/);
+  t.regex(readme, /The build refuses a DDI path under\s+`\/loader\/extensions\/` or `<uki>\.efi\.extra\.d\/`/);
+  t.is(stubLoadsFrom("/loader/extensions/x.raw"), "in /loader/extensions/");
+  t.is(stubLoadsFrom("/EFI/Linux/a.efi.extra.d/x.raw"), "beside a UKI in <uki>.efi.extra.d/");
+  // systemd-stub reads only *.cred from /loader/credentials/: a DDI there is not loaded.
+  t.is(stubLoadsFrom("/loader/credentials/x.raw"), undefined);
 });
