@@ -181,6 +181,7 @@ function buildEsp(out, files) {
  *   omitDdi        leave the DDI off the ESP
  *   noEsp          the disk's only partition is not typed as an ESP
  *   flipErofsByte  flip one byte of the erofs data (at this offset into the root partition)
+ *   flipInitByte   flip one byte of /sbin/init's data in the erofs image (read after the switch)
  *   corruptPrimaryGpt  overwrite the primary GPT header of the disk (the backup must be used)
  *   hash           veritysetup's hash algorithm (default sha256)
  *   lowerVerityDataBlocks  lower the verity superblock's data block count by this many (the
@@ -195,7 +196,8 @@ export async function buildDisk(opts = {}) {
   if (done !== undefined) return done;
   const tmp = workDir(dir);
   const { tree, markerEntry } = await buildMarkerTree(tmp, opts.arch);
-  return assemble(dir, tmp, buildRoot(tmp, tree, { hash: opts.hash }), opts, { markerEntry });
+  const marker = join(tree, "sbin", "init");
+  return assemble(dir, tmp, buildRoot(tmp, tree, { hash: opts.hash }), opts, { markerEntry, marker });
 }
 
 /** A disk for an existing root tree (the systemd demo), built in `dir`. */
@@ -251,6 +253,8 @@ function publish(dir, tmp, result) {
 
 /** DDI -> ESP -> disk in `tmp`, with the variant `opts`, then moved to `dir`. */
 function assemble(dir, tmp, root, opts, extra = {}) {
+  // What the result keeps of `extra`: not the marker's path, which the work folder loses.
+  const { marker: _marker, ...kept } = extra;
   const ddi = join(tmp, "root.raw");
   const placed = buildDdi(ddi, root, opts.arch);
   if (opts.lowerVerityDataBlocks !== undefined) {
@@ -258,6 +262,16 @@ function assemble(dir, tmp, root, opts, extra = {}) {
     const b = Buffer.from(readFileSync(ddi).subarray(at, at + 8));
     b.writeBigUInt64LE(b.readBigUInt64LE(0) - BigInt(opts.lowerVerityDataBlocks));
     writeAt(ddi, at, b);
+  }
+  if (opts.flipInitByte) {
+    // A byte of /sbin/init's first page (its program headers), found by its ELF header in the
+    // root partition: read by the kernel only when it executes the init, after the switch.
+    const image = readFileSync(ddi);
+    const head = readFileSync(extra.marker).subarray(0, 64);
+    const found = image.indexOf(head, placed[0].offset);
+    if (found < 0 || found >= placed[0].offset + placed[0].size)
+      throw new Error("the init's data is not in the erofs image");
+    writeAt(ddi, found + 100, Buffer.from([image[found + 100] ^ 0xff]));
   }
   if (opts.flipErofsByte !== undefined) {
     const at = placed[0].offset + opts.flipErofsByte;
@@ -295,7 +309,7 @@ function assemble(dir, tmp, root, opts, extra = {}) {
     espPartUuid: ESP_PART_UUID,
     dir,
     erofsOffsetInDdi: placed[0].offset,
-    ...extra,
+    ...kept,
   };
   return publish(dir, tmp, result);
 }

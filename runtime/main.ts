@@ -19,6 +19,7 @@ import type { Log } from "./log.js";
 import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, parentDir } from "./mount.js";
 import { BootRun } from "./phases.js";
+import { execInit } from "./root_device.js";
 import { findRoot, ROOT_RECORD, rootRecord, SYSROOT } from "./root_search.js";
 import { initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
@@ -68,7 +69,7 @@ export function boot(k: Kernel, log: Log): never {
     log.info(run.summary());
     log.notice("starting " + root.init + " after " + formatMs(ms) + " ms");
     const stateFd = isSystemd(root.init) ? systemdStateFd(k, log, run.startMs) : -1;
-    return k.execve(root.init, initArgv(root.init, argvExtra, stateFd), envp);
+    return execInit(k, root.init, initArgv(root.init, argvExtra, stateFd), envp);
   } catch (e) {
     log.fatal("failed to " + run.doing() + ": " + errorText(e));
     return finalAction(k, log, run.config.onFailure, run.config.failureDelayMs);

@@ -308,6 +308,19 @@ function explainEio(k: Kernel, e: unknown): unknown {
   );
 }
 
+/**
+ * Executes the root's init (after the switch); an EIO while the kernel reads it, with the
+ * verity status `C`, is a block of the init that does not match roothash=: the line says so.
+ * The catch reads only parameters (porffor: try-catch-stale-locals).
+ */
+export function execInit(k: Kernel, path: string, argv: string[], envp: string[]): never {
+  try {
+    return k.execve(path, argv, envp);
+  } catch (e) {
+    throw explainEio(k, e);
+  }
+}
+
 /** The erofs superblock of the verified device (a read dm-verity checks). */
 function readErofsSuperblock(k: Kernel, path: string): ErofsSuperblock {
   try {

@@ -79,6 +79,7 @@ const DISKS: object[] = [
   { ddiPath: "/images/My OS/root.raw" },
   { corruptPrimaryGpt: true },
   { flipErofsByte: 1030 },
+  { flipInitByte: true },
   { omitDdi: true },
   { noEsp: true },
   { hash: "sha512" },
@@ -919,6 +920,21 @@ it("boot fails: no roothash= at all refuses an unverified root", async (t) => {
 it("boot fails: one flipped byte in the erofs superblock is stopped by dm-verity", async (t) => {
   const { r } = await boot({ disk: { flipErofsByte: 1030 }, append: OK + " storage_init.failure_delay=1" });
   failedWith(t, r, TAMPERED, "reboot", 1);
+  t.regex(r.output, /device-mapper: verity: \d+:\d+: data block \d+ is corrupted/);
+});
+
+it("boot fails: a byte of the root's init changed after the root hash was taken: the EIO when the kernel executes it is reported as tampering", async (t) => {
+  // The superblock, the mount, the init's inode and os-release all verify: only the init's data
+  // is bad, and only the kernel reads it, at execve, after the switch.
+  const { r } = await boot({ disk: { flipInitByte: true }, append: OK + " storage_init.failure_delay=1" });
+  failedWith(
+    t,
+    r,
+    'storage-init: failed to switch root: execve "/sbin/init": EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
+    "reboot",
+    1,
+  );
+  t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
   t.regex(r.output, /device-mapper: verity: \d+:\d+: data block \d+ is corrupted/);
 });
 
