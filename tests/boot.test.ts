@@ -394,6 +394,7 @@ function reachedRoot(
     /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of (512|4096)\) over \/dev\/loop\d \+ \/dev\/loop\d/,
   );
   t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
+  t.regex(r.output, EROFS_MOUNTED, "the kernel's own line, which the refusals look for");
   t.regex(r.output, new RegExp("storage-init: phases \\(ms\\): " + phases.map((id) => id + " \\d+\\.\\d").join(", ")));
   t.regex(r.output, /storage-init: starting \/sbin\/init after \d+\.\d+ ms/);
   t.regex(r.output, /ROOT-REACHED uptime=\d+\.\d+ pid=1 argv=\/sbin\/init/);
@@ -423,15 +424,24 @@ function mountTable(output: string): Array<{ target: string; fstype: string; sou
   return out;
 }
 
-/** Asserts the fatal line, then the action, no later than `delayS` + 1 s after it. */
+/** The kernel's own line when an erofs is mounted (fs/erofs/super.c): the root was activated. */
+const EROFS_MOUNTED = /erofs: \(device dm-\d+\): mounted/;
+
+/**
+ * Asserts the fatal line, then the action, no later than `delayS` + 1 s after it; and, unless
+ * `mounted` (a failure found once a root was mounted), from the kernel's own log that no
+ * verified root was ever mounted.
+ */
 function failedWith(
   t: ExecutionContext,
   r: Boot,
   line: string | RegExp,
   action: "reboot" | "poweroff",
   delayS: number,
+  mounted = false,
 ): void {
   noPanic(t, r);
+  if (!mounted) t.notRegex(r.output, EROFS_MOUNTED, "nothing was activated, by the kernel's own log");
   const lines = stampedLines(r.output);
   const fatal = lines.find((l) => l.text.startsWith("storage-init: failed to "));
   t.truthy(fatal, "a fatal line:\n" + r.output);
@@ -742,6 +752,7 @@ it("signed: storage_init.min_version= above every DDI ends in one line naming th
       `/dev/vda1 ${AB}/root_1.raw: its version 1 is older than storage_init.min_version=3`,
     "poweroff",
     0,
+    true,
   );
   // Each was verified and mounted to read its version, then released: the second reused the name.
   t.is(r.output.match(/storage-init: dm-verity \/dev\/dm-\d+ /g)?.length, 2, r.output);
@@ -933,6 +944,7 @@ it("boot fails: a byte of the root's init changed after the root hash was taken:
     'storage-init: failed to switch root: execve "/sbin/init": EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
     "reboot",
     1,
+    true,
   );
   t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
   t.regex(r.output, /device-mapper: verity: \d+:\d+: data block \d+ is corrupted/);
