@@ -425,7 +425,7 @@ function mountTable(output: string): Array<{ target: string; fstype: string; sou
 }
 
 /** The kernel's own line when an erofs is mounted (fs/erofs/super.c): the root was activated. */
-const EROFS_MOUNTED = /erofs: \(device dm-\d+\): mounted/;
+const EROFS_MOUNTED = /erofs:? \(device dm-\d+\): mounted/;
 
 /**
  * Asserts the fatal line, then the action, no later than `delayS` + 1 s after it; and, unless
