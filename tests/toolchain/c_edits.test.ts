@@ -17,6 +17,9 @@ const RUNTIME = `#define PORF_ARENA_HINT NULL
 #define PORF_MMAP_RESERVE_PROT PROT_NONE
 #define PORF_CAN_DECOMMIT 1
 #define PORF_GC_NURSERY_BYTES 33554432u
+static inline int porf_gc_is_block_start(i32 body) {
+  return body > 0 && porf_gc_bit(PORF_GC_B_ALLOC, porf_gc_gran(body)) != 0u;
+}
 `;
 const HEADER = RUNTIME + "jsval p167___Porffor_object_get_ic(jsval, jsval, i32, i32);\n";
 const READ = `	if (porf_jv_type(m) == 0) {
@@ -49,6 +52,12 @@ test("tunePorfforC() reserves a smaller heap arena, still without access until u
   t.true(out.includes(`#define PORF_ARENA_RESERVE (1ull << ${ARENA_SHIFT})`));
   t.true(out.includes("#define PORF_ARENA_RESERVE (1ull << 26)"), "the wasi branch is left alone");
   t.true(out.includes("#define PORF_MMAP_RESERVE_PROT PROT_NONE\n#define PORF_CAN_DECOMMIT 1\n"));
+  t.true(
+    out.includes(
+      "return body > 0 && (u64)body < PORF_ARENA_RESERVE && porf_gc_bit(PORF_GC_B_ALLOC, porf_gc_gran(body)) != 0u;",
+    ),
+    "a value past the smaller arena is no heap block: its side tables end there",
+  );
 });
 
 test("tunePorfforC() edits what porffor writes for a real program", (t) => {

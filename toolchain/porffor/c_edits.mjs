@@ -39,6 +39,16 @@ export const PORFFOR_C_EDITS = [
     to: `#define PORF_ARENA_RESERVE (1ull << ${ARENA_SHIFT})`,
     expect: "once",
   },
+  // With the smaller arena the collector's side tables cover offsets below 2^ARENA_SHIFT only,
+  // but its test of whether a value is a heap block indexes them with any positive i32 it
+  // meets (a conservative root, an array slot): bounded here by the arena, as the 4 GiB
+  // reservation bounded it before.
+  {
+    what: "the heap-block test's bound",
+    from: /return body > 0 && porf_gc_bit\(PORF_GC_B_ALLOC, porf_gc_gran\(body\)\) != 0u;/,
+    to: "return body > 0 && (u64)body < PORF_ARENA_RESERVE && porf_gc_bit(PORF_GC_B_ALLOC, porf_gc_gran(body)) != 0u;",
+    expect: "once",
+  },
   // A property read `o.k` compiles to "if o is undefined, throw a TypeError, else look k up in
   // o's inline cache", written out at each of several hundred sites. One function with the same
   // test and the same call keeps it once. Exact: o is a C local, read twice either way.
