@@ -155,10 +155,10 @@ function buildDdi(out, root, arch = "x86-64") {
 }
 
 /** A vfat ESP image holding `files` [{ src, path }], written with mtools (no mount). */
-function buildEsp(out, files) {
+function buildEsp(out, files, spareBytes = 0) {
   requireTool("mkfs.vfat");
   requireTool("mcopy");
-  const bytes = files.reduce((n, f) => n + statSync(f.src).size, 0);
+  const bytes = files.reduce((n, f) => n + statSync(f.src).size, spareBytes);
   const kib = Math.max(34 * 1024, alignUp(Math.ceil((bytes * 1.1) / 1024) + 2048, 1024));
   rmSync(out, { force: true });
   run("mkfs.vfat", ["-F", "32", "-n", "ESP", "-i", "5a17e5b0", "-C", out, String(kib)]);
@@ -319,9 +319,9 @@ function assemble(dir, tmp, root, opts, extra = {}) {
  * [{ src, path }]: the UEFI boots put systemd-boot, the UKI and the DDI on it. Not cached: the
  * UKI changes with every build.
  */
-export function buildEspDisk(out, files, { espPartUuid }) {
+export function buildEspDisk(out, files, { espPartUuid, spareBytes = 0 }) {
   const esp = `${out}.esp`;
-  buildEsp(esp, files);
+  buildEsp(esp, files, spareBytes);
   gptImage(out, [{ data: esp, type: PartitionType.ESP, uuid: espPartUuid, name: "ESP" }]);
   rmSync(esp, { force: true });
   return out;

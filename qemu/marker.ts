@@ -28,8 +28,10 @@ try {
 } catch (e) {
   kmsg = -1;
 }
+// A kmsg record holds at most 1024 bytes less its header (LOG_LINE_MAX): a longer line (the
+// timings of a boot that tried several DDIs) goes to the console as it is.
 const say = (s: string) => {
-  if (kmsg >= 0) k.write(kmsg, utf8Encode("<5>" + s + "\n"));
+  if (kmsg >= 0 && s.length < 900) k.write(kmsg, utf8Encode("<5>" + s + "\n"));
   else k.write(1, utf8Encode(s + "\n"));
 };
 

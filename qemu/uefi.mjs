@@ -181,12 +181,13 @@ export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [],
  * `cmdline`, and the DDI at `ddiPath` (and the `extra` files), on an ESP with PARTUUID
  * `espPartUuid`; through systemd-boot unless `direct`, started by shim with `shim`; signed with
  * `signer` (systemd-boot and shim too) when given. `tamper` edits the UKI after signing.
+ * `espSpareBytes`: free room on the ESP beyond its files (for a booted system's update).
  * Returns { disk, uki, ukiSize }.
  * @param {string} dir
  * @param {{ kernel: { vmlinuz: string, version: string }, initrd: string, cmdline: string,
  *   ddi?: string, ddiPath?: string, extra?: Array<{ src: string, path: string }>,
  *   espPartUuid: string, direct?: boolean, shim?: boolean, signer?: { key: string, cert: string },
- *   osRelease?: string, tamper?: (uki: string) => void, arch?: string }} opts
+ *   osRelease?: string, tamper?: (uki: string) => void, arch?: string, espSpareBytes?: number }} opts
  */
 export function buildUefiDisk(
   dir,
@@ -204,6 +205,7 @@ export function buildUefiDisk(
     osRelease,
     tamper,
     arch = "x86-64",
+    espSpareBytes = 0,
   },
 ) {
   const uki = buildUki({
@@ -227,9 +229,7 @@ export function buildUefiDisk(
   const disk = buildEspDisk(
     join(dir, "disk.img"),
     espFiles(dir, { uki: uki.out, bootloader, shim: shimFile, ddi, ddiPath, extra, arch }),
-    {
-      espPartUuid,
-    },
+    { espPartUuid, spareBytes: espSpareBytes },
   );
   return { disk, uki: uki.out, ukiSize: uki.size };
 }

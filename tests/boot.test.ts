@@ -245,6 +245,7 @@ const MOK = {
     // The booted system installs UPDATE (version 2, on a second disk) as root_2.raw.
     cmdline: `storage_init.root_policy=signed SIGNERS:mok storage_init.ddi=${AB}/ storage_init_test.install_from=/dev/vdb storage_init_test.install_to=${AB}/root_2.raw`,
     ddis: [{ path: `${AB}/root_1.raw`, version: "1", signWith: "mok" }],
+    espSpare: 32 << 20,
   },
   pinned: {
     cmdline: `roothash=PIN storage_init.ddi=${AB}/`,
@@ -255,6 +256,12 @@ const MOK = {
   },
 } as const;
 type MokCase = keyof typeof MOK;
+
+/** The free room a case's ESP has beyond its files. */
+function espSpare(name: MokCase): number {
+  const c = MOK[name];
+  return "espSpare" in c ? c.espSpare : 0;
+}
 
 /** The test keys enrolled as MOKs for a case. */
 function mokKeys(name: MokCase): readonly string[] {
@@ -289,6 +296,7 @@ async function mokDisk(name: MokCase): Promise<{ disk: string; dir: string; ddis
       .replace(/SIGNERS:(\S+)/, (_m, keys: string) => signers(keys.split(",")))}`,
     extra: MOK[name].ddis.map((d, i) => ({ src: ddis[i].ddi, path: d.path })),
     espPartUuid: MOK_ESP_PART_UUID,
+    espSpareBytes: espSpare(name),
     shim: true,
     signer: snakeoilSigner(),
   });
