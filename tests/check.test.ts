@@ -83,16 +83,17 @@ test("storage-init check: exit 0 for a verified root, 1 for a refused one, and t
       writeFileSync(join(dir, name), Buffer.alloc(4096, 1));
       return join(dir, name);
     };
-    const uki = buildUki({
-      stub: stubFor("x86-64"),
-      kernel: part("vmlinuz"),
-      initrd: part("initrd"),
-      cmdline: `console=ttyS0 roothash=${d.rootHash}`,
-      osRelease: "ID=test\n",
-      uname: "6.1.0-test",
-      out: join(dir, "uki.efi"),
-    }).out;
-    const r = run(["check", d.disk, "--uki", uki]);
+    const ukiWith = (initrd: string, name: string) =>
+      buildUki({
+        stub: stubFor("x86-64"),
+        kernel: part("vmlinuz"),
+        initrd,
+        cmdline: `console=ttyS0 roothash=${d.rootHash}`,
+        osRelease: "ID=test\n",
+        uname: "6.1.0-test",
+        out: join(dir, name),
+      }).out;
+    const r = run(["check", d.disk, "--uki", ukiWith(part("initrd"), "uki.efi")]);
     t.is(r.code, 0, r.out);
     // A UKI whose init was built with --min-version 9: its initramfs says so, and the check applies it.
     const facts = { arch: "x86-64", rootPolicy: "verity", minVersion: "9", certificates: "" };
@@ -100,16 +101,7 @@ test("storage-init check: exit 0 for a verified root, 1 for a refused one, and t
       join(dir, "initrd.cpio.gz"),
       gzipSync(cpioArchive([{ path: "etc/storage-init/build.json", type: "file", data: JSON.stringify(facts) }])),
     );
-    const floored = buildUki({
-      stub: stubFor("x86-64"),
-      kernel: part("vmlinuz"),
-      initrd: join(dir, "initrd.cpio.gz"),
-      cmdline: `console=ttyS0 roothash=${d.rootHash}`,
-      osRelease: "ID=test\n",
-      uname: "6.1.0-test",
-      out: join(dir, "floored.efi"),
-    }).out;
-    const f = run(["check", d.disk, "--uki", floored]);
+    const f = run(["check", d.disk, "--uki", ukiWith(join(dir, "initrd.cpio.gz"), "floored.efi")]);
     t.is(f.code, 1, f.out);
     t.regex(f.out, /floor: storage_init\.min_version=9/);
     t.regex(f.out, /refused: the image carries no IMAGE_VERSION=, and storage_init\.min_version=9 asks for one/);

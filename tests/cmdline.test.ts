@@ -1,12 +1,6 @@
 import test from "ava";
-import { build } from "esbuild";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { buildDefines } from "../toolchain/native.mjs";
-import { ROOT } from "../toolchain/tools.mjs";
 import { checkRootHash, parseCmdline, parseSeconds } from "../runtime/cmdline.js";
-import { rng } from "./helpers.js";
+import { importBuiltWith, rng } from "./helpers.js";
 
 const HASH = "0123456789abcdef".repeat(4);
 
@@ -149,42 +143,24 @@ test("parseCmdline() takes storage_init.allow_weak_hash as a boolean", (t) => {
 });
 
 test("parseCmdline() in a build with --root-policy signed: signed by default, and the command line cannot lower it", async (t) => {
-  // The module bundled with the build fact, as toolchain/native.mjs's buildDefines() gives it.
-  const dir = mkdtempSync(join(tmpdir(), "cmdline-signed-"));
-  try {
-    const out = join(dir, "cmdline.mjs");
-    await build({
-      entryPoints: [join(ROOT, "runtime", "cmdline.ts")],
-      bundle: true,
-      format: "esm",
-      outfile: out,
-      define: {
-        STORAGE_INIT_ROOT_POLICY: JSON.stringify(buildDefines("x86-64", "signed", "2.0").STORAGE_INIT_ROOT_POLICY),
-        STORAGE_INIT_MIN_VERSION: JSON.stringify(buildDefines("x86-64", "signed", "2.0").STORAGE_INIT_MIN_VERSION),
-        STORAGE_INIT_CERTIFICATES: JSON.stringify(
-          buildDefines("x86-64", "signed", "2.0", ["ab".repeat(32), "cd".repeat(32)]).STORAGE_INIT_CERTIFICATES,
-        ),
-      },
-      logLevel: "silent",
-    });
-    const m = (await import(out)) as typeof import("../runtime/cmdline.js");
-    t.is(m.parseCmdline("").rootPolicy, "signed");
-    t.deepEqual(m.parseCmdline("storage_init.root_policy=verity").problems, [
-      "storage_init.root_policy=verity is refused: this build requires signed roots",
-    ]);
-    t.deepEqual(m.parseCmdline("").moduleParams, [{ module: "dm_verity", params: "require_signatures=1" }]);
-    t.deepEqual(m.parseCmdline("").certificateFingerprints, ["ab".repeat(32), "cd".repeat(32)], "--certificate");
-    t.deepEqual(m.parseCmdline(`storage_init.certificate_fingerprint=${"ef".repeat(32)}`).problems, [
-      "storage_init.certificate_fingerprint= is refused: this build names the certificates it takes",
-    ]);
-    t.is(m.parseCmdline("").minVersion, "2.0", "--min-version is the floor");
-    t.is(m.parseCmdline("storage_init.min_version=2.1").minVersion, "2.1", "the command line may raise it");
-    t.deepEqual(m.parseCmdline("storage_init.min_version=1.9").problems, [
-      "storage_init.min_version=1.9 is refused: this build boots nothing older than 2.0",
-    ]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const m = await importBuiltWith<typeof import("../runtime/cmdline.js")>("runtime/cmdline.ts", "signed", "2.0", [
+    "ab".repeat(32),
+    "cd".repeat(32),
+  ]);
+  t.is(m.parseCmdline("").rootPolicy, "signed");
+  t.deepEqual(m.parseCmdline("storage_init.root_policy=verity").problems, [
+    "storage_init.root_policy=verity is refused: this build requires signed roots",
+  ]);
+  t.deepEqual(m.parseCmdline("").moduleParams, [{ module: "dm_verity", params: "require_signatures=1" }]);
+  t.deepEqual(m.parseCmdline("").certificateFingerprints, ["ab".repeat(32), "cd".repeat(32)], "--certificate");
+  t.deepEqual(m.parseCmdline(`storage_init.certificate_fingerprint=${"ef".repeat(32)}`).problems, [
+    "storage_init.certificate_fingerprint= is refused: this build names the certificates it takes",
+  ]);
+  t.is(m.parseCmdline("").minVersion, "2.0", "--min-version is the floor");
+  t.is(m.parseCmdline("storage_init.min_version=2.1").minVersion, "2.1", "the command line may raise it");
+  t.deepEqual(m.parseCmdline("storage_init.min_version=1.9").problems, [
+    "storage_init.min_version=1.9 is refused: this build boots nothing older than 2.0",
+  ]);
 });
 
 test("parseCmdline() takes storage_init.min_version= as a version, and names one that is not", (t) => {

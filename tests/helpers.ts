@@ -3,6 +3,8 @@ import test from "ava";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { build } from "esbuild";
+import { buildDefines } from "../toolchain/native.mjs";
 import { ROOT, run } from "../toolchain/tools.mjs";
 export { rng } from "./rng.js";
 export { writeGpt } from "./gpt_writer.js";
@@ -53,4 +55,36 @@ export function sgdiskImage(sizeMiB: number, parts: Array<[string, string, strin
 
 export function reader(b: Uint8Array): (offset: number, length: number) => Uint8Array {
   return (offset, length) => b.slice(offset, Math.min(b.length, offset + length));
+}
+
+/**
+ * The module `entry` (a path from the repository's root) bundled by esbuild with the build facts
+ * toolchain/native.mjs's buildDefines() gives for (`rootPolicy`, `minVersion`, `certificates`),
+ * as the native build writes them in, and imported: a test of what a build with those options does.
+ */
+export async function importBuiltWith<T>(
+  entry: string,
+  rootPolicy: string,
+  minVersion: string,
+  certificates: string[],
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "si-built-"));
+  try {
+    const out = join(dir, "bundle.mjs");
+    const facts: Record<string, string> = buildDefines("x86-64", rootPolicy, minVersion, certificates);
+    const define: Record<string, string> = {};
+    for (const key of ["STORAGE_INIT_ROOT_POLICY", "STORAGE_INIT_MIN_VERSION", "STORAGE_INIT_CERTIFICATES"])
+      define[key] = JSON.stringify(facts[key]);
+    await build({
+      entryPoints: [join(ROOT, entry)],
+      bundle: true,
+      format: "esm",
+      outfile: out,
+      define,
+      logLevel: "silent",
+    });
+    return (await import(out)) as T;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

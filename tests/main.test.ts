@@ -4,12 +4,7 @@
 // with the real tools (mkfs.erofs, veritysetup, sgdisk). QEMU tests (boot.test.ts) do the same
 // with the real kernel.
 import test from "ava";
-import { build } from "esbuild";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { buildDefines } from "../toolchain/native.mjs";
-import { ROOT } from "../toolchain/tools.mjs";
+import { readFileSync } from "node:fs";
 import { putU32le, u32le, u64le } from "../lib/bytes.js";
 import { crc32 } from "../lib/crc32.js";
 import { PartitionType } from "../lib/facts.js";
@@ -31,6 +26,7 @@ import {
 } from "./fake_world.js";
 import type { WorldOptions } from "./fake_world.js";
 import { rng } from "./rng.js";
+import { importBuiltWith } from "./helpers.js";
 import { writeGpt } from "./gpt_writer.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 
@@ -668,38 +664,21 @@ test("boot() with storage_init.debug logs the verity table and each modalias mat
 });
 
 test("an init built with --root-policy signed refuses systemd.verity=0 in a whole boot", async (t) => {
-  // The whole boot bundled with the build facts, as toolchain/native.mjs's buildDefines() gives them.
-  const dir = mkdtempSync(join(tmpdir(), "main-signed-"));
-  try {
-    const out = join(dir, "world.mjs");
-    const facts = buildDefines("x86-64", "signed", "", [fakeFingerprint("fake")]);
-    await build({
-      entryPoints: [join(ROOT, "tests", "fake_world.ts")],
-      bundle: true,
-      format: "esm",
-      outfile: out,
-      define: {
-        STORAGE_INIT_ROOT_POLICY: JSON.stringify(facts.STORAGE_INIT_ROOT_POLICY),
-        STORAGE_INIT_CERTIFICATES: JSON.stringify(facts.STORAGE_INIT_CERTIFICATES),
-      },
-      logLevel: "silent",
-    });
-    const m = (await import(out)) as typeof import("./fake_world.js");
-    const { k, run } = m.world("systemd.verity=0 storage_init.failure_delay=0", { ddi: DDI });
-    t.is(run().reason, "halted");
-    t.deepEqual(
-      m.logLines(k).filter((l) => l.startsWith("storage-init: failed to ")),
-      [
-        "storage-init: failed to read the kernel command line: kernel command line: systemd.verity=0 contradicts storage_init.root_policy=signed",
-      ],
-    );
-    t.deepEqual(
-      k.mounts.map((x) => x.fstype),
-      API_ONLY,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const m = await importBuiltWith<typeof import("./fake_world.js")>("tests/fake_world.ts", "signed", "", [
+    fakeFingerprint("fake"),
+  ]);
+  const { k, run } = m.world("systemd.verity=0 storage_init.failure_delay=0", { ddi: DDI });
+  t.is(run().reason, "halted");
+  t.deepEqual(
+    m.logLines(k).filter((l) => l.startsWith("storage-init: failed to ")),
+    [
+      "storage-init: failed to read the kernel command line: kernel command line: systemd.verity=0 contradicts storage_init.root_policy=signed",
+    ],
+  );
+  t.deepEqual(
+    k.mounts.map((x) => x.fstype),
+    API_ONLY,
+  );
 });
 
 test("boot() over 1,000 mutated signed A/B directories, names and command lines takes only a root the pinned key signed", (t) => {
