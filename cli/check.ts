@@ -33,8 +33,8 @@ import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
 import { signerRefusal } from "../runtime/pkcs7.js";
-import { chooseInit, readImageVersion } from "../runtime/root_files.js";
-import { imageVersionRefusal, isVpickDir, readVpickDir } from "../runtime/vpick.js";
+import { readImageVersion, requireInit } from "../runtime/root_files.js";
+import { imageVersionRefusal, imageVersionWarning, isVpickDir, readVpickDir } from "../runtime/vpick.js";
 import type { Candidate } from "../runtime/vpick.js";
 import { NodeKernel } from "./node_kernel.js";
 
@@ -188,18 +188,17 @@ function checkMountedRoot(
 ): void {
   const tree = join(tmp, "tree");
   tool("fsck.erofs", [`--extract=${tree}`, "--no-preserve", data]);
-  const init = chooseInit(k, tree, config.init);
-  if (init.path === undefined) throw new Error(`no init in the root (tried ${init.tried.join(", ")})`);
+  const init = requireInit(k, tree, config.init);
   const v = readImageVersion(k, tree);
   say(
-    `  root: init ${init.path}; ` +
+    `  root: init ${init}; ` +
       (v.version === "" ? "no IMAGE_VERSION=" : `IMAGE_VERSION=${v.version} (${v.file})`) +
       (config.minVersion === "" ? "" : `, floor ${config.minVersion}`),
   );
   const refusal = imageVersionRefusal(config.rootPolicy === "signed", claimed, v.version, config.minVersion);
   if (refusal !== "") throw new Error(refusal);
-  if (claimed !== undefined && v.version !== "" && claimed !== v.version)
-    say(`  warning: its name says version ${claimed}, the image says IMAGE_VERSION=${v.version}`);
+  const warning = imageVersionWarning(claimed, v.version);
+  if (warning !== "") say(`  warning: ${warning}`);
 }
 
 /** Checks the DDI file `ddi` as the boot would; throws with the first reason it fails. */

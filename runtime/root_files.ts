@@ -5,7 +5,7 @@
  * image's version from its os-release. The files are read through dm-verity: the image vouches
  * for them, the ESP does not.
  */
-import { ParseError } from "../lib/errors.js";
+import { InitError, ParseError } from "../lib/errors.js";
 import { quote } from "../lib/quote.js";
 import { splitText } from "../lib/text.js";
 import { Errno, isErrno } from "../syscalls/errno.js";
@@ -94,6 +94,13 @@ export function chooseInit(k: Kernel, root: string, requested: string | undefine
   const candidates = requested !== undefined ? [requested] : DEFAULT_INITS;
   for (const c of candidates) if (isExecutable(k, root, c)) return { path: c, tried: candidates };
   return { tried: candidates };
+}
+
+/** The init chooseInit() finds in the root mounted on `root`; throws InitError naming what was tried. */
+export function requireInit(k: Kernel, root: string, requested: string | undefined): string {
+  const init = chooseInit(k, root, requested);
+  if (init.path === undefined) throw new InitError("no init in the root (tried " + init.tried.join(", ") + ")");
+  return init.path;
 }
 
 /**

@@ -25,11 +25,11 @@ import type { Esp } from "./esp.js";
 import type { Log } from "./log.js";
 import type { ModuleLoader } from "./modules.js";
 import type { BootRun } from "./phases.js";
-import { chooseInit, readImageVersion } from "./root_files.js";
+import { readImageVersion, requireInit } from "./root_files.js";
 import type { ImageVersion } from "./root_files.js";
 import { mountRoot, releaseRoot, setUpRootDevice } from "./root_device.js";
 import type { RootDevice } from "./root_device.js";
-import { compareVersions, imageVersionRefusal, isVpickDir, readVpickDir } from "./vpick.js";
+import { compareVersions, imageVersionRefusal, imageVersionWarning, isVpickDir, readVpickDir } from "./vpick.js";
 
 /**
  * Where the candidate ESP is mounted while its DDIs are tried. The chosen one stays mounted
@@ -188,16 +188,13 @@ function settle(s: RootSearch, c: DdiCandidate, found: FoundRoot, at: { mountedO
   mountRoot(k, loader, found.device, SYSROOT, config.rootFsType, config.rootFlags);
   at.mountedOn = SYSROOT;
   log.info("mounted " + found.device.path + " (" + config.rootFsType + ") on " + SYSROOT);
-  const init = chooseInit(k, SYSROOT, config.init);
-  if (init.path === undefined) throw new InitError("no init in the root (tried " + init.tried.join(", ") + ")");
-  found.init = init.path;
+  found.init = requireInit(k, SYSROOT, config.init);
   found.version = readImageVersion(k, SYSROOT);
   const v = found.version.version;
   const refusal = imageVersionRefusal(config.rootPolicy === "signed", c.claimed, v, config.minVersion);
   if (refusal !== "") throw new InitError(refusal);
-  // Pinned by roothash=, the image is the one the hash names whatever its file is called.
-  if (c.claimed !== undefined && v !== "" && c.claimed !== v)
-    log.warn(c.path + ": its name says version " + c.claimed + ", the image says IMAGE_VERSION=" + v);
+  const warning = imageVersionWarning(c.claimed, v);
+  if (warning !== "") log.warn(c.path + ": " + warning);
 }
 
 /** The most partitions the ESP's selector may match: more is refused rather than chosen among. */
@@ -236,42 +233,42 @@ function notTried(s: RootSearch, trial: Trial, label: string, why: string): void
   trial.refused.push({ label, reason: "not tried: " + why });
 }
 
-/** Mounts `esp` on ESP_MOUNT (phase esp); its device, or undefined with the reason recorded (thrown when `only`). */
-function mountCandidate(s: RootSearch, esp: Esp, only: boolean, trial: Trial): string | undefined {
-  return attempt(s, trial.refused, espName(esp), only, () => {
+/** A candidate ESP mounted on ESP_MOUNT, and the device it was mounted from. */
+interface MountedEsp {
+  esp: Esp;
+  device: string;
+}
+
+/** Mounts `esp` on ESP_MOUNT (phase esp); undefined, with the reason recorded, when it cannot be (thrown when `only`). */
+function mountCandidate(s: RootSearch, esp: Esp, only: boolean, trial: Trial): MountedEsp | undefined {
+  const device = attempt(s, trial.refused, espName(esp), only, () => {
     s.run.enter("esp");
     return mountEsp(s.k, s.log, s.loader, esp, ESP_MOUNT);
   });
+  return device === undefined ? undefined : { esp, device };
 }
 
-/** The DDIs to try on the ESP mounted from `device`; undefined, with the reason recorded, when they cannot be listed. */
-function listCandidates(
-  s: RootSearch,
-  esp: Esp,
-  device: string,
-  only: boolean,
-  trial: Trial,
-): DdiCandidate[] | undefined {
+/** The DDIs to try on the mounted ESP; undefined, with the reason recorded, when they cannot be listed. */
+function listCandidates(s: RootSearch, at: MountedEsp, only: boolean, trial: Trial): DdiCandidate[] | undefined {
   // A list that cannot be made is the DDI's failure, not the ESP's.
-  s.run.failIn("ddi", s.config.ddiPaths.join(",") + " on " + device);
-  return attempt(s, trial.refused, espName(esp), only, () => ddiCandidates(s, trial.refused));
+  s.run.failIn("ddi", s.config.ddiPaths.join(",") + " on " + at.device);
+  return attempt(s, trial.refused, espName(at.esp), only, () => ddiCandidates(s, trial.refused));
 }
 
-/** Activates the DDI `c` on the ESP mounted from `device` (activate()), within the search's bounds. */
+/** Activates the DDI `c` on the mounted ESP (activate()), counted against the search's bounds. */
 function tryCandidate(
   s: RootSearch,
-  esp: Esp,
-  device: string,
+  at: MountedEsp,
   c: DdiCandidate,
   label: string,
   only: boolean,
   trial: Trial,
 ): FoundRoot | undefined {
   trial.tries++;
-  const found = attempt(s, trial.refused, label, only, () => activate(s, device, c));
+  const found = attempt(s, trial.refused, label, only, () => activate(s, at.device, c));
   if (found !== undefined) {
-    found.esp = espName(esp);
-    found.espPartUuid = esp.partUuid;
+    found.esp = espName(at.esp);
+    found.espPartUuid = at.esp.partUuid;
   }
   return found;
 }
@@ -284,9 +281,9 @@ function tryCandidate(
 function firstRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefined {
   const oneEsp = esps.length === 1;
   for (const esp of esps) {
-    const device = mountCandidate(s, esp, oneEsp, trial);
-    if (device === undefined) continue;
-    const list = listCandidates(s, esp, device, oneEsp, trial);
+    const at = mountCandidate(s, esp, oneEsp, trial);
+    if (at === undefined) continue;
+    const list = listCandidates(s, at, oneEsp, trial);
     for (const c of list ?? []) {
       const why = exhausted(s, trial);
       if (why !== "") {
@@ -294,7 +291,7 @@ function firstRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefi
         break;
       }
       const label = !oneEsp && list?.length === 1 ? espName(esp) : espName(esp) + " " + c.path;
-      const found = tryCandidate(s, esp, device, c, label, oneEsp && list?.length === 1, trial);
+      const found = tryCandidate(s, at, c, label, oneEsp && list?.length === 1, trial);
       if (found !== undefined) return found;
     }
     s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
@@ -318,9 +315,9 @@ function newerFirst(a: Located, b: Located): number {
 function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefined {
   const all: Located[] = [];
   for (const esp of esps) {
-    const device = mountCandidate(s, esp, false, trial);
-    if (device === undefined) continue;
-    const list = listCandidates(s, esp, device, false, trial);
+    const at = mountCandidate(s, esp, false, trial);
+    if (at === undefined) continue;
+    const list = listCandidates(s, at, false, trial);
     for (const c of list ?? []) {
       if (c.claimed !== undefined) {
         all.push({ esp, c, order: all.length });
@@ -328,7 +325,7 @@ function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undef
       }
       if (exhausted(s, trial) !== "") break;
       // Its version is in the image: activated once to read it, then released.
-      const probe = tryCandidate(s, esp, device, c, espName(esp) + " " + c.path, false, trial);
+      const probe = tryCandidate(s, at, c, espName(esp) + " " + c.path, false, trial);
       if (probe === undefined) continue;
       releaseRoot(s.k, s.log, probe.device, SYSROOT);
       if (probe.version.version === "")
@@ -341,23 +338,19 @@ function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undef
     s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
   }
   all.sort(newerFirst);
-  let mounted: Esp | undefined;
-  let device = "";
+  let mounted: MountedEsp | undefined;
   for (const e of all) {
     const why = exhausted(s, trial);
     if (why !== "") {
       notTried(s, trial, espName(e.esp) + " " + e.c.path, why);
       break;
     }
-    if (mounted !== e.esp) {
+    if (mounted === undefined || mounted.esp !== e.esp) {
       if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
-      mounted = undefined;
-      const d = mountCandidate(s, e.esp, false, trial);
-      if (d === undefined) continue;
-      mounted = e.esp;
-      device = d;
+      mounted = mountCandidate(s, e.esp, false, trial);
+      if (mounted === undefined) continue;
     }
-    const found = tryCandidate(s, e.esp, device, e.c, espName(e.esp) + " " + e.c.path, false, trial);
+    const found = tryCandidate(s, mounted, e.c, espName(e.esp) + " " + e.c.path, false, trial);
     if (found !== undefined) return found;
   }
   if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);

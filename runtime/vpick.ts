@@ -241,3 +241,13 @@ export function imageVersionRefusal(
     return "its version " + image + " is older than storage_init.min_version=" + floor;
   return "";
 }
+
+/**
+ * What is said of a name that claims another version than the image where the policy does not
+ * refuse it (pinned by roothash=, the hash vouches for the image whatever its file is called),
+ * or "" when the name agrees or claims none.
+ */
+export function imageVersionWarning(claimed: string | undefined, image: string): string {
+  if (claimed === undefined || image === "" || claimed === image) return "";
+  return "its name says version " + claimed + ", the image says IMAGE_VERSION=" + image;
+}

@@ -4,7 +4,7 @@
 // verified data), never its file name's.
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { imageVersionRefusal } from "../runtime/vpick.js";
+import { imageVersionRefusal, imageVersionWarning } from "../runtime/vpick.js";
 import { MountFlags } from "../syscalls/kernel.js";
 import type { FakeKernel } from "./fake_kernel.js";
 import { FAKE_PIN, fakeFingerprint, logLines, signatureJson, syntheticDdi, world } from "./fake_world.js";
@@ -344,4 +344,11 @@ test("the chosen ESP stays mounted read-only at /run/storage-init/esp, which mov
     ],
   );
   t.true(k.nodes.has("/run/storage-init/esp/EFI/storage-init/root.raw"), "its files under the new root's /run");
+});
+
+test("imageVersionWarning() speaks of a name that claims another version than the image, and of nothing else", (t) => {
+  t.is(imageVersionWarning("2", "1"), "its name says version 2, the image says IMAGE_VERSION=1");
+  t.is(imageVersionWarning("2", "2"), "");
+  t.is(imageVersionWarning(undefined, "2"), "", "a plain path claims nothing");
+  t.is(imageVersionWarning("2", ""), "", "an image without a version: the policy decides, not the warning");
 });
