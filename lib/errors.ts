@@ -20,16 +20,10 @@ export class InitError {
   }
 }
 
-/** What a `ParseError` was parsing. */
-export type ParseSource =
-  "gpt" | "verity" | "module-table" | "esp-selector" | "ddi" | "erofs" | "verity-sig" | "vpick" | "root";
-
-/** Untrusted input (a disk, an image, a table) that is not what it must be. */
+/** Untrusted input (a disk, an image, a table) that is not what it must be; the message names what. */
 export class ParseError extends InitError {
-  readonly source: ParseSource;
-  constructor(source: ParseSource, message: string) {
+  constructor(message: string) {
     super(message, 0);
-    this.source = source;
   }
 }
 

@@ -80,13 +80,10 @@ function candidates(gpt: Gpt, type: string): GptPartition[] {
  */
 function pick(found: GptPartition[], want: string | undefined, kind: string, arch: string, type: string): GptPartition {
   if (found.length === 0)
-    throw new ParseError("ddi", "the DDI has no " + kind + " partition for " + arch + " (type " + type + ")");
+    throw new ParseError("the DDI has no " + kind + " partition for " + arch + " (type " + type + ")");
   if (want === undefined) {
     if (found.length > 1) {
-      throw new ParseError(
-        "ddi",
-        "the DDI has " + found.length + " " + kind + " (" + arch + ") partitions; expected one",
-      );
+      throw new ParseError("the DDI has " + found.length + " " + kind + " (" + arch + ") partitions; expected one");
     }
     return found[0];
   }
@@ -94,18 +91,16 @@ function pick(found: GptPartition[], want: string | undefined, kind: string, arc
   for (const p of found) {
     if (p.partGuid !== want) continue;
     if (hit !== undefined)
-      throw new ParseError("ddi", "the DDI has two " + kind + " partitions with UUID " + want + ": ambiguous");
+      throw new ParseError("the DDI has two " + kind + " partitions with UUID " + want + ": ambiguous");
     hit = p;
   }
   if (hit !== undefined) return hit;
   if (found.length === 1) {
     throw new ParseError(
-      "ddi",
       kind + " partition UUID " + found[0].partGuid + " does not match roothash= (expected " + want + ")",
     );
   }
   throw new ParseError(
-    "ddi",
     "none of the DDI's " + found.length + " " + kind + " partitions has the UUID roothash= gives, " + want,
   );
 }
@@ -123,7 +118,7 @@ export function selectDdiPartitions(
   verityDisabled: boolean,
 ): DdiLayout {
   const types = ARCH_TYPES[arch];
-  if (types === undefined) throw new ParseError("ddi", "no partition types known for architecture " + arch);
+  if (types === undefined) throw new ParseError("no partition types known for architecture " + arch);
   const roots = candidates(gpt, types.root);
   if (verityDisabled) return { gpt, root: pick(roots, undefined, "root", arch, types.root), verity: undefined };
   if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
@@ -145,14 +140,12 @@ export function readSignatures(k: Kernel, file: string, gpt: Gpt, arch: string):
   const parts = types === undefined ? [] : candidates(gpt, types.rootVeritySig);
   if (parts.length > MAX_SIGNATURE_PARTITIONS)
     throw new ParseError(
-      "verity-sig",
       "the DDI has " + parts.length + " root-verity-sig partitions; at most " + MAX_SIGNATURE_PARTITIONS + " are read",
     );
   const out: VeritySignature[] = [];
   for (const p of parts) {
     if (p.size > MAX_SIGNATURE_PARTITION_BYTES)
       throw new ParseError(
-        "verity-sig",
         "root-verity-sig partition " +
           p.partGuid +
           " has " +
@@ -187,21 +180,16 @@ export function readDdiLayout(k: Kernel, file: string, arch: string, want: RootW
   if (want.policy === "signed") {
     if (sigs.length === 0)
       throw new ParseError(
-        "verity-sig",
         "the DDI has no root-verity-sig partition for " +
           arch +
           ", and storage_init.root_policy=signed takes only signed roots",
       );
     if (want.rootHash === undefined && sigs.length > 1)
       throw new ParseError(
-        "verity-sig",
         "the DDI has " + sigs.length + " root-verity-sig partitions; without roothash= one is expected",
       );
     if (sig === undefined)
-      throw new ParseError(
-        "verity-sig",
-        "none of the DDI's root-verity-sig partitions signs roothash= " + want.rootHash,
-      );
+      throw new ParseError("none of the DDI's root-verity-sig partitions signs roothash= " + want.rootHash);
   }
   const rootHash = want.rootHash ?? (sig === undefined ? undefined : sig.rootHash);
   const layout = selectDdiPartitions(gpt, arch, rootHash, false);
@@ -216,11 +204,11 @@ export function readDdiLayout(k: Kernel, file: string, arch: string, want: RootW
 export function readDdi(k: Kernel, path: string): Gpt {
   const st = k.stat(path);
   const type = fileType(st);
-  if (type === FileType.DIR) throw new ParseError("ddi", quote(path) + " is a directory, not a DDI image");
-  if (type !== FileType.REG) throw new ParseError("ddi", quote(path) + " is not a regular file");
-  if (st.size === 0) throw new ParseError("ddi", quote(path) + " is empty");
+  if (type === FileType.DIR) throw new ParseError(quote(path) + " is a directory, not a DDI image");
+  if (type !== FileType.REG) throw new ParseError(quote(path) + " is not a regular file");
+  if (st.size === 0) throw new ParseError(quote(path) + " is empty");
   const gpt = readGptFile(k, path, st.size);
   // A disk may carry a bad entry beside its ESP; an image meant to be verified may not.
-  if (gpt.skipped.length > 0) throw new ParseError("gpt", gpt.skipped.join("; "));
+  if (gpt.skipped.length > 0) throw new ParseError(gpt.skipped.join("; "));
   return gpt;
 }

@@ -21,12 +21,10 @@ export interface ErofsSuperblock {
 /** Parses the superblock's bytes; throws ParseError when they are not an erofs superblock. */
 export function parseErofsSuperblock(b: Uint8Array): ErofsSuperblock {
   // porffor: typedarray-bounds
-  if (b.length < EROFS_SUPERBLOCK_SIZE)
-    throw new ParseError("erofs", "the root has no erofs superblock (it is too short)");
-  if (u32le(b, ErofsField.MAGIC) !== EROFS_MAGIC)
-    throw new ParseError("erofs", "the root is not erofs (no erofs superblock)");
+  if (b.length < EROFS_SUPERBLOCK_SIZE) throw new ParseError("the root has no erofs superblock (it is too short)");
+  if (u32le(b, ErofsField.MAGIC) !== EROFS_MAGIC) throw new ParseError("the root is not erofs (no erofs superblock)");
   const bits = b[ErofsField.BLKSZBITS];
-  if (bits < 9 || bits > 16) throw new ParseError("erofs", "the erofs block size 2^" + bits + " is invalid");
+  if (bits < 9 || bits > 16) throw new ParseError("the erofs block size 2^" + bits + " is invalid");
   // Doubling, not 2 ** bits: porffor's ** links libm's pow and its tables.
   let blockSize = 1;
   for (let i = 0; i < bits; i++) blockSize *= 2;

@@ -53,7 +53,6 @@ export function parseEspSelector(v: string): EspSelector {
   if (v.startsWith("PARTLABEL=")) return { kind: "partlabel", value: v.slice(10), source: src };
   if (v.startsWith("/dev/") && v.indexOf("/../") < 0) return { kind: "device", value: v, source: src };
   throw new ParseError(
-    "esp-selector",
     "storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: " + quote(v.slice(0, 80)),
   );
 }

@@ -224,7 +224,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
     if (size >= ss * 3 && hasSignature(read(ss, 92))) {
       // A table at both sector sizes is ambiguous: refused, as systemd does (dissect-image.c).
       if (sectorSize !== 0)
-        throw new ParseError("gpt", "a GPT header at both 512 and 4096 bytes: refusing the ambiguous table");
+        throw new ParseError("a GPT header at both 512 and 4096 bytes: refusing the ambiguous table");
       sectorSize = ss;
     }
   }
@@ -282,10 +282,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
     }
   }
   if (sectorSize === 0 && noSignature) {
-    throw new ParseError(
-      "gpt",
-      'no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
-    );
+    throw new ParseError('no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)');
   }
-  throw new ParseError("gpt", "no valid GPT: primary: " + problem + "; backup: " + backupProblem);
+  throw new ParseError("no valid GPT: primary: " + problem + "; backup: " + backupProblem);
 }

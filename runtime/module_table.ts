@@ -137,14 +137,14 @@ function matchSet(pattern: string, open: number, ch: number): number {
 }
 
 function malformed(i: number, line: string): ParseError {
-  return new ParseError("module-table", "module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
+  return new ParseError("module table line " + (i + 1) + " is malformed: " + line.slice(0, 80));
 }
 
 /** Every name must be a module of the table: "module table: <before> <name><after>" if not. */
 function requireModules(t: ModuleTable, names: string[], before: string, after: string): void {
   for (let i = 0; i < names.length; i++) {
     const n: string = names[i];
-    if (!t.modules.has(n)) throw new ParseError("module-table", "module table: " + before + " " + n + after);
+    if (!t.modules.has(n)) throw new ParseError("module table: " + before + " " + n + after);
   }
 }
 
@@ -159,7 +159,7 @@ export function parseModuleTable(text: string): ModuleTable {
   const header: string = lines[0];
   const release = header.slice(TABLE_MAGIC.length + 1);
   if (!header.startsWith(TABLE_MAGIC + " ") || release === "" || release.indexOf(" ") >= 0)
-    throw new ParseError("module-table", 'module table: first line is not "' + TABLE_MAGIC + ' <kernel release>"');
+    throw new ParseError('module table: first line is not "' + TABLE_MAGIC + ' <kernel release>"');
   const t: ModuleTable = { modules: new Map(), aliases: [], groups: new Map(), release };
   for (let i = 1; i < lines.length; i++) {
     const line: string = lines[i];
@@ -200,7 +200,7 @@ export function matchModalias(modalias: string, table: ModuleTable): string[] {
 /** What to load for `name`, dependencies first, without those in `loaded`. */
 export function loadOrder(name: string, table: ModuleTable, loaded: Set<string>): ModuleInfo[] {
   const m = table.modules.get(name);
-  if (m === undefined) throw new ParseError("module-table", "module " + name + " is not in the initramfs");
+  if (m === undefined) throw new ParseError("module " + name + " is not in the initramfs");
   const out: ModuleInfo[] = [];
   for (const d of m.deps) {
     const dm = table.modules.get(d);

@@ -28,7 +28,7 @@ interface Tlv {
 }
 
 function fail(what: string): never {
-  throw new ParseError("verity-sig", "the signature's PKCS#7 " + what);
+  throw new ParseError("the signature's PKCS#7 " + what);
 }
 
 /** The element at `at`, which must end by `limit`: tag, definite length (at most 4 bytes), contents. */

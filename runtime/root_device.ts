@@ -263,7 +263,6 @@ function checkErofsFits(k: Kernel, path: string, verified: number): void {
   const fs = readErofsSuperblock(k, path);
   if (fs.blocks * fs.blockSize > verified) {
     throw new ParseError(
-      "erofs",
       "the erofs file system has " +
         fs.blocks * fs.blockSize +
         " bytes, but dm-verity verifies only " +

@@ -48,7 +48,7 @@ export function resolveInRoot(k: Kernel, root: string, path: string): string | u
     }
     if (mode === FileType.LNK) {
       links++;
-      if (links > MAX_LINKS) throw new ParseError("root", path + ": more than " + MAX_LINKS + " symlinks");
+      if (links > MAX_LINKS) throw new ParseError(path + ": more than " + MAX_LINKS + " symlinks");
       const target = k.readlink(here);
       if (target.startsWith("/")) done = [];
       todo = splitText(target, "/").concat(todo.slice(i));
@@ -56,7 +56,7 @@ export function resolveInRoot(k: Kernel, root: string, path: string): string | u
       continue;
     }
     if (i < todo.length && mode !== FileType.DIR && rest(todo, i))
-      throw new ParseError("root", path + ": " + quote(c) + " is not a directory");
+      throw new ParseError(path + ": " + quote(c) + " is not a directory");
     done.push(c);
   }
   return root + "/" + done.join("/");

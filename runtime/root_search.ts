@@ -128,9 +128,9 @@ function ddiCandidates(s: RootSearch, refused: Refusal[]): DdiCandidate[] {
         (names.length === 1 ? "" : "s") +
         (names.length > 0 ? ", newest first: " + names.join(", ") : ""),
     );
-    if (names.length === 0 && alone) throw new ParseError("vpick", path + " holds no DDI for " + ARCH);
+    if (names.length === 0 && alone) throw new ParseError(path + " holds no DDI for " + ARCH);
   }
-  if (out.length === 0) throw new ParseError("vpick", "no DDI to try");
+  if (out.length === 0) throw new ParseError("no DDI to try");
   return out;
 }
 

@@ -50,18 +50,17 @@ function isPowerOfTwo(n: number): boolean {
 export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
   // porffor: typedarray-bounds
   if (b.length < VERITY_SUPERBLOCK_SIZE)
-    throw new ParseError("verity", "verity superblock is truncated (" + b.length + " bytes)");
+    throw new ParseError("verity superblock is truncated (" + b.length + " bytes)");
   const magic = "verity\0\0";
   for (let i = 0; i < 8; i++)
-    if (b[i] !== magic.charCodeAt(i)) throw new ParseError("verity", "no verity superblock (bad signature)");
+    if (b[i] !== magic.charCodeAt(i)) throw new ParseError("no verity superblock (bad signature)");
   const version = u32le(b, 8);
-  if (version !== 1) throw new ParseError("verity", "verity superblock version " + version + " is not supported");
+  if (version !== 1) throw new ParseError("verity superblock version " + version + " is not supported");
   const hashType = u32le(b, 12);
-  if (hashType !== 1) throw new ParseError("verity", "verity hash type " + hashType + " is not supported (only 1)");
+  if (hashType !== 1) throw new ParseError("verity hash type " + hashType + " is not supported (only 1)");
   const algorithm = readCString(b, 32, 64);
   const digest = digestBytes(algorithm);
-  if (digest === undefined)
-    throw new ParseError("verity", "verity hash algorithm " + quote(algorithm) + " is not supported");
+  if (digest === undefined) throw new ParseError("verity hash algorithm " + quote(algorithm) + " is not supported");
   const dataBlockSize = u32le(b, 64);
   const hashBlockSize = u32le(b, 68);
   for (const [what, v] of [
@@ -69,13 +68,13 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
     ["hash", hashBlockSize],
   ] as Array<[string, number]>) {
     if (!isPowerOfTwo(v) || v < 512 || v > 65536)
-      throw new ParseError("verity", "verity " + what + " block size " + v + " is invalid");
+      throw new ParseError("verity " + what + " block size " + v + " is invalid");
   }
   const dataBlocks = u64le(b, 72);
   if (dataBlocks === 0 || dataBlocks > 4294967296 * 64)
-    throw new ParseError("verity", "verity data block count " + dataBlocks + " is invalid");
+    throw new ParseError("verity data block count " + dataBlocks + " is invalid");
   const saltSize = u16le(b, 80);
-  if (saltSize > 256) throw new ParseError("verity", "verity salt size " + saltSize + " exceeds 256");
+  if (saltSize > 256) throw new ParseError("verity salt size " + saltSize + " exceeds 256");
   const uuid = uuidFromHex(toHex(b.subarray(16, 32)));
   return {
     version,
@@ -121,14 +120,12 @@ export function checkVerityGeometry(
     const size = sb.dataBlockSize > pageSize ? sb.dataBlockSize : sb.hashBlockSize;
     const what = sb.dataBlockSize > pageSize ? "data" : "hash";
     throw new ParseError(
-      "verity",
       "verity " + what + " block size " + size + " exceeds the page size " + pageSize + ", the most dm-verity takes",
     );
   }
   const digest = digestBytes(sb.algorithm) ?? 0;
   if (digest < MIN_DIGEST_BYTES && !allowWeakHash) {
     throw new ParseError(
-      "verity",
       "verity hash " +
         sb.algorithm +
         " has " +
@@ -139,20 +136,15 @@ export function checkVerityGeometry(
   const dataBytes = sb.dataBlocks * sb.dataBlockSize;
   if (dataBytes > dataSize)
     throw new ParseError(
-      "verity",
       "verity superblock covers " + dataBytes + " bytes of data, but the root partition has " + dataSize,
     );
   const hashStart = Math.ceil(VERITY_SUPERBLOCK_SIZE / sb.hashBlockSize);
   const needed = (hashStart + hashTreeBlocks(sb)) * sb.hashBlockSize;
   if (needed > hashSize)
-    throw new ParseError(
-      "verity",
-      "verity hash tree needs " + needed + " bytes, but the verity partition has " + hashSize,
-    );
+    throw new ParseError("verity hash tree needs " + needed + " bytes, but the verity partition has " + hashSize);
   const digestHex = digest * 2;
   if (rootHash.length !== digestHex)
     throw new ParseError(
-      "verity",
       "roothash= has " + rootHash.length + " hex digits, but " + sb.algorithm + " needs " + digestHex,
     );
   return hashStart;

@@ -35,7 +35,7 @@ interface Cursor {
 }
 
 function fail(what: string): never {
-  throw new ParseError("verity-sig", "the root-verity-sig partition " + what);
+  throw new ParseError("the root-verity-sig partition " + what);
 }
 
 /** The byte at the cursor, or -1 at the end. */

@@ -193,10 +193,7 @@ export function readVpickDir(k: Kernel, root: string, dir: string, arch: string,
   // Read no further than the cap: a directory of millions of names is refused, not listed.
   const entries = k.readdir(root + clean, VPICK_MAX_ENTRIES);
   if (entries.length > VPICK_MAX_ENTRIES)
-    throw new ParseError(
-      "vpick",
-      clean + " holds more than " + VPICK_MAX_ENTRIES + " names; at most that many are read",
-    );
+    throw new ParseError(clean + " holds more than " + VPICK_MAX_ENTRIES + " names; at most that many are read");
   const good: VpickEntry[] = [];
   const out: Candidate[] = [];
   for (const e of entries) {

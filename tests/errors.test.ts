@@ -3,10 +3,9 @@ import { errnoOf, errorText, InitError, ParseError, withContext } from "../lib/e
 import { Errno, isErrno, KernelError } from "../syscalls/errno.js";
 
 test("InitError is the base of ParseError and KernelError", (t) => {
-  const p = new ParseError("gpt", "no GPT");
+  const p = new ParseError("no GPT");
   t.true(p instanceof InitError);
   t.is(p.message, "no GPT");
-  t.is(p.source, "gpt");
   t.is(p.errno, 0);
   const k = new KernelError("open", '"/x"', Errno.ENOENT);
   t.true(k instanceof InitError);
@@ -19,7 +18,7 @@ test("withContext() puts what was done in front and keeps the cause's errno", (t
   t.is(e.errno, Errno.EBUSY);
   t.true(isErrno(e, Errno.EBUSY), "isErrno follows through the wrap");
   t.is(withContext("a", withContext("b", new KernelError("read", "fd 3", Errno.EIO))).errno, Errno.EIO);
-  t.is(withContext("parse", new ParseError("ddi", "bad")).errno, 0, "no errno is invented");
+  t.is(withContext("parse", new ParseError("bad")).errno, 0, "no errno is invented");
 });
 
 test("errorText() and errnoOf() take anything thrown", (t) => {
