@@ -3,10 +3,12 @@
 // command runner runs ava once per mutant, stopping at the first failure; the whole-boot fuzz
 // ("boot() over ...") is left out of these runs for time, so a score here is a floor.
 // Writes reports/mutation/<module>.json (Stryker's schema) and prints, per module, the counts,
-// the score and every surviving mutant. Not part of `npm test`: docs/mutation.md gives the times.
+// the score and every surviving mutant. `--again` retests only the lines where mutants survived
+// in that report (the module's source unchanged since), and merges what it finds into it.
+// Not part of `npm test`: docs/mutation.md gives the times.
 import { Stryker } from "@stryker-mutator/core";
 import type { LogLevel, MutantResult } from "@stryker-mutator/api/core";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const WHOLE_BOOT = ["tests/main.test.ts", "tests/root_search.test.ts"];
 
@@ -26,6 +28,18 @@ export const MUTATED: Record<string, string[]> = {
   "runtime/main.ts": ["tests/main.test.ts"],
 };
 
+/** What a mutant is, in Stryker's report and in its results alike. */
+interface Mutant {
+  mutatorName: string;
+  replacement?: string;
+  status: string;
+  location: { start: { line: number; column: number } };
+}
+
+interface Report {
+  files: { [module: string]: { source: string; mutants: Mutant[] } };
+}
+
 const COUNTED = ["Killed", "Timeout", "Survived", "NoCoverage"] as const;
 
 function commandFor(tests: readonly string[]): string {
@@ -36,17 +50,20 @@ function commandFor(tests: readonly string[]): string {
   ].join(" ");
 }
 
-async function mutate(module: string, tests: readonly string[]): Promise<MutantResult[]> {
-  const name = module.replace(/^.*\//, "").replace(/\.ts$/, "");
+function reportFile(module: string): string {
+  return `reports/mutation/${module.replace(/^.*\//, "").replace(/\.ts$/, "")}.json`;
+}
+
+async function stryker(mutate: string[], tests: readonly string[], report: string): Promise<MutantResult[]> {
   return new Stryker({
-    mutate: [module],
+    mutate,
     testRunner: "command",
     commandRunner: { command: commandFor(tests) },
     coverageAnalysis: "off",
     checkers: [],
     concurrency: 2,
     reporters: ["json", "progress"],
-    jsonReporter: { fileName: `reports/mutation/${name}.json` },
+    jsonReporter: { fileName: report },
     ignorePatterns: [".cache", "dist", ".build", "reports", "qemu/out"],
     tempDirName: ".stryker-tmp",
     cleanTempDir: "always",
@@ -54,7 +71,39 @@ async function mutate(module: string, tests: readonly string[]): Promise<MutantR
   }).runMutationTest();
 }
 
-function summary(module: string, results: readonly MutantResult[], seconds: number): string {
+const sameMutant = (a: Mutant, b: Mutant) =>
+  a.mutatorName === b.mutatorName &&
+  a.replacement === b.replacement &&
+  a.location.start.line === b.location.start.line &&
+  a.location.start.column === b.location.start.column;
+
+const left = (m: Mutant) => m.status === "Survived" || m.status === "NoCoverage";
+
+/** The module's mutants: all of them anew, or with `again`, the lines where some survived, merged into the last report. */
+async function mutate(module: string, tests: readonly string[], again: boolean): Promise<readonly Mutant[]> {
+  const file = reportFile(module);
+  if (!again) return stryker([module], tests, file);
+  if (!existsSync(file)) throw new Error(`mutate --again: no report ${file}; run the module whole first`);
+  const report = JSON.parse(readFileSync(file, "utf8")) as Report;
+  const last = report.files[module];
+  if (last.source !== readFileSync(module, "utf8"))
+    throw new Error(`mutate --again: ${module} changed since ${file}; run it whole`);
+  const lines = [...new Set(last.mutants.filter(left).map((m) => m.location.start.line))];
+  if (lines.length === 0) return last.mutants;
+  const retested = await stryker(
+    lines.map((l) => `${module}:${l}-${l}`),
+    tests,
+    file.replace(/\.json$/, ".again.json"),
+  );
+  for (const m of last.mutants) {
+    const now = retested.find((r) => sameMutant(r, m));
+    if (now !== undefined) m.status = now.status;
+  }
+  writeFileSync(file, JSON.stringify(report));
+  return last.mutants;
+}
+
+function summary(module: string, results: readonly Mutant[], seconds: number): string {
   const count = (status: string) => results.filter((r) => r.status === status).length;
   const counted = COUNTED.reduce((n, s) => n + count(s), 0);
   const detected = count("Killed") + count("Timeout");
@@ -63,14 +112,14 @@ function summary(module: string, results: readonly MutantResult[], seconds: numb
     `${module}: ${results.length} mutants, ${count("Killed")} killed, ${count("Timeout")} timed out, ` +
     `${count("Survived")} survived, ${count("NoCoverage")} not covered, ` +
     `${count("CompileError") + count("RuntimeError")} errors; score ${score.toFixed(1)}% in ${Math.round(seconds)} s`;
-  const left = results
-    .filter((r) => r.status === "Survived" || r.status === "NoCoverage")
+  const survivors = results
+    .filter(left)
     .sort((a, b) => a.location.start.line - b.location.start.line || a.location.start.column - b.location.start.column)
     .map(
       (r) =>
-        `  ${module}:${r.location.start.line}:${r.location.start.column + 1} ${r.mutatorName}: ${oneLine(r.replacement)}`,
+        `  ${module}:${r.location.start.line}:${r.location.start.column} ${r.mutatorName}: ${oneLine(r.replacement)}`,
     );
-  return [head, ...left].join("\n");
+  return [head, ...survivors].join("\n");
 }
 
 function oneLine(text: string | undefined): string {
@@ -78,7 +127,11 @@ function oneLine(text: string | undefined): string {
   return flat.length > 100 ? `${flat.slice(0, 97)}...` : flat;
 }
 
-const wanted = process.argv.slice(2).map((m) => (m.includes("/") ? m : `runtime/${m.replace(/\.ts$/, "")}.ts`));
+const again = process.argv.includes("--again");
+const wanted = process.argv
+  .slice(2)
+  .filter((a) => a !== "--again")
+  .map((m) => (m.includes("/") ? m : `runtime/${m.replace(/\.ts$/, "")}.ts`));
 for (const m of wanted) {
   if (MUTATED[m] === undefined)
     throw new Error(`mutate: no test list for ${m}; known: ${Object.keys(MUTATED).join(", ")}`);
@@ -87,7 +140,7 @@ mkdirSync("reports/mutation", { recursive: true });
 const lines: string[] = [];
 for (const module of wanted.length > 0 ? wanted : Object.keys(MUTATED)) {
   const started = Date.now();
-  const results = await mutate(module, MUTATED[module]);
+  const results = await mutate(module, MUTATED[module], again);
   const text = summary(module, results, (Date.now() - started) / 1000);
   console.log(text);
   lines.push(text);
