@@ -42,10 +42,6 @@ export function hashModuleGroup(algorithm: string): ModuleGroup {
 
 export const VERITY_SUPERBLOCK_SIZE = 512;
 
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0;
-}
-
 /** Parses the 512-byte superblock at the start of a hash device; throws ParseError on nonsense. */
 export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
   // porffor: typedarray-bounds
@@ -67,7 +63,7 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
     ["data", dataBlockSize],
     ["hash", hashBlockSize],
   ] as Array<[string, number]>) {
-    if (!isPowerOfTwo(v) || v < 512 || v > 65536)
+    if (v < 512 || v > 65536 || (v & (v - 1)) !== 0)
       throw new ParseError("verity " + what + " block size " + v + " is invalid");
   }
   const dataBlocks = u64le(b, 72);

@@ -98,9 +98,38 @@ test("parseVeritySuperblock() rejects nonsense with one clear message each", (t)
     "verity salt size 513 exceeds 256",
   );
   t.is(
+    msg((b) => (b[12] = 0)),
+    "verity hash type 0 is not supported (only 1)",
+  );
+  t.is(
+    msg((b) => b.set([0, 1, 0, 0], 68)),
+    "verity hash block size 256 is invalid",
+  );
+  t.is(
+    msg((b) => b.set([0, 0, 2, 0], 64)),
+    "verity data block size 131072 is invalid",
+  );
+  t.is(
+    msg((b) => b.set([1, 0, 0, 0, 0x40, 0, 0, 0], 72)),
+    "verity data block count 274877906945 is invalid",
+  );
+  t.is(
     (t.throws(() => parseVeritySuperblock(REAL.sb.slice(0, 100)), { any: true }) as InitError).message,
     "verity superblock is truncated (100 bytes)",
   );
+});
+
+test("parseVeritySuperblock() takes the limits themselves: blocks of 512 bytes and 64 KiB, 2^38 data blocks, a 256-byte salt", (t) => {
+  const b = REAL.sb.slice();
+  b.set([0, 2, 0, 0], 64);
+  b.set([0, 0, 1, 0], 68);
+  b.set([0, 0, 0, 0, 0x40, 0, 0, 0], 72);
+  b.set([0, 1], 80);
+  const sb = parseVeritySuperblock(b);
+  t.is(sb.dataBlockSize, 512);
+  t.is(sb.hashBlockSize, 65536);
+  t.is(sb.dataBlocks, 274877906944);
+  t.is(sb.salt.length, 512);
 });
 
 test("verityParams() builds the kernel's verity table line", (t) => {
@@ -156,6 +185,10 @@ test("checkVerityGeometry() refuses blocks larger than a page and digests under 
     message: "verity data block size 8192 exceeds the page size 4096, the most dm-verity takes",
   });
   t.is(checkVerityGeometry(big, 1048576, REAL.hashSize, REAL.rootHash, 16384, false), 1, "a 16 KiB page takes it");
+  t.throws(() => checkVerityGeometry({ ...sb, hashBlockSize: 8192 }, 1048576, 65536, REAL.rootHash, 4096, false), {
+    any: true,
+    message: "verity hash block size 8192 exceeds the page size 4096, the most dm-verity takes",
+  });
   const sha1 = { ...sb, algorithm: "sha1" };
   const hash40 = "ab".repeat(20);
   t.throws(() => checkVerityGeometry(sha1, 1048576, REAL.hashSize, hash40, 4096, false), {
