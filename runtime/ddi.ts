@@ -66,6 +66,12 @@ export interface RootWant {
   verityDisabled: boolean;
 }
 
+function archTypes(arch: string): ArchTypes {
+  const types = ARCH_TYPES[arch];
+  if (types === undefined) throw new ParseError("no partition types known for architecture " + arch);
+  return types;
+}
+
 /** The partitions of `type` meant for discovery (no-auto clear). */
 function candidates(gpt: Gpt, type: string): GptPartition[] {
   const out: GptPartition[] = [];
@@ -117,8 +123,7 @@ export function selectDdiPartitions(
   rootHash: string | undefined,
   verityDisabled: boolean,
 ): DdiLayout {
-  const types = ARCH_TYPES[arch];
-  if (types === undefined) throw new ParseError("no partition types known for architecture " + arch);
+  const types = archTypes(arch);
   const roots = candidates(gpt, types.root);
   if (verityDisabled) return { gpt, root: pick(roots, undefined, "root", arch, types.root), verity: undefined };
   if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
@@ -136,8 +141,7 @@ export function selectDdiPartitions(
 
 /** The DDI's root-verity-sig partitions for `arch`, each read and parsed (ParseError on any bad one). */
 export function readSignatures(k: Kernel, file: string, gpt: Gpt, arch: string): VeritySignature[] {
-  const types = ARCH_TYPES[arch];
-  const parts = types === undefined ? [] : candidates(gpt, types.rootVeritySig);
+  const parts = candidates(gpt, archTypes(arch).rootVeritySig);
   if (parts.length > MAX_SIGNATURE_PARTITIONS)
     throw new ParseError(
       "the DDI has " + parts.length + " root-verity-sig partitions; at most " + MAX_SIGNATURE_PARTITIONS + " are read",
@@ -154,7 +158,7 @@ export function readSignatures(k: Kernel, file: string, gpt: Gpt, arch: string):
           MAX_SIGNATURE_PARTITION_BYTES +
           " are taken",
       );
-    const n = p.size < SIG_READ_MAX ? p.size : SIG_READ_MAX;
+    const n = Math.min(p.size, SIG_READ_MAX);
     try {
       out.push(parseVeritySignature(withReader(k, file, (read) => read(p.offset, n))));
     } catch (e) {

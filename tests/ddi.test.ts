@@ -58,7 +58,7 @@ test("selectDdiPartitions() refuses partitions whose UUIDs are not the halves of
 test("selectDdiPartitions() names a missing or doubled partition and an unknown architecture", (t) => {
   t.throws(() => selectDdiPartitions(gpt([verity()]), "x86-64", HASH, false), {
     any: true,
-    message: /^the DDI has no root partition for x86-64 \(type 4f68bce3-/,
+    message: `the DDI has no root partition for x86-64 (type ${PartitionType.ROOT_X86_64})`,
   });
   t.throws(() => selectDdiPartitions(gpt([root()]), "x86-64", HASH, false), {
     any: true,
@@ -172,6 +172,18 @@ test("readDdi() names a directory, an empty file and a special file, and refuses
     instanceOf: ParseError,
     message: "partitions 1 and 2 overlap",
   });
+  k.addFile(
+    "/esp/overlaps.raw",
+    writeGpt(4 * 1048576, 512, [
+      { type: PartitionType.ROOT_X86_64, uuid: ROOT_UUID, first: 2048, last: 4095, name: "root" },
+      { type: PartitionType.ROOT_VERITY_X86_64, uuid: VERITY_UUID, first: 4095, last: 6143, name: "verity" },
+      { type: PartitionType.ROOT_VERITY_X86_64, uuid: VERITY_UUID, first: 6000, last: 6200, name: "again" },
+    ]),
+  );
+  t.throws(() => readDdi(k, "/esp/overlaps.raw"), {
+    any: true,
+    message: "partitions 1 and 2 overlap; partitions 2 and 3 overlap",
+  });
 });
 
 const SIGNED = { policy: "signed" as const, rootHash: undefined, verityDisabled: false };
@@ -214,4 +226,94 @@ test("readDdiLayout() refuses a malformed signature partition under either polic
       message: /^partition [0-9a-f-]{36}: the root-verity-sig partition is not JSON: expected ',' or '}' at byte 78$/,
     });
   }
+});
+
+/**
+ * A DDI of root and verity partitions for HASH and signature partitions of `sectors` each (the
+ * JSON at each one's start, NUL-padded), with 0xff bytes from the end of the last one.
+ */
+function signedDdi(sectors: number[], hashes: string[] = sectors.map(() => HASH)): Uint8Array {
+  let first = 8192;
+  const sigs: GptPart[] = sectors.map((n, i) => {
+    const p = { type: PartitionType.ROOT_VERITY_SIG_X86_64, uuid: sigUuid(i), first, last: first + n - 1, name: "sig" };
+    first += n;
+    return p;
+  });
+  const b = writeGpt(first * 512 + 1048576, 512, [root(), verity(), ...sigs]);
+  sigs.forEach((p, i) => b.set(new TextEncoder().encode(signatureJson(hashes[i], "signed")), p.first * 512));
+  b.fill(0xff, first * 512, b.length - 65536);
+  return b;
+}
+
+const sigUuid = (i: number) => `5d3b9e2a-4c1f-4e8b-9a7d-2f6c8e1b0a9${i}`;
+
+test("readDdiLayout() reads at most 4 signature partitions of at most 1 MiB, and only the first 64 KiB of each", (t) => {
+  const k = new FakeKernel();
+  const other = "fedcba9876543210".repeat(4);
+  k.addFile("/esp/five.raw", signedDdi([8, 8, 8, 8, 8]));
+  k.addFile("/esp/four.raw", signedDdi([8, 8, 8, 8], [other, other, other, HASH]));
+  k.addFile("/esp/huge.raw", signedDdi([2049]));
+  k.addFile("/esp/mib.raw", signedDdi([2048]));
+  const pinned = { ...SIGNED, rootHash: HASH };
+  t.throws(() => readDdiLayout(k, "/esp/five.raw", "x86-64", pinned), {
+    any: true,
+    message: "the DDI has 5 root-verity-sig partitions; at most 4 are read",
+  });
+  t.is(readDdiLayout(k, "/esp/four.raw", "x86-64", pinned).verity?.signature?.rootHash, HASH);
+  t.throws(() => readDdiLayout(k, "/esp/huge.raw", "x86-64", SIGNED), {
+    any: true,
+    message: `root-verity-sig partition ${sigUuid(0)} has 1049088 bytes; at most 1048576 are taken`,
+  });
+  t.is(readDdiLayout(k, "/esp/mib.raw", "x86-64", SIGNED).verity?.rootHash, HASH, "1 MiB, of which 64 KiB are read");
+  const small = signedDdi([8]);
+  t.is(small[(8192 + 8) * 512], 0xff, "the bytes after the 4 KiB partition are not NULs");
+  k.addFile("/esp/small.raw", small);
+  t.is(readDdiLayout(k, "/esp/small.raw", "x86-64", SIGNED).verity?.rootHash, HASH, "nothing past its end is read");
+});
+
+test("readDdiLayout() names two signatures without roothash=, an unknown architecture and no roothash= to pin", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/esp/two.raw", signedDdi([8, 8], [HASH, "fedcba9876543210".repeat(4)]));
+  k.addFile("/esp/plain.raw", syntheticDdi(HASH));
+  t.throws(() => readDdiLayout(k, "/esp/two.raw", "x86-64", SIGNED), {
+    any: true,
+    message: "the DDI has 2 root-verity-sig partitions; without roothash= one is expected",
+  });
+  t.throws(() => readDdiLayout(k, "/esp/two.raw", "riscv64", SIGNED), {
+    any: true,
+    message: "no partition types known for architecture riscv64",
+  });
+  t.throws(
+    () =>
+      readDdiLayout(k, "/esp/plain.raw", "x86-64", { policy: "verity", rootHash: undefined, verityDisabled: false }),
+    {
+      any: true,
+      instanceOf: InitError,
+      message: "no roothash= to verify the DDI with",
+    },
+  );
+});
+
+test("readDdiLayout() with systemd.verity=0 takes the root alone, with no roothash= and no signature read", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/esp/bad-sig.raw", syntheticDdi(HASH, "{"));
+  const l = readDdiLayout(k, "/esp/bad-sig.raw", "x86-64", {
+    policy: "verity",
+    rootHash: undefined,
+    verityDisabled: true,
+  });
+  t.is(l.root.partGuid, ROOT_UUID);
+  t.is(l.verity, undefined);
+});
+
+test("selectDdiPartitions() takes arm64's own partition types", (t) => {
+  const arm = (p: GptPart, type: string) => ({ ...p, type });
+  const l = selectDdiPartitions(
+    gpt([arm(root(), PartitionType.ROOT_ARM64), arm(verity(), PartitionType.ROOT_VERITY_ARM64)]),
+    "arm64",
+    HASH,
+    false,
+  );
+  t.is(l.root.partGuid, ROOT_UUID);
+  t.is(l.verity?.partition.partGuid, VERITY_UUID);
 });
