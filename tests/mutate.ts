@@ -50,7 +50,7 @@ function commandFor(tests: readonly string[]): string {
   // ava's own timeout ends a mutant that loops: it kills its worker, which a timeout of Stryker's
   // (the longer one) would leave running.
   return [
-    "node node_modules/ava/entrypoints/cli.mjs --fail-fast --concurrency 1 --timeout 6s",
+    "node node_modules/ava/entrypoints/cli.mjs --fail-fast --concurrency 1 --timeout 15s",
     "--match '!boot() over*'",
     ...tests,
   ].join(" ");
