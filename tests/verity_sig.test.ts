@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ParseError } from "../lib/errors.js";
+import { quote } from "../lib/quote.js";
 import { parseVeritySignature, SIG_BYTES_MAX, signatureName } from "../runtime/verity_sig.js";
 import { rng } from "./rng.js";
 
@@ -161,4 +162,95 @@ test("parseVeritySignature() on 10,000 mutated partitions returns a signature or
     }
   }
   t.true(parsed > 0 && parsed < 10000, `${parsed} parsed`);
+});
+
+/** A partition whose unknown member "x" is `value`, then the root hash and the signature. */
+const withMember = (value: string) =>
+  partition(`{"x":${value},"rootHash":"${HASH}","signature":"${REAL.der.toString("base64")}"}`);
+
+/** Node's JSON.parse as the reference: does it take `text`? */
+function jsonTakes(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("parseVeritySignature() takes what JSON.parse takes: every number form, literal, escape and white space", (t) => {
+  const values = [
+    ...["0", "-0", "9", "10", "1.5", "1.0e10", "1E5", "1e+5", "-2.5E-3", "1e-5", "90"],
+    ...["01", "-", "1.", "1e", "1e+", ".5", "+1", "1.e5", "00", "-a"],
+    ...["true", "false", "null", "tru", "nul", "fals", "truex"],
+    ...['"a b~"', '"\\u0041\\u004a\\u00aB\\u00Fe\\u09f0"', '"\\"\\\\\\/\\b\\f\\n\\r\\t"', '"x'],
+    ...['"\\u00G0"', '"\\u00:0"', '"\\u00/0"', '"\\u00@0"', '"\\u00`0"', '"\\u00g0"', '"\\u12"', '"\\q"'],
+    ...["[]", "{}", "[1, 2]", '{"a":[],"b":{}}', "[ 1 ,\r\n\t2 ]", "[1 2]", "[1,]", '{"a" 1}', '{"a":1 "b":2}'],
+    ...["[".repeat(8) + "]".repeat(8), "{}}", "[}", "{]"],
+  ];
+  for (const v of values) {
+    const bytes = withMember(v);
+    const text = Buffer.from(bytes.subarray(0, bytes.indexOf(0))).toString("latin1");
+    if (jsonTakes(text)) t.notThrows(() => parseVeritySignature(bytes), v);
+    else t.throws(() => parseVeritySignature(bytes), { any: true, instanceOf: ParseError }, v);
+  }
+});
+
+test("parseVeritySignature() decodes each escape as JSON.parse does, in strings of any length", (t) => {
+  const invalid = (escapedHash: string) =>
+    (
+      t.throws(
+        () =>
+          parseVeritySignature(partition(`{"rootHash":"${escapedHash}","signature":"${REAL.der.toString("base64")}"}`)),
+        { any: true },
+      ) as ParseError
+    ).message;
+  for (const e of [
+    '\\"\\\\\\/\\b\\f\\n\\r\\t',
+    "\\u004a\\u00Fe\\u00aB\\u0009\\uABCD\\u12eF\\u0000",
+    "ab\\u0067".repeat(60),
+  ]) {
+    t.is(
+      invalid(e),
+      "the root-verity-sig partition rootHash is invalid: is not hexadecimal: " + quote(JSON.parse(`"${e}"`)),
+      e,
+    );
+  }
+  const spelled = [...HASH.toUpperCase()].map((ch) => "\\u00" + ch.charCodeAt(0).toString(16)).join("");
+  const s = parseVeritySignature(partition(`{"rootHash":"${spelled}","signature":"${REAL.der.toString("base64")}"}`));
+  t.is(s.rootHash, HASH, "every digit of the hash written as \\u00XX");
+  t.is(signatureName(s), `signature of root hash ${HASH} (certificate fingerprint not given)`);
+});
+
+test("parseVeritySignature() names a second member, a missing comma, and takes a signature of 32,767 bytes", (t) => {
+  const sig = REAL.der.toString("base64");
+  const message = (json: string) =>
+    (t.throws(() => parseVeritySignature(partition(json)), { any: true, instanceOf: ParseError }) as ParseError)
+      .message;
+  const prefix = "the root-verity-sig partition ";
+  t.is(message("{}"), prefix + "has no rootHash");
+  t.is(message("{ \r\n}"), prefix + "has no rootHash");
+  t.is(
+    message(`{"rootHash":"${HASH}","signature":"${sig}","signature":"${sig}"}`),
+    prefix + "has two signature members",
+  );
+  const fp = "ab".repeat(32);
+  t.is(
+    message(
+      `{"certificateFingerprint":"${fp}","rootHash":"${HASH}","signature":"${sig}","certificateFingerprint":"${fp}"}`,
+    ),
+    prefix + "has two certificateFingerprint members",
+  );
+  const noComma = `{"rootHash":"${HASH}" "signature":"${sig}"}`;
+  t.is(message(noComma), prefix + "is not JSON: expected ',' or '}' at byte " + noComma.indexOf('"signature"'));
+  const inArray = `{"x":[1 2],"rootHash":"${HASH}"}`;
+  t.is(message(inArray), prefix + "is not JSON: expected ',' or ']' at byte " + inArray.indexOf("2"));
+  const inObject = `{"x":{"a":1 "b":2},"rootHash":"${HASH}"}`;
+  t.is(message(inObject), prefix + "is not JSON: expected ',' or '}' at byte " + inObject.indexOf('"b"'));
+  t.is(message('{"rootHash":"\\u00x0"}'), prefix + "is not JSON: a bad \\u escape at byte 17");
+  const most = Buffer.alloc(SIG_BYTES_MAX, 7).toString("base64");
+  t.is(
+    parseVeritySignature(partition(`{"rootHash":"${HASH}","signature":"${most}"}`, 65536)).pkcs7.length,
+    SIG_BYTES_MAX,
+  );
 });
