@@ -38,7 +38,7 @@ interface Mutant {
   mutatorName: string;
   replacement?: string;
   status: string;
-  location: { start: { line: number; column: number } };
+  location: { start: { line: number; column: number }; end: { line: number } };
 }
 
 interface Report {
@@ -96,10 +96,11 @@ async function mutate(module: string, tests: readonly string[], again: boolean):
   const last = report.files[module];
   if (last.source !== readFileSync(module, "utf8"))
     throw new Error(`mutate --again: ${module} changed since ${file}; run it whole`);
-  const lines = [...new Set(last.mutants.filter(left).map((m) => m.location.start.line))];
-  if (lines.length === 0) return last.mutants;
+  // A range takes the mutants wholly inside it: a block's runs to its last line.
+  const ranges = [...new Set(last.mutants.filter(left).map((m) => `${m.location.start.line}-${m.location.end.line}`))];
+  if (ranges.length === 0) return last.mutants;
   const retested = await stryker(
-    lines.map((l) => `${module}:${l}-${l}`),
+    ranges.map((r) => `${module}:${r}`),
     tests,
     file.replace(/\.json$/, ".again.json"),
   );
