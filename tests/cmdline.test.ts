@@ -1,5 +1,13 @@
 import test from "ava";
-import { checkRootHash, parseCmdline, parseSeconds } from "../runtime/cmdline.js";
+import {
+  checkRootHash,
+  DEFAULT_FAILURE_DELAY_MS,
+  DEFAULT_TIMEOUT_MS,
+  parseBoolean,
+  parseCmdline,
+  parseSeconds,
+} from "../runtime/cmdline.js";
+import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { importBuiltWith, rng } from "./helpers.js";
 
 const HASH = "0123456789abcdef".repeat(4);
@@ -191,4 +199,119 @@ test("parseCmdline() takes storage_init.certificate_fingerprint= as SHA-256 fing
   t.deepEqual(parseCmdline(`storage_init.certificate_fingerprint=${five}`).problems, [
     "storage_init.certificate_fingerprint= names more than 4 certificates",
   ]);
+});
+
+test("parseCmdline() of an empty command line is the defaults, with no problem", (t) => {
+  t.deepEqual(parseCmdline(""), {
+    rootHash: undefined,
+    verityDisabled: false,
+    verityOptions: [],
+    rootPolicy: "verity",
+    minVersion: "",
+    certificateFingerprints: [],
+    allowWeakHash: false,
+    root: undefined,
+    rootFsType: "erofs",
+    rootFlags: "",
+    init: undefined,
+    ddiPaths: [DEFAULT_DDI_PATH],
+    esp: undefined,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    onFailure: "reboot",
+    failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
+    debug: false,
+    moduleParams: [],
+    problems: [],
+  });
+});
+
+test("parseCmdline() names each key given without a value or with an empty one, one line each", (t) => {
+  const cases: Array<[string, string]> = [
+    ["roothash", "roothash= is empty"],
+    ["systemd.verity_root_options", "systemd.verity_root_options= needs a value"],
+    ["storage_init.root_policy", 'storage_init.root_policy= must be verity|signed: ""'],
+    ["storage_init.min_version", 'storage_init.min_version="": is empty or longer than 128'],
+    [
+      "storage_init.certificate_fingerprint",
+      'storage_init.certificate_fingerprint="" is not a SHA-256 fingerprint (64 hex digits)',
+    ],
+    ["root", "root= needs a value"],
+    ["root=", "root= needs a value"],
+    ["rootfstype", "rootfstype= needs a value"],
+    ["init", "init= needs a value"],
+    ["storage_init.ddi", "storage_init.ddi= needs a value"],
+    ["storage_init.timeout", 'storage_init.timeout= is not a duration: ""'],
+    ["storage_init.on_failure", 'storage_init.on_failure= must be one of reboot|poweroff|halt|shell: ""'],
+    ["storage_init.failure_delay", 'storage_init.failure_delay= is not a duration: ""'],
+    ["storage_init.failure_delay=soon", 'storage_init.failure_delay= is not a duration: "soon"'],
+    ["storage_init.ddi=a.raw", "storage_init.ddi= takes absolute paths on the ESP without '..': \"a.raw\""],
+    ["storage_init.ddi=/../a.raw", "storage_init.ddi= takes absolute paths on the ESP without '..': \"/../a.raw\""],
+    ["storage_init.ddi=/EFI/..", "storage_init.ddi= takes absolute paths on the ESP without '..': \"/EFI/..\""],
+  ];
+  for (const [cmdline, problem] of cases) t.deepEqual(parseCmdline(cmdline).problems, [problem], cmdline);
+  const bare = parseCmdline("rootflags systemd.verity storage_init.allow_weak_hash storage_init.debug");
+  t.deepEqual([bare.rootFlags, bare.verityDisabled, bare.allowWeakHash, bare.debug], ["", false, true, true]);
+  t.deepEqual(bare.problems, []);
+});
+
+test("parseCmdline() takes each value at its bounds", (t) => {
+  t.is(parseCmdline("roothash=" + "AB".repeat(16)).rootHash, "ab".repeat(16), "32 digits");
+  t.is(parseCmdline("roothash=" + "ab".repeat(64)).rootHash, "ab".repeat(64), "128 digits");
+  const four = [1, 2, 3, 4].map((i) => String(i).repeat(64));
+  t.deepEqual(parseCmdline(`storage_init.certificate_fingerprint=${four.join(",")}`).certificateFingerprints, four);
+  const eight = Array.from({ length: 8 }, (_, i) => `/d${i}.raw`);
+  t.deepEqual(parseCmdline(`storage_init.ddi=${eight.join(",")}`).ddiPaths, eight);
+  t.deepEqual(parseCmdline("storage_init.ddi=,").ddiPaths, [DEFAULT_DDI_PATH], "no path keeps the default");
+  t.is(parseSeconds("0000000000.5"), 500, "12 characters");
+  t.is(parseSeconds("00000000000.5"), undefined, "13 characters");
+  const c = parseCmdline(
+    "rootfstype=erofs storage_init.root_policy=verity storage_init.min_version=~rc1 storage_init.debug=0",
+  );
+  t.deepEqual(c.problems, []);
+  t.is(c.rootFsType, "erofs");
+  t.is(c.rootPolicy, "verity", "a build of the verity policy takes it from the command line");
+  t.is(c.minVersion, "~rc1", "with no floor built in, any version is one");
+  t.false(c.debug);
+  t.false(parseCmdline("storage_init.debug=maybe").debug);
+});
+
+test("parseCmdline() takes dm-verity's flags by their whole names only", (t) => {
+  const c = parseCmdline("systemd.verity_root_options=ignore-corruption,corruption,restart_on,=panic_on_corruption");
+  t.deepEqual(c.verityOptions, ["ignore_corruption"]);
+  t.deepEqual(
+    c.problems.map((p) => p.slice(0, p.indexOf(" is not taken"))),
+    [
+      'systemd.verity_root_options="corruption"',
+      'systemd.verity_root_options="restart_on"',
+      'systemd.verity_root_options="=panic_on_corruption"',
+    ],
+  );
+});
+
+test("parseCmdline() gives each module its own parameters, a bare one as a flag, a value with white space quoted", (t) => {
+  const c = parseCmdline(
+    'nvme.a=1 virtio_blk.flag nvme.b="x y" nvme.c="x\ty" .lead=1 storage_init.unknown=1 quiet foo=bar',
+  );
+  t.deepEqual(c.moduleParams, [
+    { module: "nvme", params: 'a=1 b="x y" c="x\ty"' },
+    { module: "virtio_blk", params: "flag" },
+  ]);
+  t.deepEqual(c.problems, []);
+});
+
+test("parseBoolean() reads the words systemd's parse_boolean reads, in any case", (t) => {
+  for (const w of ["1", "yes", "y", "true", "t", "on", "YES", "On"]) t.true(parseBoolean(w), w);
+  for (const w of ["0", "no", "n", "false", "f", "off", "NO", "Off"]) t.false(parseBoolean(w), w);
+  for (const w of ["", "2", "yess", "of", "nah"]) t.is(parseBoolean(w), undefined, w);
+  t.true(parseBoolean(undefined), "a bare key is true");
+});
+
+test("parseCmdline() in a build with --min-version takes the floor itself from the command line", async (t) => {
+  const m = await importBuiltWith<typeof import("../runtime/cmdline.js")>("runtime/cmdline.ts", "signed", "2.0", [
+    "ab".repeat(32),
+  ]);
+  const c = m.parseCmdline("storage_init.min_version=2.0 storage_init.root_policy=signed");
+  t.deepEqual(c.problems, []);
+  t.is(c.minVersion, "2.0");
+  t.is(c.rootPolicy, "signed");
 });
