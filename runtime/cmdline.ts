@@ -91,8 +91,8 @@ export const DEFAULT_FAILURE_DELAY_MS = 5000;
 /** The most DDI paths storage_init.ddi= may name. */
 export const MAX_DDI_PATHS = 8;
 const FAILURE_ACTIONS: FailureAction[] = ["reboot", "poweroff", "halt", "shell"];
-/** Root file systems this init mounts; the DDI's root is erofs. */
-const ROOT_FS_TYPES = ["erofs"];
+/** The root file system this init mounts: the DDI's root is erofs. */
+const ROOT_FS_TYPE = "erofs";
 
 /**
  * Checks a root hash: hex, an even number of digits, 32 to 128 digits (SHA-1 is 40, SHA-256 64,
@@ -144,9 +144,8 @@ export function verityRootOptions(value: string, problems: string[]): string[] {
   const out: string[] = [];
   for (const o of splitText(value, ",")) {
     if (o === "") continue;
-    const eq = o.indexOf("=");
-    const name = replaceText(eq < 0 ? o : o.slice(0, eq), "-", "_");
-    if (eq < 0 && (" " + VERITY_FLAGS + ",").indexOf(" " + name + ",") >= 0) out.push(name);
+    const name = replaceText(o, "-", "_");
+    if (o.indexOf("=") < 0 && (" " + VERITY_FLAGS + ",").indexOf(" " + name + ",") >= 0) out.push(name);
     else {
       problems.push(
         "systemd.verity_root_options=" +
@@ -208,7 +207,7 @@ export function defaultConfig(facts: PolicyFacts = BUILD_POLICY): Config {
     certificateFingerprints: facts.certificates === "" ? [] : splitText(facts.certificates, ","),
     allowWeakHash: false,
     root: undefined,
-    rootFsType: "erofs",
+    rootFsType: ROOT_FS_TYPE,
     rootFlags: "",
     init: undefined,
     ddiPaths: [DEFAULT_DDI_PATH],
@@ -271,10 +270,7 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
       const v = value === undefined ? "" : value;
       if (facts.certificates !== "")
         p.push("storage_init.certificate_fingerprint= is refused: this build names the certificates it takes");
-      else {
-        const list = certificateFingerprints(v, p);
-        if (list.length > 0) c.certificateFingerprints = list;
-      }
+      else c.certificateFingerprints = certificateFingerprints(v, p);
     } else if (key === "storage_init.allow_weak_hash") {
       const b = parseBoolean(value);
       if (b === undefined)
@@ -285,8 +281,7 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
     } else if (key === "rootfstype") {
       const v = need(key, value, p);
       if (v !== undefined) {
-        if (ROOT_FS_TYPES.indexOf(v) < 0)
-          p.push("rootfstype=" + v + " is not supported; supported: " + ROOT_FS_TYPES.join(", "));
+        if (v !== ROOT_FS_TYPE) p.push("rootfstype=" + v + " is not supported; supported: " + ROOT_FS_TYPE);
         else c.rootFsType = v;
       }
     } else if (key === "rootflags") {
