@@ -258,7 +258,8 @@ test("parseCmdline() takes each value at its bounds", (t) => {
   t.is(parseCmdline("roothash=" + "AB".repeat(16)).rootHash, "ab".repeat(16), "32 digits");
   t.is(parseCmdline("roothash=" + "ab".repeat(64)).rootHash, "ab".repeat(64), "128 digits");
   const four = [1, 2, 3, 4].map((i) => String(i).repeat(64));
-  t.deepEqual(parseCmdline(`storage_init.certificate_fingerprint=${four.join(",")}`).certificateFingerprints, four);
+  const named = parseCmdline(`storage_init.certificate_fingerprint=${four.join(",")}`);
+  t.deepEqual([named.certificateFingerprints, named.problems], [four, []], "four certificates");
   const eight = Array.from({ length: 8 }, (_, i) => `/d${i}.raw`);
   t.deepEqual(parseCmdline(`storage_init.ddi=${eight.join(",")}`).ddiPaths, eight);
   t.deepEqual(parseCmdline("storage_init.ddi=,").ddiPaths, [DEFAULT_DDI_PATH], "no path keeps the default");
@@ -290,10 +291,10 @@ test("parseCmdline() takes dm-verity's flags by their whole names only", (t) => 
 
 test("parseCmdline() gives each module its own parameters, a bare one as a flag, a value with white space quoted", (t) => {
   const c = parseCmdline(
-    'nvme.a=1 virtio_blk.flag nvme.b="x y" nvme.c="x\ty" .lead=1 storage_init.unknown=1 quiet foo=bar',
+    'nvme.a=1 virtio_blk.flag nvme.b="x y" nvme.c="x\ty" nvme.d=" x" nvme.e="\tx" .lead=1 storage_init.unknown=1 quiet foo=bar',
   );
   t.deepEqual(c.moduleParams, [
-    { module: "nvme", params: 'a=1 b="x y" c="x\ty"' },
+    { module: "nvme", params: 'a=1 b="x y" c="x\ty" d=" x" e="\tx"' },
     { module: "virtio_blk", params: "flag" },
   ]);
   t.deepEqual(c.problems, []);
