@@ -121,11 +121,20 @@ test("parseCmdline() survives 10,000 random command lines without throwing", (t)
   t.pass();
 });
 
-test("parseCmdline() takes dm-verity's flags from systemd.verity_root_options= and refuses format options by name", (t) => {
-  const c = parseCmdline("systemd.verity_root_options=panic-on-corruption,ignore_zero_blocks,,check-at-most-once");
-  t.deepEqual(c.verityOptions, ["panic_on_corruption", "ignore_zero_blocks", "check_at_most_once"]);
+test("parseCmdline() takes dm-verity's flags from systemd.verity_root_options= by their whole names, and refuses format options by name", (t) => {
+  const c = parseCmdline(
+    "systemd.verity_root_options=ignore-corruption,panic-on-corruption,ignore_zero_blocks,,check-at-most-once",
+  );
+  t.deepEqual(c.verityOptions, [
+    "ignore_corruption",
+    "panic_on_corruption",
+    "ignore_zero_blocks",
+    "check_at_most_once",
+  ]);
   t.deepEqual(c.problems, []);
-  const bad = parseCmdline("systemd.verity_root_options=hash=sha512,superblock=false,restart-on-corruption,frobnicate");
+  const bad = parseCmdline(
+    "systemd.verity_root_options=hash=sha512,superblock=false,restart-on-corruption,frobnicate,corruption,restart_on,=panic_on_corruption",
+  );
   t.deepEqual(bad.verityOptions, ["restart_on_corruption"]);
   t.deepEqual(
     bad.problems.map((p) => p.slice(0, p.indexOf(" is not taken"))),
@@ -133,6 +142,9 @@ test("parseCmdline() takes dm-verity's flags from systemd.verity_root_options= a
       'systemd.verity_root_options="hash=sha512"',
       'systemd.verity_root_options="superblock=false"',
       'systemd.verity_root_options="frobnicate"',
+      'systemd.verity_root_options="corruption"',
+      'systemd.verity_root_options="restart_on"',
+      'systemd.verity_root_options="=panic_on_corruption"',
     ],
   );
   t.regex(
@@ -274,19 +286,6 @@ test("parseCmdline() takes each value at its bounds", (t) => {
   t.is(c.minVersion, "~rc1", "with no floor built in, any version is one");
   t.false(c.debug);
   t.false(parseCmdline("storage_init.debug=maybe").debug);
-});
-
-test("parseCmdline() takes dm-verity's flags by their whole names only", (t) => {
-  const c = parseCmdline("systemd.verity_root_options=ignore-corruption,corruption,restart_on,=panic_on_corruption");
-  t.deepEqual(c.verityOptions, ["ignore_corruption"]);
-  t.deepEqual(
-    c.problems.map((p) => p.slice(0, p.indexOf(" is not taken"))),
-    [
-      'systemd.verity_root_options="corruption"',
-      'systemd.verity_root_options="restart_on"',
-      'systemd.verity_root_options="=panic_on_corruption"',
-    ],
-  );
 });
 
 test("parseCmdline() gives each module its own parameters, a bare one as a flag, a value with white space quoted", (t) => {

@@ -68,51 +68,23 @@ test("checkVerityGeometry() rejects sizes that do not fit and a hash of the wron
 });
 
 test("parseVeritySuperblock() rejects nonsense with one clear message each", (t) => {
-  const msg = (edit: (b: Uint8Array) => void) => {
+  const cases: Array<[(b: Uint8Array) => void, string]> = [
+    [(b) => (b[0] = 0), "no verity superblock (bad signature)"],
+    [(b) => (b[8] = 2), "verity superblock version 2 is not supported"],
+    [(b) => b.set([0x6d, 0x64, 0x35, 0], 32), 'verity hash algorithm "md5" is not supported'],
+    [(b) => b.set([0, 0x30, 0, 0], 64), "verity data block size 12288 is invalid"],
+    [(b) => b.fill(0, 72, 80), "verity data block count 0 is invalid"],
+    [(b) => b.set([0x01, 0x02], 80), "verity salt size 513 exceeds 256"],
+    [(b) => (b[12] = 0), "verity hash type 0 is not supported (only 1)"],
+    [(b) => b.set([0, 1, 0, 0], 68), "verity hash block size 256 is invalid"],
+    [(b) => b.set([0, 0, 2, 0], 64), "verity data block size 131072 is invalid"],
+    [(b) => b.set([1, 0, 0, 0, 0x40, 0, 0, 0], 72), "verity data block count 274877906945 is invalid"],
+  ];
+  for (const [edit, message] of cases) {
     const b = REAL.sb.slice();
     edit(b);
-    return (t.throws(() => parseVeritySuperblock(b), { any: true, instanceOf: ParseError }) as ParseError).message;
-  };
-  t.is(
-    msg((b) => (b[0] = 0)),
-    "no verity superblock (bad signature)",
-  );
-  t.is(
-    msg((b) => (b[8] = 2)),
-    "verity superblock version 2 is not supported",
-  );
-  t.is(
-    msg((b) => b.set([0x6d, 0x64, 0x35, 0], 32)),
-    'verity hash algorithm "md5" is not supported',
-  );
-  t.is(
-    msg((b) => b.set([0, 0x30, 0, 0], 64)),
-    "verity data block size 12288 is invalid",
-  );
-  t.is(
-    msg((b) => b.fill(0, 72, 80)),
-    "verity data block count 0 is invalid",
-  );
-  t.is(
-    msg((b) => b.set([0x01, 0x02], 80)),
-    "verity salt size 513 exceeds 256",
-  );
-  t.is(
-    msg((b) => (b[12] = 0)),
-    "verity hash type 0 is not supported (only 1)",
-  );
-  t.is(
-    msg((b) => b.set([0, 1, 0, 0], 68)),
-    "verity hash block size 256 is invalid",
-  );
-  t.is(
-    msg((b) => b.set([0, 0, 2, 0], 64)),
-    "verity data block size 131072 is invalid",
-  );
-  t.is(
-    msg((b) => b.set([1, 0, 0, 0, 0x40, 0, 0, 0], 72)),
-    "verity data block count 274877906945 is invalid",
-  );
+    t.throws(() => parseVeritySuperblock(b), { any: true, instanceOf: ParseError, message }, message);
+  }
   t.is(
     (t.throws(() => parseVeritySuperblock(REAL.sb.slice(0, 100)), { any: true }) as InitError).message,
     "verity superblock is truncated (100 bytes)",
