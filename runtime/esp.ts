@@ -167,11 +167,12 @@ export function findEsps(
     const gpt = known;
     for (const p of gpt.partitions) {
       if (!selects(sel, p)) {
-        if (sel.kind === "partuuid" && p.partGuid === sel.value && !state.warned.has(key))
+        if (sel.kind === "partuuid" && p.partGuid === sel.value && !state.warned.has(key)) {
           log.warn(
             "/dev/" + d.name + ": partition " + p.number + " has the ESP's PARTUUID but not its type: not taken",
           );
-        if (sel.kind === "partuuid" && p.partGuid === sel.value) state.warned.add(key);
+          state.warned.add(key);
+        }
         continue;
       }
       const part = d.partitions.get(p.number);
