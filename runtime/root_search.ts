@@ -227,10 +227,16 @@ function exhausted(s: RootSearch, trial: Trial): string {
   return "";
 }
 
-/** Records that the search stops at `label` (and what follows it) for `why`. */
-function notTried(s: RootSearch, trial: Trial, label: string, why: string): void {
+/**
+ * Whether the search may activate the DDI `label`; when its bounds are spent (exhausted()), it
+ * stops there: `label` and what follows it are recorded as not tried.
+ */
+function mayTry(s: RootSearch, trial: Trial, label: string): boolean {
+  const why = exhausted(s, trial);
+  if (why === "") return true;
   s.log.warn("passed over " + label + " and what follows it: not tried: " + why);
   trial.refused.push({ label, reason: "not tried: " + why });
+  return false;
 }
 
 /** A candidate ESP mounted on ESP_MOUNT, and the device it was mounted from. */
@@ -285,11 +291,7 @@ function firstRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefi
     if (at === undefined) continue;
     const list = listCandidates(s, at, oneEsp, trial);
     for (const c of list ?? []) {
-      const why = exhausted(s, trial);
-      if (why !== "") {
-        notTried(s, trial, espName(esp) + " " + c.path, why);
-        break;
-      }
+      if (!mayTry(s, trial, espName(esp) + " " + c.path)) break;
       const label = !oneEsp && list?.length === 1 ? espName(esp) : espName(esp) + " " + c.path;
       const found = tryCandidate(s, at, c, label, oneEsp && list?.length === 1, trial);
       if (found !== undefined) return found;
@@ -340,11 +342,7 @@ function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undef
   all.sort(newerFirst);
   let mounted: MountedEsp | undefined;
   for (const e of all) {
-    const why = exhausted(s, trial);
-    if (why !== "") {
-      notTried(s, trial, espName(e.esp) + " " + e.c.path, why);
-      break;
-    }
+    if (!mayTry(s, trial, espName(e.esp) + " " + e.c.path)) break;
     if (mounted === undefined || mounted.esp !== e.esp) {
       if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
       mounted = mountCandidate(s, e.esp, false, trial);
