@@ -68,6 +68,11 @@ export class FakeKernel implements Kernel {
   /** Status the fake dm-verity target reports. */
   verityStatus = "V";
   dmTables: string[] = [];
+  /**
+   * What the device mapper was asked, in order: "create NAME UUID", "load NAME START LENGTH TYPE"
+   * (sectors; the parameters are in dmTables), "remove NAME".
+   */
+  readonly dmEvents: string[] = [];
   /** Keys added with add_key, by serial; an invalidated key is deleted. */
   readonly keys = new Map<number, { type: string; description: string; payload: Uint8Array; keyring: number }>();
   /**
@@ -430,6 +435,9 @@ export class FakeKernel implements Kernel {
     }
     if (request === DmIoctl.DEV_CREATE) {
       if (this.dmNames.has(name)) throw this.err("ioctl", "DM_DEV_CREATE", Errno.EBUSY);
+      let uuid = "";
+      for (let i = 176; b[i] !== 0 && i < 305; i++) uuid += String.fromCharCode(b[i]);
+      this.dmEvents.push("create " + name + " " + uuid);
       const minor = this.dmMinor++;
       this.dmNames.set(name, minor);
       putU64le(b, 40, (253 << 8) | minor);
@@ -451,6 +459,9 @@ export class FakeKernel implements Kernel {
       }
       this.dmTables.push(params);
       this.dmLengths.set(name, u64le(b, DM_IOCTL_SIZE + 8));
+      let type = "";
+      for (let i = DM_IOCTL_SIZE + 24; b[i] !== 0 && i < DM_IOCTL_SIZE + 40; i++) type += String.fromCharCode(b[i]);
+      this.dmEvents.push(["load", name, u64le(b, DM_IOCTL_SIZE), u64le(b, DM_IOCTL_SIZE + 8), type].join(" "));
       return 0;
     }
     if (request === DmIoctl.DEV_SUSPEND) {
@@ -473,6 +484,7 @@ export class FakeKernel implements Kernel {
     }
     if (request === DmIoctl.DEV_REMOVE) {
       this.dmNames.delete(name);
+      this.dmEvents.push("remove " + name);
       return 0;
     }
     throw this.err("ioctl", "dm 0x" + request.toString(16), Errno.ENOTTY);
@@ -647,6 +659,11 @@ export class FakeKernel implements Kernel {
   }
 
   /** All log text written so far (kmsg records and console). */
+  /** The paths of the descriptors open now. */
+  openPaths(): string[] {
+    return [...this.fds.values()].map((f) => f.path);
+  }
+
   logText(): string {
     return this.kmsg.join("") + this.console.join("");
   }
