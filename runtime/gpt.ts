@@ -232,12 +232,15 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
   const sizes = sectorSize === 0 ? [512, 4096] : [sectorSize];
   let problem = 'no "EFI PART" signature at LBA 1 (512- or 4096-byte sectors)';
   let backupProblem = "";
+  // Whether backupProblem is of a backup header that is there: that is named, not the absence
+  // of one at the other sector size.
+  let backupFound = false;
   let noSignature = true;
   const skipped: string[] = [];
   for (const ss of sizes) {
     const sectors = Math.floor(size / ss);
     if (sectors < 3) {
-      backupProblem = "the device is too small for a GPT (" + size + " bytes)";
+      if (!backupFound) backupProblem = "the device is too small for a GPT (" + size + " bytes)";
       noSignature = false;
       continue;
     }
@@ -275,11 +278,13 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
         };
       }
       backupProblem = entries;
+      backupFound = true;
       noSignature = false;
-    } else {
+    } else if (!backup.startsWith('no "EFI PART"')) {
       backupProblem = backup;
-      if (!backup.startsWith('no "EFI PART"')) noSignature = false;
-    }
+      backupFound = true;
+      noSignature = false;
+    } else if (!backupFound) backupProblem = backup;
   }
   if (sectorSize === 0 && noSignature) {
     throw new ParseError('no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)');

@@ -1,5 +1,5 @@
 /** A GPT writer for tests; no Node imports, so the native conformance suite can use it too. */
-import { putU32le, putU64le } from "../lib/bytes.js";
+import { putU32le, putU64le, u32le, u64le } from "../lib/bytes.js";
 import { crc32 } from "../lib/crc32.js";
 import { guidToBytes } from "../lib/hex.js";
 
@@ -59,4 +59,22 @@ export function writeGpt(sizeBytes: number, ss: number, parts: GptPart[], count:
   disk.set(header(sectors - 1, 1, sectors - 1 - entrySectors), (sectors - 1) * ss);
   disk.set(entries, (sectors - 1 - entrySectors) * ss);
   return disk;
+}
+
+/**
+ * Recomputes the CRCs of the GPT headers at LBA 1 and at the last LBA (512-byte sectors) of
+ * `b`, where a header's signature is still there: a mutation then reaches the parser as a
+ * well-formed table that says something hostile, not as a CRC mismatch.
+ */
+export function resealGpt(b: Uint8Array): void {
+  for (const lba of [1, b.length / 512 - 1]) {
+    const h = lba * 512;
+    if (String.fromCharCode(...b.subarray(h, h + 8)) !== "EFI PART") continue;
+    const entries = Number(u64le(b, h + 72)) * 512;
+    const bytes = u32le(b, h + 80) * u32le(b, h + 84);
+    if (entries + bytes <= b.length && bytes <= 1048576) putU32le(b, h + 88, crc32(b, entries, entries + bytes));
+    const size = Math.min(u32le(b, h + 12), 512);
+    putU32le(b, h + 16, 0);
+    putU32le(b, h + 16, crc32(b, h, h + size));
+  }
 }
