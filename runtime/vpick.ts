@@ -60,9 +60,12 @@ function parseCount(s: string): number {
 /**
  * Compares two versions as systemd's strverscmp_improved() does (the UAPI Version Format
  * Specification, with `~` weighed before the end of a string, so that 1.0~rc1 is older than
- * 1.0): negative when `a` is older, positive when newer, 0 when equal.
+ * 1.0): negative when `a` is older, positive when newer, 0 when equal. Checked against
+ * systemd's own test vectors (tests/vpick.test.ts).
  */
 export function compareVersions(a: string, b: string): number {
+  // An empty string is older than any other, '~' included (systemd compares it first).
+  if (a === "" || b === "") return (a === "" ? 0 : 1) - (b === "" ? 0 : 1);
   let i = 0;
   let j = 0;
   for (;;) {
@@ -81,11 +84,12 @@ export function compareVersions(a: string, b: string): number {
       cb = j < b.length ? b.charCodeAt(j) : -1;
     }
     if (ca < 0 || cb < 0) return (ca < 0 ? 0 : 1) - (cb < 0 ? 0 : 1);
-    // `-` and `.` sort lower than anything else at their place, `^` higher.
+    // `-`, then `^`, then `.`: at its place, the string that has it is the older (1.0-1 <
+    // 1.0^1 < 1.0.1 < 1.0a); the end of a string was older still.
     const sep = ca === 45 || cb === 45 ? 45 : ca === 94 || cb === 94 ? 94 : ca === 46 || cb === 46 ? 46 : 0;
     if (sep !== 0) {
-      if (ca !== sep) return sep === 94 ? -1 : 1;
-      if (cb !== sep) return sep === 94 ? 1 : -1;
+      if (ca !== sep) return 1;
+      if (cb !== sep) return -1;
       i++;
       j++;
       continue;

@@ -1,5 +1,14 @@
 import test from "ava";
-import { compareEntries, compareVersions, isVpickDir, parseVpickName, readVpickDir } from "../runtime/vpick.js";
+import {
+  compareEntries,
+  compareVersions,
+  imageVersionRefusal,
+  imageVersionWarning,
+  isVpickDir,
+  parseVpickName,
+  readVpickDir,
+  versionProblem,
+} from "../runtime/vpick.js";
 import type { VpickEntry } from "../runtime/vpick.js";
 import { FakeKernel } from "./fake_kernel.js";
 
@@ -25,7 +34,7 @@ test("compareVersions() orders as systemd's strverscmp_improved() and the UAPI s
     ["", "0"],
     ["0", "0."],
     ["0", "0.0"],
-    ["~", ""],
+    ["", "~"],
     ["1_", "1.2"],
     ["1.3.3", "1_2_3"],
     ["1+", "1.2"],
@@ -35,11 +44,93 @@ test("compareVersions() orders as systemd's strverscmp_improved() and the UAPI s
     ["1.0", "1.0^patch1"],
     ["1.0-1", "1.0.1"],
     ["99999999999999999999", "100000000000000000000"],
+    ["1~", "1~~"],
+    ["1~", "1~a"],
+    ["1.0^1", "1.0.1"],
+    ["1A", "1Z"],
+    ["1", "1A"],
+    ["1", "1z"],
   ];
   for (const [a, b] of older) {
     t.true(compareVersions(a, b) < 0, `${a} < ${b}`);
     t.true(compareVersions(b, a) > 0, `${b} > ${a}`);
   }
+});
+
+// systemd's src/test/test-strverscmp.c: every version older than each one after it.
+const SYSTEMD_ORDER = [
+  "",
+  "~1",
+  "ab",
+  "abb",
+  "abc",
+  "0001",
+  "002",
+  "12",
+  "122",
+  "122.9",
+  "123~rc1",
+  "123",
+  "123-a",
+  "123-a.1",
+  "123-a1",
+  "123-a1.1",
+  "123-3",
+  "123-3.1",
+  "123^patch1",
+  "123^1",
+  "123.a-1",
+  "123.1-1",
+  "123a-1",
+  "124",
+];
+// The same file's pairs, newer first.
+const SYSTEMD_PAIRS = [
+  ["123.45-67.89", "123.45-67.88"],
+  ["123.45-67.89a", "123.45-67.89"],
+  ["123.45-67.89", "123.45-67.ab"],
+  ["123.45-67.89", "123.45-67.9"],
+  ["123.45-67.89", "123.45-67"],
+  ["123.45-67.89", "123.45-66.89"],
+  ["123.45-67.89", "123.45-9.99"],
+  ["123.45-67.89", "123.42-99.99"],
+  ["123.45-67.89", "123-99.99"],
+  ["123.45-67.89", "123~rc1-99.99"],
+  ["123-45.67.89", "123~rc1-99.99"],
+  ["123~rc2-67.89", "123~rc1-99.99"],
+  ["123^aa2-67.89", "123~rc1-99.99"],
+  ["123aa2-67.89", "123~rc1-99.99"],
+  ["123.45-67.89", "123-99.99"],
+  ["123^aa2-67.89", "123-99.99"],
+  ["123aa2-67.89", "123-99.99"],
+  ["123.45-67.89", "123^45-67.89"],
+  ["123^aa2-67.89", "123^aa1-99.99"],
+  ["123aa2-67.89", "123^aa2-67.89"],
+  ["123aa2-67.89", "123.aa2-67.89"],
+  ["123.ab2-67.89", "123.aa2-67.89"],
+];
+
+test("compareVersions() passes systemd's own tests of strverscmp_improved()", (t) => {
+  const bad: string[] = [];
+  const check = (newer: string, older: string) => {
+    if (compareVersions(newer, older) <= 0) bad.push(`${newer} > ${older}`);
+    if (compareVersions(older, newer) >= 0) bad.push(`${older} < ${newer}`);
+    if (compareVersions(newer, newer) !== 0) bad.push(`${newer} == ${newer}`);
+  };
+  for (let i = 0; i < SYSTEMD_ORDER.length; i++)
+    for (let j = i + 1; j < SYSTEMD_ORDER.length; j++) check(SYSTEMD_ORDER[j], SYSTEMD_ORDER[i]);
+  for (const [newer, older] of SYSTEMD_PAIRS) check(newer, older);
+  t.deepEqual(bad, []);
+  t.is(compareVersions("123_aa2-67.89", "123aa+2-67.89"), 0, "characters outside the format are skipped");
+});
+
+test("versionProblem() takes a-z A-Z 0-9 . - ~ ^ up to 128 characters", (t) => {
+  t.is(versionProblem("azAZ09.-~^"), "");
+  t.is(versionProblem("a".repeat(128)), "");
+  t.is(versionProblem("a".repeat(129)), "is empty or longer than 128");
+  t.is(versionProblem(""), "is empty or longer than 128");
+  for (const c of ["@", "[", "`", "{", "/", ":", "_", "+"])
+    t.is(versionProblem("1" + c), `"1${c}" has a character outside a-z A-Z 0-9 . - ~ ^`, c);
 });
 
 test("parseVpickName() reads VERSION, _ARCH and +LEFT-DONE, and says why a name is not an entry", (t) => {
@@ -72,6 +163,24 @@ test("parseVpickName() reads VERSION, _ARCH and +LEFT-DONE, and says why a name 
   t.is(parseVpickName("root", ".raw", "root_1_vax.raw"), 'its architecture "vax" is not one systemd names');
   t.is(parseVpickName("root", ".raw", "root_1 2.raw"), 'its version "1 2" has a character outside a-z A-Z 0-9 . - ~ ^');
   t.is(parseVpickName("root", ".raw", "root__x86-64.raw"), "its version is empty or longer than 128");
+  t.is(parseVpickName("root", ".raw", "rootfs_1.raw"), "not named root_VERSION.raw");
+  t.is(parseVpickName("root", ".raw", "root_+1.raw"), "its version is empty or longer than 128");
+  t.is(
+    parseVpickName("root", ".raw", "root_1_x86.raw").toString(),
+    "[object Object]",
+    "x86: the first name of the table",
+  );
+  for (const arch of ["64", "x86-6", "x86 arm"])
+    t.is(parseVpickName("root", ".raw", `root_1_${arch}.raw`), `its architecture "${arch}" is not one systemd names`);
+  const counted = (file: string) => {
+    const e = parseVpickName("root", ".raw", file);
+    return typeof e === "string" ? e : [e.triesLeft, e.triesDone];
+  };
+  t.deepEqual(counted("root_1+2.raw"), [2, 0]);
+  t.deepEqual(counted("root_1+10-12.raw"), [10, 12]);
+  t.deepEqual(counted("root_1+123456789-0.raw"), [123456789, 0], "nine digits");
+  for (const bad of ["+1234567890", "+", "+-1", "+1-", "+1-x", "+1-01", "+1-1234567890"])
+    t.is(counted(`root_1${bad}.raw`), `its boot counter "${bad}" is not +LEFT or +LEFT-DONE`, bad);
   t.true(isVpickDir("/EFI/os/root.v") && isVpickDir("/EFI/os/root.v/") && !isVpickDir("/EFI/os/root.raw"));
 });
 
@@ -114,4 +223,47 @@ test("readVpickDir() lists the entries to try, newest first, then what it passed
     message: "/many.v holds more than 64 names; at most that many are read",
   });
   t.is(k.readdirLimits[k.readdirLimits.length - 1], 64, "the directory is read only to the cap");
+  for (let i = 0; i < 64; i++) k.addFile("/esp/full.v/root_" + i + ".raw", "x");
+  t.is(readVpickDir(k, "/esp", "/full.v", "x86-64", ".raw").length, 64, "64 names: all of them");
+});
+
+test("readVpickDir() takes an entry whose type the file system does not say (DT_UNKNOWN)", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/esp/root.v/root_1.raw", "x");
+  const readdir = k.readdir.bind(k);
+  k.readdir = (path, max) => readdir(path, max).map((e) => ({ ...e, type: 0 }));
+  t.deepEqual(
+    readVpickDir(k, "/esp", "/root.v", "x86-64", ".raw").map((c) => [c.path, c.skipped]),
+    [["/root.v/root_1.raw", ""]],
+  );
+});
+
+test("imageVersionRefusal() and imageVersionWarning(): what the signed policy and a floor refuse, and what is only said", (t) => {
+  // signed, the name's version (undefined: not a vpick name), IMAGE_VERSION=, the floor; refusal; warning
+  const cases: Array<[boolean, string | undefined, string, string, string, string]> = [
+    [true, "2", "2", "", "", ""],
+    [true, "2", "", "", "its name says version 2, but the image carries no IMAGE_VERSION= in its os-release", ""],
+    [
+      true,
+      "2",
+      "1",
+      "",
+      "its name says version 2, the image says IMAGE_VERSION=1",
+      "its name says version 2, the image says IMAGE_VERSION=1",
+    ],
+    [false, "2", "1", "", "", "its name says version 2, the image says IMAGE_VERSION=1"],
+    [false, "2", "", "", "", ""],
+    [true, undefined, "", "", "", ""],
+    [true, undefined, "1", "", "", ""],
+    [false, undefined, "", "3", "the image carries no IMAGE_VERSION=, and storage_init.min_version=3 asks for one", ""],
+    [false, undefined, "2.9", "3", "its version 2.9 is older than storage_init.min_version=3", ""],
+    [false, undefined, "3", "3", "", ""],
+    [false, undefined, "3.1", "3", "", ""],
+    [true, "3.1", "3.1", "3", "", ""],
+  ];
+  for (const [signed, claimed, image, floor, refusal, warning] of cases) {
+    const what = JSON.stringify([signed, claimed, image, floor]);
+    t.is(imageVersionRefusal(signed, claimed, image, floor), refusal, what);
+    t.is(imageVersionWarning(claimed, image), warning, what);
+  }
 });
