@@ -313,13 +313,13 @@ export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector
   const search = newEspSearch();
   const esps = cold.waitFor((deadline) => findEsps(k, log, sel, search, deadline), timeoutMs);
   if (esps !== undefined) return esps;
-  const what = sel.source + (sel.value === "" ? "" : " " + sel.value);
+  // The value, unless the source says it already (storage_init.esp=PARTUUID=...).
+  const what = sel.source.toLowerCase().endsWith(sel.value.toLowerCase()) ? sel.source : sel.source + " " + sel.value;
   // Why each disk read was not the ESP's: a GPT refused here, or entries of it left out.
   const disks: string[] = [];
-  for (const key of search.gpts.keys()) {
-    const known = search.gpts.get(key);
-    const why = typeof known === "string" ? known : known?.skipped.join("; ");
-    if (why) disks.push("/dev/" + key.slice(0, key.indexOf(" ")) + ": " + why);
+  for (const [key, known] of search.gpts) {
+    const why = typeof known === "string" ? known : known.skipped.join("; ");
+    if (why !== "") disks.push("/dev/" + key.slice(0, key.indexOf(" ")) + ": " + why);
   }
   const t = espTimeout({ seconds: timeoutMs / 1000, what }, disks, cold.report());
   for (const line of t.details) log.error(line);
@@ -337,25 +337,27 @@ export function espName(esp: Esp): string {
  * mount then holds. A failure leaves the loop device attached: the boot ends in the failure action.
  */
 export function mountEsp(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, target: string): string {
-  let device = esp.device;
-  let held = -1;
-  if (device !== "") log.info("ESP " + device + " (found by " + esp.how + ")");
-  else {
-    loader.loadGroup("loop");
-    const l = attachLoop(k, esp.disk, {
-      offset: esp.offset,
-      size: esp.size,
-      flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR,
-      blockSize: 0,
-    });
-    held = l.fd;
-    device = l.path;
-    log.info("ESP at " + espName(esp) + " (found by " + esp.how + "; the kernel made no partition node) on " + device);
+  if (esp.device !== "") {
+    log.info("ESP " + esp.device + " (found by " + esp.how + ")");
+    mountVfat(k, loader, esp.device, target);
+    return esp.device;
   }
+  loader.loadGroup("loop");
+  const l = attachLoop(k, esp.disk, {
+    offset: esp.offset,
+    size: esp.size,
+    flags: LoopFlags.READ_ONLY | LoopFlags.AUTOCLEAR,
+    blockSize: 0,
+  });
+  log.info("ESP at " + espName(esp) + " (found by " + esp.how + "; the kernel made no partition node) on " + l.path);
+  mountVfat(k, loader, l.path, target);
+  // The mount holds the loop device now.
+  k.close(l.fd);
+  return l.path;
+}
+
+function mountVfat(k: Kernel, loader: ModuleLoader, device: string, target: string): void {
   loader.loadGroup("vfat");
   mkdirAll(k, target, 0o755);
   k.mount(device, target, "vfat", MountFlags.RDONLY | MountFlags.NODEV | MountFlags.NOSUID | MountFlags.NOEXEC, "");
-  // The mount holds the loop device now, if there is one.
-  if (held >= 0) k.close(held);
-  return device;
 }

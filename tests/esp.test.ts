@@ -2,8 +2,11 @@ import test from "ava";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { PartitionType } from "../lib/facts.js";
 import {
+  espName,
   espSelector,
   findEsps,
+  mountEsp,
+  waitForEsp,
   LOADER_DEVICE_PART_UUID,
   newEspSearch,
   parseEspSelector,
@@ -18,8 +21,9 @@ import type { GptPartition } from "../runtime/gpt.js";
 import { Log } from "../runtime/log.js";
 import { parseModuleTable } from "../runtime/module_table.js";
 import { ModuleLoader } from "../runtime/modules.js";
+import type { Coldplug } from "../runtime/coldplug.js";
 import { FakeKernel } from "./fake_kernel.js";
-import { logLines } from "./fake_world.js";
+import { logLines, TABLE } from "./fake_world.js";
 import { rng, writeGpt } from "./helpers.js";
 import { InitError, ParseError } from "../lib/errors.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
@@ -314,13 +318,237 @@ test("espSelector() on an EFI machine mounts efivarfs read-only, nosuid, nodev, 
   const k = twoDisks();
   k.addFile("/sys/firmware/efi/fw_platform_size", "64\n");
   k.onMount = (m) => {
-    if (m.fstype === "efivarfs") k.addFile(LOADER_DEVICE_PART_UUID, efivar(A));
+    if (m.fstype === "efivarfs")
+      k.addFile("/sys/firmware/efi/efivars/LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f", efivar(A));
   };
   const table = parseModuleTable("storage-init-modules 2 6.1.0-test\n");
   const loader = new ModuleLoader(k, new Log(k), table, []);
   t.like(espSelector(k, new Log(k), undefined, loader), { kind: "partuuid", value: A });
   const m = k.mountLog.find((x) => x.fstype === "efivarfs");
   // RDONLY 1 | NOSUID 2 | NODEV 4 | NOEXEC 8 (uapi linux/mount.h)
-  t.is(m?.flags, 1 | 2 | 4 | 8);
-  t.is(m?.target, "/sys/firmware/efi/efivars");
+  t.like(m, { source: "efivarfs", target: "/sys/firmware/efi/efivars", flags: 1 | 2 | 4 | 8, data: "" });
+});
+
+/** A loader over TABLE with the efivarfs module in an `efi` group, as the build writes it for EFI machines. */
+function efiLoader(k: FakeKernel): ModuleLoader {
+  for (const f of ["efivarfs", "loop", "fat", "vfat"]) k.addFile("/modules/" + f + ".ko", "\x7fELF");
+  return new ModuleLoader(k, new Log(k), parseModuleTable(TABLE + "m efivarfs efivarfs.ko -\ng efi efivarfs\n"), []);
+}
+
+test("espSelector(): the command line first; on an EFI machine the efi modules and efivarfs, then the variable; else the type", (t) => {
+  const configured = twoDisks();
+  configured.addFile("/sys/firmware/efi/fw_platform_size", "64\n");
+  t.deepEqual(espSelector(configured, new Log(configured), "PARTUUID=" + B, efiLoader(configured)), {
+    kind: "partuuid",
+    value: B,
+    source: "storage_init.esp=PARTUUID=" + B,
+  });
+  t.deepEqual(configured.mountLog, [], "the variable is not read");
+  const bios = twoDisks();
+  t.deepEqual(espSelector(bios, new Log(bios), undefined, efiLoader(bios)), typeSelector());
+  t.deepEqual(bios.mountLog, []);
+  t.deepEqual(bios.modulesLoaded, []);
+  const noVariable = twoDisks();
+  noVariable.addFile("/sys/firmware/efi/fw_platform_size", "64\n");
+  t.deepEqual(espSelector(noVariable, new Log(noVariable), undefined, efiLoader(noVariable)), typeSelector());
+  t.deepEqual(noVariable.modulesLoaded, ["efivarfs"]);
+  const noEfivarfs = twoDisks();
+  noEfivarfs.addFile("/sys/firmware/efi/fw_platform_size", "64\n");
+  noEfivarfs.mount = () => {
+    throw new KernelError("mount", '"efivarfs"', Errno.ENOENT);
+  };
+  t.deepEqual(espSelector(noEfivarfs, new Log(noEfivarfs), undefined, efiLoader(noEfivarfs)), typeSelector());
+  t.deepEqual(logLines(noEfivarfs).slice(-1), [
+    'storage-init: cannot mount efivarfs: mount "efivarfs": ENOENT; looking for the ESP by type',
+  ]);
+});
+
+test("readLoaderSelector() ignores a LoaderDevicePartUUID that is not a GUID", (t) => {
+  const k = twoDisks();
+  k.addFile(LOADER_DEVICE_PART_UUID, efivar("not-a-guid"));
+  t.is(readLoaderSelector(k), undefined);
+});
+
+test("parseEspSelector() refuses a /dev/ path that climbs out with /../, and quotes at most 80 characters of what it refuses", (t) => {
+  t.throws(() => parseEspSelector("/dev/../etc/x"), {
+    any: true,
+    message: 'storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "/dev/../etc/x"',
+  });
+  t.throws(() => parseEspSelector("Y".repeat(100)), {
+    any: true,
+    message: `storage_init.esp= must be PARTUUID=<uuid>, PARTLABEL=<label> or /dev/<node>: "${"Y".repeat(80)}"`,
+  });
+});
+
+test("findEsps() warns of nothing on sound disks, and of a damaged primary and entries left out in full", (t) => {
+  const k = twoDisks();
+  const log = new Log(k);
+  for (const sel of [typeSelector(), parseEspSelector("PARTUUID=" + A), parseEspSelector("PARTLABEL=" + B)])
+    findEsps(k, log, sel, newEspSearch(), Infinity);
+  t.deepEqual(logLines(k), [], "a label that is another partition's PARTUUID is not one");
+  const damaged = new FakeKernel();
+  const disk = writeGpt(4 * 1048576, 512, [
+    { type: B, uuid: B, first: 2048, last: 99999, name: "past the end" },
+    { type: B, uuid: B, first: 1, last: 2, name: "before the start" },
+    { type: PartitionType.ESP, uuid: A, first: 3072, last: 4095, name: "ESP" },
+  ]);
+  disk[512 + 30] ^= 0xff;
+  damaged.addDisk("vda", disk);
+  const esps = findEsps(damaged, new Log(damaged), typeSelector(), newEspSearch(), Infinity);
+  t.like(esps?.[0], { device: "", disk: "/dev/vda", offset: 3072 * 512, size: 1024 * 512 });
+  const lines = logLines(damaged);
+  t.regex(
+    lines[0],
+    /^storage-init: \/dev\/vda: primary GPT is damaged \(header CRC32 mismatch at LBA 1 \(stored [0-9a-f]+, computed [0-9a-f]+\)\); using the backup$/,
+  );
+  t.is(
+    lines[1],
+    `storage-init: /dev/vda: GPT entries ignored: partition 1 (type ${B}) spans LBA 2048..99999, outside the usable 34..8158; partition 2 (type ${B}) spans LBA 1..2, outside the usable 34..8158`,
+  );
+  t.is(lines.length, 2);
+});
+
+test("findEsps() says at debug level why a disk is not read and which ESP has no node yet; a device path is found as it is", (t) => {
+  const k = new FakeKernel();
+  k.addDisk(
+    "vda",
+    writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: A, first: 2048, last: 4095, name: "ESP" }]),
+  );
+  k.addFile("/sys/class/block/vda/queue/logical_block_size", "512\n");
+  k.addDisk("vdb", new Uint8Array(1048576));
+  const log = new Log(k);
+  log.setDebug(true);
+  t.is(findEsps(k, log, typeSelector(), newEspSearch(), Infinity), undefined);
+  t.deepEqual(logLines(k), [
+    "storage-init: /dev/vda: partition 1 matches but has no device node yet",
+    'storage-init: /dev/vdb: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+  ]);
+  t.deepEqual(findEsps(k, log, parseEspSelector("/dev/vdb"), newEspSearch(), Infinity), [
+    { device: "/dev/vdb", disk: "", offset: 0, size: 0, partUuid: "", how: "storage_init.esp=/dev/vdb" },
+  ]);
+});
+
+test("findEsps() still reads a disk at the deadline, and none after it", (t) => {
+  const k = new FakeKernel();
+  k.addDisk("vda", new Uint8Array(1048576));
+  const state = newEspSearch();
+  findEsps(k, new Log(k), typeSelector(), state, k.now);
+  t.is(state.gpts.size, 1);
+});
+
+test("findEsps() takes the GPT's range when the kernel's partition starts there but is of another size", (t) => {
+  const k = new FakeKernel();
+  k.addDisk(
+    "vda",
+    writeGpt(4 * 1048576, 512, [{ type: PartitionType.ESP, uuid: A, first: 2048, last: 4095, name: "ESP" }]),
+    [[1, 1048576, 524288]],
+  );
+  t.like(findEsps(k, new Log(k), typeSelector(), newEspSearch(), Infinity)?.[0], { device: "", offset: 1048576 });
+  t.deepEqual(logLines(k), [
+    "storage-init: /dev/vda1 is not the GPT's partition 1 (bytes 1048576+524288): using the GPT's range",
+  ]);
+});
+
+test("selects() does not take a label for a PARTUUID, nor a PARTUUID for a label", (t) => {
+  const p = {
+    number: 1,
+    typeGuid: PartitionType.ESP,
+    partGuid: A,
+    name: "efi",
+    offset: 0,
+    size: 512,
+    attrsHigh: 0,
+    firstLba: 34,
+    lastLba: 34,
+  };
+  t.false(selects(parseEspSelector("PARTLABEL=" + A), p));
+  t.false(selects({ kind: "partuuid", value: "efi", source: "x" }, p));
+});
+
+test("espTimeout(): a line that fits 200 characters keeps it all; details name what was loaded, or none", (t) => {
+  const room = 200 - 40 - UNTIL.length;
+  t.is(espTimeout(WAITED, ["x".repeat(room)], SEEN).message, "x".repeat(room) + UNTIL);
+  const short = "; waited 30 s for the ESP";
+  const fits = 200 - 40 - short.length;
+  t.is(espTimeout(WAITED, ["x".repeat(room + 1)], SEEN).message, "x".repeat(room + 1) + short);
+  t.is(espTimeout(WAITED, ["x".repeat(fits)], SEEN).message, "x".repeat(fits) + short, "not cut at exactly its room");
+  t.is(espTimeout(WAITED, ["x".repeat(fits + 1)], SEEN).message.length, fits + short.length, "cut one past it");
+  const none = espTimeout(WAITED, [], { ...SEEN, loaded: [], leftOut: 0, failures: ["a: EIO", "b: EIO"] });
+  t.deepEqual(none.details, [
+    "module failed: a: EIO",
+    "module failed: b: EIO",
+    "modules loaded: none",
+    "block devices: none",
+    "20 modaliases seen",
+  ]);
+  t.is(none.message, "a: EIO (and 1 more modules failed)" + UNTIL);
+  t.is(espTimeout(WAITED, [], { ...SEEN, blockDevices: ["vda"] }).message, "no partition of vda is it" + UNTIL);
+});
+
+/** A coldplug that has loaded all it will: one look, then the report. */
+function coldplugDone(): Coldplug {
+  return {
+    waitFor: <T>(find: (deadline: number) => T | undefined) => find(Infinity),
+    report: () => SEEN,
+  } as unknown as Coldplug;
+}
+
+test("waitForEsp() names the disks it refused, not the sound ones, and the selector once", (t) => {
+  const k = twoDisks();
+  k.addDisk("vdz", new Uint8Array(1048576));
+  const log = new Log(k);
+  t.throws(() => waitForEsp(k, log, coldplugDone(), parseEspSelector("PARTUUID=" + B.toUpperCase()), 30000), {
+    any: true,
+    instanceOf: InitError,
+    message:
+      '/dev/vdz: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors); waited 30 s for the ESP',
+  });
+  t.deepEqual(
+    logLines(k).filter((l) => l.includes("/dev/")),
+    [
+      "storage-init: /dev/nvme0n1: partition 1 has the ESP's PARTUUID but not its type: not taken",
+      'storage-init: /dev/vdz: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
+    ],
+  );
+  const sound = new FakeKernel();
+  sound.mkdirp("/sys/class/block");
+  for (const [sel, what] of [
+    [parseEspSelector("PARTUUID=" + B.toUpperCase()), "storage_init.esp=PARTUUID=" + B.toUpperCase()],
+    [{ kind: "partuuid" as const, value: B, source: "LoaderDevicePartUUID" }, "LoaderDevicePartUUID " + B],
+    [typeSelector(), "the ESP partition type"],
+  ] as const)
+    t.throws(() => waitForEsp(sound, new Log(sound), coldplugDone(), sel, 30000), {
+      any: true,
+      message: `no disk appeared; waited 30 s for the ESP (${what})`,
+    });
+});
+
+test("mountEsp() mounts the partition read-only, or a read-only loop device over the ESP's range, which the mount then holds", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/dev/loop-control", "");
+  const loader = efiLoader(k);
+  k.addDisk("vda", new Uint8Array(4 * 1048576), [[1, 1048576, 1048576]]);
+  const log = new Log(k);
+  const esp = { device: "/dev/vda1", disk: "/dev/vda", offset: 1048576, size: 1048576, partUuid: A, how: "x" };
+  t.is(mountEsp(k, log, loader, esp, "/esp"), "/dev/vda1");
+  const range = { ...esp, device: "" };
+  t.is(espName(range), "/dev/vda bytes 1048576+1048576");
+  t.is(espName(esp), "/dev/vda1");
+  t.is(mountEsp(k, log, loader, range, "/esp2"), "/dev/loop0");
+  t.deepEqual(
+    k.mountLog.map((m) => [m.source, m.target, m.fstype, m.flags, m.data]),
+    [
+      ["/dev/vda1", "/esp", "vfat", 1 | 2 | 4 | 8, ""],
+      ["/dev/loop0", "/esp2", "vfat", 1 | 2 | 4 | 8, ""],
+    ],
+  );
+  t.deepEqual(k.modulesLoaded, ["fat", "vfat", "loop"]);
+  t.deepEqual(
+    logLines(k).filter((l) => l.includes("ESP")),
+    [
+      "storage-init: ESP /dev/vda1 (found by x)",
+      "storage-init: ESP at /dev/vda bytes 1048576+1048576 (found by x; the kernel made no partition node) on /dev/loop0",
+    ],
+  );
+  t.deepEqual(k.openPaths(), [], "the loop device's fd is closed once mounted");
 });
