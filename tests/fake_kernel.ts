@@ -87,6 +87,8 @@ export class FakeKernel implements Kernel {
   private fds = new Map<number, { path: string; pos: number }>();
   private nextFd = 3;
   private nextFs = 2;
+  /** st_dev of the file systems mounted from a block device (others are 0:their number). */
+  private fsDevs = new Map<number, [number, number]>();
   private loops: Array<{ configured: boolean; info: Uint8Array }> = [];
   private dmMinor = 0;
   private dmNames = new Map<string, number>();
@@ -301,8 +303,13 @@ export class FakeKernel implements Kernel {
         if (o.target.startsWith(source + "/")) o.target = target + o.target.slice(source.length);
       return;
     }
-    if (source.startsWith("/dev/")) this.get("mount", source);
-    const root = this.node(FileType.DIR, 0o755, this.nextFs++);
+    const fs = this.nextFs++;
+    if (source.startsWith("/dev/")) {
+      // A file system on a block device has that device's number as its st_dev, as in Linux.
+      const dev = this.get("mount", source);
+      if (dev.type === FileType.BLK) this.fsDevs.set(fs, [dev.major, dev.minor]);
+    }
+    const root = this.node(FileType.DIR, 0o755, fs);
     this.nodes.set(target, root);
     this.mounts.push(m);
     this.onMount(m);
@@ -387,8 +394,8 @@ export class FakeKernel implements Kernel {
       size: n.data.length,
       rdevMajor: n.major,
       rdevMinor: n.minor,
-      devMajor: 0,
-      devMinor: n.fs,
+      devMajor: this.fsDevs.get(n.fs)?.[0] ?? 0,
+      devMinor: this.fsDevs.get(n.fs)?.[1] ?? n.fs,
     };
   }
 

@@ -15,6 +15,11 @@ test("initArgv() tells systemd it was switched into and where its state is, and 
   ]);
   t.deepEqual(initArgv("/lib/systemd/systemd", [], -1), ["/lib/systemd/systemd", "--switched-root", "--system"]);
   t.deepEqual(initArgv("/sbin/init", ["single"], 3), ["/sbin/init", "single"]);
+  t.deepEqual(
+    initArgv("/usr/lib/systemd/systemd", [], 0),
+    ["/usr/lib/systemd/systemd", "--switched-root", "--system", "--deserialize=0"],
+    "0 is a descriptor like any other",
+  );
 });
 
 test("systemdState() writes the initrd's start as systemd serializes it: realtime and monotonic microseconds", (t) => {
@@ -61,6 +66,39 @@ test("deleteTree() empties the initramfs without crossing into mounted file syst
   ]);
 });
 
+test("deleteTree() keeps what it is told to keep, and a block device's file system whatever its minor number", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/newroot/sbin/init", "x");
+  k.addFile("/gone", "x");
+  // vda1 is 8:1; the initramfs is 0:1: the same minor number, another device.
+  k.addDisk("vda", new Uint8Array(1048576), [[1, 512, 512]]);
+  k.mkdirp("/mnt");
+  k.mount("/dev/vda1", "/mnt", "vfat", 0, "");
+  k.addFile("/mnt/EFI/keep", "x");
+  const root = k.stat("/");
+  t.deepEqual([root.devMajor, root.devMinor, k.stat("/mnt").devMajor, k.stat("/mnt").devMinor], [0, 1, 8, 1]);
+  const freed = { removed: 0, failed: 0, firstError: "", extra: false };
+  deleteTree(k, "/", root.devMajor, root.devMinor, "/newroot", freed);
+  t.true(k.nodes.has("/newroot/sbin/init"));
+  t.true(k.nodes.has("/mnt/EFI/keep"));
+  t.false(k.nodes.has("/gone"));
+});
+
+test("deleteTree() counts a directory it cannot read, and the directory it then cannot remove", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/a/one", "x");
+  const readdir = k.readdir.bind(k);
+  k.readdir = (path, max) => {
+    if (path === "/a") throw new KernelError("open", '"/a"', Errno.EIO);
+    return readdir(path, max);
+  };
+  const root = k.stat("/");
+  const freed = { removed: 0, failed: 0, firstError: "", extra: false };
+  deleteTree(k, "/", root.devMajor, root.devMinor, "/sysroot", freed);
+  t.like(freed, { failed: 2, firstError: 'open "/a": EIO' });
+  t.true(k.nodes.has("/a/one"));
+});
+
 test("deleteTree() goes on past what it cannot remove, counting it", (t) => {
   const k = new FakeKernel();
   k.addFile("/a/one", "x");
@@ -78,8 +116,15 @@ test("deleteTree() goes on past what it cannot remove, counting it", (t) => {
   t.is(freed.firstError, 'unlink "/a/one": EBUSY');
 });
 
-function switched(fsType: number, pid = 1, extra = false): { k: FakeKernel; lines: string[] } {
+function switched(
+  fsType: number,
+  pid = 1,
+  extra = false,
+  prepare: (k: FakeKernel, log: Log) => void = () => undefined,
+): { k: FakeKernel; lines: string[] } {
   const k = new FakeKernel();
+  const log = new Log(k);
+  prepare(k, log);
   if (extra) k.addFile("/.extra/credentials/a.cred", "x");
   for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mount(m.slice(1), m, "tmpfs", 0, "");
   k.mount("erofs", "/sysroot", "erofs", 0, "");
@@ -87,7 +132,7 @@ function switched(fsType: number, pid = 1, extra = false): { k: FakeKernel; line
   k.addFile("/sysroot/sbin/init", "x", 0o755);
   k.fsTypes.set("/", fsType);
   k.getpid = () => pid;
-  switchRoot(k, new Log(k), "/sysroot");
+  switchRoot(k, log, "/sysroot");
   return { k, lines: logLines(k) };
 }
 
@@ -98,6 +143,35 @@ test("switchRoot() frees the initramfs when / is ramfs or tmpfs and this is PID 
     t.true(k.nodes.has("/sbin/init"), "the new root is /");
     t.deepEqual(lines, []);
   }
+});
+
+test("switchRoot() moves the API file systems and the new root with MS_MOVE alone, and counts what it freed", (t) => {
+  const { k, lines } = switched(FsMagic.RAMFS, 1, false, (_k, log) => log.setDebug(true));
+  t.deepEqual(
+    k.mountLog.filter((m) => m.flags === 8192).map((m) => [m.source, m.target, m.fstype, m.data]),
+    [
+      ["/dev", "/sysroot/dev", "", ""],
+      ["/proc", "/sysroot/proc", "", ""],
+      ["/sys", "/sysroot/sys", "", ""],
+      ["/run", "/sysroot/run", "", ""],
+      ["/sysroot", "/", "", ""],
+    ],
+  );
+  t.deepEqual(
+    lines,
+    ["storage-init: freed the initramfs: 6 entries"],
+    "/init, /modules, and the four mount points the API file systems moved out of",
+  );
+});
+
+test("switchRoot() says how many entries of the initramfs it could not free, and the first reason", (t) => {
+  const { lines } = switched(FsMagic.RAMFS, 1, false, (k) => {
+    k.addFile("/busy", "x");
+    k.unlink = (path) => {
+      throw new KernelError("unlink", JSON.stringify(path), Errno.EBUSY);
+    };
+  });
+  t.deepEqual(lines, ['storage-init: freeing the initramfs: 2 entries left (unlink "/init": EBUSY)']);
 });
 
 test("switchRoot() leaves / alone when it is not an initramfs, or this is not PID 1", (t) => {
