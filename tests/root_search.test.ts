@@ -4,7 +4,6 @@
 // verified data), never its file name's.
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { imageVersionRefusal, imageVersionWarning } from "../runtime/vpick.js";
 import { MountFlags } from "../syscalls/kernel.js";
 import type { FakeKernel } from "./fake_kernel.js";
 import { FAKE_PIN, fakeFingerprint, logLines, signatureJson, syntheticDdi, world } from "./fake_world.js";
@@ -129,31 +128,6 @@ test("the one DDI's failure after its mount is the boot's own line, and nothing 
   t.is(stop.reason, "halted");
   t.is(fatalLine(log), "storage-init: failed to mount the root /dev/dm-0: no init in the root (tried /bin/missing)");
   t.is(k.mounts.filter((m) => m.fstype === "erofs").length, 0);
-});
-
-test("imageVersionRefusal() names what the policy refuses", (t) => {
-  t.is(imageVersionRefusal(true, "2", "2", ""), "");
-  t.is(imageVersionRefusal(true, undefined, "", ""), "", "a plain path needs no version without a floor");
-  t.is(imageVersionRefusal(false, "2", "", ""), "", "pinned: the name vouches for nothing, and need not");
-  t.is(imageVersionRefusal(false, "2", "1", ""), "", "pinned: a mismatch is a warning, not a refusal");
-  t.is(imageVersionRefusal(true, "2", "1", ""), "its name says version 2, the image says IMAGE_VERSION=1");
-  t.is(
-    imageVersionRefusal(true, "2", "", ""),
-    "its name says version 2, but the image carries no IMAGE_VERSION= in its os-release",
-  );
-  t.is(
-    imageVersionRefusal(false, undefined, "", "1"),
-    "the image carries no IMAGE_VERSION=, and storage_init.min_version=1 asks for one",
-  );
-  t.is(
-    imageVersionRefusal(false, undefined, "1.9", "1.10"),
-    "its version 1.9 is older than storage_init.min_version=1.10",
-  );
-  t.is(imageVersionRefusal(false, undefined, "1.10", "1.10"), "");
-  t.is(
-    imageVersionRefusal(false, undefined, "1.10~rc1", "1.10"),
-    "its version 1.10~rc1 is older than storage_init.min_version=1.10",
-  );
 });
 
 test("/run/storage-init/root.json records what was chosen and what was passed over, for the booted system", (t) => {
@@ -344,11 +318,4 @@ test("the chosen ESP stays mounted read-only at /run/storage-init/esp, which mov
     ],
   );
   t.true(k.nodes.has("/run/storage-init/esp/EFI/storage-init/root.raw"), "its files under the new root's /run");
-});
-
-test("imageVersionWarning() speaks of a name that claims another version than the image, and of nothing else", (t) => {
-  t.is(imageVersionWarning("2", "1"), "its name says version 2, the image says IMAGE_VERSION=1");
-  t.is(imageVersionWarning("2", "2"), "");
-  t.is(imageVersionWarning(undefined, "2"), "", "a plain path claims nothing");
-  t.is(imageVersionWarning("2", ""), "", "an image without a version: the policy decides, not the warning");
 });

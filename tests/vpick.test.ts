@@ -259,6 +259,8 @@ test("imageVersionRefusal() and imageVersionWarning(): what the signed policy an
     [false, undefined, "2.9", "3", "its version 2.9 is older than storage_init.min_version=3", ""],
     [false, undefined, "3", "3", "", ""],
     [false, undefined, "3.1", "3", "", ""],
+    [false, undefined, "1.9", "1.10", "its version 1.9 is older than storage_init.min_version=1.10", ""],
+    [false, undefined, "1.10~rc1", "1.10", "its version 1.10~rc1 is older than storage_init.min_version=1.10", ""],
     [true, "3.1", "3.1", "3", "", ""],
   ];
   for (const [signed, claimed, image, floor, refusal, warning] of cases) {
