@@ -368,7 +368,8 @@ export const REQUIRE_SIGNATURES = "/sys/module/dm_verity/parameters/require_sign
 function checkRequireSignatures(s: RootSearch): void {
   s.loader.loadGroup("verity");
   const v = readAttr(s.k, REQUIRE_SIGNATURES);
-  if (v === "Y" || v === "1") return;
+  // A bool parameter: sysfs shows Y or N.
+  if (v === "Y") return;
   s.log.warn(
     v === undefined
       ? "dm_verity has no require_signatures parameter (a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG cannot check root signatures)"

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { u32le, u64le } from "../lib/bytes.js";
 import { PartitionType } from "../lib/facts.js";
 import { uuidFromHex } from "../lib/hex.js";
+import { VERSION } from "../runtime/build_facts.js";
 import { phaseIds } from "../runtime/phases.js";
 import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
@@ -76,6 +77,24 @@ test("boot() goes from coldplug to exec of the new root's init", (t) => {
   );
   t.deepEqual(k.oldRoot, [], "the initramfs was emptied");
   t.is(k.ueventSockets + k.polls, 0, "the disk appeared while its driver loaded: nothing waited for it");
+});
+
+test("boot() says its version, its pid and the command line as read, with kmsg unlimited while it runs", (t) => {
+  let during = "";
+  const { k, run } = W(`roothash=${HASH}`, {
+    onRootMount: (fk) => {
+      during = new TextDecoder().decode(fk.nodes.get("/proc/sys/kernel/printk_devkmsg")?.data);
+    },
+  });
+  t.is(run().reason, "exec");
+  t.is(during.split("\n")[0], "on", "the value written (a proc file takes what is written, whatever was there)");
+  const said = k.kmsg.filter((r) => r.includes("kernel command line"));
+  t.deepEqual(said, [`<5>storage-init: version ${VERSION}, pid 1, kernel command line: roothash=${HASH}\n`]);
+  t.deepEqual(
+    lines(k).filter((l) => l.includes("storage_init.ddi=")),
+    [],
+    "no warning of a DDI systemd-stub loads",
+  );
 });
 
 test("boot() uses the backup GPT and a loop device when the kernel made no partition node", (t) => {
@@ -601,6 +620,10 @@ for (const [cmdline, problem] of [
   [
     `storage_init.root_policy=signed ${FAKE_PIN} systemd.verity=0`,
     "systemd.verity=0 contradicts storage_init.root_policy=signed",
+  ],
+  [
+    `roothash=xyz rootfstype=ext4`,
+    'roothash= is not hexadecimal: "xyz"; rootfstype=ext4 is not supported; supported: erofs',
   ],
   [
     `roothash=${HASH} storage_init.min_version=1/2`,

@@ -6,7 +6,8 @@ import test from "ava";
 import type { ExecutionContext } from "ava";
 import { MountFlags } from "../syscalls/kernel.js";
 import type { FakeKernel } from "./fake_kernel.js";
-import { FAKE_PIN, fakeFingerprint, logLines, signatureJson, syntheticDdi, world } from "./fake_world.js";
+import { FAKE_PIN, fakeFingerprint, logLines, signatureJson, syntheticDdi, world, worldDisk } from "./fake_world.js";
+import { Errno, KernelError } from "../syscalls/errno.js";
 import type { WorldOptions } from "./fake_world.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 
@@ -318,4 +319,325 @@ test("the chosen ESP stays mounted read-only at /run/storage-init/esp, which mov
     ],
   );
   t.true(k.nodes.has("/run/storage-init/esp/EFI/storage-init/root.raw"), "its files under the new root's /run");
+});
+
+/** Disks after vda and the clone, each with an ESP (the world's PARTUUID) holding `files`. */
+function moreEsps(k: FakeKernel, disks: Array<[string, Map<string, Uint8Array>]>): void {
+  const loaded = k.onModuleLoaded;
+  k.onModuleLoaded = (name) => {
+    loaded(name);
+    if (name === "virtio_blk") for (const [d] of disks) k.addDisk(d, worldDisk(), [[1, 1048576, 2097152]]);
+  };
+  const mounted = k.onMount;
+  k.onMount = (m) => {
+    const extra = disks.find(([d]) => m.source === "/dev/" + d + "1");
+    if (m.fstype === "vfat" && extra !== undefined) for (const [p, data] of extra[1]) k.addFile(m.target + p, data);
+    else mounted(m);
+  };
+}
+
+/** A FakeKernel whose monotonic clock stands still until a test moves it. */
+function stillClock(k: FakeKernel): { set: (ms: number) => void } {
+  let now = 1000;
+  k.monotonicMs = () => now;
+  return { set: (ms) => (now = ms) };
+}
+
+const TIMEOUT_MS = 5000;
+/** Where a search that started at 1000 ms with storage_init.timeout=5 must stop. */
+const DEADLINE = 1000 + TIMEOUT_MS;
+
+test("the search goes on at its deadline and stops past it, naming what it did not try", (t) => {
+  for (const [at, booted] of [
+    [DEADLINE, true],
+    [DEADLINE + 1, false],
+  ] as const) {
+    const { k, run } = world(`${SIGNED_DIR} storage_init.timeout=5`, {
+      ddi: new Uint8Array(0),
+      espFiles: new Map([
+        [`${DIR}/root_1.raw`, signed(V1, "1")],
+        [`${DIR}/root_2.raw`, signed(V2, "2")],
+      ]),
+      onRootMount: (fk, target, osRelease) => {
+        if (!osRelease.includes("IMAGE_VERSION=2")) return;
+        fk.nodes.delete(target + "/sbin/init");
+        clock.set(at);
+      },
+    });
+    const clock = stillClock(k);
+    t.is(run().reason, booted ? "exec" : "halted", String(at));
+    if (!booted)
+      t.true(
+        logLines(k).includes(
+          `storage-init: passed over /dev/vda1 ${DIR}/root_1.raw and what follows it: not tried: the search ran past storage_init.timeout`,
+        ),
+        k.logText(),
+      );
+  }
+});
+
+test("the one-ESP search says what it lists and mounts, and warns of nothing when the newest boots", (t) => {
+  const { k, log } = boot(SIGNED_DIR, [
+    [`${DIR}/root_1.raw`, signed(V1, "1")],
+    [`${DIR}/root_2.raw`, signed(V2, "2")],
+  ]);
+  bootedOnly(t, k, V2);
+  t.true(log.includes(`storage-init: ${DIR}/: 2 candidates, newest first: ${DIR}/root_2.raw, ${DIR}/root_1.raw`));
+  t.true(log.includes("storage-init: mounted /dev/dm-0 (erofs) on /sysroot"));
+  t.deepEqual(
+    log.filter((l) =>
+      /passed over|match the ESP|runs with require_signatures|has no require_signatures|IMAGE_VERSION|: $/.test(l),
+    ),
+    [],
+  );
+  const one = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, signed(V1, "1")]]);
+  t.true(one.log.includes(`storage-init: ${DIR}/: 1 candidate, newest first: ${DIR}/root_1.raw`));
+});
+
+test("a vpick directory with nothing for this machine is one line among several paths, and alone the boot's failure", (t) => {
+  const other = `${DIR.replace("root.v", "other.v")}`;
+  const files: Array<[string, Uint8Array]> = [
+    [`${DIR}/root_1_arm64.raw`, signed(V1, "1")],
+    [ROOT_RAW, syntheticDdi(V2)],
+  ];
+  const two = boot(`roothash=${V2} storage_init.ddi=${DIR}/,${ROOT_RAW}`, files);
+  bootedOnly(t, two.k, V2);
+  t.true(two.log.includes(`storage-init: ${DIR}/: 0 candidates`), two.log.join("\n"));
+  const alone = boot(`roothash=${V2} storage_init.ddi=${DIR}/ storage_init.failure_delay=0`, files);
+  t.is(
+    fatalLine(alone.log),
+    `storage-init: failed to open the DDI ${DIR}/ on /dev/vda1: ${DIR}/ holds no DDI for x86-64`,
+  );
+  const none = boot(`roothash=${V2} storage_init.ddi=${DIR}/,${other}/ storage_init.failure_delay=0`, files);
+  t.is(fatalLine(none.log), `storage-init: failed to open the DDI ${DIR}/,${other}/ on /dev/vda1: no DDI to try`);
+});
+
+test("the fatal line names every path of storage_init.ddi=, and root.json an unverified, unsigned root", (t) => {
+  const bad = boot(`roothash=${V1} storage_init.ddi=/a.raw,/b.raw storage_init.failure_delay=0`, [
+    ["/a.raw", syntheticDdi(V2)],
+    ["/b.raw", syntheticDdi(V3)],
+  ]);
+  t.regex(
+    fatalLine(bad.log) ?? "",
+    /^storage-init: failed to open the DDI \/a\.raw,\/b\.raw: none of the 2 DDIs is usable: \/dev\/vda1 \/a\.raw: .*; \/dev\/vda1 \/b\.raw: /,
+  );
+  const { k } = boot(`systemd.verity=0 storage_init.ddi=/a.raw,/b.raw,${ROOT_RAW}`, [
+    ["/a.raw", new Uint8Array(512)],
+    ["/b.raw", new Uint8Array(512)],
+    [ROOT_RAW, syntheticDdi(V1)],
+  ]);
+  t.is(k.execs.length, 1, k.logText());
+  const json = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/root.json")?.data));
+  t.like(json, { verified: false, rootHash: "", signatureAccepted: false, signer: "", policy: "none" });
+  t.deepEqual(
+    json.passedOver.map((p: { label: string }) => p.label),
+    ["/dev/vda1 /a.raw", "/dev/vda1 /b.raw"],
+  );
+});
+
+test("pinned, several ESPs: one that cannot be mounted or lists nothing is passed over, and each DDI of one is named", (t) => {
+  const cases: Array<[string, (k: FakeKernel) => void, Map<string, Uint8Array>, RegExp]> = [
+    [
+      "cannot be mounted",
+      (k) => {
+        const mount = k.mount.bind(k);
+        k.mount = (source, target, fstype, flags, data) => {
+          if (source === "/dev/sda1") throw new KernelError("mount", `"${source}"`, Errno.EIO);
+          mount(source, target, fstype, flags, data);
+        };
+      },
+      new Map(),
+      /^storage-init: passed over \/dev\/sda1: mount "\/dev\/sda1": EIO$/,
+    ],
+    ["has no directory", () => undefined, new Map(), /^storage-init: passed over \/dev\/sda1: .*ENOENT$/],
+    [
+      "has two DDIs, neither pinned",
+      () => undefined,
+      new Map([
+        [`${DIR}/root_2.raw`, syntheticDdi(V2)],
+        [`${DIR}/root_3.raw`, syntheticDdi(V3)],
+      ]),
+      new RegExp(`^storage-init: passed over /dev/sda1 ${DIR}/root_3\\.raw: `),
+    ],
+  ];
+  for (const [what, prepare, sda, line] of cases) {
+    const { k, run } = world(`roothash=${V1} storage_init.ddi=${DIR}/`, {
+      ddi: new Uint8Array(0),
+      espFiles: new Map([[`${DIR}/root_1.raw`, syntheticDdi(V1)]]),
+      cloneName: "sda",
+      cloneEspFiles: sda,
+    });
+    prepare(k);
+    t.is(run().reason, "exec", what + "\n" + k.logText());
+    t.true(
+      logLines(k).some((l) => line.test(l)),
+      what + "\n" + k.logText(),
+    );
+    t.deepEqual(
+      k.mounts.filter((m) => m.fstype === "vfat").map((m) => m.source),
+      ["/dev/vda1"],
+      what,
+    );
+  }
+});
+
+test("signed, several ESPs: an ESP that fails is passed over, the newest that fails gives way to the next, on its own ESP", (t) => {
+  const failing = (hash: string, version: string) =>
+    syntheticDdi(hash, signatureJson(hash, "corrupted"), `IMAGE_VERSION=${version}\n`);
+  // The newest (3, on vdb) fails at the kernel; 1 on vda boots, from vda's ESP mounted again.
+  const { k, log } = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, signed(V1, "1")]], {
+    cloneEspFiles: new Map([[`${DIR}/root_3.raw`, failing(V3, "3")]]),
+  });
+  bootedOnly(t, k, V1);
+  t.true(log.some((l) => l.startsWith(`storage-init: passed over /dev/vdb1 ${DIR}/root_3.raw: the kernel refused`)));
+  t.deepEqual(
+    k.mounts.filter((m) => m.fstype === "vfat").map((m) => m.source),
+    ["/dev/vda1"],
+    "vdb's ESP unmounted",
+  );
+  // Equal versions: the first ESP in disk order.
+  const tie = boot(SIGNED_DIR, [[`${DIR}/root_2.raw`, signed(V1, "2")]], {
+    cloneEspFiles: new Map([[`${DIR}/root_2.raw`, signed(V2, "2")]]),
+  });
+  bootedOnly(t, tie.k, V1);
+  // Nothing usable anywhere: one line, nothing of the ESPs left mounted.
+  const none = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, failing(V1, "1")]], {
+    cloneEspFiles: new Map([[`${DIR}/root_3.raw`, failing(V3, "3")]]),
+  });
+  t.regex(
+    fatalLine(none.log) ?? "",
+    /: none of the 2 ESPs holds a DDI this boot can use: \/dev\/vdb1 .*; \/dev\/vda1 /,
+  );
+  t.deepEqual(
+    none.k.mounts.filter((m) => m.fstype === "vfat"),
+    [],
+  );
+});
+
+test("signed, several ESPs: one that cannot be mounted, at first or when its DDI's turn comes, or lists nothing, is passed over", (t) => {
+  for (const [what, failOn] of [
+    ["at first", 1],
+    ["at its turn", 2],
+    ["no directory", 0],
+  ] as const) {
+    const { k, run } = world(SIGNED_DIR, {
+      ddi: new Uint8Array(0),
+      espFiles: new Map([[`${DIR}/root_1.raw`, signed(V1, "1")]]),
+      cloneEspFiles: failOn === 0 ? new Map() : new Map([[`${DIR}/root_3.raw`, signed(V3, "3")]]),
+    });
+    const mount = k.mount.bind(k);
+    let vdbMounts = 0;
+    k.mount = (source, target, fstype, flags, data) => {
+      if (source === "/dev/vdb1" && ++vdbMounts === failOn) throw new KernelError("mount", `"${source}"`, Errno.EIO);
+      mount(source, target, fstype, flags, data);
+    };
+    t.is(run().reason, "exec", what + "\n" + k.logText());
+    t.true(k.dmTables[k.dmTables.length - 1].includes(` ${V1} `), what);
+    t.true(
+      logLines(k).some((l) => l.startsWith("storage-init: passed over /dev/vdb1: ")),
+      what + "\n" + k.logText(),
+    );
+  }
+});
+
+test("signed, several ESPs: a plain path is activated once for its version; one that fails or has none is passed over", (t) => {
+  const corrupted = syntheticDdi(V3, signatureJson(V3, "corrupted"), "IMAGE_VERSION=3\n");
+  const cases: Array<[string, Uint8Array, string]> = [
+    ["fails", corrupted, "the kernel refused the signature"],
+    [
+      "has no version",
+      signed(V3, undefined),
+      "the image carries no IMAGE_VERSION=, by which the newest of several ESPs is chosen",
+    ],
+  ];
+  for (const [what, sda, reason] of cases) {
+    const { k } = boot(SIGNED_ONE, [[ROOT_RAW, signed(V1, "1")]], {
+      cloneName: "sda",
+      cloneEspFiles: new Map([[ROOT_RAW, sda]]),
+    });
+    bootedOnly(t, k, V1);
+    const json = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/root.json")?.data));
+    t.is(json.passedOver.length, 1, what);
+    t.is(json.passedOver[0].label, `/dev/sda1 ${ROOT_RAW}`, what);
+    t.true(json.passedOver[0].reason.includes(reason), what + ": " + json.passedOver[0].reason);
+  }
+});
+
+test("signed, several ESPs: the search past its deadline probes no further plain path, and tries nothing more", (t) => {
+  const { k, run } = world(`${SIGNED_ONE} storage_init.timeout=5`, {
+    ddi: signed(V1, "1"),
+    cloneEspFiles: new Map([[ROOT_RAW, signed(V2, "2")]]),
+    onRootMount: () => clock.set(DEADLINE + 1),
+  });
+  const clock = stillClock(k);
+  t.is(run().reason, "halted");
+  t.is(k.dmTables.length, 1, "vdb's DDI was not activated");
+  t.true(
+    logLines(k).includes(
+      `storage-init: passed over /dev/vda1 ${ROOT_RAW} and what follows it: not tried: the search ran past storage_init.timeout`,
+    ),
+    k.logText(),
+  );
+});
+
+test("signed, several ESPs: at most 16 DDIs activated across them, and what was not tried is named", (t) => {
+  const files: Array<[string, Uint8Array]> = [];
+  for (let i = 1; i <= 17; i++) files.push([`${DIR}/root_${100 + i}.raw`, signed(V2, "1")]);
+  const { k, stop, log } = boot(SIGNED_DIR, files, {
+    cloneEspFiles: new Map([[`${DIR}/root_1.raw`, signed(V1, "1")]]),
+  });
+  t.is(stop.reason, "halted");
+  t.is(k.dmTables.length, 16);
+  t.true(
+    log.includes(
+      `storage-init: passed over /dev/vda1 ${DIR}/root_101.raw and what follows it: not tried: at most 16 DDIs are activated in one boot`,
+    ),
+    log.join("\n"),
+  );
+});
+
+test("eight ESPs are searched, nine refused; one ESP is not called several", (t) => {
+  const eight = world(`roothash=${V1}`, {
+    ddi: syntheticDdi(V1),
+    cloneEspFiles: new Map([[ROOT_RAW, syntheticDdi(V1)]]),
+  });
+  const extra = ["vdc", "vdd", "vde", "vdf", "vdg", "vdh"];
+  moreEsps(
+    eight.k,
+    extra.map((d) => [d, new Map()]),
+  );
+  t.is(eight.run().reason, "exec", eight.k.logText());
+  t.true(logLines(eight.k).some((l) => l.startsWith("storage-init: 8 partitions match the ESP's selector (")));
+  const nine = world(`roothash=${V1} storage_init.failure_delay=0`, {
+    ddi: syntheticDdi(V1),
+    cloneEspFiles: new Map(),
+  });
+  moreEsps(
+    nine.k,
+    [...extra, "vdi"].map((d) => [d, new Map()]),
+  );
+  t.is(nine.run().reason, "halted");
+  t.true(
+    logLines(nine.k).some((l) =>
+      l.endsWith(": 9 partitions match the ESP's selector; at most 8 are considered: none is chosen"),
+    ),
+    nine.k.logText(),
+  );
+  const one = boot(`roothash=${V1}`, [[ROOT_RAW, syntheticDdi(V1)]]);
+  t.false(one.log.some((l) => l.includes("match the ESP's selector")));
+});
+
+test("the signed policy says so when dm_verity has no require_signatures parameter at all", (t) => {
+  const { k, run } = world(SIGNED_DIR, {
+    ddi: new Uint8Array(0),
+    espFiles: new Map([[`${DIR}/root_1.raw`, signed(V1, "1")]]),
+  });
+  k.modulesLoaded.push("dm_verity");
+  t.is(run().reason, "exec", k.logText());
+  t.true(
+    logLines(k).includes(
+      "storage-init: dm_verity has no require_signatures parameter (a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG cannot check root signatures)",
+    ),
+    k.logText(),
+  );
 });
