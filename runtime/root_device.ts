@@ -97,9 +97,8 @@ export function setUpRootDevice(
     return { path: rootLoop.path, verified: false, rootHash: "", signed: false, signer: "", held: [rootLoop.fd] };
   }
   const held = [rootLoop.fd];
-  const made = { signed: false, signer: "" };
-  const path = verityOrRelease(k, log, loader, { ddiFile, ddi, verity, policy, rootLoop, held, made });
-  return { path, verified: true, rootHash: verity.rootHash, signed: made.signed, signer: made.signer, held };
+  const made = verityOrRelease(k, log, loader, { ddiFile, ddi, verity, policy, rootLoop, held });
+  return { path: made.path, verified: true, rootHash: verity.rootHash, signed: made.signed, signer: made.signer, held };
 }
 
 /** What setUpVerity() works on: the DDI, its verity partition and policy, and the loop fds held. */
@@ -111,8 +110,13 @@ interface VerityJob {
   rootLoop: LoopDevice;
   /** Loop device fds; setUpVerity() adds the verity partition's. */
   held: number[];
-  /** What setUpVerity() made: whether the table names a signature the kernel accepted, and its signer's fingerprint. */
-  made: { signed: boolean; signer: string };
+}
+
+/** The verified device setUpVerity() made: its path, whether the table names a signature the kernel accepted, and its signer's fingerprint. */
+interface VerityDevice {
+  path: string;
+  signed: boolean;
+  signer: string;
 }
 
 /**
@@ -120,7 +124,7 @@ interface VerityJob {
  * descriptor), so that another DDI can be tried next. What the catch block reads is a
  * parameter, not a local of the function that has the try (porffor: try-catch-stale-locals).
  */
-function verityOrRelease(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): string {
+function verityOrRelease(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): VerityDevice {
   try {
     return setUpVerity(k, log, loader, job);
   } catch (e) {
@@ -147,14 +151,14 @@ function signatureKeyDescription(rootHash: string): string {
 
 /**
  * dm-verity over the root loop device and a loop device of the verity partition (its fd is
- * added to `job.held`); returns the verified device's path. With a signature, the PKCS#7 goes to
+ * added to `job.held`); returns the verified device. With a signature, the PKCS#7 goes to
  * the thread keyring as a `user` key and the table names it (root_hash_sig_key_desc): the
  * kernel verifies it against its trusted keyrings while it loads the table, or refuses the
  * table. The key is invalidated once the table is loaded or refused. A refused signature ends
  * here when the policy requires one; otherwise roothash= vouches for the root: one warning, and
  * the table loaded without the signature.
  */
-function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): string {
+function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob): VerityDevice {
   const { ddiFile, ddi, verity, policy, rootLoop, held } = job;
   const offset = verity.partition.offset;
   const sb = parseVeritySuperblock(withReader(k, ddiFile, (read) => read(offset, VERITY_SUPERBLOCK_SIZE)));
@@ -228,9 +232,7 @@ function setUpVerity(k: Kernel, log: Log, loader: ModuleLoader, job: VerityJob):
       verityLoop.path +
       (signed && sig !== undefined ? "; the kernel accepted the " + signatureName(sig) : ""),
   );
-  job.made.signed = signed;
-  job.made.signer = signed ? signer.fingerprint : "";
-  return made.path;
+  return { path: made.path, signed, signer: signed ? signer.fingerprint : "" };
 }
 
 /** The dm-verity target over the job's root loop device and `verityLoop`, with `options`. */
