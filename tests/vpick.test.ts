@@ -50,6 +50,8 @@ test("compareVersions() orders as systemd's strverscmp_improved() and the UAPI s
     ["1A", "1Z"],
     ["1", "1A"],
     ["1", "1z"],
+    ["a.1", "a0"],
+    ["a1", "ab"],
   ];
   for (const [a, b] of older) {
     t.true(compareVersions(a, b) < 0, `${a} < ${b}`);
