@@ -366,13 +366,19 @@ test("the search goes on at its deadline and stops past it, naming what it did n
     });
     const clock = stillClock(k);
     t.is(run().reason, booted ? "exec" : "halted", String(at));
-    if (!booted)
+    if (!booted) {
       t.true(
         logLines(k).includes(
           `storage-init: passed over /dev/vda1 ${DIR}/root_1.raw and what follows it: not tried: the search ran past storage_init.timeout`,
         ),
         k.logText(),
       );
+      t.true(
+        fatalLine(logLines(k))?.endsWith(
+          `; /dev/vda1 ${DIR}/root_1.raw: not tried: the search ran past storage_init.timeout`,
+        ),
+      );
+    }
   }
 });
 
@@ -469,10 +475,12 @@ test("pinned, several ESPs: one that cannot be mounted or lists nothing is passe
     });
     prepare(k);
     t.is(run().reason, "exec", what + "\n" + k.logText());
+    const passed = logLines(k).filter((l) => l.startsWith("storage-init: passed over /dev/sda1"));
     t.true(
-      logLines(k).some((l) => line.test(l)),
+      passed.some((l) => line.test(l)),
       what + "\n" + k.logText(),
     );
+    t.is(passed.length, what.startsWith("has two") ? 2 : 1, what);
     t.deepEqual(
       k.mounts.filter((m) => m.fstype === "vfat").map((m) => m.source),
       ["/dev/vda1"],
@@ -533,8 +541,11 @@ test("signed, several ESPs: one that cannot be mounted, at first or when its DDI
     };
     t.is(run().reason, "exec", what + "\n" + k.logText());
     t.true(k.dmTables[k.dmTables.length - 1].includes(` ${V1} `), what);
-    t.true(
-      logLines(k).some((l) => l.startsWith("storage-init: passed over /dev/vdb1: ")),
+    t.deepEqual(
+      logLines(k)
+        .filter((l) => l.startsWith("storage-init: passed over /dev/vdb1"))
+        .map((l) => l.slice(0, "storage-init: passed over /dev/vdb1: ".length)),
+      ["storage-init: passed over /dev/vdb1: "],
       what + "\n" + k.logText(),
     );
   }
@@ -639,5 +650,54 @@ test("the signed policy says so when dm_verity has no require_signatures paramet
       "storage-init: dm_verity has no require_signatures parameter (a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG cannot check root signatures)",
     ),
     k.logText(),
+  );
+});
+
+test("signed, several ESPs: an ESP holding two DDIs is mounted once to try them, and with no DDI anywhere nothing is left", (t) => {
+  const corrupted = syntheticDdi(V3, signatureJson(V3, "corrupted"), "IMAGE_VERSION=3\n");
+  const { k } = boot(
+    SIGNED_DIR,
+    [
+      [`${DIR}/root_1.raw`, signed(V1, "1")],
+      [`${DIR}/root_3.raw`, corrupted],
+    ],
+    { cloneEspFiles: new Map([[`${DIR}/root_0.raw`, signed(V2, "0")]]) },
+  );
+  bootedOnly(t, k, V1);
+  t.is(
+    k.mountLog.filter((m) => m.source === "/dev/vda1").length,
+    2,
+    "once to list its DDIs, once to try them: 3, then 1",
+  );
+  const none = boot(SIGNED_DIR, [], { cloneEspFiles: new Map() });
+  t.regex(
+    fatalLine(none.log) ?? "",
+    /: none of the 2 ESPs holds a DDI this boot can use: \/dev\/vda1: .*ENOENT; \/dev\/vdb1: .*ENOENT$/,
+  );
+  t.deepEqual(
+    none.k.mounts.filter((m) => m.fstype === "vfat"),
+    [],
+  );
+});
+
+test("a root whose mount fails is passed over without an unmount, and the next DDI boots", (t) => {
+  const { k, run } = world(SIGNED_DIR, {
+    ddi: new Uint8Array(0),
+    espFiles: new Map([
+      [`${DIR}/root_1.raw`, signed(V1, "1")],
+      [`${DIR}/root_2.raw`, signed(V2, "2")],
+    ]),
+  });
+  const mount = k.mount.bind(k);
+  let erofs = 0;
+  k.mount = (source, target, fstype, flags, data) => {
+    if (fstype === "erofs" && ++erofs === 1) throw new KernelError("mount", `"${source}"`, Errno.EIO);
+    mount(source, target, fstype, flags, data);
+  };
+  t.is(run().reason, "exec", k.logText());
+  t.true(k.dmTables[k.dmTables.length - 1].includes(` ${V1} `));
+  t.deepEqual(
+    logLines(k).filter((l) => l.includes("cannot unmount")),
+    [],
   );
 });
