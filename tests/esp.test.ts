@@ -485,6 +485,8 @@ test("espTimeout(): a line that fits 200 characters keeps it all; details name w
   t.is(espTimeout(WAITED, [], { ...SEEN, blockDevices: ["vda"] }).message, "no partition of vda is it" + UNTIL);
 });
 
+const SKIPPED = `partition 1 (type ${B}) spans LBA 1..2, outside the usable 34..8158; partition 2 (type ${B}) spans LBA 2..99999, outside the usable 34..8158`;
+
 /** A coldplug that has loaded all it will: one look, then the report. */
 function coldplugDone(): Coldplug {
   return {
@@ -496,17 +498,24 @@ function coldplugDone(): Coldplug {
 test("waitForEsp() names the disks it refused, not the sound ones, and the selector once", (t) => {
   const k = twoDisks();
   k.addDisk("vdz", new Uint8Array(1048576));
+  k.addDisk(
+    "vdy",
+    writeGpt(4 * 1048576, 512, [
+      { type: B, uuid: B, first: 1, last: 2, name: "a" },
+      { type: B, uuid: B, first: 2, last: 99999, name: "b" },
+    ]),
+  );
   const log = new Log(k);
   t.throws(() => waitForEsp(k, log, coldplugDone(), parseEspSelector("PARTUUID=" + B.toUpperCase()), 30000), {
     any: true,
     instanceOf: InitError,
-    message:
-      '/dev/vdz: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors); waited 30 s for the ESP',
+    message: /^\/dev\/vdy: partition 1 .*\.\.\..* \(and 1 more disks\); waited 30 s for the ESP$/,
   });
   t.deepEqual(
-    logLines(k).filter((l) => l.includes("/dev/")),
+    logLines(k).filter((l) => l.includes("/dev/") && !l.includes("GPT entries ignored")),
     [
       "storage-init: /dev/nvme0n1: partition 1 has the ESP's PARTUUID but not its type: not taken",
+      `storage-init: /dev/vdy: ${SKIPPED}`,
       'storage-init: /dev/vdz: no GPT: no "EFI PART" signature at LBA 1 or at the last LBA (512- or 4096-byte sectors)',
     ],
   );
