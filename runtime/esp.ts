@@ -356,6 +356,7 @@ export function mountEsp(k: Kernel, log: Log, loader: ModuleLoader, esp: Esp, ta
   return l.path;
 }
 
+/** Mounts `device` on `target` as an ESP is mounted: vfat, read-only, nodev, nosuid, noexec. */
 function mountVfat(k: Kernel, loader: ModuleLoader, device: string, target: string): void {
   loader.loadGroup("vfat");
   mkdirAll(k, target, 0o755);
