@@ -667,7 +667,7 @@ test("signed, several ESPs: an ESP holding two DDIs is mounted once to try them,
   t.is(
     k.mountLog.filter((m) => m.source === "/dev/vda1").length,
     2,
-    "once to list its DDIs, once to try them: 3, then 1",
+    "once to list its DDIs, once to try root_3 and then root_1 on it",
   );
   const none = boot(SIGNED_DIR, [], { cloneEspFiles: new Map() });
   t.regex(
