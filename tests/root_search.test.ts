@@ -18,6 +18,9 @@ const DIR = "/EFI/storage-init/root.v";
 /** A DDI signed by a key the kernel trusts, whose image says IMAGE_VERSION=`version` (none when undefined). */
 const signed = (hash: string, version: string | undefined) =>
   syntheticDdi(hash, signatureJson(hash, "signed"), version === undefined ? undefined : `IMAGE_VERSION=${version}\n`);
+/** The same with a corrupted signature: the kernel refuses it (EKEYREJECTED). */
+const corrupted = (hash: string, version: string) =>
+  syntheticDdi(hash, signatureJson(hash, "corrupted"), `IMAGE_VERSION=${version}\n`);
 const SIGNED_DIR = `storage_init.root_policy=signed ${FAKE_PIN} storage_init.ddi=${DIR}/ storage_init.failure_delay=0`;
 
 function boot(cmdline: string, files: Array<[string, Uint8Array]>, opts: Partial<WorldOptions> = {}) {
@@ -298,6 +301,16 @@ test("the signed policy reads back dm_verity's require_signatures, and says wher
     ),
     k.logText(),
   );
+  // A kernel without root hash signatures has no such parameter at all.
+  const none = world(SIGNED_DIR, { ddi: new Uint8Array(0), espFiles: files });
+  none.k.modulesLoaded.push("dm_verity");
+  t.is(none.run().reason, "exec", none.k.logText());
+  t.true(
+    logLines(none.k).includes(
+      "storage-init: dm_verity has no require_signatures parameter (a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG cannot check root signatures)",
+    ),
+    none.k.logText(),
+  );
 });
 
 test("the chosen ESP stays mounted read-only at /run/storage-init/esp, which moves into the new root with /run", (t) => {
@@ -490,11 +503,9 @@ test("pinned, several ESPs: one that cannot be mounted or lists nothing is passe
 });
 
 test("signed, several ESPs: an ESP that fails is passed over, the newest that fails gives way to the next, on its own ESP", (t) => {
-  const failing = (hash: string, version: string) =>
-    syntheticDdi(hash, signatureJson(hash, "corrupted"), `IMAGE_VERSION=${version}\n`);
   // The newest (3, on vdb) fails at the kernel; 1 on vda boots, from vda's ESP mounted again.
   const { k, log } = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, signed(V1, "1")]], {
-    cloneEspFiles: new Map([[`${DIR}/root_3.raw`, failing(V3, "3")]]),
+    cloneEspFiles: new Map([[`${DIR}/root_3.raw`, corrupted(V3, "3")]]),
   });
   bootedOnly(t, k, V1);
   t.true(log.some((l) => l.startsWith(`storage-init: passed over /dev/vdb1 ${DIR}/root_3.raw: the kernel refused`)));
@@ -509,8 +520,8 @@ test("signed, several ESPs: an ESP that fails is passed over, the newest that fa
   });
   bootedOnly(t, tie.k, V1);
   // Nothing usable anywhere: one line, nothing of the ESPs left mounted.
-  const none = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, failing(V1, "1")]], {
-    cloneEspFiles: new Map([[`${DIR}/root_3.raw`, failing(V3, "3")]]),
+  const none = boot(SIGNED_DIR, [[`${DIR}/root_1.raw`, corrupted(V1, "1")]], {
+    cloneEspFiles: new Map([[`${DIR}/root_3.raw`, corrupted(V3, "3")]]),
   });
   t.regex(
     fatalLine(none.log) ?? "",
@@ -552,9 +563,8 @@ test("signed, several ESPs: one that cannot be mounted, at first or when its DDI
 });
 
 test("signed, several ESPs: a plain path is activated once for its version; one that fails or has none is passed over", (t) => {
-  const corrupted = syntheticDdi(V3, signatureJson(V3, "corrupted"), "IMAGE_VERSION=3\n");
   const cases: Array<[string, Uint8Array, string]> = [
-    ["fails", corrupted, "the kernel refused the signature"],
+    ["fails", corrupted(V3, "3"), "the kernel refused the signature"],
     [
       "has no version",
       signed(V3, undefined),
@@ -638,28 +648,12 @@ test("eight ESPs are searched, nine refused; one ESP is not called several", (t)
   t.false(one.log.some((l) => l.includes("match the ESP's selector")));
 });
 
-test("the signed policy says so when dm_verity has no require_signatures parameter at all", (t) => {
-  const { k, run } = world(SIGNED_DIR, {
-    ddi: new Uint8Array(0),
-    espFiles: new Map([[`${DIR}/root_1.raw`, signed(V1, "1")]]),
-  });
-  k.modulesLoaded.push("dm_verity");
-  t.is(run().reason, "exec", k.logText());
-  t.true(
-    logLines(k).includes(
-      "storage-init: dm_verity has no require_signatures parameter (a kernel without CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG cannot check root signatures)",
-    ),
-    k.logText(),
-  );
-});
-
 test("signed, several ESPs: an ESP holding two DDIs is mounted once to try them, and with no DDI anywhere nothing is left", (t) => {
-  const corrupted = syntheticDdi(V3, signatureJson(V3, "corrupted"), "IMAGE_VERSION=3\n");
   const { k } = boot(
     SIGNED_DIR,
     [
       [`${DIR}/root_1.raw`, signed(V1, "1")],
-      [`${DIR}/root_3.raw`, corrupted],
+      [`${DIR}/root_3.raw`, corrupted(V3, "3")],
     ],
     { cloneEspFiles: new Map([[`${DIR}/root_0.raw`, signed(V2, "0")]]) },
   );
