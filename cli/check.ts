@@ -24,18 +24,23 @@ import { errorText } from "../lib/errors.js";
 import { withReader } from "../syscalls/files.js";
 import { BUILD_POLICY } from "../runtime/build_facts.js";
 import type { PolicyFacts } from "../runtime/build_facts.js";
-import { parseCmdline } from "../runtime/cmdline.js";
+import { parseCmdline, verificationRefusal } from "../runtime/cmdline.js";
 import type { Config } from "../runtime/cmdline.js";
-import { readDdiLayout } from "../runtime/ddi.js";
-import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "../runtime/erofs.js";
+import { readDdiLayout, rootWant } from "../runtime/ddi.js";
+import {
+  EROFS_SUPERBLOCK_OFFSET,
+  EROFS_SUPERBLOCK_SIZE,
+  erofsFitRefusal,
+  parseErofsSuperblock,
+} from "../runtime/erofs.js";
 import { parseEspSelector, selects, typeSelector } from "../runtime/esp.js";
 import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
 import { signerRefusal } from "../runtime/pkcs7.js";
 import { readImageVersion, requireInit } from "../runtime/root_files.js";
-import { imageVersionRefusal, imageVersionWarning, isVpickDir, readVpickDir } from "../runtime/vpick.js";
-import type { Candidate } from "../runtime/vpick.js";
+import { imageVersionRefusal, imageVersionWarning, listDdis } from "../runtime/vpick.js";
+import type { DdiName } from "../runtime/vpick.js";
 import { NodeKernel } from "./node_kernel.js";
 
 export interface Verdict {
@@ -50,6 +55,25 @@ export interface CheckOptions {
   build?: PolicyFacts;
   /** Certificates (PEM files) the target kernel trusts for dm-verity signatures (MOK, builtin). */
   certificates?: string[];
+  /** The target kernel's page size, the largest verity block it takes; by default the architecture's, or assumed and said. */
+  pageSize?: number;
+}
+
+/** Architectures whose kernels have one page size. arm64's is the kernel's choice (4, 16 or 64 KiB). */
+const ARCH_PAGE_SIZE: Record<string, number> = { "x86-64": 4096 };
+/** What is assumed of a kernel whose page size is not known: Debian's arm64 kernels have 4 KiB pages. */
+const ASSUMED_PAGE_SIZE = 4096;
+
+/**
+ * The page size an arm64 kernel Image says in its header (Documentation/arch/arm64/booting.rst:
+ * the magic "ARM\x64" at byte 56, flags at byte 24, bits 1-2: 1 for 4 KiB, 2 for 16 KiB, 3 for
+ * 64 KiB), or undefined when `image` is not such an Image or does not say.
+ */
+export function arm64PageSize(image: Uint8Array): number | undefined {
+  if (image.length < 64 || image[56] !== 0x41 || image[57] !== 0x52 || image[58] !== 0x4d || image[59] !== 0x64)
+    return undefined;
+  const bits = (image[24] >> 1) & 3;
+  return bits === 0 ? undefined : [0, 4096, 16384, 65536][bits];
 }
 
 const k = new NodeKernel();
@@ -83,37 +107,6 @@ function imageEsps(disk: string, selector: string | undefined, tmp: string): Arr
     mkdirSync(dir);
     tool("mcopy", ["-s", "-n", "-i", `${disk}@@${p.offset}`, "::/*", dir]);
     out.push({ name: `partition ${p.number} (PARTUUID ${p.partGuid})`, dir });
-  }
-  return out;
-}
-
-/**
- * The DDIs to try on the ESP in `esp`, in the boot's order (readVpickDir(), as the boot reads a
- * vpick directory); names passed over are said.
- */
-function candidates(
-  esp: string,
-  config: Config,
-  arch: string,
-  say: (s: string) => void,
-): Array<{ path: string; claimed: string | undefined }> {
-  const out: Array<{ path: string; claimed: string | undefined }> = [];
-  for (const path of config.ddiPaths) {
-    if (!isVpickDir(path)) {
-      out.push({ path, claimed: undefined });
-      continue;
-    }
-    let found: Candidate[];
-    try {
-      found = readVpickDir(k, esp, path, arch, ".raw");
-    } catch (e) {
-      say(`  ${path}: ${errorText(e)}`);
-      continue;
-    }
-    for (const c of found) {
-      if (c.skipped === "") out.push({ path: c.path, claimed: c.entry?.version });
-      else say(`  passed over ${c.path}: ${c.skipped}`);
-    }
   }
   return out;
 }
@@ -210,11 +203,7 @@ function checkDdi(
   tmp: string,
   say: (s: string) => void,
 ): void {
-  const layout = readDdiLayout(k, ddi, opts.arch, {
-    policy: config.rootPolicy,
-    rootHash: config.rootHash,
-    verityDisabled: config.verityDisabled,
-  });
+  const layout = readDdiLayout(k, ddi, opts.arch, rootWant(config));
   say(`  root partition ${layout.root.number} (${layout.root.partGuid}), ${layout.root.size} bytes`);
   const verity = layout.verity;
   if (verity === undefined) {
@@ -225,7 +214,14 @@ function checkDdi(
     return;
   }
   const sb = parseVeritySuperblock(readAt(ddi, verity.partition.offset, VERITY_SUPERBLOCK_SIZE));
-  checkVerityGeometry(sb, layout.root.size, verity.partition.size, verity.rootHash, 4096, config.allowWeakHash);
+  checkVerityGeometry(
+    sb,
+    layout.root.size,
+    verity.partition.size,
+    verity.rootHash,
+    opts.pageSize,
+    config.allowWeakHash,
+  );
   say(
     `  verity partition ${verity.partition.number} (${verity.partition.partGuid}): ${sb.algorithm}, ` +
       `${sb.dataBlocks} blocks of ${sb.dataBlockSize}`,
@@ -236,11 +232,8 @@ function checkDdi(
   writeFileSync(hash, readAt(ddi, verity.partition.offset, verity.partition.size));
   // The boot reads this superblock through dm-verity; here the recomputation below vouches for it.
   const fs = parseErofsSuperblock(readAt(data, EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE));
-  const covered = sb.dataBlocks * sb.dataBlockSize;
-  if (fs.blocks * fs.blockSize > covered)
-    throw new Error(
-      `the erofs file system (${fs.blocks * fs.blockSize} bytes) is larger than verity covers (${covered})`,
-    );
+  const refusal = erofsFitRefusal(fs, sb.dataBlocks * sb.dataBlockSize);
+  if (refusal !== "") throw new Error(refusal);
   say(`  erofs: ${fs.blocks} blocks of ${fs.blockSize}, within what verity covers`);
   const source = config.rootHash === undefined ? "its signature's rootHash" : "roothash=";
   try {
@@ -270,27 +263,29 @@ function checkDdi(
  * `cmdline`.
  */
 export function check(target: string, cmdline: string, options: CheckOptions = {}): Verdict {
+  const arch = options.arch ?? "x86-64";
+  const known = options.pageSize ?? ARCH_PAGE_SIZE[arch];
   const opts: Required<CheckOptions> = {
-    arch: options.arch ?? "x86-64",
+    arch,
     certificates: options.certificates ?? [],
     build: options.build ?? BUILD_POLICY,
+    pageSize: known ?? ASSUMED_PAGE_SIZE,
   };
   const lines: string[] = [];
   const say = (s: string) => lines.push(s);
   const config = parseCmdline(cmdline, opts.build);
   if (config.problems.length > 0) return { ok: false, lines: ["kernel command line: " + config.problems.join("; ")] };
-  if (config.rootHash === undefined && !config.verityDisabled && config.rootPolicy !== "signed")
-    return {
-      ok: false,
-      lines: [
-        "no roothash=: the boot refuses an unverified root (storage_init.root_policy=signed takes the root hash from a signed DDI)",
-      ],
-    };
+  const unverified = verificationRefusal(config);
+  if (unverified !== "") return { ok: false, lines: [unverified] };
   say(
     config.rootPolicy === "signed"
       ? "policy: signed: the root hash comes from a signature the kernel accepts"
       : `policy: verity: roothash= pins the root`,
   );
+  if (known === undefined)
+    say(
+      `page size: ${ASSUMED_PAGE_SIZE} assumed, as Debian's ${arch} kernels have (a kernel with larger pages takes larger verity blocks: give --page-size, or --uki to read it from the kernel)`,
+    );
   if (config.minVersion !== "")
     say(
       `floor: storage_init.min_version=${config.minVersion}: no image older activates, nor one without IMAGE_VERSION=`,
@@ -304,9 +299,15 @@ export function check(target: string, cmdline: string, options: CheckOptions = {
       say("ESP: by type (the boot takes LoaderDevicePartUUID first when a loader or the stub sets it)");
     for (const esp of esps) {
       say(`ESP ${esp.name}:`);
-      const paths = candidates(esp.dir, config, opts.arch, say);
-      if (paths.length === 0) say(`  no DDI to try (storage_init.ddi=${config.ddiPaths.join(",")})`);
-      for (const { path, claimed } of paths) {
+      // The boot's own list, in its order, with its lines.
+      const indented = (line: string) => say(`  ${line}`);
+      let ddis: DdiName[] = [];
+      try {
+        ddis = listDdis(k, esp.dir, config.ddiPaths, opts.arch, { info: indented, warn: indented }, []);
+      } catch (e) {
+        say(`  refused: ${errorText(e)} (storage_init.ddi=${config.ddiPaths.join(",")})`);
+      }
+      for (const { path, claimed } of ddis) {
         say(`  DDI ${path}`);
         const work = join(tmp, "work");
         rmSync(work, { recursive: true, force: true });

@@ -346,3 +346,12 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
   }
   return c;
 }
+
+/**
+ * Why the boot refuses this command line's root before looking for it, or "": nothing would
+ * verify it (no roothash=, not the signed policy, and verification not turned off).
+ */
+export function verificationRefusal(c: Config): string {
+  if (c.rootHash !== undefined || c.verityDisabled || c.rootPolicy === "signed") return "";
+  return "no roothash= on the kernel command line: refusing to boot an unverified root (storage_init.root_policy=signed takes the root hash from a signed DDI; systemd.verity=0 boots without verification)";
+}

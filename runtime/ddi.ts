@@ -13,7 +13,7 @@ import { fileType, FileType } from "../syscalls/kernel.js";
 import { readGptFile } from "./blockdev.js";
 import type { Gpt, GptPartition } from "./gpt.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import type { RootPolicy } from "./cmdline.js";
+import type { Config, RootPolicy } from "./cmdline.js";
 import { parseVeritySignature, SIG_READ_MAX } from "./verity_sig.js";
 import type { VeritySignature } from "./verity_sig.js";
 
@@ -64,6 +64,11 @@ export interface RootWant {
   policy: RootPolicy;
   rootHash: string | undefined;
   verityDisabled: boolean;
+}
+
+/** What the command line `c` wants of the root. */
+export function rootWant(c: Config): RootWant {
+  return { policy: c.rootPolicy, rootHash: c.rootHash, verityDisabled: c.verityDisabled };
 }
 
 function archTypes(arch: string): ArchTypes {

@@ -30,3 +30,14 @@ export function parseErofsSuperblock(b: Uint8Array): ErofsSuperblock {
   for (let i = 0; i < bits; i++) blockSize *= 2;
   return { blockSize, blocks: u32le(b, ErofsField.BLOCKS) };
 }
+
+/**
+ * Why the file system does not fit the `verified` bytes dm-verity covers, or "". The verity
+ * superblock's block count is not itself verified: lowered, it keeps the root hash and leaves
+ * the end of the file system unverifiable, to read as I/O errors an attacker chose.
+ */
+export function erofsFitRefusal(fs: ErofsSuperblock, verified: number): string {
+  const size = fs.blocks * fs.blockSize;
+  if (size <= verified) return "";
+  return "the erofs file system has " + size + " bytes, but dm-verity verifies only " + verified + " of them";
+}

@@ -9,7 +9,7 @@ import { stubLoadsFrom } from "../lib/facts.js";
 import { formatMs } from "../lib/numbers.js";
 import { readSmallFile, writeSmallFile } from "../syscalls/files.js";
 import type { Kernel } from "../syscalls/kernel.js";
-import { parseCmdline } from "./cmdline.js";
+import { parseCmdline, verificationRefusal } from "./cmdline.js";
 import { Coldplug } from "./coldplug.js";
 import { VERSION } from "./build_facts.js";
 import { espSelector, waitForEsp } from "./esp.js";
@@ -38,11 +38,8 @@ export function boot(k: Kernel, log: Log): never {
     log.setDebug(config.debug);
     log.notice("version " + VERSION + ", pid " + k.getpid() + ", kernel command line: " + cmdline);
     if (config.problems.length > 0) throw new InitError("kernel command line: " + config.problems.join("; "));
-    if (config.rootHash === undefined && !config.verityDisabled && config.rootPolicy !== "signed") {
-      throw new InitError(
-        "no roothash= on the kernel command line: refusing to boot an unverified root (storage_init.root_policy=signed takes the root hash from a signed DDI; systemd.verity=0 boots without verification)",
-      );
-    }
+    const unverified = verificationRefusal(config);
+    if (unverified !== "") throw new InitError(unverified);
 
     for (const path of config.ddiPaths) {
       const stub = stubLoadsFrom(path);

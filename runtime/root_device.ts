@@ -10,7 +10,7 @@ import { closeQuietly, withReader } from "../syscalls/files.js";
 import { KeyringId, MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout, DdiVerity } from "./ddi.js";
-import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "./erofs.js";
+import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, erofsFitRefusal, parseErofsSuperblock } from "./erofs.js";
 import type { ErofsSuperblock } from "./erofs.js";
 import { createReadOnlyDevice, dmStatus, removeDeviceQuietly } from "./devmapper.js";
 import type { DmTarget } from "./devmapper.js";
@@ -256,22 +256,10 @@ function verityTarget(
   return { start: 0, length: (sb.dataBlocks * sb.dataBlockSize) / 512, type: "verity", params };
 }
 
-/**
- * The verity superblock's block count is not verified: lowered, it keeps the root hash and
- * leaves the end of the file system unverifiable, to read as I/O errors an attacker chose. The
- * file system's own size, read through dm-verity, is: it must fit the `verified` bytes.
- */
+/** The file system's own size, read through dm-verity, must fit the `verified` bytes (erofsFitRefusal()). */
 function checkErofsFits(k: Kernel, path: string, verified: number): void {
-  const fs = readErofsSuperblock(k, path);
-  if (fs.blocks * fs.blockSize > verified) {
-    throw new ParseError(
-      "the erofs file system has " +
-        fs.blocks * fs.blockSize +
-        " bytes, but dm-verity verifies only " +
-        verified +
-        " of them",
-    );
-  }
+  const refusal = erofsFitRefusal(readErofsSuperblock(k, path), verified);
+  if (refusal !== "") throw new ParseError(refusal);
 }
 
 /**

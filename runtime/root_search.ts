@@ -19,7 +19,7 @@ import { AtFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { ARCH } from "./build_facts.js";
 import type { Config } from "./cmdline.js";
-import { readDdiLayout } from "./ddi.js";
+import { readDdiLayout, rootWant } from "./ddi.js";
 import { espName, mountEsp } from "./esp.js";
 import type { Esp } from "./esp.js";
 import type { Log } from "./log.js";
@@ -29,7 +29,8 @@ import { readImageVersion, requireInit } from "./root_files.js";
 import type { ImageVersion } from "./root_files.js";
 import { mountRoot, releaseRoot, setUpRootDevice } from "./root_device.js";
 import type { RootDevice } from "./root_device.js";
-import { compareVersions, imageVersionRefusal, imageVersionWarning, isVpickDir, readVpickDir } from "./vpick.js";
+import { compareVersions, imageVersionRefusal, imageVersionWarning, listDdis } from "./vpick.js";
+import type { DdiName } from "./vpick.js";
 
 /**
  * Where the candidate ESP is mounted while its DDIs are tried. The chosen one stays mounted
@@ -72,12 +73,6 @@ export interface FoundRoot {
   passedOver: Refusal[];
 }
 
-/** A DDI to try: its path on the ESP, and the version its vpick name claims (undefined for a plain path). */
-interface DdiCandidate {
-  path: string;
-  claimed: string | undefined;
-}
-
 /**
  * Runs `fn`; when it throws, records the failure under `label` and returns undefined, unless
  * `only` (the one candidate there is), when the failure is the boot's and is thrown. The one
@@ -96,57 +91,14 @@ function attempt<T>(s: RootSearch, refused: Refusal[], label: string, only: bool
 }
 
 /**
- * The DDIs storage_init.ddi= names on the mounted ESP, in the order to try them: each path as
- * given, each vpick directory's entries newest first (runtime/vpick.ts), names passed over
- * logged with the reason. A directory that cannot be read is passed over with a warning when
- * other paths are named; alone, its failure is thrown, as is an empty list.
- */
-function ddiCandidates(s: RootSearch, refused: Refusal[]): DdiCandidate[] {
-  const { k, log, config } = s;
-  const out: DdiCandidate[] = [];
-  const alone = config.ddiPaths.length === 1;
-  for (const path of config.ddiPaths) {
-    if (!isVpickDir(path)) {
-      out.push({ path, claimed: undefined });
-      continue;
-    }
-    const found = attempt(s, refused, path, alone, () => readVpickDir(k, ESP_MOUNT, path, ARCH, ".raw"));
-    if (found === undefined) continue;
-    const names: string[] = [];
-    for (const c of found) {
-      if (c.skipped !== "") log.info("passed over " + c.path + ": " + c.skipped);
-      else {
-        out.push({ path: c.path, claimed: c.entry === undefined ? undefined : c.entry.version });
-        names.push(c.path);
-      }
-    }
-    log.info(
-      path +
-        ": " +
-        names.length +
-        " candidate" +
-        (names.length === 1 ? "" : "s") +
-        (names.length > 0 ? ", newest first: " + names.join(", ") : ""),
-    );
-    if (names.length === 0 && alone) throw new ParseError(path + " holds no DDI for " + ARCH);
-  }
-  if (out.length === 0) throw new ParseError("no DDI to try");
-  return out;
-}
-
-/**
  * The DDI `c` on the ESP mounted from `device`: its partitions (phase ddi), the verified device
  * (phase verity), and the root mounted and checked (phase mount).
  */
-function activate(s: RootSearch, device: string, c: DdiCandidate): FoundRoot {
+function activate(s: RootSearch, device: string, c: DdiName): FoundRoot {
   const { k, log, run, loader, config } = s;
   run.enter("ddi", c.path + " on " + device);
   const ddiFile = ESP_MOUNT + c.path;
-  const ddi = readDdiLayout(k, ddiFile, ARCH, {
-    policy: config.rootPolicy,
-    rootHash: config.rootHash,
-    verityDisabled: config.verityDisabled,
-  });
+  const ddi = readDdiLayout(k, ddiFile, ARCH, rootWant(config));
   run.enter("verity");
   const root = setUpRootDevice(k, log, loader, ddiFile, ddi, {
     options: config.verityOptions,
@@ -174,7 +126,7 @@ function activate(s: RootSearch, device: string, c: DdiCandidate): FoundRoot {
  * fails any of it is released (`at` says whether it was mounted). The catch block reads only
  * parameters (porffor: try-catch-stale-locals).
  */
-function settleOrRelease(s: RootSearch, c: DdiCandidate, found: FoundRoot, at: { mountedOn: string }): void {
+function settleOrRelease(s: RootSearch, c: DdiName, found: FoundRoot, at: { mountedOn: string }): void {
   try {
     settle(s, c, found, at);
   } catch (e) {
@@ -183,7 +135,7 @@ function settleOrRelease(s: RootSearch, c: DdiCandidate, found: FoundRoot, at: {
   }
 }
 
-function settle(s: RootSearch, c: DdiCandidate, found: FoundRoot, at: { mountedOn: string }): void {
+function settle(s: RootSearch, c: DdiName, found: FoundRoot, at: { mountedOn: string }): void {
   const { k, log, loader, config } = s;
   mountRoot(k, loader, found.device, SYSROOT, config.rootFsType, config.rootFlags);
   at.mountedOn = SYSROOT;
@@ -212,7 +164,7 @@ interface Trial {
 /** A DDI found on a candidate ESP, in the order of the ESPs and of the command line. */
 interface Located {
   esp: Esp;
-  c: DdiCandidate;
+  c: DdiName;
   /** Its place in that order, which breaks ties between equal versions. */
   order: number;
 }
@@ -254,18 +206,23 @@ function mountCandidate(s: RootSearch, esp: Esp, only: boolean, trial: Trial): M
   return device === undefined ? undefined : { esp, device };
 }
 
-/** The DDIs to try on the mounted ESP; undefined, with the reason recorded, when they cannot be listed. */
-function listCandidates(s: RootSearch, at: MountedEsp, only: boolean, trial: Trial): DdiCandidate[] | undefined {
+/**
+ * The DDIs to try on the mounted ESP (listDdis(), which the check shares); undefined, with the
+ * reason recorded, when there are none.
+ */
+function listCandidates(s: RootSearch, at: MountedEsp, only: boolean, trial: Trial): DdiName[] | undefined {
   // A list that cannot be made is the DDI's failure, not the ESP's.
   s.run.failIn("ddi", s.config.ddiPaths.join(",") + " on " + at.device);
-  return attempt(s, trial.refused, espName(at.esp), only, () => ddiCandidates(s, trial.refused));
+  return attempt(s, trial.refused, espName(at.esp), only, () =>
+    listDdis(s.k, ESP_MOUNT, s.config.ddiPaths, ARCH, s.log, trial.refused),
+  );
 }
 
 /** Activates the DDI `c` on the mounted ESP (activate()), counted against the search's bounds. */
 function tryCandidate(
   s: RootSearch,
   at: MountedEsp,
-  c: DdiCandidate,
+  c: DdiName,
   label: string,
   only: boolean,
   trial: Trial,

@@ -3,9 +3,9 @@
  * directory `NAME.v/` holding `NAME_VERSION[_ARCH][+LEFT[-DONE]].raw`. Versions compare as the
  * UAPI Version Format Specification says; `+LEFT-DONE` counts boot attempts (boot counting), and
  * an entry with no tries left sorts after every other. File names come from the ESP: hostile.
- * Pure but for readVpickDir().
+ * Pure but for readVpickDir() and listDdis(), which read the ESP's directories.
  */
-import { ParseError } from "../lib/errors.js";
+import { errorText, InitError, ParseError } from "../lib/errors.js";
 import { quote } from "../lib/quote.js";
 import type { Kernel } from "../syscalls/kernel.js";
 
@@ -172,8 +172,8 @@ export function compareEntries(a: VpickEntry, b: VpickEntry): number {
   return b.triesLeft - a.triesLeft;
 }
 
-/** A candidate DDI and why it was left out ("" when it was not). */
-export interface Candidate {
+/** A name in a vpick directory and why it was left out ("" when it was not). */
+export interface VpickFile {
   path: string;
   entry: VpickEntry | undefined;
   skipped: string;
@@ -190,7 +190,7 @@ export function isVpickDir(path: string): boolean {
  * back with `skipped` saying why. Throws ParseError when the directory holds more than
  * VPICK_MAX_ENTRIES names (reading stops there).
  */
-export function readVpickDir(k: Kernel, root: string, dir: string, arch: string, suffix: string): Candidate[] {
+export function readVpickDir(k: Kernel, root: string, dir: string, arch: string, suffix: string): VpickFile[] {
   const clean = dir.endsWith("/") ? dir.slice(0, dir.length - 1) : dir;
   const base = clean.slice(clean.lastIndexOf("/") + 1);
   const name = base.slice(0, base.length - 2);
@@ -199,7 +199,7 @@ export function readVpickDir(k: Kernel, root: string, dir: string, arch: string,
   if (entries.length > VPICK_MAX_ENTRIES)
     throw new ParseError(clean + " holds more than " + VPICK_MAX_ENTRIES + " names; at most that many are read");
   const good: VpickEntry[] = [];
-  const out: Candidate[] = [];
+  const out: VpickFile[] = [];
   for (const e of entries) {
     const path = clean + "/" + e.name;
     const parsed = parseVpickName(name, suffix, e.name);
@@ -211,7 +211,7 @@ export function readVpickDir(k: Kernel, root: string, dir: string, arch: string,
     else good.push(parsed);
   }
   good.sort(compareEntries);
-  const sorted: Candidate[] = [];
+  const sorted: VpickFile[] = [];
   for (const g of good) sorted.push({ path: clean + "/" + g.file, entry: g, skipped: "" });
   for (const o of out) sorted.push(o);
   return sorted;
@@ -251,4 +251,84 @@ export function imageVersionRefusal(
 export function imageVersionWarning(claimed: string | undefined, image: string): string {
   if (claimed === undefined || image === "" || claimed === image) return "";
   return "its name says version " + claimed + ", the image says IMAGE_VERSION=" + image;
+}
+
+/** A DDI to try on an ESP: its path there, and the version its vpick name claims (undefined for a path named as it is). */
+export interface DdiName {
+  path: string;
+  claimed: string | undefined;
+}
+
+/** Where listDdis() says what it passed over: the boot's log, or the check's lines. */
+export interface Notes {
+  info(line: string): void;
+  warn(line: string): void;
+}
+
+/**
+ * Adds the entries of the vpick directory `dir` for `arch` to `out`, newest first, and says what
+ * it passed over and a summary.
+ */
+function addVpickDir(k: Kernel, root: string, dir: string, arch: string, note: Notes, out: DdiName[]): void {
+  let names = "";
+  let n = 0;
+  for (const f of readVpickDir(k, root, dir, arch, ".raw")) {
+    if (f.skipped !== "") note.info("passed over " + f.path + ": " + f.skipped);
+    else {
+      out.push({ path: f.path, claimed: f.entry === undefined ? undefined : f.entry.version });
+      names += (n === 0 ? ", newest first: " : ", ") + f.path;
+      n++;
+    }
+  }
+  note.info(dir + ": " + n + " candidate" + (n === 1 ? "" : "s") + names);
+}
+
+/**
+ * addVpickDir(), or when the directory cannot be read, the reason said and added to `passedOver`
+ * (porffor: try-catch-stale-locals: the catch reads only parameters).
+ */
+function addOrPassOver(
+  k: Kernel,
+  root: string,
+  dir: string,
+  arch: string,
+  note: Notes,
+  out: DdiName[],
+  passedOver: Array<{ label: string; reason: string }>,
+): void {
+  try {
+    addVpickDir(k, root, dir, arch, note, out);
+  } catch (e) {
+    note.warn("passed over " + dir + ": " + errorText(e));
+    passedOver.push({ label: dir, reason: errorText(e) });
+  }
+}
+
+/**
+ * The DDIs storage_init.ddi= names on the ESP mounted on `root`, as the boot and the check both
+ * take them: each path as given, each vpick directory's entries for `arch` newest first, in the
+ * command line's order. A directory that cannot be read is passed over (added to `passedOver`)
+ * when other paths are named; named alone, its error is thrown, as is its having no DDI for
+ * `arch`, and an empty list. `note` hears what was passed over and why (warn for a directory,
+ * info for a name), and each directory's summary (info).
+ */
+export function listDdis(
+  k: Kernel,
+  root: string,
+  paths: string[],
+  arch: string,
+  note: Notes,
+  passedOver: Array<{ label: string; reason: string }>,
+): DdiName[] {
+  const out: DdiName[] = [];
+  for (const path of paths) {
+    if (!isVpickDir(path)) out.push({ path, claimed: undefined });
+    else if (paths.length > 1) addOrPassOver(k, root, path, arch, note, out, passedOver);
+    else {
+      addVpickDir(k, root, path, arch, note, out);
+      if (out.length === 0) throw new ParseError(path + " holds no DDI for " + arch);
+    }
+  }
+  if (out.length === 0) throw new InitError("no DDI to try");
+  return out;
 }

@@ -2,15 +2,17 @@
 // must be what the boot does with them (tests/boot.test.ts boots the same variants).
 import test from "ava";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { check } from "../cli/check.js";
+import { arm64PageSize, check } from "../cli/check.js";
 import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { buildUki, stubFor } from "../toolchain/uki.mjs";
 import { cpioArchive } from "../toolchain/initramfs.mjs";
 import { gzipSync } from "node:zlib";
-import { inTempDir } from "./helpers.js";
+import { CASES, HASH } from "./cases.js";
+import { fetchKernel } from "../qemu/kernel.mjs";
+import { inTempDir, testIfBuilt } from "./helpers.js";
 
 type Disk = { disk: string; rootHash: string; dir: string };
 const disk = async (opts: object) => (await buildDisk(opts)) as Disk;
@@ -37,28 +39,63 @@ test("check() takes an ESP's directory as well as a disk image", async (t) => {
   });
 });
 
-test("check() fails a disk the boot fails on, saying why", async (t) => {
-  const cases: Array<[object, (h: string) => string, RegExp]> = [
-    [
-      { flipErofsByte: 1030 },
-      (h) => `roothash=${h}`,
-      /refused: the root hash recomputed over the data is not roothash=/,
-    ],
-    [{ omitDdi: true }, (h) => `roothash=${h}`, /refused: no DDI at \/EFI\/storage-init\/root\.raw/],
-    [{}, () => `roothash=${"ab".repeat(32)}`, /refused: root partition UUID \S+ does not match roothash=/],
-    [
-      { lowerVerityDataBlocks: 1 },
-      (h) => `roothash=${h}`,
-      /refused: the erofs file system \(\d+ bytes\) is larger than verity covers/,
-    ],
-    [{}, () => "", /^no roothash=: the boot refuses an unverified root/],
-  ];
-  for (const [opts, cmdline, why] of cases) {
-    const d = await disk(opts);
-    const v = check(d.disk, cmdline(d.rootHash));
-    t.false(v.ok, JSON.stringify(opts));
-    t.regex(v.lines.join("\n"), why, JSON.stringify(opts) + "\n" + v.lines.join("\n"));
-  }
+for (const c of CASES)
+  test(`check() gives the boot's verdict: ${c.name}`, async (t) => {
+    const d = await disk(c.disk);
+    const v = check(d.disk, c.cmdline.split(HASH).join(d.rootHash));
+    const text = v.lines.join("\n");
+    if (c.reason === undefined) {
+      t.true(v.ok, text);
+      return;
+    }
+    t.false(v.ok, text);
+    const why = c.checkReason ?? c.reason(d.rootHash);
+    if (c.doing === "read the kernel command line") {
+      // Refused as the boot refuses it, before any ESP is looked at: that one line.
+      t.is(v.lines.length, 1, text);
+      t.regex(v.lines[0], new RegExp(`^${why.source}$`));
+      return;
+    }
+    t.regex(text, new RegExp(`\n  refused: ${why.source}`));
+    t.is(v.lines[v.lines.length - 1], "verdict: no ESP holds a DDI this boot can use: the boot would fail");
+  });
+
+test("arm64PageSize() reads an arm64 kernel Image's header: 4, 16 or 64 KiB, or undefined where it does not say", (t) => {
+  const image = (flags: number) => {
+    const b = new Uint8Array(64);
+    b.set([0x41, 0x52, 0x4d, 0x64], 56);
+    b[24] = flags;
+    return b;
+  };
+  t.is(arm64PageSize(image(0b0010)), 4096);
+  t.is(arm64PageSize(image(0b0100)), 16384);
+  t.is(arm64PageSize(image(0b0111)), 65536, "the other flags are not the page size");
+  t.is(arm64PageSize(image(0)), undefined, "unspecified");
+  t.is(arm64PageSize(image(2).subarray(0, 63)), undefined, "too short");
+  const notArm = image(2);
+  notArm[59] = 0;
+  t.is(arm64PageSize(notArm), undefined, "no magic");
+});
+
+const itArm = testIfBuilt(join(ROOT, "dist", "initramfs-arm64-all.cpio.gz"), "node build.mjs tests");
+
+itArm("check() on arm64: Debian's kernel says 4 KiB pages; unknown, the page size is said to be assumed", async (t) => {
+  t.is(arm64PageSize(readFileSync(fetchKernel("arm64").vmlinuz)), 4096);
+  const d = await disk({ arch: "arm64" });
+  const assumed = check(d.disk, `roothash=${d.rootHash}`, { arch: "arm64" });
+  t.true(assumed.ok, assumed.lines.join("\n"));
+  t.regex(assumed.lines.join("\n"), /\npage size: 4096 assumed, as Debian's arm64 kernels have/);
+  const known = check(d.disk, `roothash=${d.rootHash}`, { arch: "arm64", pageSize: 65536 });
+  t.true(known.ok, known.lines.join("\n"));
+  t.false(known.lines.some((l) => l.startsWith("page size")));
+  // The verity blocks are 4 KiB: a kernel with smaller pages could not take them.
+  const small = check(d.disk, `roothash=${d.rootHash}`, { arch: "arm64", pageSize: 2048 });
+  t.false(small.ok);
+  t.regex(small.lines.join("\n"), /refused: verity data block size 4096 exceeds the page size 2048/);
+  t.false(
+    check(d.disk, `roothash=${d.rootHash}`).lines.some((l) => l.startsWith("page size")),
+    "x86-64: always 4 KiB",
+  );
 });
 
 /** `storage-init check` as a user runs it: its exit status and output. */

@@ -6,6 +6,7 @@ import {
   parseBoolean,
   parseCmdline,
   parseSeconds,
+  verificationRefusal,
 } from "../runtime/cmdline.js";
 import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { importBuiltWith, rng } from "./helpers.js";
@@ -314,4 +315,13 @@ test("parseCmdline() in a build with --min-version takes the floor itself from t
   t.deepEqual(c.problems, []);
   t.is(c.minVersion, "2.0");
   t.is(c.rootPolicy, "signed");
+});
+
+test("verificationRefusal(): refused only when nothing verifies the root", (t) => {
+  const refusal = verificationRefusal(parseCmdline(""));
+  t.regex(refusal, /^no roothash= on the kernel command line: refusing to boot an unverified root \(/);
+  t.is(verificationRefusal(parseCmdline("roothash=" + "ab".repeat(32))), "");
+  t.is(verificationRefusal(parseCmdline("systemd.verity=0")), "");
+  t.is(verificationRefusal(parseCmdline("storage_init.root_policy=signed")), "");
+  t.is(verificationRefusal(parseCmdline("", { rootPolicy: "signed", minVersion: "", certificates: "" })), "");
 });

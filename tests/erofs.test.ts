@@ -3,7 +3,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { putU32le } from "../lib/bytes.js";
 import { ParseError } from "../lib/errors.js";
-import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, parseErofsSuperblock } from "../runtime/erofs.js";
+import {
+  EROFS_SUPERBLOCK_OFFSET,
+  EROFS_SUPERBLOCK_SIZE,
+  erofsFitRefusal,
+  parseErofsSuperblock,
+} from "../runtime/erofs.js";
 import { inTempDir, run } from "./helpers.js";
 
 test("parseErofsSuperblock() reads the block size and count mkfs.erofs wrote", (t) => {
@@ -33,4 +38,13 @@ test("parseErofsSuperblock() names what is not an erofs superblock", (t) => {
     any: true,
     message: "the root has no erofs superblock (it is too short)",
   });
+});
+
+test("erofsFitRefusal(): a file system larger than what dm-verity verifies is refused, naming both sizes", (t) => {
+  t.is(erofsFitRefusal({ blockSize: 4096, blocks: 12 }, 49152), "");
+  t.is(erofsFitRefusal({ blockSize: 4096, blocks: 11 }, 49152), "");
+  t.is(
+    erofsFitRefusal({ blockSize: 4096, blocks: 13 }, 49152),
+    "the erofs file system has 53248 bytes, but dm-verity verifies only 49152 of them",
+  );
 });

@@ -5,6 +5,7 @@ import {
   imageVersionRefusal,
   imageVersionWarning,
   isVpickDir,
+  listDdis,
   parseVpickName,
   readVpickDir,
   versionProblem,
@@ -238,6 +239,52 @@ test("readVpickDir() takes an entry whose type the file system does not say (DT_
     readVpickDir(k, "/esp", "/root.v", "x86-64", ".raw").map((c) => [c.path, c.skipped]),
     [["/root.v/root_1.raw", ""]],
   );
+});
+
+test("listDdis(): the paths in the command line's order, each directory newest first, with the lines the boot and the check say", (t) => {
+  const k = new FakeKernel();
+  for (const f of ["root_1.raw", "root_2.raw", "notes.txt"]) k.addFile("/esp/EFI/os/root.v/" + f, "x");
+  k.addFile("/esp/EFI/os/empty.v/readme", "x");
+  const notes: string[] = [];
+  const note = { info: (l: string) => notes.push("info " + l), warn: (l: string) => notes.push("warn " + l) };
+  const passedOver: Array<{ label: string; reason: string }> = [];
+  const paths = ["/EFI/a.raw", "/EFI/os/root.v/", "/EFI/missing.v", "/EFI/os/empty.v"];
+  t.deepEqual(listDdis(k, "/esp", paths, "x86-64", note, passedOver), [
+    { path: "/EFI/a.raw", claimed: undefined },
+    { path: "/EFI/os/root.v/root_2.raw", claimed: "2" },
+    { path: "/EFI/os/root.v/root_1.raw", claimed: "1" },
+  ]);
+  t.deepEqual(passedOver, [{ label: "/EFI/missing.v", reason: 'open "/esp/EFI/missing.v": ENOENT' }]);
+  t.deepEqual(notes, [
+    "info passed over /EFI/os/root.v/notes.txt: not named root_VERSION.raw",
+    "info /EFI/os/root.v/: 2 candidates, newest first: /EFI/os/root.v/root_2.raw, /EFI/os/root.v/root_1.raw",
+    'warn passed over /EFI/missing.v: open "/esp/EFI/missing.v": ENOENT',
+    "info passed over /EFI/os/empty.v/readme: not named empty_VERSION.raw",
+    "info /EFI/os/empty.v: 0 candidates",
+  ]);
+});
+
+test("listDdis(): named alone, a directory that cannot be read or holds no DDI throws; nothing at all to try throws too", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/esp/empty.v/empty_1_arm64.raw", "x");
+  const notes: string[] = [];
+  const note = { info: (l: string) => notes.push(l), warn: (l: string) => notes.push(l) };
+  const passedOver: Array<{ label: string; reason: string }> = [];
+  t.throws(() => listDdis(k, "/esp", ["/missing.v"], "x86-64", note, passedOver), {
+    any: true,
+    message: 'open "/esp/missing.v": ENOENT',
+  });
+  t.deepEqual([passedOver, notes], [[], []], "its error, not a line");
+  t.throws(() => listDdis(k, "/esp", ["/empty.v"], "x86-64", note, passedOver), {
+    any: true,
+    message: "/empty.v holds no DDI for x86-64",
+  });
+  t.deepEqual(notes, ["passed over /empty.v/empty_1_arm64.raw: for arm64, not x86-64", "/empty.v: 0 candidates"]);
+  t.throws(() => listDdis(k, "/esp", ["/missing.v", "/empty.v"], "x86-64", note, passedOver), {
+    any: true,
+    message: "no DDI to try",
+  });
+  t.is(passedOver.length, 1);
 });
 
 test("imageVersionRefusal() and imageVersionWarning(): what the signed policy and a floor refuse, and what is only said", (t) => {
