@@ -78,7 +78,7 @@ function archTypes(arch: string): ArchTypes {
 }
 
 /** The partitions of `type` meant for discovery (no-auto clear). */
-function candidates(gpt: Gpt, type: string): GptPartition[] {
+function discoverable(gpt: Gpt, type: string): GptPartition[] {
   const out: GptPartition[] = [];
   for (const p of gpt.partitions) if (p.typeGuid === type && (p.attrsHigh & NO_AUTO) === 0) out.push(p);
   return out;
@@ -129,11 +129,11 @@ export function selectDdiPartitions(
   verityDisabled: boolean,
 ): DdiLayout {
   const types = archTypes(arch);
-  const roots = candidates(gpt, types.root);
+  const roots = discoverable(gpt, types.root);
   if (verityDisabled) return { gpt, root: pick(roots, undefined, "root", arch, types.root), verity: undefined };
   if (rootHash === undefined) throw new InitError("no roothash= to verify the DDI with");
   const root = pick(roots, uuidFromHex(rootHash.slice(0, 32)), "root", arch, types.root);
-  const verities = candidates(gpt, types.rootVerity);
+  const verities = discoverable(gpt, types.rootVerity);
   const verity = pick(
     verities,
     uuidFromHex(rootHash.slice(rootHash.length - 32)),
@@ -146,7 +146,7 @@ export function selectDdiPartitions(
 
 /** The DDI's root-verity-sig partitions for `arch`, each read and parsed (ParseError on any bad one). */
 export function readSignatures(k: Kernel, file: string, gpt: Gpt, arch: string): VeritySignature[] {
-  const parts = candidates(gpt, archTypes(arch).rootVeritySig);
+  const parts = discoverable(gpt, archTypes(arch).rootVeritySig);
   if (parts.length > MAX_SIGNATURE_PARTITIONS)
     throw new ParseError(
       "the DDI has " + parts.length + " root-verity-sig partitions; at most " + MAX_SIGNATURE_PARTITIONS + " are read",

@@ -306,7 +306,7 @@ export function espTimeout(
 }
 
 /**
- * Runs coldplug until an ESP is visible and returns every candidate visible then; after
+ * Runs coldplug until an ESP is visible and returns every ESP visible then; after
  * `timeoutMs`, logs why none appeared (espTimeout()'s detail lines) and throws its cause.
  */
 export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp[] {

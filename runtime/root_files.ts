@@ -91,9 +91,9 @@ function isExecutable(k: Kernel, root: string, path: string): boolean {
 
 /** The init to run in the root mounted on `root` (a path inside it), or undefined with what was tried. */
 export function chooseInit(k: Kernel, root: string, requested: string | undefined): { path?: string; tried: string[] } {
-  const candidates = requested !== undefined ? [requested] : DEFAULT_INITS;
-  for (const c of candidates) if (isExecutable(k, root, c)) return { path: c, tried: candidates };
-  return { tried: candidates };
+  const paths = requested !== undefined ? [requested] : DEFAULT_INITS;
+  for (const c of paths) if (isExecutable(k, root, c)) return { path: c, tried: paths };
+  return { tried: paths };
 }
 
 /** The init chooseInit() finds in the root mounted on `root`; throws InitError naming what was tried. */

@@ -1,10 +1,10 @@
 /**
- * The search for the root: every candidate ESP in turn (phase esp), and on it every DDI the
+ * The search for the root: every ESP the selector matched in turn (phase esp), and on it every DDI the
  * command line names (phase ddi: its partitions and signature; phase verity: the verified
  * device; phase mount: the root mounted, its init found, its image version read and checked).
  * A DDI is taken only once all of that holds; one that fails is released (unmounted, its dm
  * device removed, its loop devices let go), recorded with its reason, and the next is tried.
- * With one candidate in all, its failure is the boot's own line.
+ * With one candidate (a DDI on an ESP) in all, its failure is the boot's own line.
  *
  * What may win: with roothash=, only the DDI whose partition UUIDs match it (a stick, a cloned
  * disk or an A/B sibling cannot supply a root the hash does not pin); with the signed policy,
@@ -33,14 +33,14 @@ import { compareVersions, imageVersionRefusal, imageVersionWarning, listDdis } f
 import type { DdiName } from "./vpick.js";
 
 /**
- * Where the candidate ESP is mounted while its DDIs are tried. The chosen one stays mounted
+ * Where an ESP is mounted while its DDIs are tried. The chosen one stays mounted
  * (read-only, nodev, nosuid, noexec): /run moves into the new root, and with it this mount, so
  * the booted system finds the ESP it booted from here and can `mount -o remount,rw` it to
  * install the next DDI (its superblock is read-only while the loop devices hold the DDI, so a
  * second read-write mount of the partition would fail with EBUSY).
  */
 export const ESP_MOUNT = "/run/storage-init/esp";
-/** Where the candidate root is mounted; the chosen one is switched into. */
+/** Where a root is mounted while it is checked; the chosen one is switched into. */
 export const SYSROOT = "/sysroot";
 
 /** What the search works with, built once by boot(). */
@@ -52,7 +52,7 @@ export interface RootSearch {
   config: Config;
 }
 
-/** A candidate passed over: which, and why. */
+/** What was passed over (an ESP, a vpick directory, a DDI on an ESP), and why. */
 export interface Refusal {
   label: string;
   reason: string;
@@ -154,15 +154,15 @@ export const MAX_ESPS = 8;
 /** The most DDIs one boot activates. */
 export const MAX_TRIES = 16;
 
-/** The search's progress: what was passed over, how many DDIs were activated, until when it may go on. */
-interface Trial {
+/** How far the search has gone: what was passed over, how many DDIs were activated, until when it may go on. */
+interface Progress {
   refused: Refusal[];
   tries: number;
   deadlineMs: number;
 }
 
-/** A DDI found on a candidate ESP, in the order of the ESPs and of the command line. */
-interface Located {
+/** A candidate: a DDI on an ESP, in the order of the ESPs and of the command line. */
+interface Candidate {
   esp: Esp;
   c: DdiName;
   /** Its place in that order, which breaks ties between equal versions. */
@@ -173,9 +173,9 @@ interface Located {
  * Why no more DDIs may be activated ("" while they may): the search's bounds, MAX_TRIES
  * activations and storage_init.timeout from its start, against ESPs that offer DDIs without end.
  */
-function exhausted(s: RootSearch, trial: Trial): string {
-  if (trial.tries >= MAX_TRIES) return "at most " + MAX_TRIES + " DDIs are activated in one boot";
-  if (s.k.monotonicMs() > trial.deadlineMs) return "the search ran past storage_init.timeout";
+function exhausted(s: RootSearch, progress: Progress): string {
+  if (progress.tries >= MAX_TRIES) return "at most " + MAX_TRIES + " DDIs are activated in one boot";
+  if (s.k.monotonicMs() > progress.deadlineMs) return "the search ran past storage_init.timeout";
   return "";
 }
 
@@ -183,23 +183,23 @@ function exhausted(s: RootSearch, trial: Trial): string {
  * Whether the search may activate the DDI `label`; when its bounds are spent (exhausted()), it
  * stops there: `label` and what follows it are recorded as not tried.
  */
-function mayTry(s: RootSearch, trial: Trial, label: string): boolean {
-  const why = exhausted(s, trial);
+function mayTry(s: RootSearch, progress: Progress, label: string): boolean {
+  const why = exhausted(s, progress);
   if (why === "") return true;
   s.log.warn("passed over " + label + " and what follows it: not tried: " + why);
-  trial.refused.push({ label, reason: "not tried: " + why });
+  progress.refused.push({ label, reason: "not tried: " + why });
   return false;
 }
 
-/** A candidate ESP mounted on ESP_MOUNT, and the device it was mounted from. */
+/** An ESP mounted on ESP_MOUNT, and the device it was mounted from. */
 interface MountedEsp {
   esp: Esp;
   device: string;
 }
 
 /** Mounts `esp` on ESP_MOUNT (phase esp); undefined, with the reason recorded, when it cannot be (thrown when `only`). */
-function mountCandidate(s: RootSearch, esp: Esp, only: boolean, trial: Trial): MountedEsp | undefined {
-  const device = attempt(s, trial.refused, espName(esp), only, () => {
+function openEsp(s: RootSearch, esp: Esp, only: boolean, progress: Progress): MountedEsp | undefined {
+  const device = attempt(s, progress.refused, espName(esp), only, () => {
     s.run.enter("esp");
     return mountEsp(s.k, s.log, s.loader, esp, ESP_MOUNT);
   });
@@ -210,11 +210,11 @@ function mountCandidate(s: RootSearch, esp: Esp, only: boolean, trial: Trial): M
  * The DDIs to try on the mounted ESP (listDdis(), which the check shares); undefined, with the
  * reason recorded, when there are none.
  */
-function listCandidates(s: RootSearch, at: MountedEsp, only: boolean, trial: Trial): DdiName[] | undefined {
+function listCandidates(s: RootSearch, at: MountedEsp, only: boolean, progress: Progress): DdiName[] | undefined {
   // A list that cannot be made is the DDI's failure, not the ESP's.
   s.run.failIn("ddi", s.config.ddiPaths.join(",") + " on " + at.device);
-  return attempt(s, trial.refused, espName(at.esp), only, () =>
-    listDdis(s.k, ESP_MOUNT, s.config.ddiPaths, ARCH, s.log, trial.refused),
+  return attempt(s, progress.refused, espName(at.esp), only, () =>
+    listDdis(s.k, ESP_MOUNT, s.config.ddiPaths, ARCH, s.log, progress.refused),
   );
 }
 
@@ -225,10 +225,10 @@ function tryCandidate(
   c: DdiName,
   label: string,
   only: boolean,
-  trial: Trial,
+  progress: Progress,
 ): FoundRoot | undefined {
-  trial.tries++;
-  const found = attempt(s, trial.refused, label, only, () => activate(s, at.device, c));
+  progress.tries++;
+  const found = attempt(s, progress.refused, label, only, () => activate(s, at.device, c));
   if (found !== undefined) {
     found.esp = espName(at.esp);
     found.espPartUuid = at.esp.partUuid;
@@ -241,16 +241,16 @@ function tryCandidate(
  * verified, mounted and checked is taken, its ESP left mounted. The rule of roothash=, where
  * only the pinned DDI can be taken wherever it lies (a clone or a stick can only delay it).
  */
-function firstRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefined {
+function firstRoot(s: RootSearch, esps: Esp[], progress: Progress): FoundRoot | undefined {
   const oneEsp = esps.length === 1;
   for (const esp of esps) {
-    const at = mountCandidate(s, esp, oneEsp, trial);
+    const at = openEsp(s, esp, oneEsp, progress);
     if (at === undefined) continue;
-    const list = listCandidates(s, at, oneEsp, trial);
+    const list = listCandidates(s, at, oneEsp, progress);
     for (const c of list ?? []) {
-      if (!mayTry(s, trial, espName(esp) + " " + c.path)) break;
+      if (!mayTry(s, progress, espName(esp) + " " + c.path)) break;
       const label = !oneEsp && list?.length === 1 ? espName(esp) : espName(esp) + " " + c.path;
-      const found = tryCandidate(s, at, c, label, oneEsp && list?.length === 1, trial);
+      const found = tryCandidate(s, at, c, label, oneEsp && list?.length === 1, progress);
       if (found !== undefined) return found;
     }
     s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
@@ -259,7 +259,7 @@ function firstRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefi
 }
 
 /** The order of the signed policy across ESPs: newest claimed version first, then ESP and list order. */
-function newerFirst(a: Located, b: Located): number {
+function newerFirst(a: Candidate, b: Candidate): number {
   const v = compareVersions(b.c.claimed ?? "", a.c.claimed ?? "");
   return v !== 0 ? v : a.order - b.order;
 }
@@ -271,24 +271,24 @@ function newerFirst(a: Located, b: Located): number {
  * version and released; then the DDIs are tried newest first, each checked as always (a name
  * must say the image's version).
  */
-function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undefined {
-  const all: Located[] = [];
+function newestRoot(s: RootSearch, esps: Esp[], progress: Progress): FoundRoot | undefined {
+  const all: Candidate[] = [];
   for (const esp of esps) {
-    const at = mountCandidate(s, esp, false, trial);
+    const at = openEsp(s, esp, false, progress);
     if (at === undefined) continue;
-    const list = listCandidates(s, at, false, trial);
+    const list = listCandidates(s, at, false, progress);
     for (const c of list ?? []) {
       if (c.claimed !== undefined) {
         all.push({ esp, c, order: all.length });
         continue;
       }
-      if (exhausted(s, trial) !== "") break;
+      if (exhausted(s, progress) !== "") break;
       // Its version is in the image: activated once to read it, then released.
-      const probe = tryCandidate(s, at, c, espName(esp) + " " + c.path, false, trial);
+      const probe = tryCandidate(s, at, c, espName(esp) + " " + c.path, false, progress);
       if (probe === undefined) continue;
       releaseRoot(s.k, s.log, probe.device, SYSROOT);
       if (probe.version.version === "")
-        trial.refused.push({
+        progress.refused.push({
           label: espName(esp) + " " + c.path,
           reason: "the image carries no IMAGE_VERSION=, by which the newest of several ESPs is chosen",
         });
@@ -299,13 +299,13 @@ function newestRoot(s: RootSearch, esps: Esp[], trial: Trial): FoundRoot | undef
   all.sort(newerFirst);
   let mounted: MountedEsp | undefined;
   for (const e of all) {
-    if (!mayTry(s, trial, espName(e.esp) + " " + e.c.path)) break;
+    if (!mayTry(s, progress, espName(e.esp) + " " + e.c.path)) break;
     if (mounted === undefined || mounted.esp !== e.esp) {
       if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
-      mounted = mountCandidate(s, e.esp, false, trial);
+      mounted = openEsp(s, e.esp, false, progress);
       if (mounted === undefined) continue;
     }
-    const found = tryCandidate(s, mounted, e.c, espName(e.esp) + " " + e.c.path, false, trial);
+    const found = tryCandidate(s, mounted, e.c, espName(e.esp) + " " + e.c.path, false, progress);
     if (found !== undefined) return found;
   }
   if (mounted !== undefined) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
@@ -340,7 +340,7 @@ function checkRequireSignatures(s: RootSearch): void {
  * The root: with roothash= (or one ESP), the first DDI that yields a verified, mounted and
  * checked root, ESP by ESP (firstRoot()); with the signed policy and several ESPs, the newest
  * version among them all (newestRoot()). Its ESP is left mounted on ESP_MOUNT. Throws the one
- * candidate's failure when there is one, or a failure naming each candidate's reason.
+ * candidate's failure when there is one, or a failure naming each reason.
  */
 export function findRoot(s: RootSearch, esps: Esp[]): FoundRoot {
   if (esps.length > MAX_ESPS)
@@ -361,10 +361,10 @@ export function findRoot(s: RootSearch, esps: Esp[]): FoundRoot {
     );
   }
   if (s.config.rootPolicy === "signed") checkRequireSignatures(s);
-  const trial: Trial = { refused: [], tries: 0, deadlineMs: s.k.monotonicMs() + s.config.timeoutMs };
+  const progress: Progress = { refused: [], tries: 0, deadlineMs: s.k.monotonicMs() + s.config.timeoutMs };
   const found =
-    s.config.rootPolicy === "signed" && esps.length > 1 ? newestRoot(s, esps, trial) : firstRoot(s, esps, trial);
-  const refused = trial.refused;
+    s.config.rootPolicy === "signed" && esps.length > 1 ? newestRoot(s, esps, progress) : firstRoot(s, esps, progress);
+  const refused = progress.refused;
   if (found !== undefined) {
     found.passedOver = refused;
     const v = found.version.version;
@@ -394,7 +394,7 @@ export const ROOT_RECORD = "/run/storage-init/root.json";
 /**
  * What was chosen, for the booted system (ROOT_RECORD): the ESP (device, PARTUUID), the DDI's
  * path, the image's version and which file said it, the root hash dm-verity checks, whether the
- * kernel accepted its signature, the policy and floor, the init, and each candidate passed over
+ * kernel accepted its signature, the policy and floor, the init, and what was passed over
  * with its reason. Written by hand (porffor: json-stringify-wide).
  */
 export function rootRecord(found: FoundRoot, config: Config): string {
