@@ -7,7 +7,6 @@ import { ParseError } from "../lib/errors.js";
 import { readCString, u16le, u32le, u64le } from "../lib/bytes.js";
 import { toHex, uuidFromHex } from "../lib/hex.js";
 import { quote } from "../lib/quote.js";
-import type { ModuleGroup } from "./module_table.js";
 
 export interface VeritySuperblock {
   version: number;
@@ -34,11 +33,6 @@ export function digestBytes(algorithm: string): number | undefined {
 
 /** Digests shorter than this are refused unless `storage_init.allow_weak_hash` is given. */
 export const MIN_DIGEST_BYTES = 32;
-
-/** The module group holding the kernel's implementation of `algorithm`, one digestBytes() takes (toolchain/module_closure.ts). */
-export function hashModuleGroup(algorithm: string): ModuleGroup {
-  return ("hash-" + algorithm) as ModuleGroup;
-}
 
 export const VERITY_SUPERBLOCK_SIZE = 512;
 

@@ -6,7 +6,7 @@ import { DmIoctl } from "../runtime/devmapper.js";
 import { LoopIoctl } from "../runtime/loop.js";
 import { Log } from "../runtime/log.js";
 import { ModuleLoader } from "../runtime/modules.js";
-import { execInit, mountRoot, releaseRoot, setUpRootDevice } from "../runtime/root_device.js";
+import { execInit, hashModuleGroup, mountRoot, releaseRoot, setUpRootDevice } from "../runtime/root_device.js";
 import type { RootDevice } from "../runtime/root_device.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { FakeKernel } from "./fake_kernel.js";
@@ -29,6 +29,12 @@ function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   const log = new Log(k);
   return { k, log, loader: ModuleLoader.open(k, log, []) };
 }
+
+test("hashModuleGroup() names the module group of each hash digestBytes() takes", (t) => {
+  t.is(hashModuleGroup("sha256"), "hash-sha256");
+  t.is(hashModuleGroup("sha512"), "hash-sha512");
+  t.is(hashModuleGroup("sha1"), "hash-sha1");
+});
 
 test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a read-only loop device", (t) => {
   const { k, log, loader } = machine();
