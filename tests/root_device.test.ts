@@ -8,6 +8,7 @@ import { Log } from "../runtime/log.js";
 import { ModuleLoader } from "../runtime/modules.js";
 import { execInit, hashModuleGroup, mountRoot, releaseRoot, setUpRootDevice } from "../runtime/root_device.js";
 import type { RootDevice } from "../runtime/root_device.js";
+import { VerityField } from "../runtime/verity.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { fakeFingerprint, logLines, signatureJson, syntheticDdi, TABLE } from "./fake_world.js";
@@ -161,7 +162,7 @@ test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes
 test("setUpRootDevice() refuses a verity superblock that verifies less than the erofs file system holds", (t) => {
   const { k, log, loader } = machine();
   const ddi = syntheticDdi(HASH);
-  putU64le(ddi, 2 * 1048576 + 72, 12); // the verity superblock's data block count, lowered from 16
+  putU64le(ddi, 2 * 1048576 + VerityField.DATA_BLOCKS, 12); // lowered from 16
   k.addFile("/esp/root.raw", ddi);
   const layout = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
   t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", layout, STRICT), {
