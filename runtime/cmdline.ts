@@ -59,7 +59,6 @@ export interface Config {
   certificateFingerprints: string[];
   /** `storage_init.allow_weak_hash`: verity digests shorter than 256 bits (sha1) are taken. */
   allowWeakHash: boolean;
-  root: string | undefined;
   rootFsType: string;
   rootFlags: string;
   /** The init to execute in the new root (`init=`), or undefined for the usual list. */
@@ -193,7 +192,6 @@ export function defaultConfig(facts: PolicyFacts = BUILD_POLICY): Config {
     minVersion: facts.minVersion,
     certificateFingerprints: facts.certificates === "" ? [] : splitText(facts.certificates, ","),
     allowWeakHash: false,
-    root: undefined,
     rootFsType: ROOT_FS_TYPE,
     rootFlags: "",
     init: undefined,
@@ -264,7 +262,8 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
         p.push("storage_init.allow_weak_hash= is not a boolean: " + quote(value === undefined ? "" : value));
       else c.allowWeakHash = b;
     } else if (key === "root") {
-      c.root = need(key, value, p);
+      // Ignored, the root being the DDI's; an empty one is still named.
+      need(key, value, p);
     } else if (key === "rootfstype") {
       const v = need(key, value, p);
       if (v !== undefined) {

@@ -225,7 +225,6 @@ test("parseCmdline() of an empty command line is the defaults, with no problem",
     minVersion: "",
     certificateFingerprints: [],
     allowWeakHash: false,
-    root: undefined,
     rootFsType: "erofs",
     rootFlags: "",
     init: undefined,
@@ -238,6 +237,11 @@ test("parseCmdline() of an empty command line is the defaults, with no problem",
     moduleParams: [],
     problems: [],
   });
+});
+
+test("parseCmdline() ignores root=: the root is the DDI's", (t) => {
+  t.deepEqual(parseCmdline("root=/dev/sda2"), parseCmdline(""));
+  t.deepEqual(parseCmdline("root=PARTUUID=" + "ab".repeat(16)).problems, []);
 });
 
 test("parseCmdline() names each key given without a value or with an empty one, one line each", (t) => {
