@@ -44,6 +44,7 @@ const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
 const { ARCHES } = await import("./toolchain/native.mjs");
 const { versionProblem } = await import("./runtime/vpick.ts");
+const { checkRootHash } = await import("./lib/root_hash.ts");
 
 const USAGE =
   "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--certificate PEM] [--min-version V] " +
@@ -99,12 +100,17 @@ async function cli(argv) {
   if (!o.uki && (o.rootHash || o.cmdline || o.signKey || o.signCert || o.osRelease))
     throw new Error(`--roothash, --cmdline, --sign-* and --os-release are for --uki; ${USAGE}`);
   if (!["verity", "signed"].includes(o.rootPolicy)) throw new Error(`--root-policy ${o.rootPolicy}: verity or signed`);
-  const pinned = o.rootHash !== undefined || o.rootPolicy === "verity";
-  if (o.uki && pinned && !/^([0-9a-f]{64}|[0-9a-f]{128})$/.test(o.rootHash ?? ""))
+  if (o.uki && o.rootHash === undefined && o.rootPolicy === "verity")
     throw new Error(
-      "--uki needs --roothash with the DDI's root hash (64 or 128 hex digits): it is what the signed command line pins " +
+      "--uki needs --roothash with the DDI's root hash: it is what the signed command line pins " +
         "(or --root-policy signed: the root hash from the DDI's own signature)",
     );
+  if (o.rootHash !== undefined) {
+    // The init's own check (roothash=), so that a UKI pins no hash its init refuses.
+    const hash = checkRootHash(o.rootHash);
+    if (hash.error !== undefined) throw new Error(`--roothash ${hash.error}`);
+    o.rootHash = hash.hash;
+  }
   if (o.minVersion !== "" && versionProblem(o.minVersion) !== "")
     throw new Error(`--min-version ${versionProblem(o.minVersion)}`);
   if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");

@@ -12,6 +12,8 @@ export const PartitionType = {
   ROOT_ARM64: "b921b045-1df0-41c3-af44-4c6f280d3fae",
   ROOT_VERITY_ARM64: "df3300ce-d69f-4c92-978c-9bfb0f38d820",
   ROOT_VERITY_SIG_ARM64: "6db69de6-29f4-4758-a7a5-962190f00ce3",
+  /** Generic Linux file system data: a partition that is neither an ESP nor part of a DDI. */
+  LINUX_DATA: "0fc63daf-8483-4772-8e79-3d69d8477de4",
 };
 
 /** Where the DDI lies on the ESP unless `storage_init.ddi=` says otherwise. */

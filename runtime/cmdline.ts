@@ -11,6 +11,7 @@ import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { isHex } from "../lib/hex.js";
 import { parseDecimal } from "../lib/numbers.js";
 import { quote } from "../lib/quote.js";
+import { checkRootHash } from "../lib/root_hash.js";
 import { cmdlinePairs } from "../lib/cmdline_words.js";
 import { replaceText, splitText } from "../lib/text.js";
 import { BUILD_POLICY } from "./build_facts.js";
@@ -58,7 +59,6 @@ export interface Config {
   certificateFingerprints: string[];
   /** `storage_init.allow_weak_hash`: verity digests shorter than 256 bits (sha1) are taken. */
   allowWeakHash: boolean;
-  root: string | undefined;
   rootFsType: string;
   rootFlags: string;
   /** The init to execute in the new root (`init=`), or undefined for the usual list. */
@@ -93,20 +93,6 @@ export const MAX_DDI_PATHS = 8;
 const FAILURE_ACTIONS: FailureAction[] = ["reboot", "poweroff", "halt", "shell"];
 /** The root file system this init mounts: the DDI's root is erofs. */
 const ROOT_FS_TYPE = "erofs";
-
-/**
- * Checks a root hash: hex, an even number of digits, 32 to 128 digits (SHA-1 is 40, SHA-256 64,
- * SHA-512 128). Returns the lower-case hash, or an error message.
- */
-export function checkRootHash(value: string): { hash?: string; error?: string } {
-  if (value.length === 0) return { error: "roothash= is empty" };
-  if (!isHex(value)) return { error: "roothash= is not hexadecimal: " + quote(value) };
-  if (value.length % 2 !== 0) return { error: "roothash= has an odd number of digits (" + value.length + ")" };
-  if (value.length < 32 || value.length > 128) {
-    return { error: "roothash= has " + value.length + " digits; expected 32 to 128" };
-  }
-  return { hash: value.toLowerCase() };
-}
 
 /** The most certificates storage_init.certificate_fingerprint= names (a key and its successor, with room). */
 export const MAX_CERTIFICATES = 4;
@@ -206,7 +192,6 @@ export function defaultConfig(facts: PolicyFacts = BUILD_POLICY): Config {
     minVersion: facts.minVersion,
     certificateFingerprints: facts.certificates === "" ? [] : splitText(facts.certificates, ","),
     allowWeakHash: false,
-    root: undefined,
     rootFsType: ROOT_FS_TYPE,
     rootFlags: "",
     init: undefined,
@@ -241,7 +226,7 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
       const v = value === undefined ? "" : value;
       const r = checkRootHash(v);
       if (r.error !== undefined) {
-        p.push(r.error);
+        p.push("roothash= " + r.error);
         c.rootHash = undefined;
       } else c.rootHash = r.hash;
     } else if (key === "systemd.verity") {
@@ -277,7 +262,8 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
         p.push("storage_init.allow_weak_hash= is not a boolean: " + quote(value === undefined ? "" : value));
       else c.allowWeakHash = b;
     } else if (key === "root") {
-      c.root = need(key, value, p);
+      // Ignored, the root being the DDI's; an empty one is still named.
+      need(key, value, p);
     } else if (key === "rootfstype") {
       const v = need(key, value, p);
       if (v !== undefined) {

@@ -6,7 +6,7 @@
  * `parseGpt(read, size)` returns the table or throws a ParseError saying what was wrong.
  */
 import { ParseError } from "../lib/errors.js";
-import { u32le, u64le } from "../lib/bytes.js";
+import { putU32le, u32le, u64le } from "../lib/bytes.js";
 import { guidToString, utf16leText } from "../lib/hex.js";
 import type { ReadAt } from "../syscalls/files.js";
 import { crc32 } from "../lib/crc32.js";
@@ -49,15 +49,55 @@ export interface Gpt {
   skipped: string[];
 }
 
+/** Offsets in the MBR: its four 16-byte partition records, each with its type at TYPE, and the signature. */
+const MbrField = { PARTITIONS: 446, TYPE: 4, SIGNATURE: 510 };
+const MBR_RECORD_SIZE = 16;
+
 /** A protective MBR: the 0x55aa signature and a partition of type 0xee. */
 function hasProtectiveMbr(b: Uint8Array): boolean {
   // porffor: typedarray-bounds
-  if (b.length < 512 || b[510] !== 0x55 || b[511] !== 0xaa) return false;
-  for (let i = 0; i < 4; i++) if (b[446 + 16 * i + 4] === 0xee) return true;
+  if (b.length < 512 || b[MbrField.SIGNATURE] !== 0x55 || b[MbrField.SIGNATURE + 1] !== 0xaa) return false;
+  for (let i = 0; i < 4; i++) if (b[MbrField.PARTITIONS + MBR_RECORD_SIZE * i + MbrField.TYPE] === 0xee) return true;
   return false;
 }
 
 const SIGNATURE = "EFI PART";
+/**
+ * Offsets in the GPT header (UEFI 2.10 §5.3.2; Linux block/partitions/efi.h gpt_header),
+ * little-endian: the signature (8 bytes), the revision, the header's size and CRC32 (u32 each),
+ * 4 reserved bytes, four LBAs (u64 each), the disk GUID (16 bytes), the entries' LBA (u64), their
+ * count, size and CRC32 (u32 each): 92 bytes.
+ */
+const GptHeaderField = {
+  HEADER_SIZE: 12,
+  HEADER_CRC32: 16,
+  MY_LBA: 24,
+  ALTERNATE_LBA: 32,
+  FIRST_USABLE_LBA: 40,
+  LAST_USABLE_LBA: 48,
+  DISK_GUID: 56,
+  ENTRIES_LBA: 72,
+  ENTRY_COUNT: 80,
+  ENTRY_SIZE: 84,
+  ENTRIES_CRC32: 88,
+};
+const GPT_HEADER_SIZE = 92;
+/**
+ * Offsets in a partition entry (UEFI 2.10 §5.3.3; gpt_entry): the type and unique GUIDs (16
+ * bytes each), the first and last LBA and the attributes (u64 each; ATTRIBUTES_HIGH is their
+ * upper half, bits 32..63), the name (72 bytes of UTF-16LE).
+ */
+const GptEntryField = {
+  TYPE_GUID: 0,
+  PART_GUID: 16,
+  FIRST_LBA: 32,
+  LAST_LBA: 40,
+  ATTRIBUTES_HIGH: 52,
+  NAME: 56,
+};
+const GPT_NAME_SIZE = 72;
+/** The size of gpt_entry: the least an entry takes, and the only size Linux partitions by. */
+const GPT_ENTRY_SIZE = 128;
 /** Linux reads any number of entries; 1 MiB of them (8,192 of 128 bytes) bounds the read. */
 const MAX_ENTRY_BYTES = 1048576;
 /**
@@ -72,7 +112,7 @@ const MAX_ENTRY_SIZE = 4096;
 
 /** Every read below is checked against the bytes there are first (porffor: typedarray-bounds). */
 function hasSignature(b: Uint8Array): boolean {
-  if (b.length < 92) return false;
+  if (b.length < GPT_HEADER_SIZE) return false;
   for (let i = 0; i < 8; i++) if (b[i] !== SIGNATURE.charCodeAt(i)) return false;
   return true;
 }
@@ -92,14 +132,13 @@ interface Header {
 /** Validates one header (read at `lba`); returns it, or a message saying what is wrong. */
 function checkHeader(h: Uint8Array, lba: number, sectorSize: number, sectors: number): Header | string {
   if (!hasSignature(h)) return 'no "EFI PART" signature at LBA ' + lba;
-  const headerSize = u32le(h, 12);
-  if (headerSize < 92 || headerSize > sectorSize) return "header size " + headerSize + " is outside 92.." + sectorSize;
-  const stored = u32le(h, 16);
+  const headerSize = u32le(h, GptHeaderField.HEADER_SIZE);
+  if (headerSize < GPT_HEADER_SIZE || headerSize > sectorSize)
+    return "header size " + headerSize + " is outside 92.." + sectorSize;
+  const stored = u32le(h, GptHeaderField.HEADER_CRC32);
+  // The CRC32 is over the header with its own field zero.
   const copy = h.slice(0, headerSize);
-  copy[16] = 0;
-  copy[17] = 0;
-  copy[18] = 0;
-  copy[19] = 0;
+  putU32le(copy, GptHeaderField.HEADER_CRC32, 0);
   const actual = crc32(copy);
   if (actual !== stored)
     return (
@@ -112,18 +151,18 @@ function checkHeader(h: Uint8Array, lba: number, sectorSize: number, sectors: nu
       ")"
     );
   const hdr: Header = {
-    myLba: u64le(h, 24),
-    alternateLba: u64le(h, 32),
-    firstUsable: u64le(h, 40),
-    lastUsable: u64le(h, 48),
-    diskGuid: guidToString(h, 56),
-    entriesLba: u64le(h, 72),
-    count: u32le(h, 80),
-    entrySize: u32le(h, 84),
-    entriesCrc: u32le(h, 88),
+    myLba: u64le(h, GptHeaderField.MY_LBA),
+    alternateLba: u64le(h, GptHeaderField.ALTERNATE_LBA),
+    firstUsable: u64le(h, GptHeaderField.FIRST_USABLE_LBA),
+    lastUsable: u64le(h, GptHeaderField.LAST_USABLE_LBA),
+    diskGuid: guidToString(h, GptHeaderField.DISK_GUID),
+    entriesLba: u64le(h, GptHeaderField.ENTRIES_LBA),
+    count: u32le(h, GptHeaderField.ENTRY_COUNT),
+    entrySize: u32le(h, GptHeaderField.ENTRY_SIZE),
+    entriesCrc: u32le(h, GptHeaderField.ENTRIES_CRC32),
   };
   if (hdr.myLba !== lba) return "header at LBA " + lba + " says it is at LBA " + hdr.myLba;
-  if (hdr.entrySize < 128 || hdr.entrySize > MAX_ENTRY_SIZE || hdr.entrySize % 8 !== 0)
+  if (hdr.entrySize < GPT_ENTRY_SIZE || hdr.entrySize > MAX_ENTRY_SIZE || hdr.entrySize % 8 !== 0)
     return "partition entry size " + hdr.entrySize + " is invalid";
   const entryBytes = hdr.count * hdr.entrySize;
   if (entryBytes > MAX_ENTRY_BYTES)
@@ -157,15 +196,15 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number, skipped: s
   for (let i = 0; i < hdr.count; i++) {
     const o = i * hdr.entrySize;
     let empty = true;
-    for (let j = 0; j < 16; j++) if (b[o + j] !== 0) empty = false;
+    for (let j = 0; j < 16; j++) if (b[o + GptEntryField.TYPE_GUID + j] !== 0) empty = false;
     if (empty) continue;
     if (i >= MAX_PARTITIONS) {
       skipped.push("entries past the " + MAX_PARTITIONS + "th (Linux reads no more)");
       break;
     }
-    const firstLba = u64le(b, o + 32);
-    const lastLba = u64le(b, o + 40);
-    const typeGuid = guidToString(b, o);
+    const firstLba = u64le(b, o + GptEntryField.FIRST_LBA);
+    const lastLba = u64le(b, o + GptEntryField.LAST_LBA);
+    const typeGuid = guidToString(b, o + GptEntryField.TYPE_GUID);
     if (lastLba < firstLba || firstLba < hdr.firstUsable || lastLba > hdr.lastUsable) {
       skipped.push(
         "partition " +
@@ -186,13 +225,17 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number, skipped: s
     all.push({
       number: i + 1,
       typeGuid,
-      partGuid: guidToString(b, o + 16),
+      partGuid: guidToString(b, o + GptEntryField.PART_GUID),
       firstLba,
       lastLba,
       offset: firstLba * sectorSize,
       size: (lastLba - firstLba + 1) * sectorSize,
-      attrsHigh: u32le(b, o + 52),
-      name: utf16leText(b, o + 56, o + 56 + Math.min(72, hdr.entrySize - 56)),
+      attrsHigh: u32le(b, o + GptEntryField.ATTRIBUTES_HIGH),
+      name: utf16leText(
+        b,
+        o + GptEntryField.NAME,
+        o + GptEntryField.NAME + Math.min(GPT_NAME_SIZE, hdr.entrySize - GptEntryField.NAME),
+      ),
     });
   }
   // Overlapping entries: neither can be trusted to be what it says.
@@ -221,7 +264,7 @@ function parseEntries(b: Uint8Array, hdr: Header, sectorSize: number, skipped: s
 export function parseGpt(read: ReadAt, size: number): Gpt {
   let sectorSize = 0;
   for (const ss of [512, 4096]) {
-    if (size >= ss * 3 && hasSignature(read(ss, 92))) {
+    if (size >= ss * 3 && hasSignature(read(ss, GPT_HEADER_SIZE))) {
       // A table at both sector sizes is ambiguous: refused, as systemd does (dissect-image.c).
       if (sectorSize !== 0)
         throw new ParseError("a GPT header at both 512 and 4096 bytes: refusing the ambiguous table");
@@ -254,7 +297,7 @@ export function parseGpt(read: ReadAt, size: number): Gpt {
             diskGuid: primary.diskGuid,
             usedHeader: "primary",
             primaryProblem: undefined,
-            kernelPartitions: primary.entrySize === 128 && hasProtectiveMbr(read(0, 512)),
+            kernelPartitions: primary.entrySize === GPT_ENTRY_SIZE && hasProtectiveMbr(read(0, 512)),
             partitions: parseEntries(entries, primary, ss, skipped),
             skipped,
           };

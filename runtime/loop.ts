@@ -24,6 +24,14 @@ export const LoopFlags = { READ_ONLY: 1, AUTOCLEAR: 4, PARTSCAN: 8, DIRECT_IO: 1
 
 export const LOOP_CONFIG_SIZE = 304;
 export const LOOP_INFO64_SIZE = 232;
+/** Offsets in struct loop_config: the backing fd and the block size (u32 each), then struct loop_info64. */
+const LoopConfigField = { FD: 0, BLOCK_SIZE: 4, INFO: 8 };
+/**
+ * Offsets in struct loop_info64 of what is set and verified: the offset and size limit (u64
+ * each), the flags (u32) and the backing file's name (LO_NAME_SIZE bytes, NUL-terminated).
+ */
+const LoopInfoField = { OFFSET: 24, SIZELIMIT: 32, FLAGS: 52, FILE_NAME: 56 };
+const LO_NAME_SIZE = 64;
 /** How often a lost race for a free loop device is retried. */
 const ATTACH_ATTEMPTS = 16;
 
@@ -35,23 +43,31 @@ export interface LoopRange {
   blockSize: number;
 }
 
-/** struct loop_config: fd, block_size, then struct loop_info64 (offset +24, sizelimit +32, flags +52, file_name +56). */
+/**
+ * struct loop_config for LOOP_CONFIGURE: `fd`, the block size, and in its loop_info64 the range,
+ * the flags and as much of the end of `fileName` as fits, in ASCII.
+ */
 export function encodeLoopConfig(fd: number, r: LoopRange, fileName: string): Uint8Array {
   const b = new Uint8Array(LOOP_CONFIG_SIZE);
-  putU32le(b, 0, fd);
-  putU32le(b, 4, r.blockSize);
-  const info = 8;
-  putU64le(b, info + 24, r.offset);
-  putU64le(b, info + 32, r.size);
-  putU32le(b, info + 52, r.flags);
-  const name = fileName.length > 63 ? fileName.slice(fileName.length - 63) : fileName;
-  for (let i = 0; i < name.length; i++) b[info + 56 + i] = name.charCodeAt(i) & 0x7f;
+  putU32le(b, LoopConfigField.FD, fd);
+  putU32le(b, LoopConfigField.BLOCK_SIZE, r.blockSize);
+  const info = LoopConfigField.INFO;
+  putU64le(b, info + LoopInfoField.OFFSET, r.offset);
+  putU64le(b, info + LoopInfoField.SIZELIMIT, r.size);
+  putU32le(b, info + LoopInfoField.FLAGS, r.flags);
+  const nameMax = LO_NAME_SIZE - 1;
+  const name = fileName.length > nameMax ? fileName.slice(fileName.length - nameMax) : fileName;
+  for (let i = 0; i < name.length; i++) b[info + LoopInfoField.FILE_NAME + i] = name.charCodeAt(i) & 0x7f;
   return b;
 }
 
-/** The fields of struct loop_info64 we verify. */
+/** The fields of struct loop_info64 (LOOP_GET_STATUS64) that attachLoop() verifies. */
 export function decodeLoopInfo(b: Uint8Array): { offset: number; size: number; flags: number } {
-  return { offset: u64le(b, 24), size: u64le(b, 32), flags: u32le(b, 52) };
+  return {
+    offset: u64le(b, LoopInfoField.OFFSET),
+    size: u64le(b, LoopInfoField.SIZELIMIT),
+    flags: u32le(b, LoopInfoField.FLAGS),
+  };
 }
 
 export interface LoopDevice {
@@ -102,7 +118,7 @@ function configureOne(k: Kernel, ctl: number, backing: number, file: string, r: 
 /**
  * Attaches `file`'s byte range to a free loop device. Retries (bounded) when the device we were
  * given is taken before we configure it (EBUSY) or its node is not there yet (ENOENT).
- * With LOOP_FLAGS.AUTOCLEAR the device goes away when its last user (dm-verity) closes it.
+ * With LoopFlags.AUTOCLEAR the device goes away when its last user (dm-verity) closes it.
  */
 export function attachLoop(k: Kernel, file: string, r: LoopRange): LoopDevice {
   const ctl = k.open("/dev/loop-control", OpenFlags.RDWR);

@@ -39,7 +39,6 @@ export class ModuleLoader {
     this.dir = dir;
   }
 
-  /** Reads the table the build wrote into the initramfs. */
   /**
    * Reads the table the build wrote into the initramfs; throws when it is for another kernel
    * release than the running one (its modules would not load: vermagic).

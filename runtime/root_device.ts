@@ -18,15 +18,10 @@ import type { GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
 import { attachLoop, LoopFlags } from "./loop.js";
 import type { LoopDevice } from "./loop.js";
+import type { ModuleGroup } from "./module_table.js";
 import type { ModuleLoader } from "./modules.js";
 import { mkdirAll } from "./mount.js";
-import {
-  checkVerityGeometry,
-  hashModuleGroup,
-  parseVeritySuperblock,
-  VERITY_SUPERBLOCK_SIZE,
-  verityParams,
-} from "./verity.js";
+import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE, verityParams } from "./verity.js";
 import type { VeritySuperblock } from "./verity.js";
 import { signatureName } from "./verity_sig.js";
 import { signerRefusal } from "./pkcs7.js";
@@ -147,6 +142,11 @@ function signatureErrnoMeaning(errno: number): string {
 /** Description of the `user` key holding a root hash signature for dm-verity to find. */
 function signatureKeyDescription(rootHash: string): string {
   return "storage-init:root-verity:" + rootHash.slice(0, 32);
+}
+
+/** The module group holding the kernel's implementation of `algorithm`, one digestBytes() takes (toolchain/module_closure.ts). */
+export function hashModuleGroup(algorithm: string): ModuleGroup {
+  return ("hash-" + algorithm) as ModuleGroup;
 }
 
 /**

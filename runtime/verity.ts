@@ -7,7 +7,6 @@ import { ParseError } from "../lib/errors.js";
 import { readCString, u16le, u32le, u64le } from "../lib/bytes.js";
 import { toHex, uuidFromHex } from "../lib/hex.js";
 import { quote } from "../lib/quote.js";
-import type { ModuleGroup } from "./module_table.js";
 
 export interface VeritySuperblock {
   version: number;
@@ -35,30 +34,46 @@ export function digestBytes(algorithm: string): number | undefined {
 /** Digests shorter than this are refused unless `storage_init.allow_weak_hash` is given. */
 export const MIN_DIGEST_BYTES = 32;
 
-/** The module group holding the kernel's implementation of `algorithm`, one digestBytes() takes (toolchain/module_closure.ts). */
-export function hashModuleGroup(algorithm: string): ModuleGroup {
-  return ("hash-" + algorithm) as ModuleGroup;
-}
-
 export const VERITY_SUPERBLOCK_SIZE = 512;
+/**
+ * Offsets in the verity superblock: struct verity_sb of cryptsetup (lib/verity/verity.c),
+ * little-endian. The signature takes 8 bytes, the UUID 16, the algorithm's name 32 (NUL-padded),
+ * the salt 256 at most; DATA_BLOCKS is a u64, SALT_SIZE a u16, the other numbers u32.
+ */
+export const VerityField = {
+  SIGNATURE: 0,
+  VERSION: 8,
+  HASH_TYPE: 12,
+  UUID: 16,
+  ALGORITHM: 32,
+  DATA_BLOCK_SIZE: 64,
+  HASH_BLOCK_SIZE: 68,
+  DATA_BLOCKS: 72,
+  SALT_SIZE: 80,
+  SALT: 88,
+};
+const VERITY_SIGNATURE = "verity\0\0";
+const VERITY_UUID_LEN = 16;
+const VERITY_ALGORITHM_LEN = 32;
+const VERITY_SALT_MAX = 256;
 
 /** Parses the 512-byte superblock at the start of a hash device; throws ParseError on nonsense. */
 export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
   // porffor: typedarray-bounds
   if (b.length < VERITY_SUPERBLOCK_SIZE)
     throw new ParseError("verity superblock is truncated (" + b.length + " bytes)");
-  const magic = "verity\0\0";
   for (let i = 0; i < 8; i++)
-    if (b[i] !== magic.charCodeAt(i)) throw new ParseError("no verity superblock (bad signature)");
-  const version = u32le(b, 8);
+    if (b[VerityField.SIGNATURE + i] !== VERITY_SIGNATURE.charCodeAt(i))
+      throw new ParseError("no verity superblock (bad signature)");
+  const version = u32le(b, VerityField.VERSION);
   if (version !== 1) throw new ParseError("verity superblock version " + version + " is not supported");
-  const hashType = u32le(b, 12);
+  const hashType = u32le(b, VerityField.HASH_TYPE);
   if (hashType !== 1) throw new ParseError("verity hash type " + hashType + " is not supported (only 1)");
-  const algorithm = readCString(b, 32, 64);
+  const algorithm = readCString(b, VerityField.ALGORITHM, VerityField.ALGORITHM + VERITY_ALGORITHM_LEN);
   const digest = digestBytes(algorithm);
   if (digest === undefined) throw new ParseError("verity hash algorithm " + quote(algorithm) + " is not supported");
-  const dataBlockSize = u32le(b, 64);
-  const hashBlockSize = u32le(b, 68);
+  const dataBlockSize = u32le(b, VerityField.DATA_BLOCK_SIZE);
+  const hashBlockSize = u32le(b, VerityField.HASH_BLOCK_SIZE);
   for (const [what, v] of [
     ["data", dataBlockSize],
     ["hash", hashBlockSize],
@@ -66,12 +81,12 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
     if (v < 512 || v > 65536 || (v & (v - 1)) !== 0)
       throw new ParseError("verity " + what + " block size " + v + " is invalid");
   }
-  const dataBlocks = u64le(b, 72);
+  const dataBlocks = u64le(b, VerityField.DATA_BLOCKS);
   if (dataBlocks === 0 || dataBlocks > 4294967296 * 64)
     throw new ParseError("verity data block count " + dataBlocks + " is invalid");
-  const saltSize = u16le(b, 80);
-  if (saltSize > 256) throw new ParseError("verity salt size " + saltSize + " exceeds 256");
-  const uuid = uuidFromHex(toHex(b.subarray(16, 32)));
+  const saltSize = u16le(b, VerityField.SALT_SIZE);
+  if (saltSize > VERITY_SALT_MAX) throw new ParseError("verity salt size " + saltSize + " exceeds 256");
+  const uuid = uuidFromHex(toHex(b.subarray(VerityField.UUID, VerityField.UUID + VERITY_UUID_LEN)));
   return {
     version,
     hashType,
@@ -80,7 +95,7 @@ export function parseVeritySuperblock(b: Uint8Array): VeritySuperblock {
     dataBlockSize,
     hashBlockSize,
     dataBlocks,
-    salt: toHex(b.subarray(88, 88 + saltSize)),
+    salt: toHex(b.subarray(VerityField.SALT, VerityField.SALT + saltSize)),
   };
 }
 

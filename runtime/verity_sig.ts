@@ -9,7 +9,7 @@
 import { decodeBase64 } from "../lib/base64.js";
 import { ParseError } from "../lib/errors.js";
 import { isHex } from "../lib/hex.js";
-import { checkRootHash } from "./cmdline.js";
+import { checkRootHash } from "../lib/root_hash.js";
 
 /** The most of the partition read: its JSON and padding must end within it. */
 export const SIG_READ_MAX = 65536;
@@ -241,7 +241,7 @@ export function parseVeritySignature(data: Uint8Array): VeritySignature {
   if (rootHash === undefined) fail("has no rootHash");
   if (signature === undefined) fail("has no signature");
   const hash = checkRootHash(rootHash);
-  if (hash.hash === undefined) fail("rootHash is invalid: " + (hash.error ?? "").slice("roothash= ".length));
+  if (hash.hash === undefined) fail("rootHash is invalid: " + (hash.error ?? ""));
   const sig = decodeBase64(signature);
   if (sig.bytes === undefined) fail("signature is not base64: " + sig.error);
   if (sig.bytes.length === 0) fail("signature is empty");

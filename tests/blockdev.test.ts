@@ -1,10 +1,11 @@
 import test from "ava";
 import { ParseError } from "../lib/errors.js";
+import { PartitionType } from "../lib/facts.js";
 import { listDisks, readGptFile } from "../runtime/blockdev.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { writeGpt } from "./helpers.js";
 
-const DATA = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+const DATA = PartitionType.LINUX_DATA;
 
 function disks(): FakeKernel {
   const k = new FakeKernel();

@@ -1,6 +1,5 @@
 import test from "ava";
 import {
-  checkRootHash,
   DEFAULT_FAILURE_DELAY_MS,
   DEFAULT_TIMEOUT_MS,
   parseBoolean,
@@ -79,12 +78,16 @@ test("parseCmdline() takes several DDI paths for storage_init.ddi=, in order, ea
   t.deepEqual(parseCmdline("storage_init.ddi=" + many).problems, ["storage_init.ddi= names more than 8 paths"]);
 });
 
-test("checkRootHash() rejects odd, short, long and non-hex hashes", (t) => {
-  t.deepEqual(checkRootHash("abc"), { error: "roothash= has an odd number of digits (3)" });
-  t.deepEqual(checkRootHash("ab".repeat(8)), { error: "roothash= has 16 digits; expected 32 to 128" });
-  t.deepEqual(checkRootHash("ab".repeat(65)), { error: "roothash= has 130 digits; expected 32 to 128" });
-  t.deepEqual(checkRootHash("g".repeat(64)), { error: 'roothash= is not hexadecimal: "' + "g".repeat(64) + '"' });
-  t.deepEqual(checkRootHash(""), { error: "roothash= is empty" });
+test("parseCmdline() names roothash= before what is wrong with the hash, and keeps none", (t) => {
+  for (const [hash, problem] of [
+    ["abc", "roothash= has an odd number of digits (3)"],
+    ["ab".repeat(8), "roothash= has 16 digits; expected 32 to 128"],
+    ["ab".repeat(65), "roothash= has 130 digits; expected 32 to 128"],
+  ]) {
+    const c = parseCmdline(`roothash=${HASH} roothash=${hash}`);
+    t.deepEqual(c.problems, [problem]);
+    t.is(c.rootHash, undefined);
+  }
 });
 
 test("parseCmdline() takes systemd.verity=0 as the explicit opt-out", (t) => {
@@ -223,7 +226,6 @@ test("parseCmdline() of an empty command line is the defaults, with no problem",
     minVersion: "",
     certificateFingerprints: [],
     allowWeakHash: false,
-    root: undefined,
     rootFsType: "erofs",
     rootFlags: "",
     init: undefined,
@@ -236,6 +238,11 @@ test("parseCmdline() of an empty command line is the defaults, with no problem",
     moduleParams: [],
     problems: [],
   });
+});
+
+test("parseCmdline() ignores root=: the root is the DDI's", (t) => {
+  t.deepEqual(parseCmdline("root=/dev/sda2"), parseCmdline(""));
+  t.deepEqual(parseCmdline("root=PARTUUID=" + "ab".repeat(16)).problems, []);
 });
 
 test("parseCmdline() names each key given without a value or with an empty one, one line each", (t) => {

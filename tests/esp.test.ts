@@ -29,7 +29,7 @@ import { InitError, ParseError } from "../lib/errors.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 
 const A = ESP_PART_UUID;
-const B = "0fc63daf-8483-4772-8e79-3d69d8477de4";
+const B = PartitionType.LINUX_DATA;
 
 function efivar(guid: string): Uint8Array {
   const b = new Uint8Array(4 + 2 * guid.length + 2);

@@ -13,6 +13,7 @@ import { Log } from "../runtime/log.js";
 import { ARCH_TYPES } from "../runtime/ddi.js";
 import { ARCH } from "../runtime/build_facts.js";
 import { boot } from "../runtime/main.js";
+import { VerityField } from "../runtime/verity.js";
 import { FakeKernel, FakeStop } from "./fake_kernel.js";
 import { writeGpt } from "./gpt_writer.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
@@ -219,16 +220,16 @@ export function syntheticDdi(
   putU32le(ddi, 1048576 + 1024 + 36, 16);
   const sb = 2 * 1048576;
   const magic = "verity\0\0";
-  for (let i = 0; i < 8; i++) ddi[sb + i] = magic.charCodeAt(i);
-  putU32le(ddi, sb + 8, 1);
-  putU32le(ddi, sb + 12, 1);
+  for (let i = 0; i < 8; i++) ddi[sb + VerityField.SIGNATURE + i] = magic.charCodeAt(i);
+  putU32le(ddi, sb + VerityField.VERSION, 1);
+  putU32le(ddi, sb + VerityField.HASH_TYPE, 1);
   const alg = "sha256";
-  for (let i = 0; i < alg.length; i++) ddi[sb + 32 + i] = alg.charCodeAt(i);
-  putU32le(ddi, sb + 64, 4096);
-  putU32le(ddi, sb + 68, 4096);
-  putU64le(ddi, sb + 72, 16);
-  ddi[sb + 80] = 4;
-  ddi.set([0xde, 0xad, 0xbe, 0xef], sb + 88);
+  for (let i = 0; i < alg.length; i++) ddi[sb + VerityField.ALGORITHM + i] = alg.charCodeAt(i);
+  putU32le(ddi, sb + VerityField.DATA_BLOCK_SIZE, 4096);
+  putU32le(ddi, sb + VerityField.HASH_BLOCK_SIZE, 4096);
+  putU64le(ddi, sb + VerityField.DATA_BLOCKS, 16);
+  ddi[sb + VerityField.SALT_SIZE] = 4;
+  ddi.set([0xde, 0xad, 0xbe, 0xef], sb + VerityField.SALT);
   return ddi;
 }
 

@@ -396,7 +396,7 @@ test("boot() names a disk whose GPT was refused or whose entries were left out f
   const overlapping = W(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, {
     disk: writeGpt(4 * 1048576, 512, [
       { type: PartitionType.ESP, uuid: ESP_PART_UUID, first: 2048, last: 6143, name: "ESP" },
-      { type: "0fc63daf-8483-4772-8e79-3d69d8477de4", uuid: ESP_PART_UUID, first: 6000, last: 7000, name: "data" },
+      { type: PartitionType.LINUX_DATA, uuid: ESP_PART_UUID, first: 6000, last: 7000, name: "data" },
     ]),
   });
   overlapping.run();

@@ -22,6 +22,7 @@ export const MUTATED: Record<string, string[]> = {
   "runtime/cmdline.ts": ["tests/cmdline.test.ts"],
   "runtime/verity.ts": ["tests/verity.test.ts"],
   "runtime/verity_sig.ts": ["tests/verity_sig.test.ts"],
+  "lib/root_hash.ts": ["tests/root_hash.test.ts", "tests/cmdline.test.ts", "tests/verity_sig.test.ts"],
   "runtime/pkcs7.ts": ["tests/pkcs7.test.ts"],
   "runtime/gpt.ts": ["tests/gpt.test.ts"],
   "runtime/vpick.ts": ["tests/vpick.test.ts"],

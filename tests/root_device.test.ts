@@ -6,8 +6,9 @@ import { DmIoctl } from "../runtime/devmapper.js";
 import { LoopIoctl } from "../runtime/loop.js";
 import { Log } from "../runtime/log.js";
 import { ModuleLoader } from "../runtime/modules.js";
-import { execInit, mountRoot, releaseRoot, setUpRootDevice } from "../runtime/root_device.js";
+import { execInit, hashModuleGroup, mountRoot, releaseRoot, setUpRootDevice } from "../runtime/root_device.js";
 import type { RootDevice } from "../runtime/root_device.js";
+import { VerityField } from "../runtime/verity.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { fakeFingerprint, logLines, signatureJson, syntheticDdi, TABLE } from "./fake_world.js";
@@ -29,6 +30,12 @@ function machine(): { k: FakeKernel; log: Log; loader: ModuleLoader } {
   const log = new Log(k);
   return { k, log, loader: ModuleLoader.open(k, log, []) };
 }
+
+test("hashModuleGroup() names the module group of each hash digestBytes() takes", (t) => {
+  t.is(hashModuleGroup("sha256"), "hash-sha256");
+  t.is(hashModuleGroup("sha512"), "hash-sha512");
+  t.is(hashModuleGroup("sha1"), "hash-sha1");
+});
 
 test("setUpRootDevice() puts dm-verity over the DDI's two partitions, each on a read-only loop device", (t) => {
   const { k, log, loader } = machine();
@@ -155,7 +162,7 @@ test("mountRoot() explains an EIO that dm-verity caused as tampering, and passes
 test("setUpRootDevice() refuses a verity superblock that verifies less than the erofs file system holds", (t) => {
   const { k, log, loader } = machine();
   const ddi = syntheticDdi(HASH);
-  putU64le(ddi, 2 * 1048576 + 72, 12); // the verity superblock's data block count, lowered from 16
+  putU64le(ddi, 2 * 1048576 + VerityField.DATA_BLOCKS, 12); // lowered from 16
   k.addFile("/esp/root.raw", ddi);
   const layout = selectDdiPartitions(readDdi(k, "/esp/root.raw"), "x86-64", HASH, false);
   t.throws(() => setUpRootDevice(k, log, loader, "/esp/root.raw", layout, STRICT), {
