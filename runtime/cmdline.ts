@@ -28,6 +28,8 @@ export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
  * match it: the hash pinned and the signature required).
  */
 export type RootPolicy = "verity" | "signed";
+/** What the DDI must be (Config.secondStage). */
+export type SecondStage = "auto" | "yes" | "no";
 
 /** The parameters the command line gives a module. */
 export interface ModuleParams {
@@ -76,6 +78,12 @@ export interface Config {
   /** Seconds between the fatal message and the failure action (`storage_init.failure_delay=`). */
   failureDelayMs: number;
   debug: boolean;
+  /**
+   * `storage_init.second_stage=`: what the DDI must be. "auto" (the default): what the image says,
+   * a second stage (a systemd initrd) when its root has a non-empty /etc/initrd-release, else the
+   * final root; "yes": only a second stage is taken; "no": only a final root.
+   */
+  secondStage: SecondStage;
   /**
    * Module parameters, `module.param=value` words as modprobe reads them from the command line:
    * each module once, with the parameter string finit_module takes ("p=1 q=\"a b\""). A list,
@@ -201,6 +209,7 @@ export function defaultConfig(facts: PolicyFacts = BUILD_POLICY): Config {
     onFailure: "reboot",
     failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
     debug: false,
+    secondStage: "auto",
     moduleParams: [],
     problems: [],
   };
@@ -313,6 +322,12 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
       if (ms === undefined)
         p.push("storage_init.failure_delay= is not a duration: " + quote(value === undefined ? "" : value));
       else c.failureDelayMs = ms;
+    } else if (key === "storage_init.second_stage") {
+      const b = value !== undefined && value.toLowerCase() === "auto" ? undefined : parseBoolean(value);
+      if (value !== undefined && value.toLowerCase() === "auto") c.secondStage = "auto";
+      else if (b === undefined)
+        p.push("storage_init.second_stage= must be auto, yes or no: " + quote(value === undefined ? "" : value));
+      else c.secondStage = b ? "yes" : "no";
     } else if (key === "storage_init.debug") {
       const b = parseBoolean(value);
       c.debug = b === true;

@@ -19,7 +19,7 @@ import type { Log } from "./log.js";
 import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, parentDir } from "./mount.js";
 import { BootRun } from "./phases.js";
-import { execInit } from "./root_device.js";
+import { execInit, stackOverlay } from "./root_device.js";
 import { findRoot, ROOT_RECORD, rootRecord, SYSROOT } from "./root_search.js";
 import { initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
@@ -61,6 +61,10 @@ export function boot(k: Kernel, log: Log): never {
     // In /run, which moves into the new root: what was chosen, for the booted system.
     mkdirAll(k, parentDir(ROOT_RECORD), 0o755);
     writeSmallFile(k, ROOT_RECORD, rootRecord(root, config), 0o644);
+    if (root.secondStage) {
+      stackOverlay(k, loader, SYSROOT);
+      log.info("second stage: " + root.path + " under a tmpfs overlay on " + SYSROOT);
+    }
     switchRoot(k, log, SYSROOT);
     const ms = run.writeTimings();
     log.info(run.summary());

@@ -24,7 +24,8 @@ export interface ModuleInfo {
 }
 
 /** Modules loaded by name for a phase of the boot, not by modalias. */
-export type ModuleGroup = "efi" | "vfat" | "loop" | "verity" | "erofs" | "hash-sha1" | "hash-sha256" | "hash-sha512";
+export type ModuleGroup =
+  "efi" | "vfat" | "loop" | "verity" | "erofs" | "overlay" | "hash-sha1" | "hash-sha256" | "hash-sha512";
 
 export interface ModuleTable {
   modules: Map<string, ModuleInfo>;

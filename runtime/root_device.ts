@@ -7,7 +7,7 @@
 import { errnoOf, errorText, InitError, ParseError, withContext } from "../lib/errors.js";
 import { Errno, errnoName, isErrno } from "../syscalls/errno.js";
 import { closeQuietly, withReader } from "../syscalls/files.js";
-import { KeyringId, MountFlags } from "../syscalls/kernel.js";
+import { AtFlags, KeyringId, MountFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout, DdiVerity } from "./ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, erofsFitRefusal, parseErofsSuperblock } from "./erofs.js";
@@ -341,6 +341,41 @@ export function mountRoot(
   }
   for (const fd of root.held) k.close(fd);
   root.held = [];
+}
+
+/** Where a second stage's layers are while the overlay is made: /run, which moves into it. */
+export const SECOND_STAGE_LOWER = "/run/storage-init/lower";
+export const SECOND_STAGE_UPPER = "/run/storage-init/upper";
+
+/**
+ * Makes the root mounted on `target` (read-only erofs) a second stage's: the lower layer of an
+ * overlay whose upper layer is a tmpfs, mounted on `target` in its place, as a cpio initrd is
+ * writable where systemd's initrd writes (/etc, /var, /run's bind mounts). The layers are then
+ * detached (the overlay holds them): the second stage sees only its root.
+ */
+export function stackOverlay(k: Kernel, loader: ModuleLoader, target: string): void {
+  loader.loadGroup("overlay");
+  mkdirAll(k, SECOND_STAGE_LOWER, 0o700);
+  k.mount(target, SECOND_STAGE_LOWER, "", MountFlags.MOVE, "");
+  mkdirAll(k, SECOND_STAGE_UPPER, 0o700);
+  k.mount("tmpfs", SECOND_STAGE_UPPER, "tmpfs", MountFlags.NOSUID | MountFlags.NODEV, "mode=0755");
+  k.mkdir(SECOND_STAGE_UPPER + "/upper", 0o755);
+  k.mkdir(SECOND_STAGE_UPPER + "/work", 0o755);
+  k.mount(
+    "overlay",
+    target,
+    "overlay",
+    0,
+    "lowerdir=" +
+      SECOND_STAGE_LOWER +
+      ",upperdir=" +
+      SECOND_STAGE_UPPER +
+      "/upper,workdir=" +
+      SECOND_STAGE_UPPER +
+      "/work",
+  );
+  k.umount(SECOND_STAGE_LOWER, AtFlags.MNT_DETACH);
+  k.umount(SECOND_STAGE_UPPER, AtFlags.MNT_DETACH);
 }
 
 /**

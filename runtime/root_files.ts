@@ -2,8 +2,8 @@
  * What the boot reads inside a mounted root before it switches into it: paths resolved as if
  * the root were already `/` (an absolute symlink such as Debian's /sbin/init ->
  * /lib/systemd/systemd would otherwise resolve in the initramfs), the init to execute, and the
- * image's version from its os-release. The files are read through dm-verity: the image vouches
- * for them, the ESP does not.
+ * image's version from its os-release, and whether it is a second stage (a systemd initrd). The
+ * files are read through dm-verity: the image vouches for them, the ESP does not.
  */
 import { InitError, ParseError } from "../lib/errors.js";
 import { quote } from "../lib/quote.js";
@@ -12,6 +12,7 @@ import { Errno, isErrno } from "../syscalls/errno.js";
 import { readSmallFile } from "../syscalls/files.js";
 import { fileType, FileType } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
+import { MOVE_MOUNTS } from "./switch_root.js";
 
 /** The most symlinks one resolution follows, as the kernel's MAXSYMLINKS. */
 const MAX_LINKS = 40;
@@ -148,4 +149,37 @@ export function readImageVersion(k: Kernel, root: string): ImageVersion {
     return { version: v === undefined ? "" : v, file: f };
   }
   return { version: "", file: "" };
+}
+
+/** What makes an image an initrd, for systemd (in_initrd(): it exists) and systemd-dissect (non-empty). */
+export const INITRD_RELEASE = "/etc/initrd-release";
+/** What systemd in an initrd whose /etc is the image's needs (empty is enough: a transient ID then). */
+export const MACHINE_ID = "/etc/machine-id";
+
+/** Whether `path` inside the root on `root` is (after its symlinks) a file of at least `minSize` bytes. */
+function isFile(k: Kernel, root: string, path: string, minSize: number): boolean {
+  const at = resolveInRoot(k, root, path);
+  if (at === undefined) return false;
+  const st = k.stat(at);
+  return fileType(st) === FileType.REG && st.size >= minSize;
+}
+
+/** Whether the root on `root` is a systemd initrd: a non-empty INITRD_RELEASE. */
+export function isInitrdImage(k: Kernel, root: string): boolean {
+  return isFile(k, root, INITRD_RELEASE, 1);
+}
+
+/**
+ * What a second stage on `root` lacks for the boot to switch into it and systemd to run it as an
+ * initrd, or "": MACHINE_ID, and the directories the API file systems move onto.
+ */
+export function secondStageProblem(k: Kernel, root: string): string {
+  if (!isFile(k, root, MACHINE_ID, 0))
+    return "the second stage has no " + MACHINE_ID + " (systemd needs one in an image; empty is enough)";
+  for (const m of MOVE_MOUNTS) {
+    const at = resolveInRoot(k, root, m);
+    if (at === undefined || fileType(k.stat(at)) !== FileType.DIR)
+      return "the second stage has no directory " + m + " for the API file systems to move onto";
+  }
+  return "";
 }

@@ -235,6 +235,7 @@ test("parseCmdline() of an empty command line is the defaults, with no problem",
     onFailure: "reboot",
     failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
     debug: false,
+    secondStage: "auto",
     moduleParams: [],
     problems: [],
   });
@@ -331,4 +332,15 @@ test("verificationRefusal(): refused only when nothing verifies the root", (t) =
   t.is(verificationRefusal(parseCmdline("systemd.verity=0")), "");
   t.is(verificationRefusal(parseCmdline("storage_init.root_policy=signed")), "");
   t.is(verificationRefusal(parseCmdline("", { rootPolicy: "signed", minVersion: "", certificates: "" })), "");
+});
+
+test("storage_init.second_stage=: auto by default, yes or no as parseBoolean() reads them, anything else a problem", (t) => {
+  t.is(parseCmdline("").secondStage, "auto");
+  t.is(parseCmdline("storage_init.second_stage=AUTO").secondStage, "auto");
+  t.is(parseCmdline("storage_init.second_stage").secondStage, "yes");
+  t.is(parseCmdline("storage_init.second_stage=1").secondStage, "yes");
+  t.is(parseCmdline("storage_init.second_stage=off").secondStage, "no");
+  const bad = parseCmdline("storage_init.second_stage=maybe");
+  t.is(bad.secondStage, "auto");
+  t.deepEqual(bad.problems, ['storage_init.second_stage= must be auto, yes or no: "maybe"']);
 });

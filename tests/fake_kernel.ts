@@ -44,6 +44,8 @@ export class FakeKernel implements Kernel {
   readonly nodes = new Map<string, FNode>();
   /** The mount table now. */
   readonly mounts: Mount[] = [];
+  /** Every umount call, in order, by target. */
+  umountLog: string[] = [];
   /** Every mount call that succeeded, in order (MS_MOVE included). */
   readonly mountLog: Mount[] = [];
   readonly modulesLoaded: string[] = [];
@@ -316,6 +318,7 @@ export class FakeKernel implements Kernel {
   }
 
   umount(target: string, _flags: number): void {
+    this.umountLog.push(target);
     const i = this.mounts.findIndex((m) => m.target === target);
     if (i < 0) throw this.err("umount", quote(target), Errno.EINVAL);
     this.mounts.splice(i, 1);

@@ -274,6 +274,12 @@ export function world(cmdline: string, opts: WorldOptions): World {
       if (text !== "") k.addFile(m.target + "/usr/lib/os-release", text);
       if (opts.onRootMount !== undefined) opts.onRootMount(k, m.target, text);
     }
+    if (m.fstype === "overlay") {
+      // The lower layer's tree shows through (writes would go to the upper one).
+      const lower = (/lowerdir=([^,]*)/.exec(m.data) ?? ["", ""])[1];
+      for (const [p, n] of [...k.nodes])
+        if (p.startsWith(lower + "/")) k.nodes.set(m.target + p.slice(lower.length), n);
+    }
   };
   const run = (): FakeStop => {
     try {

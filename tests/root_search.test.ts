@@ -154,6 +154,7 @@ test("/run/storage-init/root.json records what was chosen and what was passed ov
     policy: "signed",
     minVersion: "",
     init: "/sbin/init",
+    secondStage: false,
     passedOver: [
       {
         label: `/dev/vda1 ${DIR}/root_9.raw`,
@@ -694,4 +695,79 @@ test("a root whose mount fails is passed over without an unmount, and the next D
     logLines(k).filter((l) => l.includes("cannot unmount")),
     [],
   );
+});
+
+/** A root that is a systemd initrd: /etc/initrd-release (a symlink, as mkosi makes it), and what else `files` says. */
+function initrdRoot(files: Record<string, string | undefined> = {}) {
+  return (k: FakeKernel, target: string) => {
+    k.addFile(target + "/usr/lib/os-release", "ID=debian\n");
+    k.symlink("../usr/lib/os-release", target + "/etc/initrd-release");
+    const all: Record<string, string | undefined> = { "/etc/machine-id": "", ...files };
+    for (const [p, data] of Object.entries(all)) {
+      if (data === undefined) k.nodes.delete(target + p);
+      else k.addFile(target + p, data);
+    }
+  };
+}
+
+const PINNED = `roothash=${V1} storage_init.failure_delay=0`;
+const ONE: Array<[string, Uint8Array]> = [["/EFI/storage-init/root.raw", syntheticDdi(V1)]];
+
+test("a DDI whose root is a systemd initrd is a second stage: its erofs under a tmpfs overlay, the layers detached, root.json says so", (t) => {
+  const { k, log } = boot(PINNED, ONE, { onRootMount: initrdRoot() });
+  t.is(k.execs.length, 1, k.logText());
+  const mounts = k.mountLog.map((m) => [m.source, m.target, m.fstype, m.flags, m.data]);
+  const at = mounts.findIndex((m) => m[1] === "/run/storage-init/lower");
+  t.deepEqual(mounts.slice(at, at + 3), [
+    ["/sysroot", "/run/storage-init/lower", "", MountFlags.MOVE, ""],
+    ["tmpfs", "/run/storage-init/upper", "tmpfs", MountFlags.NOSUID | MountFlags.NODEV, "mode=0755"],
+    [
+      "overlay",
+      "/sysroot",
+      "overlay",
+      0,
+      "lowerdir=/run/storage-init/lower,upperdir=/run/storage-init/upper/upper,workdir=/run/storage-init/upper/work",
+    ],
+  ]);
+  t.true(mounts[at - 1][2] === "erofs" && mounts[at - 1][1] === "/sysroot", "the verified root was mounted first");
+  t.is(mounts[at + 3][0], "/dev", "then the API file systems move into the overlay");
+  t.deepEqual(
+    k.umountLog.filter((u) => u.startsWith("/run/storage-init/")),
+    ["/run/storage-init/lower", "/run/storage-init/upper"],
+    "the layers are detached: the overlay holds them",
+  );
+  t.true(log.includes("storage-init: second stage: /EFI/storage-init/root.raw under a tmpfs overlay on /sysroot"));
+  const json = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/root.json")?.data));
+  t.is(json.secondStage, true);
+});
+
+test("storage_init.second_stage= takes only what it names; a second stage without /etc/machine-id or a mount point is refused naming it", (t) => {
+  const fatal = (cmdline: string, files?: Record<string, string | undefined>) =>
+    fatalLine(boot(cmdline, ONE, files === undefined ? {} : { onRootMount: initrdRoot(files) }).log);
+  t.is(
+    fatal(`${PINNED} storage_init.second_stage=yes`),
+    "storage-init: failed to mount the root /dev/dm-0: storage_init.second_stage=yes, but the image is not an initrd (no /etc/initrd-release, or it is empty)",
+  );
+  t.is(
+    fatal(`${PINNED} storage_init.second_stage=no`, {}),
+    "storage-init: failed to mount the root /dev/dm-0: the image is an initrd (/etc/initrd-release), but storage_init.second_stage=no",
+  );
+  t.is(
+    fatal(PINNED, { "/etc/machine-id": undefined }),
+    "storage-init: failed to mount the root /dev/dm-0: the second stage has no /etc/machine-id (systemd needs one in an image; empty is enough)",
+  );
+  t.is(
+    fatal(PINNED, { "/run": undefined }),
+    "storage-init: failed to mount the root /dev/dm-0: the second stage has no directory /run for the API file systems to move onto",
+  );
+  t.is(boot(`${PINNED} storage_init.second_stage=yes`, ONE, { onRootMount: initrdRoot() }).k.execs.length, 1);
+  t.is(boot(`${PINNED} storage_init.second_stage=no`, ONE).k.execs.length, 1);
+  // An empty /etc/initrd-release does not make an initrd (systemd-dissect's rule).
+  const empty = boot(PINNED, ONE, {
+    onRootMount: (k, target) => {
+      k.addFile(target + "/etc/initrd-release", "");
+    },
+  });
+  t.is(empty.k.execs.length, 1);
+  t.false(empty.k.mountLog.some((m) => m.fstype === "overlay"));
 });

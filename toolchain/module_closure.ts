@@ -65,6 +65,8 @@ export const MODULE_GROUPS: Array<{ group: ModuleGroup; names: string[] }> = [
   { group: "hash-sha512", names: ["crypto-sha512"] },
   { group: "hash-sha1", names: ["crypto-sha1"] },
   { group: "erofs", names: ["erofs"] },
+  // A second stage: its erofs under a tmpfs, as systemd's initrd writes /etc and /var.
+  { group: "overlay", names: ["overlay"] },
 ];
 
 export interface KernelModuleIndex {
