@@ -17,7 +17,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
-import { ARCHES } from "../toolchain/native.mjs";
+import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
@@ -29,7 +29,7 @@ import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 const direct = process.argv.includes("--direct");
 const archAt = process.argv.indexOf("--arch");
 const arch = archAt > 0 ? process.argv[archAt + 1] : "x86-64";
-if (!(arch in ARCHES)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join(" or ")}`);
+if (!isArch(arch)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join(" or ")}`);
 const arm = arch === "arm64";
 const kernel = fetchKernel(arch);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });

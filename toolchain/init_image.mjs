@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { writeInitramfs } from "./initramfs.mjs";
 import { buildModuleTable, hardwareModules, MODULE_GROUPS, parseKernelModules } from "./module_closure.ts";
+import { archFacts } from "./arches.ts";
 import { compileNative } from "./native.mjs";
 import { DIST, kib, ROOT, step } from "./tools.mjs";
 
@@ -65,7 +66,7 @@ export async function buildInit({
   minVersion = "",
   certificates = [],
 } = {}) {
-  const suffix = arch === "x86-64" ? "" : `-${arch}`;
+  const suffix = archFacts(arch).distSuffix;
   const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, `storage-init${suffix}`), {
     arch,
     rootPolicy,
