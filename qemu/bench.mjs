@@ -13,7 +13,7 @@ import { buildInit, moduleEntries } from "../toolchain/init_image.mjs";
 import { writeInitramfs } from "../toolchain/initramfs.mjs";
 import { DIST, elfEntry, kib, requireTool, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
-import { buildDisk } from "./images.mjs";
+import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { stampedLines } from "./timeline.mjs";
 import { initWindow, translatedBlocks, translationLogArgs } from "./translation.mjs";

@@ -21,7 +21,7 @@ import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.mjs";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
-import { buildDisk } from "./images.mjs";
+import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { analyzeTable, timeline } from "./timeline.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
@@ -33,7 +33,7 @@ if (!isArch(arch)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join("
 const arm = arch === "arm64";
 const kernel = fetchKernel(arch);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });
-const demo = arm ? await buildDisk({ arch: "arm64" }) : await buildDemoDisk();
+const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
 const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
 const console0 = arm ? "ttyAMA0" : "ttyS0";
 let boot;

@@ -1,5 +1,5 @@
 // The demo disk: a real Debian root with systemd (debootstrap), as a verity DDI on a vfat ESP,
-// laid out like the test disk (qemu/images.mjs). Cached under .cache/demo/.
+// laid out like the test disk (qemu/images.ts). Cached under .cache/demo/.
 //
 // The root carries storage-init's boot counting as the README's recipe installs it
 // (cli/storage-init-bless in /usr/lib/storage-init/, its two units enabled), and one unit of
@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
-import { buildDiskFromTree } from "./images.mjs";
+import { buildDiskFromTree } from "./images.ts";
 
 /** Where the demo's DDI lies on the ESP, and the storage_init.ddi= that finds it. */
 export const DEMO_DDI_PATH = "/EFI/storage-init/root.v/root_1+3.raw";

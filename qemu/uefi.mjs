@@ -10,7 +10,7 @@ import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { guidToBytes } from "../lib/hex.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { buildUki, stubFor, systemdBootFor } from "../toolchain/uki.mjs";
-import { buildEspDisk } from "./images.mjs";
+import { buildEspDisk } from "./images.ts";
 
 /** AAVMF: OVMF for arm64 (Debian's qemu-efi-aarch64), 64 MiB pflash images for QEMU's virt. */
 export const AAVMF = { code: "/usr/share/AAVMF/AAVMF_CODE.fd", vars: "/usr/share/AAVMF/AAVMF_VARS.fd" };

@@ -23,7 +23,8 @@ import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu } from "../qemu/boot.mjs";
-import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
+import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
+import type { DiskVariant } from "../qemu/images.js";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
 import { analyzeInitrd } from "../qemu/timeline.mjs";
@@ -46,13 +47,16 @@ const kernelArm64 = itArm === test ? fetchKernel("arm64") : kernel;
 /** Every boot, success or failure, must end well within this. */
 const BOOT_LIMIT_MS = 150000;
 
+/** A disk variant, for a machine of `arch`, a power of two in size for an SD card. */
+type CaseDisk = DiskVariant & { arch?: "x86-64" | "arm64"; sdCard?: boolean };
+
 interface Case {
   arch?: "x86-64" | "arm64";
-  disk?: object;
+  disk?: CaseDisk;
   noDisk?: boolean;
   drive?: string;
   /** A disk variant attached ahead of the case's disk (on the same interface). */
-  before?: object;
+  before?: CaseDisk;
   append: string;
   initrd?: string;
   extraArgs?: string[];
@@ -74,7 +78,7 @@ async function slot<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** The disk variants the cases below boot. */
-const DISKS: object[] = [
+const DISKS: CaseDisk[] = [
   {},
   { ddiPath: "/images/My OS/root.raw" },
   { corruptPrimaryGpt: true },
@@ -94,7 +98,7 @@ const DISKS: object[] = [
 // console is read as it comes and no boot's time limit passes while this process is busy.
 if (it === test) {
   test.before(async () => {
-    for (const d of DISKS) if (!("arch" in d) || itArm === test) await buildDisk(d);
+    for (const d of DISKS) if (!("arch" in d) || itArm === test) await disk(d);
     for (const u of Object.keys(UEFI) as UefiCase[]) await uefiDisk(u);
     for (const m of Object.keys(MOK) as MokCase[]) await mokDisk(m);
     await untrustedDisk("x86-64");
@@ -171,7 +175,7 @@ async function demoDisk(): Promise<{ disk: string; dir: string }> {
 }
 
 /** Boots a UEFI case under OVMF, the decoy disk `before` it when given. */
-async function uefiBoot(name: UefiCase, opts: { before?: object; stopOn?: RegExp } = {}): Promise<Boot> {
+async function uefiBoot(name: UefiCase, opts: { before?: CaseDisk; stopOn?: RegExp } = {}): Promise<Boot> {
   const u = await uefiDisk(name);
   const drives: Drive[] = [{ file: u.disk, if: "virtio" }];
   if (opts.before !== undefined) drives.unshift({ file: (await disk(opts.before)).disk, if: "virtio" });
@@ -351,10 +355,11 @@ async function untrustedBoot(arch: "x86-64" | "arm64", append: string): Promise<
   return { r, ddi };
 }
 
-function disk(opts: object): Promise<Disk> {
+function disk(opts: CaseDisk): Promise<Disk> {
   if (!DISKS.some((d) => JSON.stringify(d) === JSON.stringify(opts)))
     throw new Error(`add ${JSON.stringify(opts)} to DISKS`);
-  return buildDisk(opts);
+  const { arch, sdCard, ...variant } = opts;
+  return buildDisk(variant, { arch, powerOfTwo: sdCard });
 }
 
 async function boot(c: Case): Promise<{ r: Boot; d: Disk }> {

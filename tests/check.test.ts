@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { check } from "../cli/check.js";
-import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
+import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
 import { ROOT } from "../toolchain/tools.mjs";
 import { buildUki, stubFor } from "../toolchain/uki.mjs";
 import { cpioArchive } from "../toolchain/initramfs.mjs";
