@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { buildInit, moduleEntries } from "../toolchain/init_image.mjs";
 import { writeInitramfs } from "../toolchain/initramfs.mjs";
 import { DIST, elfEntry, kib, requireTool, ROOT } from "../toolchain/tools.mjs";
-import { bootQemu } from "./boot.mjs";
+import { bootQemu } from "./boot.ts";
 import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { stampedLines } from "./timeline.mjs";

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
 import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
-import { bootQemu } from "./boot.mjs";
+import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
 import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
@@ -35,7 +35,7 @@ const kernel = fetchKernel(arch);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });
 const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
 const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
-const console0 = arm ? "ttyAMA0" : "ttyS0";
+/** @type {import("./boot.ts").BootOptions} */
 let boot;
 if (direct) {
   console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
@@ -53,7 +53,7 @@ if (direct) {
     kernel,
     initrd: built.initramfs,
     // The Debian demo's DDI lies in a vpick directory with boot counting (qemu/demo_root.mjs).
-    cmdline: `console=${console0} panic=-1 ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
+    cmdline: `${consoleArgs(arch)} ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
     ddi: demo.ddi,
     ddiPath: arm ? undefined : DEMO_DDI_PATH,
     espPartUuid: DEMO_ESP_PART_UUID,

@@ -22,10 +22,11 @@ import { uuidFromHex } from "../lib/hex.js";
 import { phaseIds } from "../runtime/phases.js";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
-import { bootQemu } from "../qemu/boot.mjs";
+import { bootQemu } from "../qemu/boot.js";
+import type { Drive, DriveInterface } from "../qemu/boot.js";
 import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
 import type { DiskVariant } from "../qemu/images.js";
-import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, snakeoilSigner } from "../qemu/uefi.mjs";
+import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware, secureBootSigner } from "../qemu/uefi.mjs";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
 import { analyzeInitrd } from "../qemu/timeline.mjs";
 import { fetchKernel } from "../qemu/kernel.mjs";
@@ -35,7 +36,6 @@ import { testIfBuilt } from "./helpers.js";
 
 type Boot = { output: string; code: number | null; timedOut: boolean; ms: number };
 type Disk = { disk: string; rootHash: string; espPartUuid: string };
-type Drive = { file: string; if: string; readonly?: boolean };
 
 const INITRD = join(ROOT, "dist", "initramfs-all.cpio.gz");
 const INITRD_ARM64 = join(ROOT, "dist", "initramfs-arm64-all.cpio.gz");
@@ -54,7 +54,7 @@ interface Case {
   arch?: "x86-64" | "arm64";
   disk?: CaseDisk;
   noDisk?: boolean;
-  drive?: string;
+  drive?: DriveInterface;
   /** A disk variant attached ahead of the case's disk (on the same interface). */
   before?: CaseDisk;
   append: string;
@@ -133,7 +133,7 @@ async function uefiDisk(name: UefiCase): Promise<{ disk: string; dir: string }> 
     ddi: d.ddi,
     espPartUuid: UEFI_ESP_PART_UUID,
     direct: !c.bootloader,
-    signer: c.secureBoot ? snakeoilSigner() : undefined,
+    signer: c.secureBoot ? secureBootSigner() : undefined,
     // The signed command line with one digit of roothash= changed: what an attacker with write
     // access to the ESP, and without the key, can do.
     tamper: c.tamper
@@ -302,7 +302,7 @@ async function mokDisk(name: MokCase): Promise<{ disk: string; dir: string; ddis
     espPartUuid: MOK_ESP_PART_UUID,
     espSpareBytes: espSpare(name),
     shim: true,
-    signer: snakeoilSigner(),
+    signer: secureBootSigner(),
   });
   return { disk: u.disk, dir, ddis };
 }
