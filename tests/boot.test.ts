@@ -339,6 +339,7 @@ const SCENARIOS = {
   "arm64 virtio-mmio": plainOn("virtio-mmio", byType("/dev/vda1", ["virtio_mmio", "virtio_blk"]), "arm64"),
   "arm64 sd": plainOn("sd", byType("/dev/mmcblk0p1", ["sdhci", "sdhci_pci"]), "arm64"),
   "arm64 usb": plainOn("usb", byType("/dev/sd[a-z]1", ["xhci_pci", "usb_storage", "sd_mod"]), "arm64"),
+  "arm64 nvme": plainOn("nvme", byType("/dev/nvme0n1p1", ["nvme_core", "nvme"]), "arm64"),
   "arm64 tampered": {
     arch: "arm64",
     drives: [{ disk: { variant: { flipErofsByte: 1030 } }, if: "virtio-mmio" }],
@@ -731,6 +732,10 @@ itArm("arm64: an SD card behind sdhci", async (t) => {
 
 itArm("arm64: a USB stick behind xhci", async (t) => {
   await bootScenario(t, SCENARIOS["arm64 usb"]);
+});
+
+itArm("arm64: an NVMe disk on virt's PCIe loads nvme", async (t) => {
+  await bootScenario(t, SCENARIOS["arm64 nvme"]);
 });
 
 itArm("arm64: a tampered DDI is refused with the same line as on x86-64", async (t) => {
