@@ -42,7 +42,7 @@ const { buildInit, kernelRelease } = await import("./toolchain/init_image.mjs");
 const { hardwareModules } = await import("./toolchain/module_closure.ts");
 const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
-const { ARCHES } = await import("./toolchain/native.mjs");
+const { ARCHES, distName, isArch } = await import("./toolchain/arches.ts");
 const { versionProblem } = await import("./runtime/vpick.ts");
 const { checkRootHash } = await import("./lib/root_hash.ts");
 
@@ -63,8 +63,8 @@ function certificateFingerprint(file) {
 async function cli(argv) {
   if (argv[0] === "tests") {
     const { fetchKernel } = await import("./qemu/kernel.mjs");
-    await buildInit({ kernelDir: fetchKernel().root, storage: ["all"] });
-    await buildInit({ kernelDir: fetchKernel("arm64").root, storage: ["all"], arch: "arm64" });
+    for (const arch of Object.keys(ARCHES))
+      await buildInit({ kernelDir: fetchKernel(arch).root, storage: ["all"], arch });
     return;
   }
   const o = {
@@ -114,7 +114,7 @@ async function cli(argv) {
   if (o.minVersion !== "" && versionProblem(o.minVersion) !== "")
     throw new Error(`--min-version ${versionProblem(o.minVersion)}`);
   if (!o.signKey !== !o.signCert) throw new Error("--sign-key and --sign-cert go together");
-  if (!(o.arch in ARCHES)) throw new Error(`--arch ${o.arch}: ${Object.keys(ARCHES).join(" or ")}`);
+  if (!isArch(o.arch)) throw new Error(`--arch ${o.arch}: ${Object.keys(ARCHES).join(" or ")}`);
   hardwareModules(o.storage, o.arch); // an unknown class stops here, before the compile
   if (!o.kernelDir) {
     const { fetchKernel } = await import("./qemu/kernel.mjs");
@@ -143,7 +143,7 @@ async function cli(argv) {
     cmdline: `${o.rootHash === undefined ? "" : `roothash=${o.rootHash}`} ${o.cmdline}`.trim(),
     osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : OS_RELEASE,
     uname: release,
-    out: join(DIST, o.arch === "x86-64" ? "storage-init.efi" : `storage-init-${o.arch}.efi`),
+    out: join(DIST, distName(o.arch, "storage-init", ".efi")),
     sign: o.signKey ? { key: o.signKey, cert: o.signCert } : undefined,
   });
   console.log(

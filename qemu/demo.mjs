@@ -17,11 +17,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
-import { ARCHES } from "../toolchain/native.mjs";
+import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
-import { bootQemu } from "./boot.mjs";
+import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
-import { buildDisk } from "./images.mjs";
+import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { analyzeTable, timeline } from "./timeline.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
@@ -29,13 +29,13 @@ import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 const direct = process.argv.includes("--direct");
 const archAt = process.argv.indexOf("--arch");
 const arch = archAt > 0 ? process.argv[archAt + 1] : "x86-64";
-if (!(arch in ARCHES)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join(" or ")}`);
+if (!isArch(arch)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join(" or ")}`);
 const arm = arch === "arm64";
 const kernel = fetchKernel(arch);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });
-const demo = arm ? await buildDisk({ arch: "arm64" }) : await buildDemoDisk();
+const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
 const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
-const console0 = arm ? "ttyAMA0" : "ttyS0";
+/** @type {import("./boot.ts").BootOptions} */
 let boot;
 if (direct) {
   console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
@@ -53,7 +53,7 @@ if (direct) {
     kernel,
     initrd: built.initramfs,
     // The Debian demo's DDI lies in a vpick directory with boot counting (qemu/demo_root.mjs).
-    cmdline: `console=${console0} panic=-1 ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
+    cmdline: `${consoleArgs(arch)} ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
     ddi: demo.ddi,
     ddiPath: arm ? undefined : DEMO_DDI_PATH,
     espPartUuid: DEMO_ESP_PART_UUID,

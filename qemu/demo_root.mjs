@@ -1,5 +1,5 @@
 // The demo disk: a real Debian root with systemd (debootstrap), as a verity DDI on a vfat ESP,
-// laid out like the test disk (qemu/images.mjs). Cached under .cache/demo/.
+// laid out like the test disk (qemu/images.ts). Cached under .cache/demo/.
 //
 // The root carries storage-init's boot counting as the README's recipe installs it
 // (cli/storage-init-bless in /usr/lib/storage-init/, its two units enabled), and one unit of
@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
-import { buildDiskFromTree } from "./images.mjs";
+import { buildDiskFromTree } from "./images.ts";
 
 /** Where the demo's DDI lies on the ESP, and the storage_init.ddi= that finds it. */
 export const DEMO_DDI_PATH = "/EFI/storage-init/root.v/root_1+3.raw";
@@ -95,8 +95,12 @@ export async function buildDemoDisk() {
     )
     .digest("hex")
     .slice(0, 12);
+  const image = join(dir, `image-${key}`);
   const meta = join(dir, `disk-${key}.json`);
-  if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8"));
+  // Only the root hash is read back: the files are the image folder's, whatever path the cache
+  // was reached through when it was written.
+  const result = (rootHash) => ({ disk: join(image, "disk.img"), ddi: join(image, "root.raw"), rootHash });
+  if (existsSync(meta)) return result(JSON.parse(readFileSync(meta, "utf8")).rootHash);
   requireTool("debootstrap");
   mkdirSync(dir, { recursive: true });
   const tree = join(dir, `tree-${TREE_FORMAT}`);
@@ -140,8 +144,7 @@ export async function buildDemoDisk() {
   // same roothash= and would wait for the DDI's partitions by PARTUUID, which exist only inside
   // storage-init's loop devices: the root image masks it, as an image built for storage-init does.
   run("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
-  const r = await buildDiskFromTree(tree, join(dir, `image-${key}`), { compress: true });
-  const result = { disk: r.disk, ddi: r.ddi, rootHash: r.rootHash };
-  writeFileSync(meta, JSON.stringify(result, null, 2));
-  return result;
+  const r = await buildDiskFromTree(tree, image, { compress: true });
+  writeFileSync(meta, JSON.stringify({ rootHash: r.rootHash }, null, 2));
+  return result(r.rootHash);
 }

@@ -1,35 +1,33 @@
 // A real Debian kernel and its modules, fetched with apt-get download and unpacked with
 // dpkg-deb (nothing is installed), cached under .cache/kernel/<package>/.
 //
-// The package is linux-image-amd64's (for arm64: linux-image-arm64's, with the arm64
-// architecture added to dpkg) current dependency unless STORAGE_INIT_KERNEL_PACKAGE (for arm64:
+// The package is the current dependency of the architecture's kernel metapackage
+// (toolchain/arches.ts: linux-image-amd64; for arm64 linux-image-arm64, with the arm64
+// architecture added to dpkg) unless the variable the table names (STORAGE_INIT_KERNEL_PACKAGE,
 // STORAGE_INIT_KERNEL_PACKAGE_ARM64) names one (e.g. linux-image-6.1.0-56-amd64). depmod runs on
 // the unpacked tree because the .deb ships no modules.dep/modules.alias.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { archFacts, debianPackageFor } from "../toolchain/arches.ts";
 import { unpackDebianPackage } from "../toolchain/debian.mjs";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 
-/** Debian's name of each architecture the init is built for. */
-const DEBIAN_ARCH = { "x86-64": "amd64", arm64: "arm64" };
-
 /** The linux-image package to use for `arch` ("x86-64" or "arm64"). */
 export function kernelPackage(arch = "x86-64") {
-  const deb = DEBIAN_ARCH[arch];
-  if (!deb) throw new Error(`no Debian kernel known for architecture ${arch}`);
-  const forced = process.env[arch === "x86-64" ? "STORAGE_INIT_KERNEL_PACKAGE" : "STORAGE_INIT_KERNEL_PACKAGE_ARM64"];
+  const a = archFacts(arch);
+  const forced = process.env[a.kernel.env];
   if (forced) return forced;
-  const meta = deb === "amd64" ? "linux-image-amd64" : `linux-image-${deb}:${deb}`;
+  const meta = debianPackageFor(arch, a.kernel.metapackage);
   let out;
   try {
     out = run("apt-cache", ["depends", meta]);
   } catch (e) {
-    const hint = deb === "amd64" ? "" : `dpkg --add-architecture ${deb}, then `;
+    const hint = a.foreign ? `dpkg --add-architecture ${a.debian}, then ` : "";
     throw new Error(`apt-cache depends ${meta} failed (${hint}run 'apt-get update' first): ${e.message}`);
   }
-  const m = out.match(new RegExp(`Depends: (linux-image-[0-9][^\\s:]*-${deb})\\b`));
+  const m = out.match(new RegExp(`Depends: (linux-image-[0-9][^\\s:]*-${a.debian})\\b`));
   if (!m) throw new Error(`cannot find the kernel package behind ${meta} (run 'apt-get update' first):\n${out}`);
-  return deb === "amd64" ? m[1] : `${m[1]}:${deb}`;
+  return debianPackageFor(arch, m[1]);
 }
 
 /** The kernel fetchKernel() left in the cache, as it returns it, or undefined when there is none (nothing is fetched). */

@@ -1,5 +1,5 @@
 /**
- * The fixed identities of the test disk that qemu/images.mjs builds, so that its images are
+ * The fixed identities of the test disk that qemu/images.ts builds, so that its images are
  * reproducible; tests that imitate it over FakeKernel use the same values.
  */
 

@@ -1,22 +1,18 @@
-// UEFI boots as a machine does them: OVMF (Debian's ovmf package) -> systemd-boot or the UKI
-// itself as the removable-media loader -> systemd-stub -> the kernel with our initramfs.
+// UEFI boots as a machine does them: OVMF (Debian's ovmf package; AAVMF on arm64) -> systemd-boot
+// or the UKI itself as the removable-media loader -> systemd-stub -> the kernel with our
+// initramfs. The firmware files are each architecture's, in toolchain/arches.ts.
 //
-// Secure Boot uses OVMF_CODE_4M.secboot.fd (SMM) with OVMF_VARS_4M.snakeoil.fd, whose PK, KEK
-// and db hold Debian's test-only "snakeoil" certificate; its key ships beside it, protected by
-// the passphrase "snakeoil", and is decrypted into the cache for sbsign.
+// Secure Boot (x86-64) uses OVMF_CODE_4M.secboot.fd (SMM) with OVMF_VARS_4M.snakeoil.fd, whose
+// PK, KEK and db hold Debian's test-only "snakeoil" certificate; its key ships beside it,
+// protected by the passphrase "snakeoil", and is decrypted into the cache for sbsign.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { guidToBytes } from "../lib/hex.ts";
+import { archFacts } from "../toolchain/arches.ts";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { buildUki, stubFor, systemdBootFor } from "../toolchain/uki.mjs";
-import { buildEspDisk } from "./images.mjs";
-
-/** AAVMF: OVMF for arm64 (Debian's qemu-efi-aarch64), 64 MiB pflash images for QEMU's virt. */
-export const AAVMF = { code: "/usr/share/AAVMF/AAVMF_CODE.fd", vars: "/usr/share/AAVMF/AAVMF_VARS.fd" };
-
-/** Debian's shim (shim-unsigned), signed here with the snakeoil key when Secure Boot is on. */
-export const SHIM = "/usr/lib/shim/shimx64.efi";
+import { buildEspDisk } from "./images.ts";
 
 /** shim's vendor GUID: MokList, MokListRT, MokListTrustedRT. */
 const SHIM_LOCK_GUID = "605dab50-e046-4300-abb6-3dd810dd8b23";
@@ -24,15 +20,6 @@ const SHIM_LOCK_GUID = "605dab50-e046-4300-abb6-3dd810dd8b23";
 const EFI_CERT_X509_GUID = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072";
 /** EFI variable attributes: non-volatile, boot-service access. */
 const EFI_VARIABLE_NV_BS = 0x3;
-
-export const OVMF = {
-  code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
-  vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
-  secbootCode: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
-  snakeoilVars: "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd",
-  snakeoilKey: "/usr/share/ovmf/PkKek-1-snakeoil.key",
-  snakeoilCert: "/usr/share/ovmf/PkKek-1-snakeoil.pem",
-};
 
 /** The demo's ESP (npm start, and its test). */
 export const DEMO_ESP_PART_UUID = "de30de30-1d2c-4e3f-8a9b-0c1d2e3f4a5b";
@@ -43,16 +30,31 @@ function need(file, pkg) {
   return file;
 }
 
-/** The snakeoil key, decrypted, and its certificate: { key, cert } for sbsign. */
-export function snakeoilSigner() {
+/** The Secure Boot firmware of `arch` (toolchain/arches.ts); throws when the tests have none. */
+function secureBootOf(arch) {
+  const sb = archFacts(arch).uefi.secureBoot;
+  if (sb === undefined) throw new Error(`no Secure Boot firmware for ${arch} here`);
+  return sb;
+}
+
+/** The key of the certificate the Secure Boot firmware of `arch` trusts, decrypted, and that certificate: { key, cert } for sbsign. */
+export function secureBootSigner(arch = "x86-64") {
   requireTool("openssl");
+  const sb = secureBootOf(arch);
   const dir = join(CACHE, "uefi");
-  const key = join(dir, "snakeoil.key");
+  const key = join(dir, `secure-boot-${arch}.key`);
   if (!existsSync(key)) {
     mkdirSync(dir, { recursive: true });
-    run("openssl", ["pkey", "-in", need(OVMF.snakeoilKey, "ovmf"), "-passin", "pass:snakeoil", "-out", key]);
+    run("openssl", ["pkey", "-in", need(sb.key, sb.package), "-passin", `pass:${sb.passphrase}`, "-out", key]);
   }
-  return { key, cert: need(OVMF.snakeoilCert, "ovmf") };
+  return { key, cert: need(sb.cert, sb.package) };
+}
+
+/** shim for `arch`; throws when the tests have none. */
+function shimOf(arch) {
+  const shim = archFacts(arch).uefi.shim;
+  if (shim === undefined) throw new Error(`no shim for ${arch} here`);
+  return need(shim.file, shim.package);
 }
 
 /** Signs `file` into `out` with sbsign. */
@@ -135,25 +137,19 @@ export function enrollMok(vars, certPems) {
 }
 
 /**
- * The firmware for bootQemu: OVMF's code and a fresh writable copy of its variable store in
- * `dir` (each boot starts from the package's store). With secureBoot, the Secure Boot build and
- * the snakeoil store: only what the snakeoil key signed runs. `mok`: certificates (PEM) enrolled
- * as Machine Owner Keys (enrollMok).
- */
-/**
+ * The firmware for bootQemu: `arch`'s UEFI code (toolchain/arches.ts) and a fresh writable
+ * copy of its variable store in `dir` (each boot starts from the package's store). With
+ * secureBoot, the Secure Boot build and its test store: only what its test key signed runs.
+ * `mok`: certificates (PEM) enrolled as Machine Owner Keys (enrollMok).
  * @param {string} dir
  * @param {{ secureBoot?: boolean, arch?: string, mok?: string[] }} [opts]
  */
 export function firmware(dir, { secureBoot = false, arch = "x86-64", mok = undefined } = {}) {
   const vars = join(dir, "OVMF_VARS.fd");
-  if (arch === "arm64") {
-    if (secureBoot) throw new Error("no Secure Boot firmware for arm64 here");
-    copyFileSync(need(AAVMF.vars, "qemu-efi-aarch64"), vars);
-    return { code: need(AAVMF.code, "qemu-efi-aarch64"), vars, secureBoot };
-  }
-  copyFileSync(need(secureBoot ? OVMF.snakeoilVars : OVMF.vars, "ovmf"), vars);
+  const fw = secureBoot ? secureBootOf(arch) : archFacts(arch).uefi.firmware;
+  copyFileSync(need(fw.vars, fw.package), vars);
   if (mok !== undefined) enrollMok(vars, mok);
-  return { code: need(secureBoot ? OVMF.secbootCode : OVMF.code, "ovmf"), vars, secureBoot };
+  return { code: need(fw.code, fw.package), vars, secureBoot };
 }
 
 /**
@@ -164,7 +160,7 @@ export function firmware(dir, { secureBoot = false, arch = "x86-64", mok = undef
  * `extra`: more files [{ src, path }] (the DDIs of an A/B directory).
  */
 export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [], arch = "x86-64" }) {
-  const removable = arch === "arm64" ? "/EFI/BOOT/BOOTAA64.EFI" : "/EFI/BOOT/BOOTX64.EFI";
+  const removable = `/EFI/BOOT/BOOT${archFacts(arch).uefi.efi.toUpperCase()}.EFI`;
   const conf = join(dir, "loader.conf");
   writeFileSync(conf, "timeout 0\n");
   const files = [...(ddi === undefined ? [] : [{ src: ddi, path: ddiPath }]), ...extra];
@@ -221,11 +217,7 @@ export function buildUefiDisk(
   tamper?.(uki.out);
   const loader = systemdBootFor(arch);
   const bootloader = direct ? undefined : signer ? sbsign(signer, loader, join(dir, "systemd-boot.efi")) : loader;
-  const shimFile = !shim
-    ? undefined
-    : signer
-      ? sbsign(signer, need(SHIM, "shim-unsigned"), join(dir, "shim.efi"))
-      : need(SHIM, "shim-unsigned");
+  const shimFile = !shim ? undefined : signer ? sbsign(signer, shimOf(arch), join(dir, "shim.efi")) : shimOf(arch);
   const disk = buildEspDisk(
     join(dir, "disk.img"),
     espFiles(dir, { uki: uki.out, bootloader, shim: shimFile, ddi, ddiPath, extra, arch }),

@@ -1,15 +1,16 @@
 // The cases both `storage-init check` (tests/check.test.ts) and the QEMU boots (tests/boot.test.ts)
-// run: a disk variant of qemu/images.mjs, a kernel command line, and what must come of it. The
+// run: a disk variant of qemu/images.ts, a kernel command line, and what must come of it. The
 // check's verdict is the boot's by construction: one row, both tests.
 import { uuidFromHex } from "../lib/hex.js";
+import type { DiskVariant } from "../qemu/images.js";
 
 /** In a command line, the disk's own root hash. */
 export const HASH = "HASH";
 
 export interface VerdictCase {
   name: string;
-  /** The disk variant (qemu/images.mjs buildDisk() options). */
-  disk: Record<string, unknown>;
+  /** The test disk (qemu/images.ts), as the boots attach it (virtio). */
+  disk: DiskVariant;
   /** The kernel command line; HASH stands for the disk's root hash. */
   cmdline: string;
   /**
@@ -78,6 +79,12 @@ export const CASES: VerdictCase[] = [
     checkReason: /no DDI at \/EFI\/storage-init\/root\.raw/,
   },
 ];
+
+/** The boot's fatal line for the refused case `c` on a disk whose root hash is `rootHash`. */
+export function fatalLine(c: VerdictCase, rootHash: string): RegExp {
+  if (c.doing === undefined || c.reason === undefined) throw new Error(`${c.name}: the boot reaches the root`);
+  return new RegExp(`^storage-init: failed to ${literally(c.doing).source}: ${c.reason(rootHash).source}$`);
+}
 
 /** The case named `name`. */
 export function verdictCase(name: string): VerdictCase {

@@ -1,11 +1,11 @@
-// `storage-init check` on the test disks qemu/images.mjs makes with the real tools: its verdict
-// must be what the boot does with them (tests/boot.test.ts boots the same variants).
+// `storage-init check` on the test disks qemu/images.ts makes with the real tools: its verdict
+// must be what the boot does with them: the cases of tests/cases.ts run here and in tests/boot.test.ts.
 import test from "ava";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { arm64PageSize, check } from "../cli/check.js";
-import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.mjs";
+import { buildDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
 import { ROOT } from "../toolchain/tools.mjs";
 import { buildUki, stubFor } from "../toolchain/uki.mjs";
 import { cpioArchive } from "../toolchain/initramfs.mjs";
@@ -14,8 +14,7 @@ import { CASES, HASH } from "./cases.js";
 import { fetchKernel } from "../qemu/kernel.mjs";
 import { inTempDir, testIfBuilt } from "./helpers.js";
 
-type Disk = { disk: string; rootHash: string; dir: string };
-const disk = async (opts: object) => (await buildDisk(opts)) as Disk;
+const disk = buildDisk;
 
 test("check() passes the good disk: the DDI on its ESP, matching roothash=, its root hash recomputed", async (t) => {
   const d = await disk({});
@@ -29,7 +28,7 @@ test("check() passes the good disk: the DDI on its ESP, matching roothash=, its 
 });
 
 test("check() takes an ESP's directory as well as a disk image", async (t) => {
-  const d = (await disk({})) as Disk & { ddi: string };
+  const d = await disk({});
   inTempDir((dir) => {
     mkdirSync(join(dir, "EFI", "storage-init"), { recursive: true });
     copyFileSync(d.ddi, join(dir, "EFI", "storage-init", "root.raw"));
@@ -81,7 +80,7 @@ const itArm = testIfBuilt(join(ROOT, "dist", "initramfs-arm64-all.cpio.gz"), "no
 
 itArm("check() on arm64: Debian's kernel says 4 KiB pages; unknown, the page size is said to be assumed", async (t) => {
   t.is(arm64PageSize(readFileSync(fetchKernel("arm64").vmlinuz)), 4096);
-  const d = await disk({ arch: "arm64" });
+  const d = await disk({}, { arch: "arm64" });
   const assumed = check(d.disk, `roothash=${d.rootHash}`, { arch: "arm64" });
   t.true(assumed.ok, assumed.lines.join("\n"));
   t.regex(assumed.lines.join("\n"), /\npage size: 4096 assumed, as Debian's arm64 kernels have/);
@@ -156,11 +155,11 @@ function espDir(dir: string, files: Record<string, string>): string {
 
 test("check() on DDIs systemd-repart signed: the signature checked with --certificate, each refusal named, the boot's choice", async (t) => {
   const mok = testKey("mok").cert;
-  const good1 = (await buildRepartDdi({ version: "1", signWith: "mok" })) as { ddi: string; rootHash: string };
-  const good2 = (await buildRepartDdi({ version: "2", signWith: "mok" })) as { ddi: string; rootHash: string };
-  const bad2 = (await buildRepartDdi({ version: "2", signWith: "mok", corruptSignature: true })) as { ddi: string };
-  const other3 = (await buildRepartDdi({ version: "3", signWith: "other" })) as { ddi: string };
-  const unsigned1 = (await buildRepartDdi({ version: "1" })) as { ddi: string };
+  const good1 = await buildRepartDdi({ version: "1", signWith: "mok" });
+  const good2 = await buildRepartDdi({ version: "2", signWith: "mok" });
+  const bad2 = await buildRepartDdi({ version: "2", signWith: "mok", corruptSignature: true });
+  const other3 = await buildRepartDdi({ version: "3", signWith: "other" });
+  const unsigned1 = await buildRepartDdi({ version: "1" });
   const pin = (...names: string[]) =>
     "storage_init.certificate_fingerprint=" + names.map((n) => certificateFingerprint(testKey(n).cert)).join(",");
   // Both test keys pinned: the machine's keyrings (--certificate) decide between them.
@@ -252,7 +251,7 @@ test("check() on DDIs systemd-repart signed: the signature checked with --certif
 });
 
 test("check() gives the boot's verdict on a pinned DDI signed by a key the machine does not trust: a warning under verity, a refusal where signatures are required", async (t) => {
-  const other = (await buildRepartDdi({ version: "3", signWith: "other" })) as { ddi: string; rootHash: string };
+  const other = await buildRepartDdi({ version: "3", signWith: "other" });
   inTempDir((dir) => {
     const esp = espDir(join(dir, "esp"), { "EFI/storage-init/root.raw": other.ddi });
     const pinned = `roothash=${other.rootHash}`;

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
+import { sgdiskPartition } from "../qemu/images.js";
 import { buildDefines } from "../toolchain/native.mjs";
 import { ROOT, run } from "../toolchain/tools.mjs";
 export { rng } from "./rng.js";
@@ -39,16 +40,11 @@ export function sgdiskImage(sizeMiB: number, parts: Array<[string, string, strin
   return inTempDir((dir) => {
     const f = join(dir, "disk.img");
     run("truncate", ["-s", `${sizeMiB}M`, f]);
-    const args = ["--clear"];
-    parts.forEach(([type, uuid, name, first, last], i) => {
-      args.push(
-        `--new=${i + 1}:${first}:${last}`,
-        `--typecode=${i + 1}:${type}`,
-        `--partition-guid=${i + 1}:${uuid}`,
-        `--change-name=${i + 1}:${name}`,
-      );
-    });
-    run("sgdisk", [...args, "--disk-guid=11111111-2222-3333-4444-555555555555", f]);
+    sgdiskPartition(
+      f,
+      parts.map(([type, uuid, name, first, last]) => ({ type, uuid, name, first, last })),
+      "11111111-2222-3333-4444-555555555555",
+    );
     return new Uint8Array(readFileSync(f));
   });
 }

@@ -1,6 +1,6 @@
 // The whole boot against FakeKernel: sysfs devices that appear as their drivers load, a disk
 // holding a real GPT, a DDI shaped like the real one (fake_world.ts), emulated loop and
-// device-mapper ioctls, and the switch root. One case boots the DDI that qemu/images.mjs makes
+// device-mapper ioctls, and the switch root. One case boots the DDI that qemu/images.ts makes
 // with the real tools (mkfs.erofs, veritysetup, sgdisk). QEMU tests (boot.test.ts) do the same
 // with the real kernel.
 import test from "ava";
@@ -12,7 +12,7 @@ import { VERSION } from "../runtime/build_facts.js";
 import { phaseIds } from "../runtime/phases.js";
 import { KernelError } from "../syscalls/errno.js";
 import { RebootCmd } from "../syscalls/kernel.js";
-import { buildDisk } from "../qemu/images.mjs";
+import { buildDisk } from "../qemu/images.js";
 import type { FakeKernel } from "./fake_kernel.js";
 import {
   FAKE_PIN,

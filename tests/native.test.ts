@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
+import { ARCHES, isArch } from "../toolchain/arches.js";
+import type { Arch } from "../toolchain/arches.js";
 import { buildDefines, compileNative } from "../toolchain/native.mjs";
 import { PORFFOR_DEFECTS } from "../toolchain/porffor/defects.js";
 import type { PorfforDefect } from "../toolchain/porffor/defects.js";
@@ -23,10 +25,7 @@ const PROGRAMS: Record<string, { nativeOnly?: boolean; allowHazards?: boolean; o
   defects: { allowHazards: true, own: true },
 };
 
-const ARCHES = ["x86-64", "arm64"] as const;
-type Arch = (typeof ARCHES)[number];
-/** How each architecture's binaries run here. */
-const RUNNER: Record<Arch, string[]> = { "x86-64": [], arm64: ["qemu-aarch64-static"] };
+const ARCH_NAMES = Object.keys(ARCHES).filter(isArch);
 
 /** Builds one program both ways for `arch` (the Node side with the same build facts); returns paths. */
 async function buildProgram(
@@ -34,7 +33,7 @@ async function buildProgram(
   arch: Arch = "x86-64",
 ): Promise<{ native: string; node?: string; arch: Arch }> {
   const how = PROGRAMS[name] ?? {};
-  const suffix = arch === "x86-64" ? "" : `-${arch}`;
+  const suffix = ARCHES[arch].distSuffix;
   mkdirSync(OUT, { recursive: true });
   const prog = join(ROOT, "tests", "native", `${name}_prog.ts`);
   const nativeEntry = join(OUT, `${name}${suffix}_native.ts`);
@@ -85,7 +84,7 @@ function runBoth(p: { native: string; node?: string; arch: Arch }): { native: st
   try {
     // Both get the scratch directory as their argument (the native one makes its own and
     // ignores it): syscalls_prog prints the arguments each saw.
-    const [cmd, ...args] = [...RUNNER[p.arch], p.native, scratch];
+    const [cmd, ...args] = [...ARCHES[p.arch].runner, p.native, scratch];
     const native = execFileSync(cmd, args, { encoding: "utf8", timeout: 120000 });
     const node = p.node
       ? execFileSync(process.execPath, [p.node, scratch], { encoding: "utf8", timeout: 60000 })
@@ -100,9 +99,11 @@ const programs = readdirSync(join(ROOT, "tests", "native"))
   .filter((f) => f.endsWith("_prog.ts"))
   .map((f) => f.slice(0, -"_prog.ts".length));
 
-/** The arm64 cases need the cross compiler, musl for arm64 and qemu-user; under CI they must be there. */
-function armReady(): string | undefined {
-  const missing = ["aarch64-linux-gnu-gcc", "qemu-aarch64-static"].filter((tool) => {
+/** A foreign architecture's cases need the cross compiler, its libc and qemu-user; under CI they must be there. */
+function missingFor(arch: Arch): string | undefined {
+  const a = ARCHES[arch];
+  if (!a.foreign) return undefined;
+  const missing = [a.cc, ...a.runner.slice(0, 1)].filter((tool) => {
     try {
       execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
       return false;
@@ -110,17 +111,17 @@ function armReady(): string | undefined {
       return true;
     }
   });
-  if (!existsSync("/usr/lib/aarch64-linux-musl/libc.a")) missing.push("musl-dev:arm64");
+  if (a.libc !== undefined && !existsSync(a.libc.file)) missing.push(a.libc.package);
   if (missing.length === 0) return undefined;
   const why = `${missing.join(", ")} missing: .ci/install installs them`;
   if (process.env.CI) throw new Error(why);
   return why;
 }
-const armMissing = armReady();
-const archTest = (arch: Arch) => (arch === "arm64" && armMissing !== undefined ? test.skip : test);
-const archName = (arch: Arch) => (arch === "x86-64" ? "native" : `native ${arch}`);
+const MISSING = new Map(ARCH_NAMES.map((arch) => [arch, missingFor(arch)]));
+const archTest = (arch: Arch) => (MISSING.get(arch) !== undefined ? test.skip : test);
+const archName = (arch: Arch) => (ARCHES[arch].foreign ? `native ${arch}` : "native");
 
-for (const arch of ARCHES) {
+for (const arch of ARCH_NAMES) {
   for (const name of programs.filter((n) => PROGRAMS[n]?.own !== true)) {
     archTest(arch)(`${archName(arch)} ${name}: the porffor build prints exactly what Node prints`, async (t) => {
       const out = runBoth(await buildProgram(name, arch));

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ParseError } from "../lib/errors.js";
 import { pkcs7Signer } from "../runtime/pkcs7.js";
-import { certificateFingerprint, testKey } from "../qemu/images.mjs";
+import { certificateFingerprint, testKey } from "../qemu/images.js";
 import { inTempDir, rng, run } from "./helpers.js";
 
 const HASH = "0123456789abcdef".repeat(4);

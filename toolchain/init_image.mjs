@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { writeInitramfs } from "./initramfs.mjs";
 import { buildModuleTable, hardwareModules, MODULE_GROUPS, parseKernelModules } from "./module_closure.ts";
+import { distName } from "./arches.ts";
 import { compileNative } from "./native.mjs";
 import { DIST, kib, ROOT, step } from "./tools.mjs";
 
@@ -48,14 +49,26 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
   return { entries, count: t.files.length, bytes, version, table: t.text };
 }
 
-/**
- * dist/storage-init and an initramfs in `out`: with the storage module closure of the kernel in
- * `kernelDir` for the `storage` classes, or without modules when no kernel is given.
- */
 /** Where the initramfs records the build's policy facts (JSON: arch, rootPolicy, minVersion, certificates). */
 export const BUILD_FACTS_PATH = "etc/storage-init/build.json";
 
-/** @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string, certificates?: string[] }} [options] */
+/**
+ * The initramfs buildInit() writes in `out` for `arch`: initramfs[-<arch>]-<classes>.cpio.gz with
+ * the module closure of the `storage` classes, initramfs[-<arch>].cpio.gz without modules.
+ * @param {string} out
+ * @param {string} arch
+ * @param {string[] | undefined} storage
+ */
+export function initramfsPath(out, arch, storage) {
+  return join(out, distName(arch, "initramfs", storage === undefined ? ".cpio.gz" : `-${storage.join("+")}.cpio.gz`));
+}
+
+/**
+ * The init and an initramfs in `out` (storage-init[-<arch>], initramfsPath()): with the storage
+ * module closure of the kernel in `kernelDir` for the `storage` classes, or without modules when
+ * no kernel is given.
+ * @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string, certificates?: string[] }} [options]
+ */
 export async function buildInit({
   kernelDir,
   storage = ["all"],
@@ -65,8 +78,7 @@ export async function buildInit({
   minVersion = "",
   certificates = [],
 } = {}) {
-  const suffix = arch === "x86-64" ? "" : `-${arch}`;
-  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(DIST, `storage-init${suffix}`), {
+  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(out, distName(arch, "storage-init")), {
     arch,
     rootPolicy,
     minVersion,
@@ -89,10 +101,7 @@ export async function buildInit({
       return `${r.count} modules for ${storage.join(",")}, ${kib(r.bytes)} (${r.version})`;
     });
   }
-  const initramfs = join(
-    out,
-    kernelDir ? `initramfs${suffix}-${storage.join("+")}.cpio.gz` : `initramfs${suffix}.cpio.gz`,
-  );
+  const initramfs = initramfsPath(out, arch, kernelDir ? storage : undefined);
   await step("initramfs", async () => {
     const r = writeInitramfs(binary, initramfs, [...extra, factsEntry]);
     return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;

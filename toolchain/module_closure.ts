@@ -5,6 +5,7 @@
  */
 import { globMatch, moduleName, TABLE_MAGIC } from "../runtime/module_table.js";
 import type { ModuleGroup } from "../runtime/module_table.js";
+import { archFacts } from "./arches.js";
 
 /**
  * Modules selected at boot by modalias: storage controllers and disks, as far as the kernel has
@@ -18,30 +19,9 @@ export const STORAGE_CLASSES: { [storageClass: string]: string[] } = {
   mmc: ["sdhci_pci", "sdhci_acpi", "mmc_block"],
 };
 
-/**
- * What arm64 boards add to each class: virtio over MMIO (device-tree platform devices, `of:`
- * modaliases), the SoCs' own SD/MMC and USB host controllers, and UFS. Matched by modalias at
- * boot like the rest: only what the board has is loaded.
- */
-export const ARM64_STORAGE_CLASSES: { [storageClass: string]: string[] } = {
-  virtio: ["virtio_mmio"],
-  mmc: [
-    "sdhci_of_arasan",
-    "sdhci_of_dwcmshc",
-    "sdhci_esdhc_imx",
-    "sdhci_msm",
-    "sdhci_tegra",
-    "sdhci_iproc",
-    "dw_mmc_rockchip",
-    "mmc_block",
-  ],
-  usb: ["xhci_plat_hcd", "dwc3_of_simple"],
-  ufs: ["ufshcd_pltfrm", "ufs_qcom", "ufshcd_pci", "ufs_mediatek", "ufs_exynos", "ufs_hisi"],
-};
-
-/** The hardware modules for a list of storage classes ("all" for every class) on `arch`. */
+/** The hardware modules for a list of storage classes ("all" for every class) on `arch` (with what its boards add). */
 export function hardwareModules(classes: string[], arch: string = "x86-64"): string[] {
-  const extra = arch === "arm64" ? ARM64_STORAGE_CLASSES : {};
+  const extra = archFacts(arch).storageClasses;
   const known = [...Object.keys(STORAGE_CLASSES), ...Object.keys(extra).filter((c) => !(c in STORAGE_CLASSES))];
   const list = classes.includes("all") ? known : classes;
   const out: string[] = [];

@@ -12,22 +12,12 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { archFacts } from "./arches.ts";
 import { tunePorfforC } from "./porffor/c_edits.mjs";
 import { kib, requireTool, ROOT, step, WORK } from "./tools.mjs";
 import { bundleTypeScript } from "./tsbundle/bundle.mjs";
 
 const PORF = join(ROOT, "node_modules", "porffor", "porf");
-
-/** The architectures the init is built for: the compiler driver and its arguments, and strip. */
-export const ARCHES = {
-  "x86-64": { cc: "musl-gcc", ccArgs: [], strip: "strip" },
-  arm64: {
-    cc: "aarch64-linux-gnu-gcc",
-    ccArgs: ["-specs", "/usr/lib/aarch64-linux-musl/musl-gcc.specs"],
-    strip: "aarch64-linux-gnu-strip",
-    needs: "/usr/lib/aarch64-linux-musl/libc.a",
-  },
-};
 
 /**
  * Build facts the init declares (runtime/build_facts.ts); tsbundle writes them in as literals.
@@ -64,12 +54,11 @@ export async function compileNative(
     certificates = [],
   } = {},
 ) {
-  const target = ARCHES[arch];
-  if (!target) throw new Error(`unknown architecture ${arch}; known: ${Object.keys(ARCHES).join(", ")}`);
+  const target = archFacts(arch);
   requireTool(target.cc);
-  if (target.needs && !existsSync(target.needs))
+  if (target.libc && !existsSync(target.libc.file))
     throw new Error(
-      `${target.needs} not found: install it with 'apt-get install musl-dev:arm64' (dpkg --add-architecture arm64 first)`,
+      `${target.libc.file} not found: install it with 'apt-get install ${target.libc.package}' (dpkg --add-architecture ${target.debian} first)`,
     );
   const name = out.split("/").pop();
   // Unique work files: tests build natives in parallel.

@@ -9,30 +9,28 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { ddiPathsOf } from "../lib/cmdline_words.ts";
 import { stubLoadsFrom } from "../lib/facts.ts";
+import { ARCHES, archFacts, debianPackageFor } from "./arches.ts";
 import { debianPackage } from "./debian.mjs";
 import { requireTool, run } from "./tools.mjs";
 
 /**
  * A file of Debian's systemd-boot-efi for `arch` ("linux*.efi.stub", "systemd-boot*.efi"):
- * the installed one for x86-64, the machine's own; for arm64 from systemd-boot-efi:arm64,
- * fetched.
+ * the installed one for the build machine's own architecture; for a foreign one from
+ * systemd-boot-efi:<arch>, fetched.
  */
 function systemdBootFile(arch, name) {
-  const dir = arch === "x86-64" ? "/" : debianPackage(`systemd-boot-efi:${arch}`);
+  const dir = archFacts(arch).foreign ? debianPackage(debianPackageFor(arch, "systemd-boot-efi")) : "/";
   return join(dir, "usr/lib/systemd/boot/efi", name);
 }
 
-/** Debian's file name suffix of each architecture's EFI binaries. */
-const EFI_ARCH = { "x86-64": "x64", arm64: "aa64" };
-
 /** systemd-stub for `arch`. */
 export function stubFor(arch) {
-  return systemdBootFile(arch, `linux${EFI_ARCH[arch]}.efi.stub`);
+  return systemdBootFile(arch, `linux${archFacts(arch).uefi.efi}.efi.stub`);
 }
 
 /** systemd-boot for `arch`. */
 export function systemdBootFor(arch) {
-  return systemdBootFile(arch, `systemd-boot${EFI_ARCH[arch]}.efi`);
+  return systemdBootFile(arch, `systemd-boot${archFacts(arch).uefi.efi}.efi`);
 }
 
 /**
@@ -138,7 +136,9 @@ export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out,
   };
   const layout = peLayout(readFileSync(stub));
   // The host's objcopy knows only its own PE flavour; binutils-aarch64-linux-gnu has arm64's.
-  const objcopy = layout.machine === 0xaa64 ? "aarch64-linux-gnu-objcopy" : "objcopy";
+  const arch = Object.values(ARCHES).find((a) => a.uefi.peMachine === layout.machine);
+  if (arch === undefined) throw new Error(`${stub}: PE machine 0x${layout.machine.toString(16)} is no architecture's`);
+  const objcopy = arch.uefi.objcopy;
   requireTool(objcopy);
   const sections = placeSections(layout, files);
   const args = [];

@@ -1,0 +1,238 @@
+// Boots a kernel + initramfs, or UEFI firmware and the disks, under QEMU (TCG: no KVM here) with
+// the serial console captured. The machine, its console and QEMU's program are the
+// architecture's (toolchain/arches.ts); the drives attach through the interfaces of INTERFACES.
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { ARCHES } from "../toolchain/arches.ts";
+import type { Arch } from "../toolchain/arches.ts";
+import { WORK } from "../toolchain/tools.mjs";
+
+/** How a drive interface attaches drive `id`, the `n`th drive on it. */
+interface DriveInterfaceFacts {
+  /** The -device arguments of the drive (a controller of its own first, where it needs one). */
+  devices: (id: string, n: number) => string[];
+  /** A controller the drives on this interface share: added once, before the first. */
+  shared?: string;
+  /** False where QEMU cannot open the image read-only: the drive gets a throw-away overlay instead. */
+  readOnly?: false;
+  /** The device takes only images whose size is a power of two. */
+  powerOfTwo?: true;
+}
+
+/**
+ * The drive interfaces: virtio-blk, NVMe, a virtio-scsi disk (or LUN n of target 0, for many
+ * disks on one controller), an IDE disk on q35's AHCI controller; and for arm64's virt, virtio
+ * over MMIO (device tree), an SD card behind sdhci, a USB stick behind xhci.
+ */
+export type DriveInterface = "virtio" | "nvme" | "scsi" | "scsi-lun" | "ahci" | "virtio-mmio" | "sd" | "usb";
+
+export const INTERFACES: Record<DriveInterface, DriveInterfaceFacts> = {
+  virtio: { devices: (id) => [`virtio-blk-pci,drive=${id}`] },
+  nvme: { devices: (id) => [`nvme,drive=${id},serial=si${id}`] },
+  scsi: { shared: "virtio-scsi-pci,id=scsi0", devices: (id) => [`scsi-hd,drive=${id},bus=scsi0.0`] },
+  "scsi-lun": {
+    shared: "virtio-scsi-pci,id=scsi0",
+    devices: (id, n) => [`scsi-hd,drive=${id},bus=scsi0.0,channel=0,scsi-id=0,lun=${n}`],
+  },
+  ahci: { devices: (id) => [`ide-hd,drive=${id},bus=ide.0`], readOnly: false },
+  "virtio-mmio": { devices: (id) => [`virtio-blk-device,drive=${id}`] },
+  sd: { devices: (id) => ["sdhci-pci", `sd-card,drive=${id}`], readOnly: false, powerOfTwo: true },
+  usb: { devices: (id) => ["qemu-xhci", `usb-storage,drive=${id}`] },
+};
+
+/** Whether images on `iface` must be a power of two in size (QEMU's SD cards). */
+export function needsPowerOfTwo(iface: DriveInterface): boolean {
+  return INTERFACES[iface].powerOfTwo === true;
+}
+
+export interface Drive {
+  file: string;
+  if: DriveInterface;
+  /** QEMU's image format; raw by default. */
+  format?: string;
+  /** Read-only unless false: the init never writes, and tests share one image between QEMUs. */
+  readonly?: boolean;
+  /**
+   * Attached while the machine runs, `delayMs` after the first console line `after` matches,
+   * through the QEMU monitor into a PCIe root port of its own (virtio only).
+   */
+  plug?: { after: RegExp; delayMs: number };
+}
+
+/** UEFI pflash images: `vars` a writable copy; `secureBoot` asks for the machine its Secure Boot build needs. */
+export interface Firmware {
+  code: string;
+  vars: string;
+  secureBoot: boolean;
+}
+
+/** QEMU loads the kernel and initramfs itself, with `append` after consoleArgs(); or the firmware boots the disks as a machine would. */
+export type BootMedia = { kernel: string; initrd: string; append?: string } | { firmware: Firmware };
+
+export type BootOptions = BootMedia & {
+  /** x86-64 (q35) by default. */
+  arch?: Arch;
+  drives?: Drive[];
+  /** QEMU is stopped after the first console line this matches (a boot that can only wait from there). */
+  stopOn?: RegExp;
+  timeoutMs?: number;
+  /** MiB; 512 by default. */
+  memory?: number;
+  extraArgs?: string[];
+  onLine?: (line: string) => void;
+};
+
+export interface Boot {
+  output: string;
+  lines: string[];
+  code: number | null;
+  timedOut: boolean;
+  ms: number;
+  /** How many drives with `plug` were plugged. */
+  plugged: number;
+}
+
+/** The kernel command line every direct boot and UKI starts with: the serial console, and a panic ends the machine. */
+export function consoleArgs(arch: Arch = "x86-64"): string {
+  return `console=${ARCHES[arch].qemu.console} panic=-1`;
+}
+
+let monitors = 0;
+
+/**
+ * Boots `opts` and resolves with the console output once QEMU exits or the time limit passes
+ * (QEMU is then killed). -no-reboot turns a guest reboot into a QEMU exit.
+ */
+export function bootQemu(opts: BootOptions): Promise<Boot> {
+  const arch = ARCHES[opts.arch ?? "x86-64"];
+  const args = [
+    "-machine",
+    arch.qemu.machine,
+    "-accel",
+    "tcg",
+    "-cpu",
+    "max",
+    "-m",
+    String(opts.memory ?? 512),
+    "-smp",
+    "1",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+  ];
+  if ("firmware" in opts) {
+    if (opts.firmware.secureBoot) {
+      const sb = arch.uefi.secureBoot;
+      if (sb === undefined) throw new Error(`no Secure Boot machine for ${opts.arch}`);
+      args.splice(1, 1, sb.machine, "-global", "driver=cfi.pflash01,property=secure,value=on");
+    }
+    args.push(
+      "-drive",
+      `if=pflash,format=raw,unit=0,readonly=on,file=${opts.firmware.code}`,
+      "-drive",
+      `if=pflash,format=raw,unit=1,file=${opts.firmware.vars}`,
+    );
+  } else
+    args.push(
+      "-kernel",
+      opts.kernel,
+      "-initrd",
+      opts.initrd,
+      "-append",
+      `${consoleArgs(opts.arch)} ${opts.append ?? ""}`.trim(),
+    );
+  const counts = new Map<DriveInterface, number>();
+  const plugs: Plug[] = [];
+  for (const [n, d] of (opts.drives ?? []).entries()) {
+    const id = `d${n}`;
+    const facts = INTERFACES[d.if];
+    const ro = d.readonly === false ? "" : facts.readOnly === false ? ",snapshot=on" : ",read-only=on";
+    if (d.plug !== undefined) {
+      if (d.if !== "virtio") throw new Error(`a drive plugged in later is virtio, not ${d.if}`);
+      const port = `rp${plugs.length + 1}`;
+      args.push("-device", `pcie-root-port,id=${port},slot=${plugs.length + 1},chassis=${plugs.length + 1}`);
+      plugs.push({ drive: d, when: d.plug, id, port });
+      continue;
+    }
+    args.push("-drive", `if=none,id=${id},file=${d.file},format=${d.format ?? "raw"}${ro}`);
+    const k = counts.get(d.if) ?? 0;
+    counts.set(d.if, k + 1);
+    if (k === 0 && facts.shared !== undefined) args.push("-device", facts.shared);
+    for (const device of facts.devices(id, k)) args.push("-device", device);
+  }
+  let monitor: string | undefined;
+  if (plugs.length > 0) {
+    mkdirSync(WORK, { recursive: true });
+    monitor = join(WORK, `qmp-${process.pid}-${monitors++}.sock`);
+    args.push("-monitor", `unix:${monitor},server=on,wait=off`);
+  }
+  args.push(...(opts.extraArgs ?? []));
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(arch.qemu.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    let pending = "";
+    let timedOut = false;
+    const plugged = new Set<number>();
+    const timer = setTimeout(() => {
+      timedOut = true;
+      p.kill("SIGKILL");
+    }, opts.timeoutMs ?? 120000);
+    const onLine = (l: string) => {
+      opts.onLine?.(l);
+      for (const [i, plug] of plugs.entries()) {
+        if (plugged.has(i) || !plug.when.after.test(l)) continue;
+        plugged.add(i);
+        setTimeout(() => plugIn(monitor ?? "", plug), plug.when.delayMs);
+      }
+      if (opts.stopOn?.test(l)) p.kill("SIGKILL");
+    };
+    const onData = (chunk: Buffer) => {
+      const s = chunk.toString("utf8").replace(/\r/g, "");
+      output += s;
+      pending += s;
+      const parts = pending.split("\n");
+      pending = parts.pop() ?? "";
+      for (const l of parts) onLine(l);
+    };
+    p.stdout.on("data", onData);
+    p.stderr.on("data", onData);
+    p.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        e.code === "ENOENT"
+          ? new Error(`${arch.qemu.binary} not found: install it with 'apt-get install ${arch.qemu.package}'`)
+          : e,
+      );
+    });
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      if (pending) opts.onLine?.(pending);
+      resolve({ output, lines: output.split("\n"), code, timedOut, ms: performance.now() - t0, plugged: plugged.size });
+    });
+  });
+}
+
+/** A drive plugged in while the machine runs: its drive id and root port. */
+interface Plug {
+  drive: Drive;
+  when: { after: RegExp; delayMs: number };
+  id: string;
+  port: string;
+}
+
+/** Adds the drive, then its device in its root port, through the QEMU monitor at `socket`. */
+function plugIn(socket: string, { drive, id, port }: Plug): void {
+  const mon = createConnection(socket);
+  // The machine may be gone already: the boot's own assertions say what happened.
+  mon.on("error", () => undefined);
+  const ro = drive.readonly === false ? "" : ",readonly=on";
+  mon.write(`drive_add 0 if=none,id=${id},file=${drive.file},format=${drive.format ?? "raw"}${ro}\n`);
+  setTimeout(() => mon.end(`device_add ${INTERFACES.virtio.devices(id, 0)[0]},bus=${port},id=${id}disk\n`), 500);
+}

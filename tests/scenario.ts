@@ -1,0 +1,428 @@
+/**
+ * The QEMU boots' harness. A Scenario is one machine booting once: its architecture, the
+ * firmware and UKI or the kernel loaded directly, its drives and what each holds, the kernel
+ * command line, and what the console must show. prepare() builds every scenario's images before
+ * any boot (the image tools run synchronously: during a boot they would hold up the reading of
+ * the consoles and eat into the boots' time limits); bootScenario() boots one and asserts what
+ * it expects, and the test asserts the rest.
+ */
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { DEFAULT_DDI_PATH } from "../lib/facts.js";
+import { phaseIds } from "../runtime/phases.js";
+import type { Arch } from "../toolchain/arches.js";
+import { initramfsPath } from "../toolchain/init_image.mjs";
+import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
+import { DIST, WORK } from "../toolchain/tools.mjs";
+import { bootQemu, consoleArgs, needsPowerOfTwo } from "../qemu/boot.js";
+import type { Boot, BootMedia, BootOptions, Drive, DriveInterface, Firmware } from "../qemu/boot.js";
+import { buildDemoDisk } from "../qemu/demo_root.mjs";
+import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
+import type { DiskVariant, EspFile, RepartOptions, TestKeyName } from "../qemu/images.js";
+import { fetchKernel } from "../qemu/kernel.mjs";
+import { ESP_PART_UUID } from "../qemu/test_disk.js";
+import { stampedLines } from "../qemu/timeline.mjs";
+import { buildUefiDisk, firmware, secureBootSigner } from "../qemu/uefi.mjs";
+import { testIfBuilt } from "./helpers.js";
+
+/** Where a DDI comes from; built for the scenario's architecture. */
+export type DdiSource =
+  /** The DDI of the test disk `variant` (qemu/images.ts). */
+  | { variant: DiskVariant }
+  /** A DDI systemd-repart made (qemu/images.ts buildRepartDdi). */
+  | { repart: Omit<RepartOptions, "arch"> }
+  /** Debian with systemd: the demo's DDI (qemu/demo_root.mjs; x86-64). */
+  | { demo: true };
+
+/** A DDI on an ESP, at `path` (DEFAULT_DDI_PATH unless given). */
+export interface EspDdi {
+  ddi: DdiSource;
+  path?: string;
+}
+
+/** What a drive holds. */
+export type DiskSource =
+  /** The test disk `variant`: GPT, ESP, the DDI on it. */
+  | { variant: DiskVariant }
+  /** A GPT disk whose one partition is an ESP holding `ddis`, PARTUUID `partUuid` (the test disk's unless given). */
+  | { esp: EspDdi[]; partUuid?: string }
+  /** A DDI alone, as a whole disk. */
+  | { ddi: DdiSource }
+  /** The ESP of the scenario's UKI (Scenario.uefi). */
+  | { uki: true }
+  /** `bytes` of zeros. */
+  | { blank: number };
+
+export interface ScenarioDrive {
+  disk: DiskSource;
+  /** virtio unless given. */
+  if?: DriveInterface;
+  /** Read-only unless true (the booted system writes to the ESP). */
+  writable?: boolean;
+  /** Plugged in while the machine runs (qemu/boot.ts Drive.plug). */
+  plug?: { after: RegExp; delayMs: number };
+}
+
+/** A UEFI boot: what the firmware starts, from the ESP of the drive `{ uki: true }`. */
+export interface Uefi {
+  /** systemd-boot as the removable-media loader; shim as that, starting systemd-boot; or the UKI itself. */
+  loader: "systemd-boot" | "shim" | "uki";
+  /** The firmware's Secure Boot build, its test key signing the loaders and the UKI. */
+  secureBoot?: boolean;
+  /** Test keys enrolled as Machine Owner Keys (in the variable store, for shim). */
+  mok?: TestKeyName[];
+  /** The DDIs on the ESP beside the loader and the UKI. */
+  ddis: EspDdi[];
+  /** The ESP's PARTUUID. */
+  partUuid: string;
+  /** Free room on the ESP beyond its files (for a booted system's update). */
+  spareBytes?: number;
+  /** One digit of roothash= changed in the UKI after signing: what an attacker without the key can do. */
+  tamper?: boolean;
+}
+
+/** What the console must show: the verified root reached, or the one fatal line and the action. */
+export type Expect =
+  | {
+      /** The ESP's line, the modules that must have loaded, and the phases timed (phaseIds() unless given). */
+      reached: { esp: RegExp; modules: string[]; phases?: string[] };
+    }
+  | {
+      /** failedWith()'s arguments. */
+      failed: { line: string | RegExp; action: "reboot" | "poweroff"; delayS: number; mounted?: boolean };
+    };
+
+/** A DDI a scenario's drives hold, as built: its file, root hash, and signer where it is signed. */
+export interface Ddi {
+  ddi: string;
+  rootHash: string;
+  fingerprint?: string;
+}
+
+export interface Scenario {
+  /** x86-64 unless given. */
+  arch?: Arch;
+  /** UEFI firmware boots the UKI, whose command line is `cmdline`; without, QEMU loads the kernel and the initramfs. */
+  uefi?: Uefi;
+  drives: ScenarioDrive[];
+  /**
+   * The kernel command line after consoleArgs(): `HASH` stands for the root hash of `pin`, and
+   * `SIGNERS:a,b` for storage_init.certificate_fingerprint= naming the test keys a and b.
+   */
+  cmdline: string;
+  /** The DDI `HASH` stands for: the first DDI of the last drive unless given. */
+  pin?: DdiSource;
+  /** A file taken out of the initramfs (the table still names what it held). */
+  initramfsWithout?: string;
+  /** What the boot must show; a function of the drives' DDIs (in drive order) where they say it. */
+  expect?: Expect | ((ddis: Ddi[]) => Expect);
+  /** The boot ends at the first console line this matches. */
+  stopOn?: RegExp;
+  /** MiB. */
+  memory?: number;
+  /** BOOT_LIMIT_MS unless given. */
+  timeoutMs?: number;
+}
+
+/** A scenario booted: QEMU's result, and the drives' files and DDIs, in drive order. */
+export interface Booted {
+  r: Boot;
+  files: string[];
+  ddis: Ddi[];
+}
+
+/** Every boot, success or failure, must end well within this. */
+const BOOT_LIMIT_MS = 150000;
+
+/** The initramfs `node build.mjs tests` builds for `arch`. */
+function initramfs(arch: Arch): string {
+  return initramfsPath(DIST, arch, ["all"]);
+}
+
+/** `test` where the initramfs of `arch` was built, else a skip naming the command (testIfBuilt). */
+export function testFor(arch: Arch): typeof test {
+  return testIfBuilt(initramfs(arch), "node build.mjs tests");
+}
+
+/** What prepare() made of a scenario: the options of its boot, the variable store copied in before each, its DDIs. */
+interface Prepared {
+  options: BootOptions;
+  /** The firmware's variable store as prepared, copied to the boot's own before each boot. */
+  varsTemplate?: string;
+  ddis: Ddi[];
+}
+
+const prepared = new WeakMap<Scenario, Prepared>();
+
+/**
+ * Builds the images of every scenario in `scenarios` whose architecture's initramfs was built,
+ * one after another, in .build/boot/<name>/ and the image cache.
+ */
+export async function prepare(scenarios: Record<string, Scenario>): Promise<void> {
+  for (const [name, s] of Object.entries(scenarios)) {
+    if (!existsSync(initramfs(s.arch ?? "x86-64"))) continue;
+    prepared.set(s, await prepareOne(join(WORK, "boot", name.replace(/[^\w.-]+/g, "-")), s));
+  }
+}
+
+/** Builds what `s` boots, in `dir`. */
+async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
+  const at: Where = { arch: s.arch ?? "x86-64", dir };
+  mkdirSync(dir, { recursive: true });
+  const ukiEsp = s.uefi === undefined ? undefined : await espFiles(at, s.uefi.ddis);
+  const drives: Array<{ file: string | undefined; ddis: Ddi[] }> = [];
+  for (const [i, d] of s.drives.entries()) drives.push(await driveFile(at, d, `drive-${i}`, ukiEsp));
+  const pinned = s.pin !== undefined ? await ddiOf(at, s.pin) : drives[drives.length - 1]?.ddis[0];
+  if (pinned === undefined && s.cmdline.includes("HASH"))
+    throw new Error("HASH in the command line, and no DDI to pin");
+  const cmdline = s.cmdline
+    .replace(/SIGNERS:(\S+)/g, (_m, keys: string) => signers(keys.split(",")))
+    .split("HASH")
+    .join(pinned?.rootHash ?? "");
+  const kernel = kernelOf(at.arch);
+  let initrd = initramfs(at.arch);
+  if (s.initramfsWithout !== undefined) {
+    const entries = readCpio(gunzipSync(readFileSync(initrd)));
+    initrd = join(dir, "initramfs.cpio.gz");
+    writeFileSync(initrd, gzipSync(cpioArchive(entries.filter((e) => e.path !== s.initramfsWithout))));
+  }
+  let media: BootMedia = { kernel: kernel.vmlinuz, initrd, append: cmdline };
+  let varsTemplate: string | undefined;
+  let ukiDisk: string | undefined;
+  if (s.uefi !== undefined && ukiEsp !== undefined) {
+    const u = s.uefi;
+    ukiDisk = buildUefiDisk(dir, {
+      kernel,
+      initrd,
+      cmdline: `${consoleArgs(at.arch)} ${cmdline}`,
+      extra: ukiEsp.files,
+      espPartUuid: u.partUuid,
+      espSpareBytes: u.spareBytes ?? 0,
+      direct: u.loader === "uki",
+      shim: u.loader === "shim",
+      signer: u.secureBoot ? secureBootSigner(at.arch) : undefined,
+      arch: at.arch,
+      tamper: u.tamper ? tamperRootHash : undefined,
+    }).disk;
+    const mok = u.mok?.map((k) => testKey(k).cert);
+    const fw: Firmware = firmware(dir, { arch: at.arch, secureBoot: u.secureBoot === true, mok });
+    varsTemplate = join(dir, "OVMF_VARS.prepared.fd");
+    copyFileSync(fw.vars, varsTemplate);
+    media = { firmware: fw };
+  }
+  const qemuDrives = s.drives.map((d, i): Drive => {
+    const file = drives[i].file ?? ukiDisk;
+    if (file === undefined) throw new Error("a drive { uki: true } needs the scenario's uefi");
+    return { file, if: d.if ?? "virtio", readonly: d.writable !== true, plug: d.plug };
+  });
+  return {
+    options: {
+      ...media,
+      arch: at.arch,
+      drives: qemuDrives,
+      stopOn: s.stopOn,
+      memory: s.memory,
+      timeoutMs: s.timeoutMs ?? BOOT_LIMIT_MS,
+    },
+    varsTemplate,
+    ddis: drives.flatMap((d) => d.ddis),
+  };
+}
+
+const kernels = new Map<Arch, ReturnType<typeof fetchKernel>>();
+
+/** Debian's kernel for `arch`, fetched once (finding its package asks apt-cache). */
+function kernelOf(arch: Arch): ReturnType<typeof fetchKernel> {
+  const known = kernels.get(arch);
+  if (known !== undefined) return known;
+  const k = fetchKernel(arch);
+  kernels.set(arch, k);
+  return k;
+}
+
+/** Where a scenario's images are built: for its architecture, in its folder. */
+interface Where {
+  arch: Arch;
+  dir: string;
+}
+
+/** The DDI `src`, built (or taken from the cache). */
+async function ddiOf(at: Where, src: DdiSource): Promise<Ddi> {
+  if ("variant" in src) return buildDisk(src.variant, { arch: at.arch });
+  if ("repart" in src) return buildRepartDdi({ ...src.repart, arch: at.arch });
+  const demo: Ddi = await buildDemoDisk();
+  return demo;
+}
+
+/** The DDIs `ddis`, built, and the files that put them on an ESP. */
+async function espFiles(at: Where, ddis: EspDdi[]): Promise<{ files: EspFile[]; built: Ddi[] }> {
+  const built: Ddi[] = [];
+  for (const d of ddis) built.push(await ddiOf(at, d.ddi));
+  return { files: ddis.map((d, i) => ({ src: built[i].ddi, path: d.path ?? DEFAULT_DDI_PATH })), built };
+}
+
+/**
+ * The file of drive `d` (named `name` where it is made here) and the DDIs it holds; no file for
+ * the UKI's ESP, which is written once the command line is known.
+ */
+async function driveFile(
+  at: Where,
+  d: ScenarioDrive,
+  name: string,
+  ukiEsp: { built: Ddi[] } | undefined,
+): Promise<{ file: string | undefined; ddis: Ddi[] }> {
+  const src = d.disk;
+  if ("variant" in src) {
+    const disk = await buildDisk(src.variant, { arch: at.arch, powerOfTwo: needsPowerOfTwo(d.if ?? "virtio") });
+    return { file: disk.disk, ddis: [disk] };
+  }
+  if ("esp" in src) {
+    const { files, built } = await espFiles(at, src.esp);
+    const espPartUuid = src.partUuid ?? ESP_PART_UUID;
+    return { file: buildEspDisk(join(at.dir, `${name}.img`), files, { espPartUuid }), ddis: built };
+  }
+  if ("ddi" in src) {
+    const built = await ddiOf(at, src.ddi);
+    return { file: built.ddi, ddis: [built] };
+  }
+  if ("uki" in src) {
+    if (ukiEsp === undefined) throw new Error("a drive { uki: true } needs the scenario's uefi");
+    return { file: undefined, ddis: ukiEsp.built };
+  }
+  const file = join(at.dir, `blank-${src.blank}.img`);
+  writeFileSync(file, Buffer.alloc(src.blank));
+  return { file, ddis: [] };
+}
+
+/** storage_init.certificate_fingerprint= naming the test keys `keys` (qemu/images.ts testKey). */
+export function signers(keys: readonly string[]): string {
+  return "storage_init.certificate_fingerprint=" + keys.map((k) => certificateFingerprint(testKey(k).cert)).join(",");
+}
+
+/** Changes one digit of roothash= in the UKI `uki` (after signing). */
+function tamperRootHash(uki: string): void {
+  const b = readFileSync(uki);
+  const at = b.indexOf("roothash=") + "roothash=".length;
+  b[at] = b[at] === 0x30 ? 0x31 : 0x30;
+  writeFileSync(uki, b);
+}
+
+/** At most two QEMUs at a time: the machine has two cores, and TCG is CPU-bound. */
+let running = 0;
+const waiting: Array<() => void> = [];
+async function slot<T>(fn: () => Promise<T>): Promise<T> {
+  if (running >= 2) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await fn();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+/** Boots `s`, which prepare() built, and asserts what it expects. */
+export async function bootScenario(t: ExecutionContext, s: Scenario): Promise<Booted> {
+  const p = prepared.get(s);
+  if (p === undefined) throw new Error("the scenario was not prepared: give prepare() the table it is in");
+  const r = await slot(() => {
+    if (p.varsTemplate !== undefined && "firmware" in p.options) copyFileSync(p.varsTemplate, p.options.firmware.vars);
+    return bootQemu(p.options);
+  });
+  const expect = typeof s.expect === "function" ? s.expect(p.ddis) : s.expect;
+  if (expect !== undefined && "reached" in expect)
+    reachedRoot(t, r, expect.reached.esp, expect.reached.modules, expect.reached.phases);
+  else if (expect !== undefined) {
+    const f = expect.failed;
+    failedWith(t, r, f.line, f.action, f.delayS, f.mounted);
+  }
+  return { r, files: (p.options.drives ?? []).map((d) => d.file), ddis: p.ddis };
+}
+
+export function noPanic(t: ExecutionContext, r: Boot): void {
+  t.false(r.timedOut, "QEMU did not finish in time:\n" + r.output);
+  t.notRegex(r.output, /Kernel panic|Attempted to kill init/);
+}
+
+/** The kernel's own line when an erofs is mounted (fs/erofs/super.c): the root was activated. */
+const EROFS_MOUNTED = /erofs:? \(device dm-\d+\): mounted/;
+
+/** Asserts the root was reached through the whole chain. */
+export function reachedRoot(
+  t: ExecutionContext,
+  r: Boot,
+  esp: RegExp,
+  modules: string[],
+  phases: string[] = phaseIds(),
+): void {
+  noPanic(t, r);
+  t.regex(r.output, /storage-init: version \d+\.\d+\.\d+, pid 1, kernel command line: /);
+  for (const m of modules)
+    t.regex(r.output, new RegExp(`storage-init: loaded ${m} \\(\\d+\\.\\d+ ms\\)`), `module ${m}`);
+  t.regex(r.output, esp);
+  t.regex(
+    r.output,
+    /storage-init: dm-verity \/dev\/dm-0 \(sha256, \d+ blocks of (512|4096)\) over \/dev\/loop\d \+ \/dev\/loop\d/,
+  );
+  t.regex(r.output, /storage-init: mounted \/dev\/dm-0 \(erofs\) on \/sysroot/);
+  t.regex(r.output, EROFS_MOUNTED, "the kernel's own line, which the refusals look for");
+  t.regex(r.output, new RegExp("storage-init: phases \\(ms\\): " + phases.map((id) => id + " \\d+\\.\\d").join(", ")));
+  t.regex(r.output, /storage-init: starting \/sbin\/init after \d+\.\d+ ms/);
+  t.regex(r.output, /ROOT-REACHED uptime=\d+\.\d+ pid=1 argv=\/sbin\/init/);
+  const timings = r.output.match(/TIMINGS (\{.*\})/);
+  t.truthy(timings, "timings.json reached the new root");
+  if (timings === null) return;
+  const timed = (JSON.parse(timings[1]) as { phases: Array<{ phase: string }> }).phases.map((p) => p.phase);
+  t.deepEqual(timed, phases);
+  // What was booted, as the booted system's own mount table says.
+  const mounts = mountTable(r.output);
+  const root = mounts.find((m) => m.target === "/");
+  t.like(root, { fstype: "erofs", source: "/dev/dm-0", ro: true }, "/ is the verified device, read-only");
+  for (const m of mounts.filter((x) => x.fstype === "vfat")) t.true(m.ro, `vfat on ${m.target} is read-only`);
+  t.true(
+    mounts.some((m) => m.target === "/run/storage-init/esp" && m.fstype === "vfat"),
+    "the ESP it came from, at /run/storage-init/esp",
+  );
+  t.regex(r.output, /reboot: Power down/);
+}
+
+/** The marker's `MOUNT` lines (/proc/self/mountinfo in the booted root): target, fstype, source, read-only. */
+function mountTable(output: string): Array<{ target: string; fstype: string; source: string; ro: boolean }> {
+  const out = [];
+  for (const m of output.matchAll(/MOUNT \d+ \d+ \d+:\d+ \S+ (\S+) (\S+)[^\r\n]* - (\S+) (\S+) /g))
+    out.push({ target: m[1], fstype: m[3], source: m[4], ro: m[2].split(",").includes("ro") });
+  return out;
+}
+
+/**
+ * Asserts the fatal line, then the action, no later than `delayS` + 1 s after it; and, unless
+ * `mounted` (a failure found once a root was mounted), from the kernel's own log that no
+ * verified root was ever mounted.
+ */
+export function failedWith(
+  t: ExecutionContext,
+  r: Boot,
+  line: string | RegExp,
+  action: "reboot" | "poweroff",
+  delayS: number,
+  mounted = false,
+): void {
+  noPanic(t, r);
+  if (!mounted) t.notRegex(r.output, EROFS_MOUNTED, "nothing was activated, by the kernel's own log");
+  const lines = stampedLines(r.output);
+  const fatal = lines.find((l) => l.text.startsWith("storage-init: failed to "));
+  t.truthy(fatal, "a fatal line:\n" + r.output);
+  if (!fatal) return;
+  if (typeof line === "string") t.is(fatal.text, line);
+  else t.regex(fatal.text, line);
+  t.is(lines.filter((l) => l.text.startsWith("storage-init: failed to ")).length, 1, "exactly one fatal line");
+  const done = lines.find((l) =>
+    (action === "reboot" ? /reboot: (Restarting system|machine restart)/ : /reboot: Power down/).test(l.text),
+  );
+  t.truthy(done, `the ${action} happened`);
+  if (done) t.true(done.t - fatal.t <= delayS + 1, `${action} ${(done.t - fatal.t).toFixed(2)} s after the error`);
+  t.notRegex(r.output, /ROOT-REACHED/);
+}
