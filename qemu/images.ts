@@ -65,6 +65,8 @@ export interface DiskVariant {
    * hash blocks on disk are the same).
    */
   lowerVerityDataBlocks?: number;
+  /** The root is a second stage: a non-empty /etc/initrd-release and an empty /etc/machine-id, as a systemd initrd has. */
+  secondStage?: boolean;
 }
 
 /**
@@ -255,7 +257,11 @@ function builderInputs(): string {
  * The test root's file tree: /sbin/init is the marker program. Returns the tree and the marker's
  * ELF entry point (the bench finds where the init's code ends and the root's begins by it).
  */
-async function buildMarkerTree(dir: string, arch: Arch): Promise<{ tree: string; markerEntry: number }> {
+async function buildMarkerTree(
+  dir: string,
+  arch: Arch,
+  secondStage: boolean,
+): Promise<{ tree: string; markerEntry: number }> {
   const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true, arch });
   const tree = join(dir, "tree");
   rmSync(tree, { recursive: true, force: true });
@@ -263,6 +269,13 @@ async function buildMarkerTree(dir: string, arch: Arch): Promise<{ tree: string;
   copyFileSync(marker, join(tree, "sbin", "init"));
   run("chmod", ["0755", join(tree, "sbin", "init")]);
   writeFileSync(join(tree, "etc", "os-release"), 'ID=storage-init-test\nPRETTY_NAME="storage-init test root"\n');
+  if (secondStage) {
+    writeFileSync(
+      join(tree, "etc", "initrd-release"),
+      'ID=storage-init-test\nPRETTY_NAME="storage-init test second stage"\n',
+    );
+    writeFileSync(join(tree, "etc", "machine-id"), "");
+  }
   return { tree, markerEntry: Number(elfEntry(marker)) };
 }
 
@@ -337,7 +350,7 @@ export async function buildDisk(variant: DiskVariant = {}, target: DiskTarget = 
   const done = cached<DiskFacts & { markerEntry: number }>(dir);
   if (done !== undefined) return diskIn(dir, done);
   const tmp = workDir(dir);
-  const { tree, markerEntry } = await buildMarkerTree(tmp, arch);
+  const { tree, markerEntry } = await buildMarkerTree(tmp, arch, variant.secondStage === true);
   const marker = join(tree, "sbin", "init");
   const root = buildRoot(tmp, tree, { hash: variant.hash });
   const facts = assemble(tmp, root, variant, { arch, powerOfTwo, marker });
@@ -547,7 +560,7 @@ export async function buildRepartDdi({
   const repart = systemdRepart();
   const tmp = workDir(dir);
   mkdirSync(join(tmp, "defs"));
-  const { tree } = await buildMarkerTree(tmp, arch);
+  const { tree } = await buildMarkerTree(tmp, arch, false);
   writeFileSync(join(tree, "etc", "storage-init-version"), `${version}\n`);
   // As a distribution lays it out: the image's version in /usr/lib/os-release, /etc/os-release a link to it.
   mkdirSync(join(tree, "usr", "lib"), { recursive: true });

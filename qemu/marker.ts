@@ -1,7 +1,8 @@
 /**
  * The test root's init: proves the switch root worked. Prints `ROOT-REACHED` with the uptime,
  * its pid and argv, the timings and the choice storage-init left in /run (`TIMINGS`,
- * `ROOT-JSON`), and its mount table (`MOUNT` lines, /proc/self/mountinfo), then powers off.
+ * `ROOT-JSON`), whether /etc is writable (`WRITABLE`, `READ-ONLY`), and its mount table (`MOUNT`
+ * lines, /proc/self/mountinfo), then powers off.
  *
  * As an updater in the booted system would (storage_init_test.install_from=DEVICE
  * storage_init_test.install_to=PATH on the command line): when PATH is not on the ESP yet, it
@@ -94,6 +95,14 @@ try {
   say("ROOT-JSON " + readSmallFile(k, "/run/storage-init/root.json", 65536).trim());
 } catch (e) {
   say("ROOT-JSON missing");
+}
+// A second stage writes where a cpio initrd is writable: /etc.
+try {
+  const fd = k.open("/etc/storage-init-test", OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC, 0o644);
+  k.close(fd);
+  say("WRITABLE /etc");
+} catch (e) {
+  say("READ-ONLY /etc: " + errorText(e));
 }
 try {
   for (const line of splitText(readSmallFile(k, "/proc/self/mountinfo", 65536).trim(), "\n")) say("MOUNT " + line);

@@ -155,6 +155,11 @@ const SCENARIOS = {
   nvme: plainOn("nvme", byType("/dev/nvme0n1p1", ["nvme_core", "nvme"])),
   scsi: plainOn("scsi", byType("/dev/sda1", ["virtio_scsi", "sd_mod"])),
   ahci: plainOn("ahci", byType("/dev/sda1", ["ahci", "sd_mod"])),
+  "second stage": {
+    drives: [{ disk: { variant: { secondStage: true } } }],
+    cmdline: OK,
+    expect: { reached: { esp: /storage-init: ESP \/dev\/vda1 /, modules: ["erofs", "overlay"], secondStage: true } },
+  },
   "ddi path": {
     drives: [{ disk: { variant: { ddiPath: "/images/My OS/root.raw" } } }],
     cmdline: OK + ' "storage_init.ddi=/images/My OS/root.raw"',
@@ -497,6 +502,10 @@ it("boot: virtio-scsi disk loads virtio_scsi and sd_mod", async (t) => {
 
 it("boot: SATA disk on the q35 AHCI controller loads ahci and sd_mod", async (t) => {
   await bootScenario(t, SCENARIOS.ahci);
+});
+
+it("boot: a DDI whose root is an initrd is a second stage: its verified erofs under a tmpfs overlay, writable as a cpio initrd", async (t) => {
+  await bootScenario(t, SCENARIOS["second stage"]);
 });
 
 it("boot: a DDI at another path given by storage_init.ddi=", async (t) => {

@@ -87,8 +87,11 @@ export interface Uefi {
 /** What the console must show: the verified root reached, or the one fatal line and the action. */
 export type Expect =
   | {
-      /** The ESP's line, the modules that must have loaded, and the phases timed (phaseIds() unless given). */
-      reached: { esp: RegExp; modules: string[]; phases?: string[] };
+      /**
+       * The ESP's line, the modules that must have loaded, the phases timed (phaseIds() unless
+       * given), and whether the root is a second stage (its erofs under a writable overlay).
+       */
+      reached: { esp: RegExp; modules: string[]; phases?: string[]; secondStage?: boolean };
     }
   | {
       /** failedWith()'s arguments. */
@@ -334,7 +337,7 @@ export async function bootScenario(t: ExecutionContext, s: Scenario): Promise<Bo
   });
   const expect = typeof s.expect === "function" ? s.expect(p.ddis) : s.expect;
   if (expect !== undefined && "reached" in expect)
-    reachedRoot(t, r, expect.reached.esp, expect.reached.modules, expect.reached.phases);
+    reachedRoot(t, r, expect.reached.esp, expect.reached.modules, expect.reached.phases, expect.reached.secondStage);
   else if (expect !== undefined) {
     const f = expect.failed;
     failedWith(t, r, f.line, f.action, f.delayS, f.mounted);
@@ -357,6 +360,7 @@ export function reachedRoot(
   esp: RegExp,
   modules: string[],
   phases: string[] = phaseIds(),
+  secondStage = false,
 ): void {
   noPanic(t, r);
   t.regex(r.output, /storage-init: version \d+\.\d+\.\d+, pid 1, kernel command line: /);
@@ -380,7 +384,17 @@ export function reachedRoot(
   // What was booted, as the booted system's own mount table says.
   const mounts = mountTable(r.output);
   const root = mounts.find((m) => m.target === "/");
-  t.like(root, { fstype: "erofs", source: "/dev/dm-0", ro: true }, "/ is the verified device, read-only");
+  if (secondStage) {
+    // The verified erofs is the overlay's lower layer, detached from every mount table.
+    t.like(root, { fstype: "overlay", source: "overlay", ro: false }, "/ is the overlay over the verified device");
+    t.regex(r.output, /storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
+    t.regex(r.output, /ROOT-JSON \{.*"secondStage":true/);
+    t.regex(r.output, /WRITABLE \/etc/);
+  } else {
+    t.like(root, { fstype: "erofs", source: "/dev/dm-0", ro: true }, "/ is the verified device, read-only");
+    t.regex(r.output, /ROOT-JSON \{.*"secondStage":false/);
+    t.regex(r.output, /READ-ONLY \/etc: open "\/etc\/storage-init-test": EROFS/);
+  }
   for (const m of mounts.filter((x) => x.fstype === "vfat")) t.true(m.ro, `vfat on ${m.target} is read-only`);
   t.true(
     mounts.some((m) => m.target === "/run/storage-init/esp" && m.fstype === "vfat"),
