@@ -21,7 +21,7 @@ import { mkdirAll, mountApiFilesystems, parentDir } from "./mount.js";
 import { BootRun } from "./phases.js";
 import { execInit, stackOverlay } from "./root_device.js";
 import { findRoot, ROOT_RECORD, rootRecord, SYSROOT } from "./root_search.js";
-import { initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
+import { handOverExtra, initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
 export function boot(k: Kernel, log: Log): never {
   const run = new BootRun(k, log);
@@ -63,9 +63,18 @@ export function boot(k: Kernel, log: Log): never {
     writeSmallFile(k, ROOT_RECORD, rootRecord(root, config), 0o644);
     if (root.secondStage) {
       stackOverlay(k, loader, SYSROOT);
-      log.info("second stage: " + root.path + " under a tmpfs overlay on " + SYSROOT);
+      const handed = handOverExtra(k, SYSROOT);
+      log.info(
+        "second stage: " +
+          root.path +
+          " under a tmpfs overlay on " +
+          SYSROOT +
+          ", " +
+          handed +
+          " files of /.extra handed over",
+      );
     }
-    switchRoot(k, log, SYSROOT);
+    switchRoot(k, log, SYSROOT, root.secondStage);
     const ms = run.writeTimings();
     log.info(run.summary());
     log.notice("starting " + root.init + " after " + formatMs(ms) + " ms");

@@ -6,9 +6,10 @@
  */
 import { utf8Encode } from "../lib/bytes.js";
 import { errorText } from "../lib/errors.js";
-import { fileType, FileType, MountFlags } from "../syscalls/kernel.js";
+import { fileType, FileType, MountFlags, OpenFlags } from "../syscalls/kernel.js";
 import type { DirEntry, Kernel } from "../syscalls/kernel.js";
 import type { Log } from "./log.js";
+import { mkdirExisting } from "./mount.js";
 
 /** Mounts carried into the new root, in order. */
 export const MOVE_MOUNTS = ["/dev", "/proc", "/sys", "/run"];
@@ -64,6 +65,72 @@ export function deleteTree(
   }
 }
 
+/** Where systemd-stub puts what it read from the ESP for the initrd: credentials, global credentials, sysexts, confexts, the PCR signature and its key. */
+export const STUB_EXTRA = "/.extra";
+/** The PCR 11 signature and its public key: systemd 252 and 254 look for them in /run/systemd/. */
+export const PCR_FILES = ["tpm2-pcr-signature.json", "tpm2-pcr-public-key.pem"];
+/** /.extra's depth: its files, and those of its directories (credentials/, sysext/, ...). */
+const EXTRA_DEPTH = 2;
+
+/** Copies the regular file `from` to the new file `to`, with `mode`. */
+function copyFile(k: Kernel, from: string, to: string, mode: number): void {
+  const src = k.open(from, OpenFlags.RDONLY | OpenFlags.CLOEXEC);
+  const dst = k.open(to, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC | OpenFlags.CLOEXEC, mode);
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = k.read(src, buf);
+    if (n === 0) break;
+    let done = 0;
+    while (done < n) done += k.write(dst, buf.subarray(done, n));
+  }
+  k.close(src);
+  k.close(dst);
+}
+
+/** Copies the directories and regular files under `from` into `to` (made), `depth` levels deep; returns the files copied. */
+function copyTree(k: Kernel, from: string, to: string, depth: number): number {
+  k.mkdir(to, 0o700);
+  let n = 0;
+  for (const e of k.readdir(from)) {
+    const st = k.lstat(from + "/" + e.name);
+    const type = fileType(st);
+    if (type === FileType.REG) {
+      copyFile(k, from + "/" + e.name, to + "/" + e.name, st.mode & 0o7777);
+      n++;
+    } else if (type === FileType.DIR && depth > 1) n += copyTree(k, from + "/" + e.name, to + "/" + e.name, depth - 1);
+  }
+  return n;
+}
+
+/**
+ * Hands systemd-stub's outputs to a second stage, the initrd they were made for (the stub
+ * measured them; its systemd checks the credentials and applies the extensions under its own
+ * policy): STUB_EXTRA copied into `newRoot` (an overlay whose upper layer is a tmpfs, freed with
+ * it), and PCR_FILES also into /run/systemd/, where systemd 252 and 254 look (/run moves into
+ * `newRoot`). Returns the files copied; 0 without STUB_EXTRA.
+ */
+export function handOverExtra(k: Kernel, newRoot: string): number {
+  if (modeOf(k, STUB_EXTRA, FileType.DIR) < 0) return 0;
+  const n = copyTree(k, STUB_EXTRA, newRoot + STUB_EXTRA, EXTRA_DEPTH);
+  for (const f of PCR_FILES) {
+    const mode = modeOf(k, STUB_EXTRA + "/" + f, FileType.REG);
+    if (mode < 0) continue;
+    mkdirExisting(k, "/run/systemd", 0o755);
+    copyFile(k, STUB_EXTRA + "/" + f, "/run/systemd/" + f, mode);
+  }
+  return n;
+}
+
+/** The permission bits of `path` when it is of `type` (not followed if a symlink), else -1. */
+function modeOf(k: Kernel, path: string, type: number): number {
+  try {
+    const st = k.lstat(path);
+    return fileType(st) === type ? st.mode & 0o7777 : -1;
+  } catch (e) {
+    return -1;
+  }
+}
+
 /** statfs f_type of the file systems an initramfs is (uapi linux/magic.h). */
 export const FsMagic = { RAMFS: 0x858458f6, TMPFS: 0x01021994 };
 
@@ -72,7 +139,7 @@ export const FsMagic = { RAMFS: 0x858458f6, TMPFS: 0x01021994 };
  * into it. The initramfs is emptied only when / really is one (ramfs or tmpfs) and this is PID 1,
  * as systemd and u-root check; freeing it is best effort: what cannot be removed is logged.
  */
-export function switchRoot(k: Kernel, log: Log, newRoot: string): void {
+export function switchRoot(k: Kernel, log: Log, newRoot: string, extraHandedOver: boolean): void {
   for (const m of MOVE_MOUNTS) k.mount(m, newRoot + m, "", MountFlags.MOVE, "");
   const type = k.statfsType("/");
   if (k.getpid() !== 1 || (type !== FsMagic.RAMFS && type !== FsMagic.TMPFS)) {
@@ -84,7 +151,7 @@ export function switchRoot(k: Kernel, log: Log, newRoot: string): void {
     const freed: Freed = { removed: 0, failed: 0, firstError: "", extra: false };
     deleteTree(k, "/", root.devMajor, root.devMinor, newRoot, freed);
     // Unverified input from the ESP: the root is what roothash= pins, and nothing else.
-    if (freed.extra)
+    if (freed.extra && !extraHandedOver)
       log.notice("/.extra (systemd-stub's credentials and extensions from the ESP) is not handed over: unverified");
     if (freed.failed > 0)
       log.warn("freeing the initramfs: " + freed.failed + " entries left (" + freed.firstError + ")");

@@ -736,7 +736,11 @@ test("a DDI whose root is a systemd initrd is a second stage: its erofs under a 
     ["/run/storage-init/lower", "/run/storage-init/upper"],
     "the layers are detached: the overlay holds them",
   );
-  t.true(log.includes("storage-init: second stage: /EFI/storage-init/root.raw under a tmpfs overlay on /sysroot"));
+  t.true(
+    log.includes(
+      "storage-init: second stage: /EFI/storage-init/root.raw under a tmpfs overlay on /sysroot, 0 files of /.extra handed over",
+    ),
+  );
   const json = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/root.json")?.data));
   t.is(json.secondStage, true);
 });

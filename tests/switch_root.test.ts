@@ -1,6 +1,14 @@
 import test from "ava";
 import { Log } from "../runtime/log.js";
-import { deleteTree, FsMagic, initArgv, switchRoot, systemdState, systemdStateFd } from "../runtime/switch_root.js";
+import {
+  deleteTree,
+  FsMagic,
+  handOverExtra,
+  initArgv,
+  switchRoot,
+  systemdState,
+  systemdStateFd,
+} from "../runtime/switch_root.js";
 import { FakeKernel } from "./fake_kernel.js";
 import { Errno, KernelError } from "../syscalls/errno.js";
 import { logLines } from "./fake_world.js";
@@ -132,7 +140,7 @@ function switched(
   k.addFile("/sysroot/sbin/init", "x", 0o755);
   k.fsTypes.set("/", fsType);
   k.getpid = () => pid;
-  switchRoot(k, log, "/sysroot");
+  switchRoot(k, log, "/sysroot", false);
   return { k, lines: logLines(k) };
 }
 
@@ -191,4 +199,45 @@ test("switchRoot() says that systemd-stub's /.extra is not handed over", (t) => 
   t.deepEqual(lines, [
     "storage-init: /.extra (systemd-stub's credentials and extensions from the ESP) is not handed over: unverified",
   ]);
+});
+
+test("handOverExtra() copies systemd-stub's /.extra into a second stage, and the PCR signature and key into /run/systemd", (t) => {
+  const k = new FakeKernel();
+  k.addFile("/.extra/credentials/a.cred", "secret", 0o400);
+  k.addFile("/.extra/global_credentials/b.cred", "global");
+  k.addFile("/.extra/sysext/tools.raw", "raw");
+  k.addFile("/.extra/sysext/deeper/c.raw", "not stub output");
+  k.addFile("/.extra/tpm2-pcr-signature.json", '{"sha256":[]}');
+  k.addFile("/.extra/tpm2-pcr-public-key.pem", "PEM");
+  k.symlink("/etc/shadow", "/.extra/credentials/link.cred");
+  k.mkdirp("/sysroot");
+  k.mkdirp("/run");
+  t.is(handOverExtra(k, "/sysroot"), 5);
+  const text = (p: string) => new TextDecoder().decode(k.nodes.get(p)?.data);
+  t.is(text("/sysroot/.extra/credentials/a.cred"), "secret");
+  t.is((k.nodes.get("/sysroot/.extra/credentials/a.cred")?.mode ?? 0) & 0o777, 0o400, "its mode kept");
+  t.is(text("/sysroot/.extra/global_credentials/b.cred"), "global");
+  t.is(text("/sysroot/.extra/sysext/tools.raw"), "raw");
+  t.is(text("/run/systemd/tpm2-pcr-signature.json"), '{"sha256":[]}');
+  t.is(text("/run/systemd/tpm2-pcr-public-key.pem"), "PEM");
+  t.false(k.nodes.has("/sysroot/.extra/sysext/deeper"), "no deeper than the stub writes");
+  t.false(k.nodes.has("/sysroot/.extra/credentials/link.cred"), "only directories and regular files");
+  const none = new FakeKernel();
+  none.mkdirp("/sysroot");
+  t.is(handOverExtra(none, "/sysroot"), 0);
+  t.false(none.nodes.has("/sysroot/.extra"));
+});
+
+test("switchRoot() into a second stage that was handed /.extra frees it without the notice", (t) => {
+  const k = new FakeKernel();
+  const log = new Log(k);
+  k.addFile("/.extra/credentials/a.cred", "x");
+  for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mount(m.slice(1), m, "tmpfs", 0, "");
+  k.mount("overlay", "/sysroot", "overlay", 0, "");
+  for (const m of ["/dev", "/proc", "/sys", "/run"]) k.mkdirp("/sysroot" + m);
+  k.fsTypes.set("/", FsMagic.RAMFS);
+  k.getpid = () => 1;
+  switchRoot(k, log, "/sysroot", true);
+  t.deepEqual(logLines(k), []);
+  t.deepEqual(k.oldRoot, [], "the initramfs, /.extra with it, was emptied");
 });
