@@ -20,7 +20,8 @@ export const DmIoctl = {
   TABLE_LOAD: 0xc138fd09,
   TABLE_STATUS: 0xc138fd0c,
 };
-export const DmFlags = { READONLY: 1 };
+/** dm_ioctl flags: DM_READONLY_FLAG; DM_DEFERRED_REMOVE (remove when the last opener closes it). */
+export const DmFlags = { READONLY: 1, DEFERRED_REMOVE: 1 << 17 };
 export const DM_IOCTL_SIZE = 312;
 
 /** Offsets in struct dm_ioctl. */
@@ -180,6 +181,27 @@ export function removeDeviceQuietly(k: Kernel, name: string): void {
   } catch (e) {
     // See above: already failing.
   }
+}
+
+/**
+ * Marks device `name` for removal once it is no longer open (DM_DEFERRED_REMOVE, as systemd's
+ * dissect and libmount do after mounting): the device goes when its file system is unmounted.
+ */
+export function removeDeferred(k: Kernel, name: string): void {
+  const ctl = k.open("/dev/mapper/control", OpenFlags.RDWR);
+  try {
+    dmCall(k, ctl, DmIoctl.DEV_REMOVE, "remove (deferred)", {
+      name,
+      uuid: "",
+      flags: DmFlags.DEFERRED_REMOVE,
+      targets: [],
+      reserve: 0,
+    });
+  } catch (e) {
+    closeQuietly(k, [ctl]);
+    throw e;
+  }
+  k.close(ctl);
 }
 
 export interface DmDevice {

@@ -19,7 +19,7 @@ import type { Log } from "./log.js";
 import { ModuleLoader } from "./modules.js";
 import { mkdirAll, mountApiFilesystems, parentDir } from "./mount.js";
 import { BootRun } from "./phases.js";
-import { execInit, stackOverlay } from "./root_device.js";
+import { execInit, releaseWhenUnmounted, stackOverlay } from "./root_device.js";
 import { findRoot, ROOT_RECORD, rootRecord, SYSROOT } from "./root_search.js";
 import { handOverExtra, initArgv, isSystemd, switchRoot, systemdStateFd } from "./switch_root.js";
 
@@ -63,6 +63,7 @@ export function boot(k: Kernel, log: Log): never {
     writeSmallFile(k, ROOT_RECORD, rootRecord(root, config), 0o644);
     if (root.secondStage) {
       stackOverlay(k, loader, SYSROOT);
+      releaseWhenUnmounted(k, root.device);
       const handed = handOverExtra(k, SYSROOT);
       log.info(
         "second stage: " +

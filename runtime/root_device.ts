@@ -12,7 +12,7 @@ import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout, DdiVerity } from "./ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, erofsFitRefusal, parseErofsSuperblock } from "./erofs.js";
 import type { ErofsSuperblock } from "./erofs.js";
-import { createReadOnlyDevice, dmStatus, removeDeviceQuietly } from "./devmapper.js";
+import { createReadOnlyDevice, dmStatus, removeDeferred, removeDeviceQuietly } from "./devmapper.js";
 import type { DmTarget } from "./devmapper.js";
 import type { GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
@@ -376,6 +376,15 @@ export function stackOverlay(k: Kernel, loader: ModuleLoader, target: string): v
   );
   k.umount(SECOND_STAGE_LOWER, AtFlags.MNT_DETACH);
   k.umount(SECOND_STAGE_UPPER, AtFlags.MNT_DETACH);
+}
+
+/**
+ * Lets the root's devices go by themselves once its file system is unmounted, as the second
+ * stage's systemd does when it switches into the final root: the dm-verity device is marked for
+ * deferred removal (the loop devices are already autoclear).
+ */
+export function releaseWhenUnmounted(k: Kernel, root: RootDevice): void {
+  if (root.verified) removeDeferred(k, VERITY_NAME);
 }
 
 /**

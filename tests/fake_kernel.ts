@@ -493,6 +493,11 @@ export class FakeKernel implements Kernel {
       return 0;
     }
     if (request === DmIoctl.DEV_REMOVE) {
+      // DM_DEFERRED_REMOVE on a device in use: it goes when its last opener closes it.
+      if ((u32le(b, 28) & (1 << 17)) !== 0) {
+        this.dmEvents.push("remove " + name + " deferred");
+        return 0;
+      }
       this.dmNames.delete(name);
       this.dmEvents.push("remove " + name);
       return 0;

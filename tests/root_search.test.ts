@@ -743,6 +743,7 @@ test("a DDI whose root is a systemd initrd is a second stage: its erofs under a 
   );
   const json = JSON.parse(new TextDecoder().decode(k.nodes.get("/run/storage-init/root.json")?.data));
   t.is(json.secondStage, true);
+  t.is(k.dmEvents[k.dmEvents.length - 1], "remove root deferred", "the verity device goes once unmounted");
 });
 
 test("storage_init.second_stage= takes only what it names; a second stage without /etc/machine-id or a mount point is refused naming it", (t) => {
