@@ -323,7 +323,7 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
         p.push("storage_init.failure_delay= is not a duration: " + quote(value === undefined ? "" : value));
       else c.failureDelayMs = ms;
     } else if (key === "storage_init.second_stage") {
-      const b = value !== undefined && value.toLowerCase() === "auto" ? undefined : parseBoolean(value);
+      const b = parseBoolean(value);
       if (value !== undefined && value.toLowerCase() === "auto") c.secondStage = "auto";
       else if (b === undefined)
         p.push("storage_init.second_stage= must be auto, yes or no: " + quote(value === undefined ? "" : value));

@@ -166,42 +166,31 @@ export function dmStatus(k: Kernel, name: string): string {
 }
 
 /**
- * Removes device `name`, quietly: used on a path that is already failing, so that another
- * device of that name can be made; a leftover device does no harm before a reboot.
+ * Removes device `name`; with DmFlags.DEFERRED_REMOVE in `flags`, once it is no longer open (as
+ * systemd's dissect and libmount do after mounting: the device goes when its file system is
+ * unmounted).
  */
-export function removeDeviceQuietly(k: Kernel, name: string): void {
-  try {
-    const ctl = k.open("/dev/mapper/control", OpenFlags.RDWR);
-    try {
-      dmCall(k, ctl, DmIoctl.DEV_REMOVE, "remove", nameOnly(name, 0));
-    } catch (e) {
-      // See above: already failing.
-    }
-    closeQuietly(k, [ctl]);
-  } catch (e) {
-    // See above: already failing.
-  }
-}
-
-/**
- * Marks device `name` for removal once it is no longer open (DM_DEFERRED_REMOVE, as systemd's
- * dissect and libmount do after mounting): the device goes when its file system is unmounted.
- */
-export function removeDeferred(k: Kernel, name: string): void {
+export function removeDevice(k: Kernel, name: string, flags: number): void {
   const ctl = k.open("/dev/mapper/control", OpenFlags.RDWR);
   try {
-    dmCall(k, ctl, DmIoctl.DEV_REMOVE, "remove (deferred)", {
-      name,
-      uuid: "",
-      flags: DmFlags.DEFERRED_REMOVE,
-      targets: [],
-      reserve: 0,
-    });
+    dmCall(k, ctl, DmIoctl.DEV_REMOVE, "remove", { name, uuid: "", flags, targets: [], reserve: 0 });
   } catch (e) {
     closeQuietly(k, [ctl]);
     throw e;
   }
   k.close(ctl);
+}
+
+/**
+ * Removes device `name`, quietly: used on a path that is already failing, so that another
+ * device of that name can be made; a leftover device does no harm before a reboot.
+ */
+export function removeDeviceQuietly(k: Kernel, name: string): void {
+  try {
+    removeDevice(k, name, 0);
+  } catch (e) {
+    // See above: already failing.
+  }
 }
 
 export interface DmDevice {

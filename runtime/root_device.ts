@@ -12,7 +12,7 @@ import type { Kernel } from "../syscalls/kernel.js";
 import type { DdiLayout, DdiVerity } from "./ddi.js";
 import { EROFS_SUPERBLOCK_OFFSET, EROFS_SUPERBLOCK_SIZE, erofsFitRefusal, parseErofsSuperblock } from "./erofs.js";
 import type { ErofsSuperblock } from "./erofs.js";
-import { createReadOnlyDevice, dmStatus, removeDeferred, removeDeviceQuietly } from "./devmapper.js";
+import { createReadOnlyDevice, DmFlags, dmStatus, removeDevice, removeDeviceQuietly } from "./devmapper.js";
 import type { DmTarget } from "./devmapper.js";
 import type { GptPartition } from "./gpt.js";
 import type { Log } from "./log.js";
@@ -384,7 +384,7 @@ export function stackOverlay(k: Kernel, loader: ModuleLoader, target: string): v
  * deferred removal (the loop devices are already autoclear).
  */
 export function releaseWhenUnmounted(k: Kernel, root: RootDevice): void {
-  if (root.verified) removeDeferred(k, VERITY_NAME);
+  if (root.verified) removeDevice(k, VERITY_NAME, DmFlags.DEFERRED_REMOVE);
 }
 
 /**
