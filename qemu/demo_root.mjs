@@ -76,7 +76,7 @@ WantedBy=multi-user.target
  * Run outside the boot transaction: systemd-analyze answers only once the boot has finished,
  * which it cannot while a unit of the boot waits for it.
  */
-const ANALYZE_SCRIPT = `#!/bin/sh
+export const ANALYZE_SCRIPT = `#!/bin/sh
 for i in $(seq 100); do
   systemd-analyze time > /run/analyze.txt 2>&1 && break
   sleep 0.2
@@ -85,6 +85,33 @@ sed 's/^/<5>ANALYZE /' /run/analyze.txt > /dev/kmsg
 echo "<5>ANALYZE-INITRD-USEC $(systemctl show -P InitRDTimestampMonotonic) $(systemctl show -P UserspaceTimestampMonotonic)" > /dev/kmsg
 systemctl poweroff
 `;
+
+/**
+ * The demo's Debian tree (debootstrap minbase + systemd, systemd-sysv, udev; an empty
+ * machine-id; no apt cache or lists), made once under .cache/demo/tree-<TREE_FORMAT>. The demo
+ * adds its units to it in place; others copy it.
+ */
+export function demoTree() {
+  const dir = join(CACHE, "demo");
+  const tree = join(dir, `tree-${TREE_FORMAT}`);
+  const complete = `${tree}.complete`;
+  if (existsSync(complete)) return tree;
+  requireTool("debootstrap");
+  mkdirSync(dir, { recursive: true });
+  rmSync(tree, { recursive: true, force: true });
+  const mirror = debianMirror();
+  console.log("demo: debootstrap bookworm (minbase + systemd + udev), about a minute");
+  const t0 = performance.now();
+  run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
+  console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  // A read-only root: systemd makes a transient machine id when the file is empty.
+  writeFileSync(join(tree, "etc", "machine-id"), "");
+  writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
+  for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"])
+    rmSync(join(tree, d), { recursive: true, force: true });
+  writeFileSync(complete, "");
+  return tree;
+}
 
 /** Builds (or reuses) the systemd demo disk. Returns { disk, ddi, rootHash }. */
 export async function buildDemoDisk() {
@@ -101,24 +128,7 @@ export async function buildDemoDisk() {
   // was reached through when it was written.
   const result = (rootHash) => ({ disk: join(image, "disk.img"), ddi: join(image, "root.raw"), rootHash });
   if (existsSync(meta)) return result(JSON.parse(readFileSync(meta, "utf8")).rootHash);
-  requireTool("debootstrap");
-  mkdirSync(dir, { recursive: true });
-  const tree = join(dir, `tree-${TREE_FORMAT}`);
-  const complete = `${tree}.complete`;
-  if (!existsSync(complete)) {
-    rmSync(tree, { recursive: true, force: true });
-    const mirror = debianMirror();
-    console.log("demo: debootstrap bookworm (minbase + systemd + udev), about a minute");
-    const t0 = performance.now();
-    run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
-    console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    // A read-only root: systemd makes a transient machine id when the file is empty.
-    writeFileSync(join(tree, "etc", "machine-id"), "");
-    writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
-    for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"])
-      rmSync(join(tree, d), { recursive: true, force: true });
-    writeFileSync(complete, "");
-  }
+  const tree = demoTree();
   const units = join(tree, "etc", "systemd", "system");
   writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
   mkdirSync(join(tree, "usr", "local", "sbin"), { recursive: true });
