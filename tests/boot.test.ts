@@ -12,14 +12,19 @@
 // lines expected) and a test that boots it and asserts the rest. Failure cases assert the exact
 // error line and that the configured action happens within its bound, never a kernel panic from
 // PID 1 exiting.
-// One case by name: node build.mjs tests && npx ava tests/boot.test.ts -m 'boot: NVMe*'
+// One case by name: node build.mjs tests && npx ava tests/boot.test.ts -m 'boot: NVMe*'; naming its
+// scenario in STORAGE_INIT_SCENARIOS (comma-separated) keeps the others' images from being built:
+// STORAGE_INIT_SCENARIOS='second stage debian' npx ava tests/boot.test.ts -m 'second stage: *'
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Boot, DriveInterface } from "../qemu/boot.js";
 import { DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
 import type { TestKeyName } from "../qemu/images.js";
 import type { Arch } from "../toolchain/arches.js";
+import { WORK } from "../toolchain/tools.mjs";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { analyzeInitrd, stampedLines } from "../qemu/timeline.mjs";
 import { DEMO_ESP_PART_UUID } from "../qemu/uefi.mjs";
@@ -159,6 +164,18 @@ const SCENARIOS = {
     drives: [{ disk: { variant: { secondStage: true } } }],
     cmdline: OK,
     expect: { reached: { esp: /storage-init: ESP \/dev\/vda1 /, modules: ["erofs", "overlay"], secondStage: true } },
+  },
+  "second stage debian": {
+    // vda: the ESP with the second stage, Debian's systemd as an initrd DDI; vdb: the real root,
+    // ext4 on the whole disk, which that systemd mounts from root= (storage-init ignores root=).
+    // fsck.mode=skip: the disk is read-only; e2fsck fails on it (exit status 8, an operational
+    // error), which systemd-fsck would log and ignore.
+    drives: [{ disk: { esp: [{ ddi: { secondStage: true } }] } }, { disk: { finalRoot: true } }],
+    pin: { secondStage: true },
+    cmdline:
+      "roothash=HASH storage_init.timeout=20 root=/dev/vdb fsck.mode=skip systemd.log_target=kmsg printk.devkmsg=on",
+    memory: 1024,
+    timeoutMs: 300000,
   },
   "ddi path": {
     drives: [{ disk: { variant: { ddiPath: "/images/My OS/root.raw" } } }],
@@ -506,6 +523,45 @@ it("boot: SATA disk on the q35 AHCI controller loads ahci and sd_mod", async (t)
 
 it("boot: a DDI whose root is an initrd is a second stage: its verified erofs under a tmpfs overlay, writable as a cpio initrd", async (t) => {
   await bootScenario(t, SCENARIOS["second stage"]);
+});
+
+it("second stage: Debian's systemd in the DDI runs initrd.target, mounts the ext4 root= and switches into it", async (t) => {
+  const { r } = await bootScenario(t, SCENARIOS["second stage debian"]);
+  writeFileSync(join(WORK, "boot", "second-stage-debian.console"), r.output);
+  noPanic(t, r);
+  // The kernel's timestamp of the first line matching `re`, anywhere in a console line: systemd's
+  // status output, redrawn with \r, may precede a kernel message on the same line.
+  const at = (re: RegExp): number => {
+    const m = new RegExp(`\\[\\s*(\\d+\\.\\d+)\\] (?:${re.source})`).exec(r.output);
+    t.truthy(m, `${re}:\n${r.output.slice(-6000)}`);
+    return m === null ? NaN : Number(m[1]);
+  };
+  at(/storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
+  const exec = at(/storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
+  const initrd = at(/systemd\[1\]: Running in initrd\./);
+  at(/systemd\[1\]: Reached target initrd\.target/);
+  const mounted = at(/EXT4-fs \(vdb\): mounted filesystem/);
+  const switching = at(/systemd\[1\]: Switching root\./);
+  const marker = at(/FINAL-ROOT-REACHED uptime=[\d.]+ root=\/dev\/vdb ext4/);
+  t.true(exec < initrd && initrd < mounted && mounted < switching && switching < marker, "in that order");
+  // Two systemd starts, the second stage's in an initrd, then the final root's.
+  t.is(r.output.match(/systemd\[1\]: systemd \d+\S* running in system mode/g)?.length, 2);
+  t.is(r.output.match(/systemd\[1\]: Running in initrd\./g)?.length, 1);
+  // The initrd's start, as the final systemd has it, is storage-init's: handed to the second
+  // stage with --deserialize and serialized on by it at its switch.
+  const a = analyzeInitrd(r.output);
+  t.regex(a.analyze.join("\n"), /^Startup finished in .*\(kernel\) \+ .*\(initrd\) \+ .*\(userspace\)/, r.output);
+  const timings = r.output.match(/TIMINGS (\{.*\})/);
+  const handed = r.output.match(/ANALYZE-INITRD-USEC (\d+) (\d+)/);
+  t.truthy(timings && handed, r.output.slice(-6000));
+  if (timings && handed) {
+    const startMs = (JSON.parse(timings[1]) as { startMs: number }).startMs;
+    t.true(Math.abs(Number(handed[1]) / 1000 - startMs) < 0.0015, `${handed[1]} µs vs startMs ${startMs}`);
+  }
+  t.regex(r.output, /reboot: Power down/);
+  t.log(
+    `second stage ${(switching - exec).toFixed(1)} s, FINAL-ROOT-REACHED at ${marker.toFixed(1)} s; ${a.analyze[0]}`,
+  );
 });
 
 it("boot: a DDI at another path given by storage_init.ddi=", async (t) => {

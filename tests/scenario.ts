@@ -23,6 +23,7 @@ import { buildDemoDisk } from "../qemu/demo_root.mjs";
 import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
 import type { DiskVariant, EspFile, RepartOptions, TestKeyName } from "../qemu/images.js";
 import { fetchKernel } from "../qemu/kernel.mjs";
+import { buildFinalRoot, buildSecondStage } from "../qemu/second_stage.js";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
 import { stampedLines } from "../qemu/timeline.mjs";
 import { buildUefiDisk, firmware, secureBootSigner } from "../qemu/uefi.mjs";
@@ -35,7 +36,9 @@ export type DdiSource =
   /** A DDI systemd-repart made (qemu/images.ts buildRepartDdi). */
   | { repart: Omit<RepartOptions, "arch"> }
   /** Debian with systemd: the demo's DDI (qemu/demo_root.mjs; x86-64). */
-  | { demo: true };
+  | { demo: true }
+  /** A systemd initrd from Debian's packages, a second stage (qemu/second_stage.ts; x86-64). */
+  | { secondStage: true };
 
 /** A DDI on an ESP, at `path` (DEFAULT_DDI_PATH unless given). */
 export interface EspDdi {
@@ -54,7 +57,9 @@ export type DiskSource =
   /** The ESP of the scenario's UKI (Scenario.uefi). */
   | { uki: true }
   /** `bytes` of zeros. */
-  | { blank: number };
+  | { blank: number }
+  /** The root a second stage switches into: an ext4 file system on the whole disk (qemu/second_stage.ts; x86-64). */
+  | { finalRoot: true };
 
 export interface ScenarioDrive {
   disk: DiskSource;
@@ -161,12 +166,23 @@ interface Prepared {
 const prepared = new WeakMap<Scenario, Prepared>();
 
 /**
- * Builds the images of every scenario in `scenarios` whose architecture's initramfs was built,
- * one after another, in .build/boot/<name>/ and the image cache.
+ * The scenarios prepare() builds: those STORAGE_INIT_SCENARIOS names (comma-separated), or all.
+ * ava does not tell a test file what `--match` selected, so a run of a few tests names their
+ * scenarios here to skip building the others' images.
+ */
+function selected(name: string): boolean {
+  const only = process.env.STORAGE_INIT_SCENARIOS;
+  if (only === undefined || only.trim() === "") return true;
+  return only.split(",").some((n) => n.trim() === name);
+}
+
+/**
+ * Builds the images of every scenario in `scenarios` whose architecture's initramfs was built
+ * (and that selected() takes), one after another, in .build/boot/<name>/ and the image cache.
  */
 export async function prepare(scenarios: Record<string, Scenario>): Promise<void> {
   for (const [name, s] of Object.entries(scenarios)) {
-    if (!existsSync(initramfs(s.arch ?? "x86-64"))) continue;
+    if (!existsSync(initramfs(s.arch ?? "x86-64")) || !selected(name)) continue;
     prepared.set(s, await prepareOne(join(WORK, "boot", name.replace(/[^\w.-]+/g, "-")), s));
   }
 }
@@ -256,6 +272,7 @@ interface Where {
 async function ddiOf(at: Where, src: DdiSource): Promise<Ddi> {
   if ("variant" in src) return buildDisk(src.variant, { arch: at.arch });
   if ("repart" in src) return buildRepartDdi({ ...src.repart, arch: at.arch });
+  if ("secondStage" in src) return buildSecondStage();
   const demo: Ddi = await buildDemoDisk();
   return demo;
 }
@@ -295,6 +312,7 @@ async function driveFile(
     if (ukiEsp === undefined) throw new Error("a drive { uki: true } needs the scenario's uefi");
     return { file: undefined, ddis: ukiEsp.built };
   }
+  if ("finalRoot" in src) return { file: buildFinalRoot(), ddis: [] };
   const file = join(at.dir, `blank-${src.blank}.img`);
   writeFileSync(file, Buffer.alloc(src.blank));
   return { file, ddis: [] };
@@ -330,7 +348,10 @@ async function slot<T>(fn: () => Promise<T>): Promise<T> {
 /** Boots `s`, which prepare() built, and asserts what it expects. */
 export async function bootScenario(t: ExecutionContext, s: Scenario): Promise<Booted> {
   const p = prepared.get(s);
-  if (p === undefined) throw new Error("the scenario was not prepared: give prepare() the table it is in");
+  if (p === undefined)
+    throw new Error(
+      "the scenario was not prepared: give prepare() the table it is in (and name it in STORAGE_INIT_SCENARIOS if that is set)",
+    );
   const r = await slot(() => {
     if (p.varsTemplate !== undefined && "firmware" in p.options) copyFileSync(p.varsTemplate, p.options.firmware.vars);
     return bootQemu(p.options);
