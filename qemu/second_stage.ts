@@ -11,8 +11,9 @@
 //                 systemd, which runs initrd.target, mounts root= on /sysroot and switches.
 //   final root    a plain ext4 image (mkfs.ext4 -d: no root privileges, no device-mapper) of the
 //                 demo's Debian tree (qemu/demo_root.mjs demoTree) with one unit: once
-//                 multi-user.target is reached it logs FINAL-ROOT-REACHED and storage-init's
-//                 timings.json (handed through both switches in /run) to /dev/kmsg, then
+//                 multi-user.target is reached it logs FINAL-ROOT-REACHED, storage-init's
+//                 timings.json (handed through both switches in /run), the block devices and
+//                 how many loop devices are bound (BLOCK-DEVICES) to /dev/kmsg, then
 //                 `systemd-analyze time` (ANALYZE lines), and powers off.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -106,7 +107,7 @@ DefaultDependencies=no
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'echo "<5>FINAL-ROOT-REACHED uptime=$(cut -d" " -f1 /proc/uptime) root=$(findmnt -no SOURCE,FSTYPE /)" > /dev/kmsg; echo "<5>TIMINGS $(cat /run/storage-init/timings.json)" > /dev/kmsg'
+ExecStart=/bin/sh -c 'echo "<5>FINAL-ROOT-REACHED uptime=$(cut -d" " -f1 /proc/uptime) root=$(findmnt -no SOURCE,FSTYPE /)" > /dev/kmsg; echo "<5>TIMINGS $(cat /run/storage-init/timings.json)" > /dev/kmsg; echo "<5>BLOCK-DEVICES $(cd /sys/block && echo *) LOOPS-BOUND $(cat /sys/block/loop*/loop/backing_file 2>/dev/null | wc -l)" > /dev/kmsg'
 ExecStart=/usr/bin/systemd-run --no-block --unit=final-root-analyze --property=DefaultDependencies=no /usr/local/sbin/final-root-analyze
 
 [Install]

@@ -558,6 +558,14 @@ it("second stage: Debian's systemd in the DDI runs initrd.target, mounts the ext
     const startMs = (JSON.parse(timings[1]) as { startMs: number }).startMs;
     t.true(Math.abs(Number(handed[1]) / 1000 - startMs) < 0.0015, `${handed[1]} µs vs startMs ${startMs}`);
   }
+  // The second stage's verity device and its loop devices went once its systemd let the old root
+  // go: storage-init marked them for deferred removal and autoclear.
+  const blocks = r.output.match(/BLOCK-DEVICES (.*) LOOPS-BOUND (\d+)/);
+  t.truthy(blocks, r.output.slice(-6000));
+  if (blocks) {
+    t.notRegex(blocks[1], /\bdm-\d/, "no device-mapper device is left");
+    t.is(blocks[2], "0", "no loop device is bound");
+  }
   t.regex(r.output, /reboot: Power down/);
   t.log(
     `second stage ${(switching - exec).toFixed(1)} s, FINAL-ROOT-REACHED at ${marker.toFixed(1)} s; ${a.analyze[0]}`,
