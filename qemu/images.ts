@@ -33,6 +33,7 @@ import { join } from "node:path";
 import { DEFAULT_DDI_PATH, PartitionType } from "../lib/facts.ts";
 import { uuidFromHex } from "../lib/hex.ts";
 import { ARCH_TYPES } from "../runtime/ddi.ts";
+import { VerityField } from "../runtime/verity.ts";
 import type { Arch } from "../toolchain/arches.ts";
 import { systemdRepart } from "../toolchain/debian.mjs";
 import { compileNative } from "../toolchain/native.mjs";
@@ -430,8 +431,8 @@ function assemble(
   const ddi = join(tmp, "root.raw");
   const placed = buildDdi(ddi, root, target.arch);
   if (variant.lowerVerityDataBlocks !== undefined) {
-    // struct verity_sb's data_blocks, a u64 at byte 72: the field runtime/verity.ts reads.
-    const at = placed[1].offset + 72;
+    // struct verity_sb's data_blocks, a u64: the field runtime/verity.ts reads.
+    const at = placed[1].offset + VerityField.DATA_BLOCKS;
     const b = Buffer.from(readFileSync(ddi).subarray(at, at + 8));
     b.writeBigUInt64LE(b.readBigUInt64LE(0) - BigInt(variant.lowerVerityDataBlocks));
     writeAt(ddi, at, b);
@@ -466,7 +467,7 @@ function assemble(
     [
       {
         data: esp,
-        type: variant.noEsp ? "0fc63daf-8483-4772-8e79-3d69d8477de4" : PartitionType.ESP,
+        type: variant.noEsp ? PartitionType.LINUX_DATA : PartitionType.ESP,
         uuid: ESP_PART_UUID,
         name: "ESP",
       },
