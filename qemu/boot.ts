@@ -2,9 +2,10 @@
 // the serial console captured. The machine, its console and QEMU's program are the
 // architecture's (toolchain/arches.ts); the drives attach through the interfaces of INTERFACES.
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { ARCHES } from "../toolchain/arches.ts";
 import type { Arch } from "../toolchain/arches.ts";
 import { WORK } from "../toolchain/tools.mjs";
@@ -100,6 +101,37 @@ export function consoleArgs(arch: Arch = "x86-64"): string {
 }
 
 let monitors = 0;
+let consoles = 0;
+
+/**
+ * The serial console, written by QEMU to a regular file and read back as it grows. Into a pipe,
+ * QEMU's 16550 drops a byte it could not write after a few retries: a test worker busy for a
+ * moment (an image being built) lost bytes from the middle of kernel lines.
+ */
+class ConsoleFile {
+  readonly path = join(WORK, `console-${process.pid}-${consoles++}.log`);
+  private readonly fd: number;
+  private readonly decoder = new StringDecoder("utf8");
+  private readonly buf = Buffer.alloc(65536);
+  constructor() {
+    mkdirSync(WORK, { recursive: true });
+    writeFileSync(this.path, "");
+    this.fd = openSync(this.path, "r");
+  }
+  /** What QEMU wrote since the last read. */
+  read(): string {
+    let s = "";
+    for (let n; (n = readSync(this.fd, this.buf, 0, this.buf.length, null)) > 0;)
+      s += this.decoder.write(this.buf.subarray(0, n));
+    return s;
+  }
+  close(): string {
+    const s = this.read() + this.decoder.end();
+    closeSync(this.fd);
+    rmSync(this.path, { force: true });
+    return s;
+  }
+}
 
 /**
  * Boots `opts` and resolves with the console output once QEMU exits or the time limit passes
@@ -122,10 +154,10 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
     "-no-user-config",
     "-display",
     "none",
-    "-serial",
-    "stdio",
     "-no-reboot",
   ];
+  const serial = new ConsoleFile();
+  args.push("-chardev", `file,id=console,path=${serial.path.replace(/,/g, ",,")}`, "-serial", "chardev:console");
   if ("firmware" in opts) {
     if (opts.firmware.secureBoot) {
       const sb = arch.uefi.secureBoot;
@@ -193,18 +225,21 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
       }
       if (opts.stopOn?.test(l)) p.kill("SIGKILL");
     };
-    const onData = (chunk: Buffer) => {
-      const s = chunk.toString("utf8").replace(/\r/g, "");
+    const onData = (chunk: Buffer | string) => {
+      const s = chunk.toString().replace(/\r/g, "");
       output += s;
       pending += s;
       const parts = pending.split("\n");
       pending = parts.pop() ?? "";
       for (const l of parts) onLine(l);
     };
+    const poll = setInterval(() => onData(serial.read()), 20);
     p.stdout.on("data", onData);
     p.stderr.on("data", onData);
     p.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      clearInterval(poll);
+      serial.close();
       reject(
         e.code === "ENOENT"
           ? new Error(`${arch.qemu.binary} not found: install it with 'apt-get install ${arch.qemu.package}'`)
@@ -213,6 +248,8 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
     });
     p.on("close", (code) => {
       clearTimeout(timer);
+      clearInterval(poll);
+      onData(serial.close());
       if (pending) opts.onLine?.(pending);
       resolve({ output, lines: output.split("\n"), code, timedOut, ms: performance.now() - t0, plugged: plugged.size });
     });
