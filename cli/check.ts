@@ -38,7 +38,7 @@ import { readGptFile } from "../runtime/blockdev.js";
 import { checkVerityGeometry, parseVeritySuperblock, VERITY_SUPERBLOCK_SIZE } from "../runtime/verity.js";
 import type { VeritySignature } from "../runtime/verity_sig.js";
 import { signerRefusal } from "../runtime/pkcs7.js";
-import { readImageVersion, requireInit } from "../runtime/root_files.js";
+import { readImageVersion, requireInit, secondStage } from "../runtime/root_files.js";
 import { imageVersionRefusal, imageVersionWarning, listDdis } from "../runtime/vpick.js";
 import type { DdiName } from "../runtime/vpick.js";
 import { NodeKernel } from "./node_kernel.js";
@@ -183,6 +183,8 @@ function checkMountedRoot(
   tool("fsck.erofs", [`--extract=${tree}`, "--no-preserve", data]);
   const init = requireInit(k, tree, config.init);
   const v = readImageVersion(k, tree);
+  if (secondStage(k, tree, config.secondStage))
+    say("  second stage: a systemd initrd (/etc/initrd-release); the boot runs it under a tmpfs overlay");
   say(
     `  root: init ${init}; ` +
       (v.version === "" ? "no IMAGE_VERSION=" : `IMAGE_VERSION=${v.version} (${v.file})`) +

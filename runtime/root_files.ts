@@ -12,6 +12,7 @@ import { Errno, isErrno } from "../syscalls/errno.js";
 import { readSmallFile } from "../syscalls/files.js";
 import { fileType, FileType } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
+import type { SecondStage } from "./cmdline.js";
 import { MOVE_MOUNTS } from "./switch_root.js";
 
 /** The most symlinks one resolution follows, as the kernel's MAXSYMLINKS. */
@@ -182,4 +183,23 @@ export function secondStageProblem(k: Kernel, root: string): string {
       return "the second stage has no directory " + m + " for the API file systems to move onto";
   }
   return "";
+}
+
+/**
+ * Whether the root on `root` is a second stage, as storage_init.second_stage= (`want`) allows:
+ * throws when the image is not what it asks for, or is a second stage that lacks what its switch
+ * needs (secondStageProblem()). The boot and `storage-init check` both decide by it.
+ */
+export function secondStage(k: Kernel, root: string, want: SecondStage): boolean {
+  const initrd = isInitrdImage(k, root);
+  if (want === "yes" && !initrd)
+    throw new InitError(
+      "storage_init.second_stage=yes, but the image is not an initrd (no " + INITRD_RELEASE + ", or it is empty)",
+    );
+  if (want === "no" && initrd)
+    throw new InitError("the image is an initrd (" + INITRD_RELEASE + "), but storage_init.second_stage=no");
+  if (!initrd) return false;
+  const problem = secondStageProblem(k, root);
+  if (problem !== "") throw new InitError(problem);
+  return true;
 }

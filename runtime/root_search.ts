@@ -18,14 +18,14 @@ import { readAttr } from "../syscalls/files.js";
 import { AtFlags } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { ARCH } from "./build_facts.js";
-import type { Config, SecondStage } from "./cmdline.js";
+import type { Config } from "./cmdline.js";
 import { readDdiLayout, rootWant } from "./ddi.js";
 import { espName, mountEsp } from "./esp.js";
 import type { Esp } from "./esp.js";
 import type { Log } from "./log.js";
 import type { ModuleLoader } from "./modules.js";
 import type { BootRun } from "./phases.js";
-import { INITRD_RELEASE, isInitrdImage, readImageVersion, requireInit, secondStageProblem } from "./root_files.js";
+import { readImageVersion, requireInit, secondStage } from "./root_files.js";
 import type { ImageVersion } from "./root_files.js";
 import { mountRoot, releaseRoot, setUpRootDevice } from "./root_device.js";
 import type { RootDevice } from "./root_device.js";
@@ -150,25 +150,7 @@ function settle(s: RootSearch, c: DdiName, found: FoundRoot, at: { mountedOn: st
   if (refusal !== "") throw new InitError(refusal);
   const warning = imageVersionWarning(c.claimed, v);
   if (warning !== "") log.warn(c.path + ": " + warning);
-  found.secondStage = secondStage(k, config.secondStage);
-}
-
-/**
- * Whether the root on SYSROOT is a second stage, as storage_init.second_stage= allows: throws
- * when the image is not what it asks for, or is a second stage that lacks what its switch needs.
- */
-function secondStage(k: Kernel, want: SecondStage): boolean {
-  const initrd = isInitrdImage(k, SYSROOT);
-  if (want === "yes" && !initrd)
-    throw new InitError(
-      "storage_init.second_stage=yes, but the image is not an initrd (no " + INITRD_RELEASE + ", or it is empty)",
-    );
-  if (want === "no" && initrd)
-    throw new InitError("the image is an initrd (" + INITRD_RELEASE + "), but storage_init.second_stage=no");
-  if (!initrd) return false;
-  const problem = secondStageProblem(k, SYSROOT);
-  if (problem !== "") throw new InitError(problem);
-  return true;
+  found.secondStage = secondStage(k, SYSROOT, config.secondStage);
 }
 
 /** The most partitions the ESP's selector may match: more is refused rather than chosen among. */

@@ -78,6 +78,23 @@ export const CASES: VerdictCase[] = [
     reason: () => literally('stat "/run/storage-init/esp/EFI/storage-init/root.raw": ENOENT'),
     checkReason: /no DDI at \/EFI\/storage-init\/root\.raw/,
   },
+  {
+    name: "storage_init.second_stage=yes refuses a root that is not an initrd",
+    disk: {},
+    cmdline: `roothash=${HASH} storage_init.second_stage=yes`,
+    doing: "mount the root /dev/dm-0",
+    reason: () =>
+      literally(
+        "storage_init.second_stage=yes, but the image is not an initrd (no /etc/initrd-release, or it is empty)",
+      ),
+  },
+  {
+    name: "storage_init.second_stage=no refuses a second stage",
+    disk: { secondStage: true },
+    cmdline: `roothash=${HASH} storage_init.second_stage=no`,
+    doing: "mount the root /dev/dm-0",
+    reason: () => literally("the image is an initrd (/etc/initrd-release), but storage_init.second_stage=no"),
+  },
 ];
 
 /** The boot's fatal line for the refused case `c` on a disk whose root hash is `rootHash`. */

@@ -59,6 +59,18 @@ for (const c of CASES)
     t.is(v.lines[v.lines.length - 1], "verdict: no ESP holds a DDI this boot can use: the boot would fail");
   });
 
+test("check() says that a DDI is a second stage, and checks what the boot checks of one", async (t) => {
+  const d = await disk({ secondStage: true });
+  const v = check(d.disk, `roothash=${d.rootHash}`);
+  t.true(v.ok, v.lines.join("\n"));
+  t.true(
+    v.lines.includes("  second stage: a systemd initrd (/etc/initrd-release); the boot runs it under a tmpfs overlay"),
+    v.lines.join("\n"),
+  );
+  const plain = await disk({});
+  t.false(check(plain.disk, `roothash=${plain.rootHash}`).lines.some((l) => l.includes("second stage")));
+});
+
 test("arm64PageSize() reads an arm64 kernel Image's header: 4, 16 or 64 KiB, or undefined where it does not say", (t) => {
   const image = (flags: number) => {
     const b = new Uint8Array(64);
