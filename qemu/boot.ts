@@ -2,7 +2,8 @@
 // the serial console captured. The machine, its console and QEMU's program are the
 // architecture's (toolchain/arches.ts); the drives attach through the interfaces of INTERFACES.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -53,8 +54,12 @@ export interface Drive {
   if: DriveInterface;
   /** QEMU's image format; raw by default. */
   format?: string;
-  /** Read-only unless false: the init never writes, and tests share one image between QEMUs. */
-  readonly?: boolean;
+  /**
+   * Read-only unless false: the init never writes, and tests share one image between QEMUs.
+   * "snapshot": writable for the machine, its writes kept in a throw-away overlay (a root
+   * file system the booted system mounts read-write).
+   */
+  readonly?: boolean | "snapshot";
   /**
    * Attached while the machine runs, `delayMs` after the first console line `after` matches,
    * through the QEMU monitor into a PCIe root port of its own (virtio only).
@@ -83,6 +88,11 @@ export type BootOptions = BootMedia & {
   memory?: number;
   extraArgs?: string[];
   onLine?: (line: string) => void;
+  /**
+   * A TPM 2.0: swtpm, started for this boot with its state in this folder (kept: the seeds a
+   * volume was sealed under), as the architecture's QEMU TPM device.
+   */
+  tpm?: string;
 };
 
 export interface Boot {
@@ -133,11 +143,61 @@ class ConsoleFile {
   }
 }
 
+let tpms = 0;
+
+/**
+ * swtpm for one boot: a TPM 2.0 with its state in `state`, on a control socket QEMU connects to;
+ * it ends when QEMU closes the connection. Resolves with the process and QEMU's arguments once
+ * the socket is there.
+ */
+async function startTpm(arch: Arch, state: string): Promise<{ swtpm: ChildProcess; args: string[] }> {
+  const tpm = ARCHES[arch].qemu.tpm;
+  if ("none" in tpm) throw new Error(`no TPM on ${arch}: ${tpm.none}`);
+  mkdirSync(WORK, { recursive: true });
+  const socket = join(WORK, `swtpm-${process.pid}-${tpms++}.sock`);
+  rmSync(socket, { force: true });
+  const args = [
+    "socket",
+    "--tpm2",
+    "--tpmstate",
+    `dir=${state}`,
+    "--ctrl",
+    `type=unixio,path=${socket}`,
+    "--terminate",
+  ];
+  const swtpm = spawn("swtpm", args, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  swtpm.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<never>((_, reject) => {
+    swtpm.on("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "ENOENT" ? new Error("swtpm not found: install it with 'apt-get install swtpm'") : e),
+    );
+    swtpm.on("exit", (code) => reject(new Error(`swtpm ${args.join(" ")} exited (${code}): ${err}`)));
+  });
+  const ready = (async () => {
+    for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!existsSync(socket)) throw new Error(`swtpm made no socket ${socket} in 5 s: ${err}`);
+  })();
+  await Promise.race([ready, exited]);
+  exited.catch(() => undefined);
+  return {
+    swtpm,
+    args: [
+      "-chardev",
+      `socket,id=tpm,path=${socket}`,
+      "-tpmdev",
+      "emulator,id=tpm0,chardev=tpm",
+      "-device",
+      `${tpm.device},tpmdev=tpm0`,
+    ],
+  };
+}
+
 /**
  * Boots `opts` and resolves with the console output once QEMU exits or the time limit passes
  * (QEMU is then killed). -no-reboot turns a guest reboot into a QEMU exit.
  */
-export function bootQemu(opts: BootOptions): Promise<Boot> {
+export async function bootQemu(opts: BootOptions): Promise<Boot> {
   const arch = ARCHES[opts.arch ?? "x86-64"];
   const args = [
     "-machine",
@@ -184,7 +244,12 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
   for (const [n, d] of (opts.drives ?? []).entries()) {
     const id = `d${n}`;
     const facts = INTERFACES[d.if];
-    const ro = d.readonly === false ? "" : facts.readOnly === false ? ",snapshot=on" : ",read-only=on";
+    const ro =
+      d.readonly === false
+        ? ""
+        : d.readonly === "snapshot" || facts.readOnly === false
+          ? ",snapshot=on"
+          : ",read-only=on";
     if (d.plug !== undefined) {
       if (d.if !== "virtio") throw new Error(`a drive plugged in later is virtio, not ${d.if}`);
       const port = `rp${plugs.length + 1}`;
@@ -204,7 +269,8 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
     monitor = join(WORK, `qmp-${process.pid}-${monitors++}.sock`);
     args.push("-monitor", `unix:${monitor},server=on,wait=off`);
   }
-  args.push(...(opts.extraArgs ?? []));
+  const tpm = opts.tpm === undefined ? undefined : await startTpm(opts.arch ?? "x86-64", opts.tpm);
+  args.push(...(tpm?.args ?? []), ...(opts.extraArgs ?? []));
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const p = spawn(arch.qemu.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -237,6 +303,7 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
     p.stdout.on("data", onData);
     p.stderr.on("data", onData);
     p.on("error", (e: NodeJS.ErrnoException) => {
+      tpm?.swtpm.kill();
       clearTimeout(timer);
       clearInterval(poll);
       serial.close();
@@ -251,7 +318,12 @@ export function bootQemu(opts: BootOptions): Promise<Boot> {
       clearInterval(poll);
       onData(serial.close());
       if (pending) opts.onLine?.(pending);
-      resolve({ output, lines: output.split("\n"), code, timedOut, ms: performance.now() - t0, plugged: plugged.size });
+      const ms = performance.now() - t0;
+      const done = () => resolve({ output, lines: output.split("\n"), code, timedOut, ms, plugged: plugged.size });
+      // The TPM's state is whole once swtpm has ended (it ends itself when QEMU lets go).
+      if (tpm === undefined || tpm.swtpm.exitCode !== null || tpm.swtpm.signalCode !== null) return done();
+      tpm.swtpm.once("exit", done);
+      tpm.swtpm.kill();
     });
   });
 }

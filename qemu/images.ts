@@ -68,6 +68,8 @@ export interface DiskVariant {
   lowerVerityDataBlocks?: number;
   /** The root is a second stage: a non-empty /etc/initrd-release and an empty /etc/machine-id, as a systemd initrd has. */
   secondStage?: boolean;
+  /** With secondStage: no /etc/machine-id. */
+  omitMachineId?: boolean;
 }
 
 /**
@@ -98,8 +100,11 @@ export interface TestDisk extends Disk {
   markerEntry: number;
 }
 
-/** The test keys: "mok" the key the MOK tests enroll, "other" one no machine trusts, "dkms" a second MOK. */
-export type TestKeyName = "mok" | "other" | "dkms";
+/**
+ * The test keys: "mok" the key the MOK tests enroll, "other" one no machine trusts, "dkms" a
+ * second MOK, "pcr" the one that signs UKIs' PCR 11 policies (qemu/encrypted_root.ts).
+ */
+export type TestKeyName = "mok" | "other" | "dkms" | "pcr";
 
 /** A DDI systemd-repart makes (buildRepartDdi). */
 export interface RepartOptions {
@@ -262,6 +267,7 @@ async function buildMarkerTree(
   dir: string,
   arch: Arch,
   secondStage: boolean,
+  omitMachineId = false,
 ): Promise<{ tree: string; markerEntry: number }> {
   const marker = await compileNative(join(ROOT, "qemu", "marker.ts"), join(dir, "marker"), { quiet: true, arch });
   const tree = join(dir, "tree");
@@ -273,9 +279,9 @@ async function buildMarkerTree(
   if (secondStage) {
     writeFileSync(
       join(tree, "etc", "initrd-release"),
-      'ID=storage-init-test\nPRETTY_NAME="storage-init test second stage"\n',
+      `ID=storage-init-test\nPRETTY_NAME="storage-init test second stage"\n`,
     );
-    writeFileSync(join(tree, "etc", "machine-id"), "");
+    if (!omitMachineId) writeFileSync(join(tree, "etc", "machine-id"), "");
   }
   return { tree, markerEntry: Number(elfEntry(marker)) };
 }
@@ -351,7 +357,12 @@ export async function buildDisk(variant: DiskVariant = {}, target: DiskTarget = 
   const done = cached<DiskFacts & { markerEntry: number }>(dir);
   if (done !== undefined) return diskIn(dir, done);
   const tmp = workDir(dir);
-  const { tree, markerEntry } = await buildMarkerTree(tmp, arch, variant.secondStage === true);
+  const { tree, markerEntry } = await buildMarkerTree(
+    tmp,
+    arch,
+    variant.secondStage === true,
+    variant.omitMachineId === true,
+  );
   const marker = join(tree, "sbin", "init");
   const root = buildRoot(tmp, tree, { hash: variant.hash });
   const facts = assemble(tmp, root, variant, { arch, powerOfTwo, marker });

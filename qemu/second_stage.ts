@@ -177,7 +177,7 @@ export function secondStageTree(): string {
 }
 
 /** Copies the tree `src` to `dst` (ownership, modes, links kept). */
-function copyTree(src: string, dst: string): void {
+export function copyTree(src: string, dst: string): void {
   rmSync(dst, { recursive: true, force: true });
   mkdirSync(dirname(dst), { recursive: true });
   run("cp", ["-a", "--reflink=auto", src, dst]);
@@ -187,7 +187,7 @@ function copyTree(src: string, dst: string): void {
  * Copies the modules `names` of the kernel in `modulesDir` and what they depend on into `tree`,
  * with the kernel's module lists, and runs depmod there. Returns the module names copied.
  */
-function copyModules(tree: string, modulesDir: string, version: string, names: string[]): string[] {
+export function copyModules(tree: string, modulesDir: string, version: string, names: string[]): string[] {
   requireTool("depmod");
   const idx = readKernelModules(modulesDir);
   const want = new Set<string>();

@@ -34,8 +34,17 @@ export interface ArchFacts {
   storageClasses: Record<string, string[]>;
   /** UEFI: see UefiFacts. */
   uefi: UefiFacts;
-  /** QEMU: the program and its package, the machine, and the serial console's name in the guest. */
-  qemu: { binary: string; package: string; machine: string; console: string };
+  /**
+   * QEMU: the program and its package, the machine, the serial console's name in the guest, and
+   * the TPM device a software TPM (swtpm) attaches as, or why there is none.
+   */
+  qemu: {
+    binary: string;
+    package: string;
+    machine: string;
+    console: string;
+    tpm: { device: string } | { none: string };
+  };
 }
 
 export interface UefiFacts {
@@ -93,7 +102,13 @@ export const ARCHES: Record<Arch, ArchFacts> = {
       },
       shim: { file: "/usr/lib/shim/shimx64.efi", package: "shim-unsigned" },
     },
-    qemu: { binary: "qemu-system-x86_64", package: "qemu-system-x86", machine: "q35", console: "ttyS0" },
+    qemu: {
+      binary: "qemu-system-x86_64",
+      package: "qemu-system-x86",
+      machine: "q35",
+      console: "ttyS0",
+      tpm: { device: "tpm-tis" },
+    },
   },
   arm64: {
     debian: "arm64",
@@ -135,7 +150,17 @@ export const ARCHES: Record<Arch, ArchFacts> = {
         package: "qemu-efi-aarch64",
       },
     },
-    qemu: { binary: "qemu-system-aarch64", package: "qemu-system-arm", machine: "virt", console: "ttyAMA0" },
+    qemu: {
+      binary: "qemu-system-aarch64",
+      package: "qemu-system-arm",
+      machine: "virt",
+      console: "ttyAMA0",
+      // virt offers only tpm-tis-device, on the platform bus; Debian's arm64 kernel builds no
+      // driver for it (CONFIG_TCG_TIS is not set there).
+      tpm: {
+        none: "Debian's arm64 kernel has no driver for the TPM of QEMU's virt machine (tpm-tis-device: CONFIG_TCG_TIS)",
+      },
+    },
   },
 };
 
