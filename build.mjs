@@ -14,6 +14,12 @@
 //                                       ... and dist/storage-init.efi: systemd-stub with that
 //                                       kernel, the initramfs and the command line (signed for
 //                                       Secure Boot with sbsign when a key is given)
+//   node build.mjs --uki ... --pcr-private-key KEY --pcr-public-key PEM
+//                                       ... with the signed PCR 11 policy systemd-measure (254,
+//                                       from bookworm-backports) predicts for the UKI, in .pcrsig,
+//                                       and the public key in .pcrpkey, as ukify writes them: for
+//                                       a second stage that unlocks a volume enrolled with
+//                                       systemd-cryptenroll --tpm2-public-key=PEM
 //   node build.mjs --root-policy signed ...
 //                                       an init that requires signed roots: the root hash from
 //                                       the DDI's signature partition, checked by the kernel
@@ -49,7 +55,7 @@ const { checkRootHash } = await import("./lib/root_hash.ts");
 const USAGE =
   "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--certificate PEM] [--min-version V] " +
   "[--uki [--roothash HEX] [--cmdline TEXT] " +
-  "[--sign-key KEY --sign-cert CERT] [--os-release FILE]] | tests";
+  "[--sign-key KEY --sign-cert CERT] [--pcr-private-key KEY --pcr-public-key PEM] [--os-release FILE]] | tests";
 
 /** The default os-release of the UKI: what systemd-boot's menu shows. */
 const OS_RELEASE = 'ID=storage-init\nNAME="storage-init"\nPRETTY_NAME="storage-init (verified DDI on the ESP)"\n';
@@ -94,11 +100,17 @@ async function cli(argv) {
     else if (a === "--sign-key") o.signKey = resolve(value(++i));
     else if (a === "--sign-cert") o.signCert = resolve(value(++i));
     else if (a === "--os-release") o.osRelease = resolve(value(++i));
+    else if (a === "--pcr-private-key") o.pcrPrivateKey = resolve(value(++i));
+    else if (a === "--pcr-public-key") o.pcrPublicKey = resolve(value(++i));
     else throw new Error(`unknown argument ${a}; ${USAGE}`);
   }
   if (o.kernelDir && !existsSync(o.kernelDir)) throw new Error(`--kernel ${o.kernelDir}: no such directory`);
-  if (!o.uki && (o.rootHash || o.cmdline || o.signKey || o.signCert || o.osRelease))
-    throw new Error(`--roothash, --cmdline, --sign-* and --os-release are for --uki; ${USAGE}`);
+  if (
+    !o.uki &&
+    (o.rootHash || o.cmdline || o.signKey || o.signCert || o.osRelease || o.pcrPrivateKey || o.pcrPublicKey)
+  )
+    throw new Error(`--roothash, --cmdline, --sign-*, --pcr-* and --os-release are for --uki; ${USAGE}`);
+  if (!o.pcrPrivateKey !== !o.pcrPublicKey) throw new Error("--pcr-private-key and --pcr-public-key go together");
   if (!["verity", "signed"].includes(o.rootPolicy)) throw new Error(`--root-policy ${o.rootPolicy}: verity or signed`);
   if (o.uki && o.rootHash === undefined && o.rootPolicy === "verity")
     throw new Error(
@@ -145,6 +157,7 @@ async function cli(argv) {
     uname: release,
     out: join(DIST, distName(o.arch, "storage-init", ".efi")),
     sign: o.signKey ? { key: o.signKey, cert: o.signCert } : undefined,
+    pcr: o.pcrPrivateKey ? { privateKey: o.pcrPrivateKey, publicKey: o.pcrPublicKey } : undefined,
   });
   console.log(
     `build: UKI -> ${relative(ROOT, uki.out)} ${kib(uki.size)}${o.signKey ? " (signed)" : ""}: ` +

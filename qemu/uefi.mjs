@@ -176,14 +176,16 @@ export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [],
  * A UEFI boot disk in `dir`: the UKI of `kernel` ({ vmlinuz, version }) with `initrd` and
  * `cmdline`, and the DDI at `ddiPath` (and the `extra` files), on an ESP with PARTUUID
  * `espPartUuid`; through systemd-boot unless `direct`, started by shim with `shim`; signed with
- * `signer` (systemd-boot and shim too) when given. `tamper` edits the UKI after signing.
+ * `signer` (systemd-boot and shim too) when given. `tamper` edits the UKI after signing. `pcr`:
+ * the UKI's signed PCR 11 policy (buildUki).
  * `espSpareBytes`: free room on the ESP beyond its files (for a booted system's update).
  * Returns { disk, uki, ukiSize }.
  * @param {string} dir
  * @param {{ kernel: { vmlinuz: string, version: string }, initrd: string, cmdline: string,
  *   ddi?: string, ddiPath?: string, extra?: Array<{ src: string, path: string }>,
  *   espPartUuid: string, direct?: boolean, shim?: boolean, signer?: { key: string, cert: string },
- *   osRelease?: string, tamper?: (uki: string) => void, arch?: string, espSpareBytes?: number }} opts
+ *   osRelease?: string, tamper?: (uki: string) => void, arch?: string, espSpareBytes?: number,
+ *   pcr?: { privateKey: string, publicKey: string, cmdline?: string } }} opts
  */
 export function buildUefiDisk(
   dir,
@@ -202,6 +204,7 @@ export function buildUefiDisk(
     tamper,
     arch = "x86-64",
     espSpareBytes = 0,
+    pcr,
   },
 ) {
   const uki = buildUki({
@@ -213,6 +216,7 @@ export function buildUefiDisk(
     uname: kernel.version,
     out: join(dir, "storage-init.efi"),
     sign: signer,
+    pcr,
   });
   tamper?.(uki.out);
   const loader = systemdBootFor(arch);

@@ -1,6 +1,6 @@
 // Debian packages unpacked, not installed: apt-get download, then dpkg-deb -x into a cache
 // folder (the kernels the tests boot, systemd-boot for another architecture, systemd-repart
-// from bookworm-backports).
+// and systemd-measure from bookworm-backports).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, run } from "./tools.mjs";
@@ -66,11 +66,13 @@ function backportsApt() {
 }
 
 /**
- * systemd-repart from bookworm-backports' systemd (254: --offline, Format=erofs, Verity=
- * signature without loop devices; bookworm's 252 has neither), unpacked with the
- * libsystemd-shared it links. Returns { bin, env, version }: run bin with env.
+ * A program of bookworm-backports' systemd (254), unpacked with the libsystemd-shared it links:
+ * systemd-repart (--offline, Format=erofs, Verity=signature without loop devices) and
+ * systemd-measure (predicts and signs PCR 11 without a TPM), which bookworm's 252 lacks or
+ * cannot do that way. `path` is the program's place in the package. Returns { bin, env,
+ * version }: run bin with env.
  */
-export function systemdRepart() {
+function systemdBackport(path) {
   const apt = backportsApt();
   const dir = join(CACHE, "debian", "systemd-repart");
   const version = run("apt-cache", [...apt, "show", "--no-all-versions", "systemd"])
@@ -85,8 +87,22 @@ export function systemdRepart() {
   const shared = unpackDebianPackage(`libsystemd-shared=${version}`, join(dir, "libsystemd-shared"), () => {}, apt);
   writeFileSync(tag, version);
   return {
-    bin: join(systemd, "bin", "systemd-repart"),
+    bin: join(systemd, path),
     env: { ...process.env, LD_LIBRARY_PATH: join(shared, "usr", "lib", "x86_64-linux-gnu", "systemd") },
     version,
   };
+}
+
+/** systemd-repart 254 (systemdBackport). */
+export function systemdRepart() {
+  return systemdBackport(join("bin", "systemd-repart"));
+}
+
+/**
+ * systemd-measure 254 (systemdBackport). It computes the PCR policy with the TPM2 software
+ * stack's marshalling library, which it loads at run time: libtss2-mu0, libtss2-esys and
+ * libtss2-rc0 must be installed.
+ */
+export function systemdMeasure() {
+  return systemdBackport(join("lib", "systemd", "systemd-measure"));
 }

@@ -4,13 +4,16 @@
 // Each section is placed after the stub's last section, aligned to the stub's SectionAlignment,
 // in the order ukify uses; the addresses come from the stub's PE headers and the sizes, so a
 // larger kernel or initramfs cannot overlap the next section. objcopy (binutils) writes them;
-// sbsign (sbsigntool) signs.
+// sbsign (sbsigntool) signs. With a PCR key, .pcrpkey holds its public half and .pcrsig the
+// signed PCR 11 policy systemd-measure predicts for the sections the stub measures (as ukify
+// does): a volume enrolled with `systemd-cryptenroll --tpm2-public-key=` unlocks under this UKI
+// and under no other.
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ddiPathsOf } from "../lib/cmdline_words.ts";
 import { stubLoadsFrom } from "../lib/facts.ts";
 import { ARCHES, archFacts, debianPackageFor } from "./arches.ts";
-import { debianPackage } from "./debian.mjs";
+import { debianPackage, systemdMeasure } from "./debian.mjs";
 import { requireTool, run } from "./tools.mjs";
 
 /**
@@ -81,7 +84,29 @@ export function peLayout(pe) {
 }
 
 /** Section names -> files, in the order ukify places them; .linux last (the largest). */
-const ORDER = [".osrel", ".cmdline", ".uname", ".initrd", ".linux"];
+const ORDER = [".osrel", ".cmdline", ".uname", ".pcrsig", ".pcrpkey", ".initrd", ".linux"];
+
+/**
+ * The sections systemd-stub measures into PCR 11 (in its own order, whatever their place), of
+ * those buildUki() writes. .pcrsig is never measured; .uname only by a stub that knows it (254
+ * and later: bookworm's 252 does not), which `stub`'s own section-name strings tell.
+ */
+export function measuredSections(stub) {
+  const knowsUname = readFileSync(stub).includes(Buffer.from(".uname\0"));
+  return [".linux", ".osrel", ".cmdline", ".initrd", ...(knowsUname ? [".uname"] : []), ".pcrpkey"];
+}
+
+/**
+ * The .pcrsig section's JSON: systemd-measure's signatures of the PCR 11 values the stub will
+ * leave in the sha256 bank, for each of its default boot phases (enter-initrd, then on through
+ * leave-initrd, sysinit and ready), over the files of the measured sections.
+ */
+function pcrSignature(stub, files, pcr) {
+  const measure = systemdMeasure();
+  const args = ["sign", "--bank=sha256", `--private-key=${pcr.privateKey}`, `--public-key=${pcr.publicKey}`];
+  for (const name of measuredSections(stub)) args.push(`--${name.slice(1)}=${files[name]}`);
+  return run(measure.bin, args, { env: measure.env });
+}
 
 /**
  * Where each section goes: [{ name, file, vma (absolute), size }], packed after the stub's
@@ -104,12 +129,15 @@ export function placeSections(layout, files) {
 
 /**
  * Writes the UKI `out` from `stub`, the kernel image, the initramfs, the command line, an
- * os-release and the kernel release; signs it when `sign` ({ key, cert }) is given.
- * Returns { out, size, sections }.
+ * os-release and the kernel release; signs it when `sign` ({ key, cert }) is given, and adds
+ * the signed PCR 11 policy when `pcr` ({ privateKey, publicKey }: PEM files) is given, predicted
+ * for `pcr.cmdline` where that is given instead of `cmdline` (a UKI whose command line was
+ * changed after its policy was signed). Returns { out, size, sections }.
  * @param {{ stub: string, kernel: string, initrd: string, cmdline: string, osRelease: string,
- *   uname: string, out: string, sign?: { key: string, cert: string } }} opts
+ *   uname: string, out: string, sign?: { key: string, cert: string },
+ *   pcr?: { privateKey: string, publicKey: string, cmdline?: string } }} opts
  */
-export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out, sign }) {
+export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out, sign, pcr }) {
   if (!existsSync(stub)) throw new Error(`${stub}: no systemd-stub (apt-get install systemd-boot-efi)`);
   // Every path of every storage_init.ddi= (either spelling), split as the init splits them.
   for (const path of ddiPathsOf(cmdline)) {
@@ -134,6 +162,12 @@ export function buildUki({ stub, kernel, initrd, cmdline, osRelease, uname, out,
     ".initrd": initrd,
     ".linux": kernel,
   };
+  if (pcr) {
+    files[".pcrpkey"] = pcr.publicKey;
+    const signedFor =
+      pcr.cmdline === undefined ? files : { ...files, ".cmdline": text("cmdline.signed", pcr.cmdline.trim() + "\n") };
+    files[".pcrsig"] = text("pcrsig", pcrSignature(stub, signedFor, pcr));
+  }
   const layout = peLayout(readFileSync(stub));
   // The host's objcopy knows only its own PE flavour; binutils-aarch64-linux-gnu has arm64's.
   const arch = Object.values(ARCHES).find((a) => a.uefi.peMachine === layout.machine);

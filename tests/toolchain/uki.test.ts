@@ -1,11 +1,21 @@
 // The UKI builder against Debian's systemd-stub and objcopy: where the sections go, what they
 // hold, and the DDI paths it refuses. The UKI's boots are in tests/boot.test.ts ("uefi:").
 import test from "ava";
+import { createHash, createPublicKey, verify } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stubLoadsFrom } from "../../lib/facts.js";
 import { ROOT } from "../../toolchain/tools.mjs";
-import { buildUki, peLayout, peSections, placeSections, stubFor } from "../../toolchain/uki.mjs";
+import {
+  buildUki,
+  measuredSections,
+  peLayout,
+  peSections,
+  placeSections,
+  readSection,
+  stubFor,
+} from "../../toolchain/uki.mjs";
+import { pcrKey } from "../../qemu/encrypted_root.js";
 import { inTempDir } from "../helpers.js";
 
 const STUB = stubFor("x86-64");
@@ -99,6 +109,59 @@ it("buildUki() writes systemd-stub's sections after its own, holding what was gi
         { message: /names \/(loader|LOADER)\/(extensions|Extensions)\/b\.raw, which lies in \/loader\/extensions\// },
         cmdline,
       );
+  });
+});
+
+it("buildUki() with a PCR key: .pcrpkey its public half, .pcrsig PCR 11 policies for the stub's measured sections, each signed by it", (t) => {
+  inTempDir((dir) => {
+    const kernel = join(dir, "vmlinuz");
+    const initrd = join(dir, "initrd");
+    writeFileSync(kernel, Buffer.alloc(100_001, 0x4b));
+    writeFileSync(initrd, Buffer.alloc(10_001, 0x49));
+    const pcr = pcrKey();
+    const uki = (name: string, cmdline: string, signedFor?: string) =>
+      buildUki({
+        stub: STUB,
+        kernel,
+        initrd,
+        cmdline,
+        osRelease: "ID=test\n",
+        uname: "6.1.0-test",
+        out: join(dir, name),
+        pcr: { ...pcr, cmdline: signedFor },
+      }).out;
+    const policies = (file: string) => {
+      const sig = JSON.parse(readSection(file, ".pcrsig").toString()) as Record<string, Array<Record<string, unknown>>>;
+      t.deepEqual(Object.keys(sig), ["sha256"]);
+      return sig.sha256 as Array<{ pcrs: number[]; pkfp: string; pol: string; sig: string }>;
+    };
+    const a = uki("a.efi", "roothash=" + "ab".repeat(32));
+    t.is(readSection(a, ".pcrpkey").toString(), readFileSync(pcr.publicKey, "utf8"));
+    const key = createPublicKey(readFileSync(pcr.publicKey));
+    // systemd's fingerprint of a public key: SHA-256 over its DER (PKCS#1 for RSA: i2d_PublicKey).
+    const fingerprint = createHash("sha256")
+      .update(key.export({ type: "pkcs1", format: "der" }))
+      .digest("hex");
+    const signed = policies(a);
+    // One per boot phase systemd-pcrphase reaches: enter-initrd, then leave-initrd, sysinit, ready.
+    t.is(signed.length, 4);
+    for (const p of signed) {
+      t.deepEqual(p.pcrs, [11]);
+      t.is(p.pkfp, fingerprint);
+      // What the TPM checks at TPM2_PolicyAuthorize: the policy digest, signed (RSA, SHA-256).
+      t.true(verify("sha256", Buffer.from(p.pol, "hex"), key, Buffer.from(p.sig, "base64")));
+    }
+    t.is(new Set(signed.map((p) => p.pol)).size, 4, "each phase its own PCR 11 value");
+    // Another command line, other policies; signed for the first, the same policies as the first's.
+    const b = uki("b.efi", "roothash=" + "ab".repeat(32) + " systemd.debug_shell");
+    t.false(policies(b).some((p) => signed.some((q) => q.pol === p.pol)));
+    const c = uki("c.efi", "roothash=" + "ab".repeat(32) + " systemd.debug_shell", "roothash=" + "ab".repeat(32));
+    t.deepEqual(
+      policies(c).map((p) => p.pol),
+      signed.map((p) => p.pol),
+    );
+    // Bookworm's stub (252) measures no .uname: the prediction leaves it out, or no policy would match.
+    t.deepEqual(measuredSections(STUB), [".linux", ".osrel", ".cmdline", ".initrd", ".pcrpkey"]);
   });
 });
 
