@@ -22,6 +22,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Boot, DriveInterface } from "../qemu/boot.js";
 import { DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
+import { ENCRYPTED_ROOT_DEVICE, LUKS_PASSPHRASE, LUKS_UUID } from "../qemu/encrypted_root.js";
 import type { TestKeyName } from "../qemu/images.js";
 import type { Arch } from "../toolchain/arches.js";
 import { WORK } from "../toolchain/tools.mjs";
@@ -132,7 +133,7 @@ function signedCmdline(more: string = "", signers: string = "mok"): string {
 function verdict(
   name: string,
   more: string,
-  outcome: Expect | { action: "reboot" | "poweroff"; delayS: number },
+  outcome: Expect | { action: "reboot" | "poweroff"; delayS: number; mounted?: true },
 ): Scenario {
   const c = verdictCase(name);
   const scenario = { drives: [{ disk: { variant: c.disk } }], cmdline: `${c.cmdline} ${more}`.trim() };
@@ -143,9 +144,18 @@ function verdict(
   if (!("action" in outcome)) throw new Error(`${name}: the boot refuses it`);
   return {
     ...scenario,
-    expect: (ddis) => failed(fatalLine(c, ddis[0]?.rootHash ?? ""), outcome.action, outcome.delayS),
+    expect: (ddis) => failed(fatalLine(c, ddis[0]?.rootHash ?? ""), outcome.action, outcome.delayS, outcome.mounted),
   };
 }
+
+/**
+ * The second stage with the encrypted root: systemd-cryptsetup unlocks rd.luks.uuid= with the
+ * TPM and never asks for the passphrase (headless); LVM's udev rules activate the volume group;
+ * root= is its root volume, mounted read-write (the disk is a throw-away snapshot).
+ */
+const TPM_CMDLINE =
+  `roothash=HASH storage_init.timeout=20 rd.luks.uuid=${LUKS_UUID} rd.luks.options=tpm2-device=auto,headless=true ` +
+  `root=${ENCRYPTED_ROOT_DEVICE} rw systemd.log_target=kmsg printk.devkmsg=on`;
 
 /** The phases of one ESP's DDI activated, mounted and released. */
 const TRIED = ["esp", "ddi", "verity", "mount"];
@@ -176,6 +186,33 @@ const SCENARIOS = {
       "roothash=HASH storage_init.timeout=20 root=/dev/vdb fsck.mode=skip systemd.log_target=kmsg printk.devkmsg=on",
     memory: 1024,
     timeoutMs: 300000,
+  },
+  "second stage tpm": {
+    // An installed machine with full-disk encryption: vda the ESP with systemd-boot, the UKI
+    // (its PCR 11 policy signed) and the second stage; vdb LUKS2 -> LVM -> ext4, the key sealed
+    // to the TPM under that policy. No passphrase is ever asked for (headless).
+    uefi: { loader: "systemd-boot", ddis: [{ ddi: { secondStage: true } }], partUuid: UEFI_ESP_PART_UUID, pcr: {} },
+    drives: [UKI, { disk: { encryptedRoot: true } }],
+    pin: { secondStage: true },
+    tpm: true,
+    cmdline: TPM_CMDLINE,
+    memory: 1024,
+    timeoutMs: 300000,
+  },
+  "second stage tpm changed cmdline": {
+    // The same, but the UKI's command line gained a debug shell after its policy was signed.
+    uefi: {
+      loader: "systemd-boot",
+      ddis: [{ ddi: { secondStage: true } }],
+      partUuid: UEFI_ESP_PART_UUID,
+      pcr: { changedAfterSigning: "systemd.debug_shell" },
+    },
+    drives: [UKI, { disk: { encryptedRoot: true } }],
+    pin: { secondStage: true },
+    tpm: true,
+    cmdline: TPM_CMDLINE,
+    memory: 1024,
+    stopOn: /Failed to start systemd-cryptsetup@/,
   },
   "ddi path": {
     drives: [{ disk: { variant: { ddiPath: "/images/My OS/root.raw" } } }],
@@ -432,6 +469,18 @@ const SCENARIOS = {
       true,
     ),
   },
+  // Both refused once the verified root is mounted: the init's data is read at execve, after the
+  // switch into the overlay; what the second stage holds is looked at once it is mounted.
+  "second stage tampered": verdict(
+    "a second stage whose init was changed after the root hash was taken is stopped by dm-verity",
+    "storage_init.timeout=20 storage_init.on_failure=poweroff storage_init.failure_delay=0",
+    { action: "poweroff", delayS: 0, mounted: true },
+  ),
+  "second stage without machine-id": verdict(
+    "a second stage without /etc/machine-id is refused, naming it",
+    "storage_init.timeout=20 storage_init.on_failure=poweroff storage_init.failure_delay=0",
+    { action: "poweroff", delayS: 0, mounted: true },
+  ),
   "verity short": verdict(
     "a verity superblock that verifies less than the erofs root holds is refused, root hash or not",
     "storage_init.timeout=20 storage_init.failure_delay=0",
@@ -529,13 +578,7 @@ it("second stage: Debian's systemd in the DDI runs initrd.target, mounts the ext
   const { r } = await bootScenario(t, SCENARIOS["second stage debian"]);
   writeFileSync(join(WORK, "boot", "second-stage-debian.console"), r.output);
   noPanic(t, r);
-  // The kernel's timestamp of the first line matching `re`, anywhere in a console line: systemd's
-  // status output, redrawn with \r, may precede a kernel message on the same line.
-  const at = (re: RegExp): number => {
-    const m = new RegExp(`\\[\\s*(\\d+\\.\\d+)\\] (?:${re.source})`).exec(r.output);
-    t.truthy(m, `${re}:\n${r.output.slice(-6000)}`);
-    return m === null ? NaN : Number(m[1]);
-  };
+  const at = (re: RegExp) => stampOf(t, r.output, re);
   at(/storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
   const exec = at(/storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
   const initrd = at(/systemd\[1\]: Running in initrd\./);
@@ -570,6 +613,91 @@ it("second stage: Debian's systemd in the DDI runs initrd.target, mounts the ext
   t.log(
     `second stage ${(switching - exec).toFixed(1)} s, FINAL-ROOT-REACHED at ${marker.toFixed(1)} s; ${a.analyze[0]}`,
   );
+});
+
+/**
+ * The kernel's timestamp of the first line matching `re`, anywhere in a console line (systemd's
+ * status output, redrawn with \r, may precede a kernel message on the same line); asserts there
+ * is one.
+ */
+function stampOf(t: ExecutionContext, output: string, re: RegExp): number {
+  const m = new RegExp(`\\[\\s*(\\d+\\.\\d+)\\] (?:${re.source})`).exec(output);
+  t.truthy(m, `${re}:\n${output.slice(-6000)}`);
+  return m === null ? NaN : Number(m[1]);
+}
+
+/** systemd-cryptsetup's unit of the encrypted root (rd.luks.uuid=), as systemd escapes its name. */
+const CRYPTSETUP_UNIT = `systemd-cryptsetup@${`luks-${LUKS_UUID}`.replace(/-/g, "\\x2d")}.service`;
+
+it("second stage: with the TPM, the UKI's signed PCR 11 policy unlocks LUKS2, LVM activates, the ext4 root on it boots to multi-user", async (t) => {
+  const { r } = await bootScenario(t, SCENARIOS["second stage tpm"]);
+  writeFileSync(join(WORK, "boot", "second-stage-tpm.console"), r.output);
+  noPanic(t, r);
+  const at = (re: RegExp) => stampOf(t, r.output, re);
+  at(/storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
+  const exec = at(/storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
+  // PCR 11 holds the stub's measurements and then enter-initrd: storage-init extended nothing,
+  // or the signed policy would not match.
+  const entered = at(/systemd-pcrphase\[\d+\]: Successfully extended PCR index 11 with 'enter-initrd'/);
+  const unlocked = at(new RegExp(`systemd\\[1\\]: Finished ${escape(CRYPTSETUP_UNIT)}`));
+  const activated = at(/systemd\[1\]: Started lvm-activate-debian-vg\.service/);
+  const mounted = at(/EXT4-fs \(dm-\d+\): mounted filesystem/);
+  const left = at(/systemd-pcrphase\[\d+\]: Successfully extended PCR index 11 with 'leave-initrd'/);
+  const marker = at(/FINAL-ROOT-REACHED uptime=[\d.]+ root=\/dev\/mapper\/debian--vg-root ext4/);
+  t.true(
+    exec < entered && entered < unlocked && unlocked < mounted && mounted < left && left < marker,
+    "in that order",
+  );
+  t.true(activated < mounted, "the volume group was activated before its root was mounted");
+  t.notRegex(r.output, /Password querying disabled|Please enter passphrase|falling back to traditional unlocking/);
+  t.false(r.output.includes(LUKS_PASSPHRASE), "the passphrase is nowhere on the console");
+  // Nothing of the first stage is left: storage-init's verity device (the first device-mapper
+  // device) and its loop devices; the crypt and LVM devices are the booted system's.
+  const blocks = r.output.match(/BLOCK-DEVICES (.*) LOOPS-BOUND (\d+)/);
+  t.truthy(blocks, r.output.slice(-6000));
+  if (blocks) {
+    t.notRegex(blocks[1], /\bdm-0\b/, "storage-init's verity device is gone");
+    t.regex(blocks[1], /\bdm-1 dm-2\b/, "the crypt device and the root volume stay");
+    t.is(blocks[2], "0", "no loop device is bound");
+  }
+  t.regex(
+    analyzeInitrd(r.output).analyze.join("\n"),
+    /^Startup finished in .*\(kernel\) \+ .*\(initrd\) \+ .*\(userspace\)/m,
+  );
+  t.regex(r.output, /reboot: Power down/);
+  t.log(`unlocked at ${unlocked.toFixed(1)} s, FINAL-ROOT-REACHED at ${marker.toFixed(1)} s`);
+});
+
+it("second stage: under a UKI whose command line changed after its PCR 11 policy was signed, the TPM unseals nothing and no passphrase is asked", async (t) => {
+  const { r } = await bootScenario(t, SCENARIOS["second stage tpm changed cmdline"]);
+  t.false(r.timedOut, r.output.slice(-6000));
+  t.regex(r.output, /Kernel command line: .* systemd\.debug_shell/);
+  stampOf(t, r.output, /systemd-pcrphase\[\d+\]: Successfully extended PCR index 11 with 'enter-initrd'/);
+  // No signature in .pcrsig is for the PCR 11 this command line left: the TPM2 token is passed
+  // over, and headless forbids the passphrase.
+  stampOf(
+    t,
+    r.output,
+    /systemd-cryptsetup\[\d+\]: Couldn't find signature for this PCR bank, PCR index and public key\./,
+  );
+  stampOf(t, r.output, /systemd-cryptsetup\[\d+\]: Password querying disabled via 'headless' option\./);
+  stampOf(t, r.output, new RegExp(`systemd\\[1\\]: Failed to start ${escape(CRYPTSETUP_UNIT)}`));
+  t.notRegex(r.output, new RegExp(`Finished ${escape(CRYPTSETUP_UNIT)}`));
+  t.notRegex(r.output, /EXT4-fs \(dm-\d+\): mounted|FINAL-ROOT-REACHED/);
+  t.false(r.output.includes(LUKS_PASSPHRASE), "the passphrase is nowhere on the console");
+});
+
+/** `s` as a regular expression that matches it literally. */
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+it("second stage: one whose init was changed is refused by dm-verity at its execve: its line, then the action", async (t) => {
+  await bootScenario(t, SCENARIOS["second stage tampered"]);
+});
+
+it("second stage: one without /etc/machine-id is refused with a line naming it", async (t) => {
+  await bootScenario(t, SCENARIOS["second stage without machine-id"]);
 });
 
 it("boot: a DDI at another path given by storage_init.ddi=", async (t) => {

@@ -89,6 +89,24 @@ export const CASES: VerdictCase[] = [
       ),
   },
   {
+    name: "a second stage without /etc/machine-id is refused, naming it",
+    disk: { secondStage: true, omitMachineId: true },
+    cmdline: `roothash=${HASH}`,
+    doing: "mount the root /dev/dm-0",
+    reason: () => literally("the second stage has no /etc/machine-id (systemd needs one in an image; empty is enough)"),
+  },
+  {
+    name: "a second stage whose init was changed after the root hash was taken is stopped by dm-verity",
+    disk: { secondStage: true, flipInitByte: true },
+    cmdline: `roothash=${HASH}`,
+    doing: "switch root",
+    reason: () =>
+      literally(
+        'execve "/sbin/init": EIO: dm-verity found blocks that do not match roothash= (the image is corrupted or was tampered with)',
+      ),
+    checkReason: /the root hash recomputed over the data is not roothash=/,
+  },
+  {
     name: "storage_init.second_stage=no refuses a second stage",
     disk: { secondStage: true },
     cmdline: `roothash=${HASH} storage_init.second_stage=no`,

@@ -8,7 +8,7 @@
  */
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { DEFAULT_DDI_PATH } from "../lib/facts.js";
@@ -20,6 +20,7 @@ import { DIST, WORK } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs, needsPowerOfTwo } from "../qemu/boot.js";
 import type { Boot, BootMedia, BootOptions, Drive, DriveInterface, Firmware } from "../qemu/boot.js";
 import { buildDemoDisk } from "../qemu/demo_root.mjs";
+import { buildEncryptedRoot, pcrKey } from "../qemu/encrypted_root.js";
 import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
 import type { DiskVariant, EspFile, RepartOptions, TestKeyName } from "../qemu/images.js";
 import { fetchKernel } from "../qemu/kernel.mjs";
@@ -59,7 +60,12 @@ export type DiskSource =
   /** `bytes` of zeros. */
   | { blank: number }
   /** The root a second stage switches into: an ext4 file system on the whole disk (qemu/second_stage.ts; x86-64). */
-  | { finalRoot: true };
+  | { finalRoot: true }
+  /**
+   * That root on LVM in LUKS2, its key sealed to the scenario's TPM (qemu/encrypted_root.ts;
+   * x86-64): writable for the machine, its writes thrown away.
+   */
+  | { encryptedRoot: true };
 
 export interface ScenarioDrive {
   disk: DiskSource;
@@ -87,6 +93,12 @@ export interface Uefi {
   spareBytes?: number;
   /** One digit of roothash= changed in the UKI after signing: what an attacker without the key can do. */
   tamper?: boolean;
+  /**
+   * A signed PCR 11 policy in the UKI (.pcrsig, .pcrpkey: qemu/encrypted_root.ts pcrKey),
+   * predicted for its command line; with `changedAfterSigning`, these words are added to the
+   * command line of a UKI that keeps the policy signed for the one without them.
+   */
+  pcr?: { changedAfterSigning?: string };
 }
 
 /** What the console must show: the verified root reached, or the one fatal line and the action. */
@@ -133,6 +145,8 @@ export interface Scenario {
   memory?: number;
   /** BOOT_LIMIT_MS unless given. */
   timeoutMs?: number;
+  /** A TPM (swtpm) in the state the encrypted root was sealed to, copied for each boot. */
+  tpm?: true;
 }
 
 /** A scenario booted: QEMU's result, and the drives' files and DDIs, in drive order. */
@@ -160,6 +174,8 @@ interface Prepared {
   options: BootOptions;
   /** The firmware's variable store as prepared, copied to the boot's own before each boot. */
   varsTemplate?: string;
+  /** The TPM's state as sealed, copied to the boot's own (options.tpm) before each boot. */
+  tpmTemplate?: string;
   ddis: Ddi[];
 }
 
@@ -213,10 +229,13 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
   let ukiDisk: string | undefined;
   if (s.uefi !== undefined && ukiEsp !== undefined) {
     const u = s.uefi;
+    const full = `${consoleArgs(at.arch)} ${cmdline}`;
+    const changed = u.pcr?.changedAfterSigning;
     ukiDisk = buildUefiDisk(dir, {
       kernel,
       initrd,
-      cmdline: `${consoleArgs(at.arch)} ${cmdline}`,
+      cmdline: changed === undefined ? full : `${full} ${changed}`,
+      pcr: u.pcr === undefined ? undefined : { ...pcrKey(), cmdline: full },
       extra: ukiEsp.files,
       espPartUuid: u.partUuid,
       espSpareBytes: u.spareBytes ?? 0,
@@ -235,8 +254,10 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
   const qemuDrives = s.drives.map((d, i): Drive => {
     const file = drives[i].file ?? ukiDisk;
     if (file === undefined) throw new Error("a drive { uki: true } needs the scenario's uefi");
-    return { file, if: d.if ?? "virtio", readonly: d.writable !== true, plug: d.plug };
+    const readonly = "encryptedRoot" in d.disk ? "snapshot" : d.writable !== true;
+    return { file, if: d.if ?? "virtio", readonly, plug: d.plug };
   });
+  const tpmTemplate = s.tpm === undefined ? undefined : (await buildEncryptedRoot()).tpm;
   return {
     options: {
       ...media,
@@ -245,8 +266,10 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
       stopOn: s.stopOn,
       memory: s.memory,
       timeoutMs: s.timeoutMs ?? BOOT_LIMIT_MS,
+      tpm: tpmTemplate === undefined ? undefined : join(dir, "tpm"),
     },
     varsTemplate,
+    tpmTemplate,
     ddis: drives.flatMap((d) => d.ddis),
   };
 }
@@ -313,6 +336,7 @@ async function driveFile(
     return { file: undefined, ddis: ukiEsp.built };
   }
   if ("finalRoot" in src) return { file: buildFinalRoot(), ddis: [] };
+  if ("encryptedRoot" in src) return { file: (await buildEncryptedRoot()).disk, ddis: [] };
   const file = join(at.dir, `blank-${src.blank}.img`);
   writeFileSync(file, Buffer.alloc(src.blank));
   return { file, ddis: [] };
@@ -354,6 +378,10 @@ export async function bootScenario(t: ExecutionContext, s: Scenario): Promise<Bo
     );
   const r = await slot(() => {
     if (p.varsTemplate !== undefined && "firmware" in p.options) copyFileSync(p.varsTemplate, p.options.firmware.vars);
+    if (p.tpmTemplate !== undefined && p.options.tpm !== undefined) {
+      rmSync(p.options.tpm, { recursive: true, force: true });
+      cpSync(p.tpmTemplate, p.options.tpm, { recursive: true });
+    }
     return bootQemu(p.options);
   });
   const expect = typeof s.expect === "function" ? s.expect(p.ddis) : s.expect;
