@@ -9,20 +9,29 @@
 //   npm start -- --no-boot-loader  the firmware starts the UKI itself (systemd-stub sets
 //                                  LoaderDevicePartUUID)
 //   npm start -- --direct          QEMU loads the kernel and initramfs itself (no firmware, no UKI)
+//   npm start -- --second-stage    the two-stage boot of a machine with full-disk encryption:
+//                                  the DDI on the ESP is Debian's systemd as an initrd; it
+//                                  measures enter-initrd, unlocks the LUKS2 root with the TPM
+//                                  (swtpm) under the UKI's signed PCR 11 policy, activates LVM
+//                                  and switches into the ext4 root (qemu/encrypted_root.ts;
+//                                  x86-64; the first run builds the second stage and the disk,
+//                                  about three minutes)
 //   npm start -- --arch arm64      the same on QEMU's arm64 virt machine under AAVMF, with the
 //                                  init and UKI cross-built for Debian's arm64 kernel; the root
 //                                  is the test root (a static /sbin/init that reports and powers
 //                                  off), not Debian with systemd: debootstrapping a foreign
 //                                  architecture needs binfmt_misc, which CI machines may lack
-import { mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
 import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
+import { buildEncryptedRoot, pcrKey, UNLOCK_ARGS } from "./encrypted_root.ts";
 import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
+import { buildSecondStage } from "./second_stage.ts";
 import { analyzeTable, timeline } from "./timeline.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 
@@ -31,13 +40,54 @@ const archAt = process.argv.indexOf("--arch");
 const arch = archAt > 0 ? process.argv[archAt + 1] : "x86-64";
 if (!isArch(arch)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join(" or ")}`);
 const arm = arch === "arm64";
+const secondStage = process.argv.includes("--second-stage");
+if (secondStage && (arm || direct)) throw new Error("--second-stage is a UEFI boot with a TPM, on x86-64");
 const kernel = fetchKernel(arch);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });
+/**
+ * The two-stage boot's options: the ESP with systemd-boot, the UKI (its PCR 11 policy signed)
+ * and the second stage; the encrypted disk; the TPM it was sealed to (x86-64).
+ * @returns {Promise<import("./boot.ts").BootOptions>}
+ */
+async function secondStageBoot() {
+  const stage = await buildSecondStage();
+  const dir = join(ROOT, ".build", "demo-second-stage");
+  mkdirSync(dir, { recursive: true });
+  const disk = await buildEncryptedRoot();
+  const u = buildUefiDisk(dir, {
+    kernel,
+    initrd: built.initramfs,
+    // systemd's messages with the kernel's timestamps, for the timeline.
+    cmdline: `${consoleArgs("x86-64")} roothash=${stage.rootHash} systemd.show_status=1 ${UNLOCK_ARGS} systemd.log_target=kmsg printk.devkmsg=on`,
+    ddi: stage.ddi,
+    espPartUuid: DEMO_ESP_PART_UUID,
+    osRelease: 'ID=debian\nPRETTY_NAME="Debian 12 (storage-init, second stage)"\n',
+    pcr: pcrKey(),
+  });
+  console.log(
+    `demo: OVMF + TPM -> systemd-boot -> UKI ${kib(u.ukiSize)} (signed PCR 11 policy; init ${kib(built.binarySize)}, ` +
+      `initramfs ${kib(built.initramfsSize)}) -> second stage (${(stage.bytes / 2 ** 20).toFixed(1)} MiB DDI) -> LUKS2 -> LVM -> ext4`,
+  );
+  // The TPM as the disk was sealed to it; the disk itself a throw-away snapshot.
+  rmSync(join(dir, "tpm"), { recursive: true, force: true });
+  cpSync(disk.tpm, join(dir, "tpm"), { recursive: true });
+  return {
+    firmware: firmware(dir),
+    tpm: join(dir, "tpm"),
+    drives: [
+      { file: u.disk, if: "virtio" },
+      { file: disk.disk, if: "virtio", readonly: "snapshot" },
+    ],
+  };
+}
+
 const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
 const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
 /** @type {import("./boot.ts").BootOptions} */
 let boot;
-if (direct) {
+if (secondStage) {
+  boot = await secondStageBoot();
+} else if (direct) {
   console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
   boot = {
     arch,

@@ -35,6 +35,13 @@ export const ENCRYPTED_ROOT_DEVICE = "/dev/mapper/debian--vg-root";
  */
 export const LUKS_PASSPHRASE = "storage-init test passphrase";
 
+/**
+ * What the second stage needs on the kernel command line to boot this disk: systemd-cryptsetup
+ * unlocks rd.luks.uuid= with the TPM and never asks for the passphrase (headless); LVM's udev
+ * rules activate the volume group; root= is its root volume, mounted read-write.
+ */
+export const UNLOCK_ARGS = `rd.luks.uuid=${LUKS_UUID} rd.luks.options=tpm2-device=auto,headless=true root=${ENCRYPTED_ROOT_DEVICE} rw`;
+
 /** The disk's size: the LUKS2 header (16 MiB), the LVM metadata and an ext4 with room for the final root. */
 const DISK_BYTES = 768 * 2 ** 20;
 

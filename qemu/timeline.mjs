@@ -11,7 +11,22 @@ export function stampedLines(output) {
   return out;
 }
 
-/** A printable table: each storage-init line with its time since "Run /init". */
+/**
+ * The lines the timeline shows: storage-init's, the root's marker, the end; systemd's start and
+ * its milestones; and, in a second stage, PCR 11's phases, the unlock, the root's mount and the
+ * switch into it.
+ */
+const EVENTS = new RegExp(
+  [
+    /^storage-init:|ROOT-REACHED|reboot: |Kernel panic/.source,
+    /systemd\[1\]: (systemd \d+\S* running|Reached target (initrd|local-fs|sysinit|basic|multi-user)\.target|Startup finished|Switching root)/
+      .source,
+    /systemd\[1\]: Finished systemd-cryptsetup@|systemd-pcrphase\[\d+\]: Successfully extended|EXT4-fs \(\S+\): mounted/
+      .source,
+  ].join("|"),
+);
+
+/** A printable table: each storage-init line, and the EVENTS after it, with its time since "Run /init". */
 export function timeline(output) {
   const lines = stampedLines(output);
   const start = lines.find((l) => /Run \/init as init process/.test(l.text));
@@ -19,12 +34,7 @@ export function timeline(output) {
   const rows = [`${"ms since /init".padStart(14)}  event`];
   for (const l of lines) {
     if (l.t < start.t) continue;
-    if (
-      l === start ||
-      /^storage-init:|ROOT-REACHED|reboot: |Kernel panic|systemd\[1\]: (systemd \d+\S* running|Reached target (local-fs|sysinit|basic|multi-user)\.target|Startup finished)/.test(
-        l.text,
-      )
-    ) {
+    if (l === start || EVENTS.test(l.text)) {
       rows.push(`${((l.t - start.t) * 1000).toFixed(1).padStart(14)}  ${l.text.slice(0, 110)}`);
     }
   }
@@ -66,6 +76,6 @@ export function analyzeTable(output) {
     "systemd-analyze time, inside the booted system:",
     ...a.analyze.map((l) => `  ${l}`),
     `initrd: systemd-analyze "${a.analyzeInitrd ?? "?"} (initrd)" = ${f(a.systemdMs)} from storage-init's start ` +
-      `to systemd's; storage-init's own log: ${f(a.oursMs)} to its execve of systemd`,
+      `to the booted root's systemd; storage-init's own log: ${f(a.oursMs)} to its execve of systemd`,
   ].join("\n");
 }

@@ -22,7 +22,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Boot, DriveInterface } from "../qemu/boot.js";
 import { DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
-import { ENCRYPTED_ROOT_DEVICE, LUKS_PASSPHRASE, LUKS_UUID } from "../qemu/encrypted_root.js";
+import { LUKS_PASSPHRASE, LUKS_UUID, UNLOCK_ARGS } from "../qemu/encrypted_root.js";
 import type { TestKeyName } from "../qemu/images.js";
 import type { Arch } from "../toolchain/arches.js";
 import { WORK } from "../toolchain/tools.mjs";
@@ -148,14 +148,8 @@ function verdict(
   };
 }
 
-/**
- * The second stage with the encrypted root: systemd-cryptsetup unlocks rd.luks.uuid= with the
- * TPM and never asks for the passphrase (headless); LVM's udev rules activate the volume group;
- * root= is its root volume, mounted read-write (the disk is a throw-away snapshot).
- */
-const TPM_CMDLINE =
-  `roothash=HASH storage_init.timeout=20 rd.luks.uuid=${LUKS_UUID} rd.luks.options=tpm2-device=auto,headless=true ` +
-  `root=${ENCRYPTED_ROOT_DEVICE} rw systemd.log_target=kmsg printk.devkmsg=on`;
+/** The second stage with the encrypted root (a throw-away snapshot of it: the root is mounted read-write). */
+const TPM_CMDLINE = `roothash=HASH storage_init.timeout=20 ${UNLOCK_ARGS} systemd.log_target=kmsg printk.devkmsg=on`;
 
 /** The phases of one ESP's DDI activated, mounted and released. */
 const TRIED = ["esp", "ddi", "verity", "mount"];
