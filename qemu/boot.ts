@@ -88,6 +88,8 @@ export type BootOptions = BootMedia & {
   memory?: number;
   extraArgs?: string[];
   onLine?: (line: string) => void;
+  /** A monitor (HMP) command sent once a console line matches `after`; its reply is Boot.reply. */
+  query?: { after: RegExp; command: string };
   /**
    * A TPM 2.0: swtpm, started for this boot with its state in this folder (kept: the seeds a
    * volume was sealed under), as the architecture's QEMU TPM device.
@@ -103,6 +105,8 @@ export interface Boot {
   ms: number;
   /** How many drives with `plug` were plugged. */
   plugged: number;
+  /** The monitor's reply to BootOptions.query, where it was sent and answered. */
+  reply?: string;
 }
 
 /** The kernel command line every direct boot and UKI starts with: the serial console, and a panic ends the machine. */
@@ -264,7 +268,7 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     for (const device of facts.devices(id, k)) args.push("-device", device);
   }
   let monitor: string | undefined;
-  if (plugs.length > 0) {
+  if (plugs.length > 0 || opts.query !== undefined) {
     mkdirSync(WORK, { recursive: true });
     monitor = join(WORK, `qmp-${process.pid}-${monitors++}.sock`);
     args.push("-monitor", `unix:${monitor},server=on,wait=off`);
@@ -278,6 +282,8 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     let pending = "";
     let timedOut = false;
     const plugged = new Set<number>();
+    let asked: Promise<unknown> | undefined;
+    let reply: string | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       p.kill("SIGKILL");
@@ -289,6 +295,11 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
         plugged.add(i);
         setTimeout(() => plugIn(monitor ?? "", plug), plug.when.delayMs);
       }
+      if (opts.query !== undefined && asked === undefined && opts.query.after.test(l))
+        asked = hmp(monitor ?? "", opts.query.command).then(
+          (r) => (reply = r),
+          () => undefined,
+        );
       if (opts.stopOn?.test(l)) p.kill("SIGKILL");
     };
     const onData = (chunk: Buffer | string) => {
@@ -319,7 +330,10 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
       onData(serial.close());
       if (pending) opts.onLine?.(pending);
       const ms = performance.now() - t0;
-      const done = () => resolve({ output, lines: output.split("\n"), code, timedOut, ms, plugged: plugged.size });
+      const done = () =>
+        void Promise.resolve(asked).then(() =>
+          resolve({ output, lines: output.split("\n"), code, timedOut, ms, plugged: plugged.size, reply }),
+        );
       // The TPM's state is whole once swtpm has ended (it ends itself when QEMU lets go).
       if (tpm === undefined || tpm.swtpm.exitCode !== null || tpm.swtpm.signalCode !== null) return done();
       tpm.swtpm.once("exit", done);
@@ -334,6 +348,35 @@ interface Plug {
   when: { after: RegExp; delayMs: number };
   id: string;
   port: string;
+}
+
+/** The reply of QEMU's monitor at `socket` to `command`: what it prints before its next prompt. */
+function hmp(socket: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const mon = createConnection(socket);
+    let text = "";
+    let sent = false;
+    const timer = setTimeout(() => mon.destroy(new Error(`no reply to ${command} in 5 s`)), 5000);
+    mon.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    mon.on("data", (d: Buffer) => {
+      text += d.toString();
+      if (!text.endsWith("(qemu) ")) return;
+      if (!sent) {
+        sent = true;
+        text = "";
+        mon.write(`${command}\n`);
+        return;
+      }
+      clearTimeout(timer);
+      mon.end();
+      // The monitor echoes the command (with terminal escapes) before its reply.
+      const lines = text.replace(/\r/g, "").split("\n");
+      resolve(lines.slice(1, -1).join("\n"));
+    });
+  });
 }
 
 /** Adds the drive, then its device in its root port, through the QEMU monitor at `socket`. */

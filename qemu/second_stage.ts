@@ -114,6 +114,28 @@ ExecStart=/usr/bin/systemd-run --no-block --unit=final-root-analyze --property=D
 WantedBy=multi-user.target
 `;
 
+/**
+ * The final root's earliest unit: the memory in use as its systemd starts (MemTotal and
+ * MemAvailable), before anything of the booted system has run, for the comparison with a
+ * conventional initrd (qemu/compare.mjs).
+ */
+const START_UNIT = `[Unit]
+Description=storage-init test: the memory in use as the root's systemd starts
+DefaultDependencies=no
+Before=sysinit.target local-fs-pre.target systemd-udevd.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/final-root-start
+
+[Install]
+WantedBy=sysinit.target
+`;
+
+const START_SCRIPT = `#!/bin/sh
+echo "<5>ROOT-START-MEMORY $(grep -E '^(MemTotal|MemAvailable):' /proc/meminfo | tr -s ' ' | tr '\\n' ' ')" > /dev/kmsg
+`;
+
 /** What the demo adds to its tree in place (qemu/demo_root.mjs): not part of the final root. */
 const DEMO_ADDITIONS = [
   "etc/systemd/system/storage-init-demo.service",
@@ -288,6 +310,10 @@ export function buildFinalRoot(): string {
   run("ln", ["-sfn", "/etc/systemd/system/final-root.service", join(units, "multi-user.target.wants")]);
   mkdirSync(join(work, "usr", "local", "sbin"), { recursive: true });
   writeFileSync(join(work, "usr", "local", "sbin", "final-root-analyze"), ANALYZE_SCRIPT, { mode: 0o755 });
+  writeFileSync(join(units, "final-root-start.service"), START_UNIT);
+  writeFileSync(join(work, "usr", "local", "sbin", "final-root-start"), START_SCRIPT, { mode: 0o755 });
+  mkdirSync(join(units, "sysinit.target.wants"), { recursive: true });
+  run("ln", ["-sfn", "/etc/systemd/system/final-root-start.service", join(units, "sysinit.target.wants")]);
   // roothash= is on the command line for storage-init; this root is not the DDI it pins.
   run("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
   writeFileSync(join(work, "etc", "hostname"), "storage-init-final-root\n");
