@@ -14,27 +14,14 @@ import { join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { debianMirror } from "./demo_root.mjs";
 import { fetchKernel } from "./kernel.mjs";
-import { copyTree } from "./second_stage.ts";
+import { copyTree, SECOND_STAGE_PACKAGES } from "./second_stage.ts";
 
-/** The packages of dracut's tree beyond minbase. */
-const DRACUT_PACKAGES = [
-  "dracut",
-  "dracut-core",
-  "systemd",
-  "systemd-sysv",
-  "udev",
-  "kmod",
-  "dmsetup",
-  "lvm2",
-  "cryptsetup",
-  "cryptsetup-bin",
-  "libtss2-esys-3.0.2-0",
-  "libtss2-mu0",
-  "libtss2-rc0",
-  "libtss2-tcti-device0",
-  "tpm2-tools",
-  "e2fsprogs",
-];
+/**
+ * The packages of dracut's tree beyond minbase: the second stage's (systemd, udev, LVM,
+ * cryptsetup, the TPM2 software stack), and dracut, the cryptsetup its crypt module installs
+ * from, and tpm2-tools, which its tpm2-tss module requires.
+ */
+const DRACUT_PACKAGES = [...SECOND_STAGE_PACKAGES, "cryptsetup", "dracut", "dracut-core", "tpm2-tools"];
 
 /** dracut's modules beyond its defaults: LUKS, LVM, the TPM2 stack and the PCR 11 phases. */
 export const DRACUT_MODULES = ["crypt", "lvm", "tpm2-tss", "systemd-pcrphase"];

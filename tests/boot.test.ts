@@ -570,11 +570,7 @@ it("boot: a DDI whose root is an initrd is a second stage: its verified erofs un
 
 it("second stage: Debian's systemd in the DDI runs initrd.target, mounts the ext4 root= and switches into it", async (t) => {
   const { r } = await bootScenario(t, SCENARIOS["second stage debian"]);
-  writeFileSync(join(WORK, "boot", "second-stage-debian.console"), r.output);
-  noPanic(t, r);
-  const at = (re: RegExp) => stampOf(t, r.output, re);
-  at(/storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
-  const exec = at(/storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
+  const { at, exec } = secondStageStarted(t, r, "second-stage-debian");
   const initrd = at(/systemd\[1\]: Running in initrd\./);
   at(/systemd\[1\]: Reached target initrd\.target/);
   const mounted = at(/EXT4-fs \(vdb\): mounted filesystem/);
@@ -620,16 +616,25 @@ function stampOf(t: ExecutionContext, output: string, re: RegExp): number {
   return m === null ? NaN : Number(m[1]);
 }
 
+/**
+ * Keeps the console of a second stage's boot as .build/boot/<name>.console and asserts that
+ * storage-init executed the second stage's systemd under its overlay. Returns stampOf() for this
+ * boot and the time of that execve.
+ */
+function secondStageStarted(t: ExecutionContext, r: Boot, name: string): { at: (re: RegExp) => number; exec: number } {
+  writeFileSync(join(WORK, "boot", `${name}.console`), r.output);
+  noPanic(t, r);
+  const at = (re: RegExp) => stampOf(t, r.output, re);
+  at(/storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
+  return { at, exec: at(/storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/) };
+}
+
 /** systemd-cryptsetup's unit of the encrypted root (rd.luks.uuid=), as systemd escapes its name. */
 const CRYPTSETUP_UNIT = `systemd-cryptsetup@${`luks-${LUKS_UUID}`.replace(/-/g, "\\x2d")}.service`;
 
 it("second stage: with the TPM, the UKI's signed PCR 11 policy unlocks LUKS2, LVM activates, the ext4 root on it boots to multi-user", async (t) => {
   const { r } = await bootScenario(t, SCENARIOS["second stage tpm"]);
-  writeFileSync(join(WORK, "boot", "second-stage-tpm.console"), r.output);
-  noPanic(t, r);
-  const at = (re: RegExp) => stampOf(t, r.output, re);
-  at(/storage-init: second stage: \S+ under a tmpfs overlay on \/sysroot/);
-  const exec = at(/storage-init: starting \/usr\/lib\/systemd\/systemd after \d+\.\d+ ms/);
+  const { at, exec } = secondStageStarted(t, r, "second-stage-tpm");
   // PCR 11 holds the stub's measurements and then enter-initrd: storage-init extended nothing,
   // or the signed policy would not match.
   const entered = at(/systemd-pcrphase\[\d+\]: Successfully extended PCR index 11 with 'enter-initrd'/);
