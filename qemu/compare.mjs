@@ -13,12 +13,14 @@
 //   read before    bytes each disk delivered until the kernel logged the root's ext4 mount
 //   root mounted   (QEMU's own block statistics, asked through its monitor at that line): the
 //                  firmware's reads of the ESP included
-//   memory         MemTotal - MemAvailable as the root's first unit runs (qemu/second_stage.ts)
+//   memory         MemTotal - MemAvailable as the root's first unit runs (qemu/second_stage.ts),
+//                  and the page cache and tmpfs then
+// Each boot's console is kept as .build/compare/<name>/console-<n>.txt.
 //   root systemd   kernel timestamps: the root's systemd starting, and multi-user.target
 //   multi-user
 //   firmware       host clock from QEMU's start to the kernel's first line (firmware, loader,
 //                  stub: reading the UKI)
-import { cpSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
@@ -54,7 +56,7 @@ function machine(name, initrd, cmdline, ddi) {
     osRelease: `ID=debian\nPRETTY_NAME="Debian 12 (${name})"\n`,
     pcr: pcrKey(),
   });
-  return { name, dir, esp: u.disk, ukiBytes: u.ukiSize, initrdBytes: statSync(initrd).size };
+  return { name, dir, esp: u.disk, ukiBytes: u.ukiSize, initrdBytes: statSync(initrd).size, boots: 0 };
 }
 
 const machines = [
@@ -95,12 +97,18 @@ async function bootOnce(m) {
     if (m === null) throw new Error(`no block statistics of ${drive} when the root was mounted:\n${r.reply}`);
     return Number(m[1]);
   };
-  const mem = r.output.match(/ROOT-START-MEMORY MemTotal: (\d+) kB MemAvailable: (\d+) kB/);
-  if (mem === null) throw new Error("no ROOT-START-MEMORY line");
+  writeFileSync(join(m.dir, `console-${m.boots++}.txt`), r.output);
+  const meminfo = (field) => {
+    const v = r.output.match(new RegExp(`ROOT-START-MEMORY .*\\b${field}: (\\d+) kB`));
+    if (v === null) throw new Error(`no ${field} in the ROOT-START-MEMORY line`);
+    return Number(v[1]);
+  };
   return {
     espRead: read("d0"),
     diskRead: read("d1"),
-    memoryKib: Number(mem[1]) - Number(mem[2]),
+    memoryKib: meminfo("MemTotal") - meminfo("MemAvailable"),
+    cachedKib: meminfo("Cached") + meminfo("Buffers"),
+    shmemKib: meminfo("Shmem"),
     rootSystemd: stamp(/systemd\[1\]: systemd \d+\S* running in system mode/, true),
     multiUser: stamp(/systemd\[1\]: Reached target multi-user\.target/),
     firmwareMs: firmwareMs ?? NaN,
@@ -129,6 +137,10 @@ const rows = [
   ["read from the ESP's disk before the root is mounted", (m, r) => mib(median(r.map((x) => x.espRead)))],
   ["read from the encrypted disk before the root is mounted", (m, r) => mib(median(r.map((x) => x.diskRead)))],
   ["memory in use as the root's systemd starts", (m, r) => mib(median(r.map((x) => x.memoryKib)) * 1024)],
+  [
+    "of which page cache and buffers / tmpfs",
+    (m, r) => `${mib(median(r.map((x) => x.cachedKib)) * 1024)} / ${mib(median(r.map((x) => x.shmemKib)) * 1024)}`,
+  ],
   ["kernel start -> the root's systemd", (m, r) => `${median(r.map((x) => x.rootSystemd)).toFixed(2)} s`],
   ["kernel start -> multi-user.target", (m, r) => `${median(r.map((x) => x.multiUser)).toFixed(2)} s`],
   [

@@ -116,7 +116,7 @@ WantedBy=multi-user.target
 
 /**
  * The final root's earliest unit: the memory in use as its systemd starts (MemTotal and
- * MemAvailable), before anything of the booted system has run, for the comparison with a
+ * MemAvailable, and of that the page cache and tmpfs), before anything of the booted system has run, for the comparison with a
  * conventional initrd (qemu/compare.mjs).
  */
 const START_UNIT = `[Unit]
@@ -133,7 +133,7 @@ WantedBy=sysinit.target
 `;
 
 const START_SCRIPT = `#!/bin/sh
-echo "<5>ROOT-START-MEMORY $(grep -E '^(MemTotal|MemAvailable):' /proc/meminfo | tr -s ' ' | tr '\\n' ' ')" > /dev/kmsg
+echo "<5>ROOT-START-MEMORY $(grep -E '^(MemTotal|MemAvailable|Buffers|Cached|Shmem):' /proc/meminfo | tr -s ' ' | tr '\\n' ' ')" > /dev/kmsg
 `;
 
 /** What the demo adds to its tree in place (qemu/demo_root.mjs): not part of the final root. */
