@@ -6,16 +6,17 @@
 // Alternating runs share the machine's noise; compare medians. Then one more boot of each with
 // QEMU's translation log: the basic blocks TCG translated while each init ran (deterministic,
 // and most of an init's cost under TCG; qemu/translation.mjs), with storage-init's by function.
+// storage-init's median boot is also drawn: .build/bench/timeline.svg (qemu/timeline.mjs).
 import { execFileSync } from "node:child_process";
-import { rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { buildInit, moduleEntries } from "../toolchain/init_image.mjs";
 import { writeInitramfs } from "../toolchain/initramfs.mjs";
-import { DIST, elfEntry, kib, requireTool, ROOT } from "../toolchain/tools.mjs";
+import { DIST, elfEntry, kib, requireTool, ROOT, WORK } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.ts";
 import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
-import { stampedLines } from "./timeline.mjs";
+import { stampedLines, timelineSvg } from "./timeline.mjs";
 import { initWindow, translatedBlocks, translationLogArgs } from "./translation.mjs";
 
 /** The modules the virtio VM needs, in load order (what storage-init loads there). */
@@ -85,6 +86,7 @@ async function once(initrd, handoverRe, extraArgs = []) {
     throw new Error(`${initrd}: the root was not reached`);
   }
   return {
+    output: r.output,
     handover: (handover - run) * 1000,
     reached: (reached - run) * 1000,
     unpack: unpackEnd && unpackStart ? (unpackEnd - unpackStart) * 1000 : NaN,
@@ -117,6 +119,15 @@ console.log(line('"Run /init" -> the root\'s init is running', "reached"));
 console.log(line("initramfs unpack (before /init)", "unpack"));
 console.log(`  init binary: storage-init ${kib(built.binarySize)}, C reference ${kib(ref.binarySize)}`);
 console.log(`  initramfs:   storage-init ${kib(built.initramfsSize)}, C reference ${kib(ref.size)}`);
+// The picture of storage-init's median boot (by its time to the root's init).
+const pictured = [...ours].sort((a, b) => a.reached - b.reached)[Math.floor(ours.length / 2)];
+const picture = join(WORK, "bench", "timeline.svg");
+mkdirSync(dirname(picture), { recursive: true });
+writeFileSync(
+  picture,
+  timelineSvg(pictured.output, `npm run bench: storage-init's median boot, ${kernel.package}, QEMU TCG`),
+);
+console.log(`  the median boot as a picture: ${relative(ROOT, picture)}`);
 
 /** One boot with the translation log; the blocks translated in the init's window. */
 async function translation(initrd, handoverRe, binary, debugElf) {

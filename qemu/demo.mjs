@@ -2,8 +2,8 @@
 // UKI of Debian's kernel with it and the demo's roothash=, puts systemd-boot, the UKI and the
 // demo DDI (Debian with systemd, verity-protected) on an ESP, and boots it under OVMF:
 // firmware -> systemd-boot -> systemd-stub -> storage-init -> systemd to multi-user.target.
-// Shows the serial console as it comes, then the timeline from the kernel's own timestamps and
-// what systemd-analyze reported inside the booted system.
+// Shows the serial console as it comes, then the timeline from the kernel's own timestamps (also
+// drawn: .build/demo/timeline.svg) and what systemd-analyze reported inside the booted system.
 //
 //   npm start                      the UEFI boot above
 //   npm start -- --no-boot-loader  the firmware starts the UKI itself (systemd-stub sets
@@ -21,8 +21,8 @@
 //                                  is the test root (a static /sbin/init that reports and powers
 //                                  off), not Debian with systemd: debootstrapping a foreign
 //                                  architecture needs binfmt_misc, which CI machines may lack
-import { cpSync, mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
 import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
@@ -32,7 +32,7 @@ import { buildEncryptedRoot, pcrKey, UNLOCK_ARGS } from "./encrypted_root.ts";
 import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { buildSecondStage } from "./second_stage.ts";
-import { analyzeTable, timeline } from "./timeline.mjs";
+import { analyzeTable, timeline, timelineSvg } from "./timeline.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 
 const direct = process.argv.includes("--direct");
@@ -133,6 +133,13 @@ const r = await bootQemu({
   },
 });
 console.log("\n" + timeline(r.output));
+const picture = join(ROOT, ".build", secondStage ? "demo-second-stage" : "demo", "timeline.svg");
+mkdirSync(dirname(picture), { recursive: true });
+writeFileSync(
+  picture,
+  timelineSvg(r.output, `npm start${secondStage ? " -- --second-stage" : ""}: ${kernel.package}, QEMU TCG`),
+);
+console.log(`the timeline as a picture: ${relative(ROOT, picture)}`);
 const atKernel = /** @type {number | undefined} */ (kernelAt);
 if (atKernel !== undefined)
   console.log(
