@@ -154,7 +154,7 @@ let tpms = 0;
  * it ends when QEMU closes the connection. Resolves with the process and QEMU's arguments once
  * the socket is there.
  */
-async function startTpm(arch: Arch, state: string): Promise<{ swtpm: ChildProcess; args: string[] }> {
+async function startTpm(arch: Arch, state: string): Promise<{ swtpm: ChildProcess; socket: string; args: string[] }> {
   const tpm = ARCHES[arch].qemu.tpm;
   if ("none" in tpm) throw new Error(`no TPM on ${arch}: ${tpm.none}`);
   mkdirSync(WORK, { recursive: true });
@@ -182,10 +182,16 @@ async function startTpm(arch: Arch, state: string): Promise<{ swtpm: ChildProces
     for (let i = 0; i < 500 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 10));
     if (!existsSync(socket)) throw new Error(`swtpm made no socket ${socket} in 5 s: ${err}`);
   })();
-  await Promise.race([ready, exited]);
   exited.catch(() => undefined);
+  try {
+    await Promise.race([ready, exited]);
+  } catch (e) {
+    swtpm.kill();
+    throw e;
+  }
   return {
     swtpm,
+    socket,
     args: [
       "-chardev",
       `socket,id=tpm,path=${socket}`,
@@ -220,8 +226,6 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     "none",
     "-no-reboot",
   ];
-  const serial = new ConsoleFile();
-  args.push("-chardev", `file,id=console,path=${serial.path.replace(/,/g, ",,")}`, "-serial", "chardev:console");
   if ("firmware" in opts) {
     if (opts.firmware.secureBoot) {
       const sb = arch.uefi.secureBoot;
@@ -274,6 +278,8 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     args.push("-monitor", `unix:${monitor},server=on,wait=off`);
   }
   const tpm = opts.tpm === undefined ? undefined : await startTpm(opts.arch ?? "x86-64", opts.tpm);
+  const serial = new ConsoleFile();
+  args.push("-chardev", `file,id=console,path=${serial.path.replace(/,/g, ",,")}`, "-serial", "chardev:console");
   args.push(...(tpm?.args ?? []), ...(opts.extraArgs ?? []));
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -313,28 +319,29 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     const poll = setInterval(() => onData(serial.read()), 20);
     p.stdout.on("data", onData);
     p.stderr.on("data", onData);
+    // A program that cannot start emits "error", then "close": the error is what is reported.
+    let failed: Error | undefined;
     p.on("error", (e: NodeJS.ErrnoException) => {
-      tpm?.swtpm.kill();
-      clearTimeout(timer);
-      clearInterval(poll);
-      serial.close();
-      reject(
+      failed =
         e.code === "ENOENT"
           ? new Error(`${arch.qemu.binary} not found: install it with 'apt-get install ${arch.qemu.package}'`)
-          : e,
-      );
+          : e;
     });
     p.on("close", (code) => {
       clearTimeout(timer);
       clearInterval(poll);
       onData(serial.close());
       if (pending) opts.onLine?.(pending);
+      for (const f of [monitor, tpm?.socket]) if (f !== undefined) rmSync(f, { force: true });
       const ms = performance.now() - t0;
       const done = () =>
         void Promise.resolve(asked).then(() =>
-          resolve({ output, lines: output.split("\n"), code, timedOut, ms, plugged: plugged.size, reply }),
+          failed !== undefined
+            ? reject(failed)
+            : resolve({ output, lines: output.split("\n"), code, timedOut, ms, plugged: plugged.size, reply }),
         );
-      // The TPM's state is whole once swtpm has ended (it ends itself when QEMU lets go).
+      // The TPM's state is whole once swtpm has ended: --terminate ends it when QEMU lets go of
+      // its socket; a QEMU killed or never started may not have, so it is asked to end.
       if (tpm === undefined || tpm.swtpm.exitCode !== null || tpm.swtpm.signalCode !== null) return done();
       tpm.swtpm.once("exit", done);
       tpm.swtpm.kill();
@@ -350,17 +357,27 @@ interface Plug {
   port: string;
 }
 
-/** The reply of QEMU's monitor at `socket` to `command`: what it prints before its next prompt. */
+/**
+ * The reply of QEMU's monitor at `socket` to `command`: what it prints before its next prompt.
+ * Rejects when the monitor goes away first (QEMU ended) or gives no reply within 5 s.
+ */
 function hmp(socket: string, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const mon = createConnection(socket);
     let text = "";
     let sent = false;
-    const timer = setTimeout(() => mon.destroy(new Error(`no reply to ${command} in 5 s`)), 5000);
-    mon.on("error", (e) => {
+    let settled = false;
+    const settle = (error: Error | undefined, reply = "") => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      reject(e);
-    });
+      mon.destroy();
+      if (error === undefined) resolve(reply);
+      else reject(error);
+    };
+    const timer = setTimeout(() => settle(new Error(`no reply to ${command} in 5 s`)), 5000);
+    mon.on("error", (e) => settle(e));
+    mon.on("close", () => settle(new Error(`the monitor closed before it replied to ${command}`)));
     mon.on("data", (d: Buffer) => {
       text += d.toString();
       if (!text.endsWith("(qemu) ")) return;
@@ -370,11 +387,9 @@ function hmp(socket: string, command: string): Promise<string> {
         mon.write(`${command}\n`);
         return;
       }
-      clearTimeout(timer);
-      mon.end();
       // The monitor echoes the command (with terminal escapes) before its reply.
       const lines = text.replace(/\r/g, "").split("\n");
-      resolve(lines.slice(1, -1).join("\n"));
+      settle(undefined, lines.slice(1, -1).join("\n"));
     });
   });
 }
@@ -384,7 +399,7 @@ function plugIn(socket: string, { drive, id, port }: Plug): void {
   const mon = createConnection(socket);
   // The machine may be gone already: the boot's own assertions say what happened.
   mon.on("error", () => undefined);
-  const ro = drive.readonly === false ? "" : ",readonly=on";
+  const ro = drive.readonly === false ? "" : drive.readonly === "snapshot" ? ",snapshot=on" : ",readonly=on";
   mon.write(`drive_add 0 if=none,id=${id},file=${drive.file},format=${drive.format ?? "raw"}${ro}\n`);
   setTimeout(() => mon.end(`device_add ${INTERFACES.virtio.devices(id, 0)[0]},bus=${port},id=${id}disk\n`), 500);
 }

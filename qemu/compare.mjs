@@ -10,25 +10,26 @@
 //
 // Rounds alternate the two (`--rounds N`, 3 by default); the figures are medians:
 //   UKI            the file the firmware loads (and measures) whole
-//   read before    bytes each disk delivered until the kernel logged the root's ext4 mount
-//   root mounted   (QEMU's own block statistics, asked through its monitor at that line): the
-//                  firmware's reads of the ESP included
-//   memory         MemTotal - MemAvailable as the root's first unit runs (qemu/second_stage.ts),
-//                  and the page cache and tmpfs then
-// Each boot's console is kept as .build/compare/<name>/console-<n>.txt.
+//   read before    bytes each disk delivered once the kernel had logged the root's ext4 mount
+//   root mounted   (QEMU's own block statistics, asked through its monitor at that line; the
+//                  guest runs on meanwhile): the firmware's reads of the ESP included
+//   memory         MemTotal - MemAvailable as an early unit of the root runs
+//                  (qemu/second_stage.ts), and the page cache and tmpfs then
 //   root systemd   kernel timestamps: the root's systemd starting, and multi-user.target
 //   multi-user
 //   firmware       host clock from QEMU's start to the kernel's first line (firmware, loader,
 //                  stub: reading the UKI)
-import { cpSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+// Each boot's console is kept as .build/compare/<name>/console-<n>.txt.
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildConventionalInitrd } from "./conventional_initrd.ts";
-import { buildEncryptedRoot, pcrKey, UNLOCK_ARGS } from "./encrypted_root.ts";
+import { buildEncryptedRoot, pcrKey, tpmFor, UNLOCK_ARGS } from "./encrypted_root.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { buildSecondStage } from "./second_stage.ts";
+import { stampsOf } from "./timeline.mjs";
 import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 
 const roundsAt = process.argv.indexOf("--rounds");
@@ -66,13 +67,11 @@ const machines = [
 
 /** The figures of one boot of `m`. */
 async function bootOnce(m) {
-  rmSync(join(m.dir, "tpm"), { recursive: true, force: true });
-  cpSync(disk.tpm, join(m.dir, "tpm"), { recursive: true });
   const t0 = performance.now();
   let firmwareMs;
   const r = await bootQemu({
     firmware: firmware(m.dir),
-    tpm: join(m.dir, "tpm"),
+    tpm: tpmFor(disk, m.dir),
     drives: [
       { file: m.esp, if: "virtio" },
       { file: disk.disk, if: "virtio", readonly: "snapshot" },
@@ -84,20 +83,20 @@ async function bootOnce(m) {
       if (firmwareMs === undefined && /Linux version/.test(l)) firmwareMs = performance.now() - t0;
     },
   });
+  const kept = join(m.dir, `console-${m.boots++}.txt`);
+  writeFileSync(kept, r.output);
   if (r.timedOut || !/FINAL-ROOT-REACHED/.test(r.output))
-    throw new Error(`${m.name}: the boot did not reach multi-user.target:\n${r.output.slice(-4000)}`);
+    throw new Error(`${m.name}: the boot did not reach multi-user.target (its console: ${kept})`);
   const stamp = (re, last = false) => {
-    const all = [...r.output.matchAll(new RegExp(`\\[\\s*(\\d+\\.\\d+)\\] (?:${re.source})`, "g"))];
-    const m = last ? all[all.length - 1] : all[0];
-    if (m === undefined) throw new Error(`${re}: not in the console`);
-    return Number(m[1]);
+    const all = stampsOf(r.output, re);
+    if (all.length === 0) throw new Error(`${re}: not in the console`);
+    return last ? all[all.length - 1] : all[0];
   };
   const read = (drive) => {
-    const m = (r.reply ?? "").match(new RegExp(`^${drive}: .*\\brd_bytes=(\\d+)`, "m"));
-    if (m === null) throw new Error(`no block statistics of ${drive} when the root was mounted:\n${r.reply}`);
-    return Number(m[1]);
+    const stats = (r.reply ?? "").match(new RegExp(`^${drive}: .*\\brd_bytes=(\\d+)`, "m"));
+    if (stats === null) throw new Error(`no block statistics of ${drive} when the root was mounted:\n${r.reply}`);
+    return Number(stats[1]);
   };
-  writeFileSync(join(m.dir, `console-${m.boots++}.txt`), r.output);
   const meminfo = (field) => {
     const v = r.output.match(new RegExp(`ROOT-START-MEMORY .*\\b${field}: (\\d+) kB`));
     if (v === null) throw new Error(`no ${field} in the ROOT-START-MEMORY line`);
@@ -136,7 +135,7 @@ const rows = [
   ["UKI (initrd in it)", (m) => `${mib(m.ukiBytes)} (${mib(m.initrdBytes)})`],
   ["read from the ESP's disk before the root is mounted", (m, r) => mib(median(r.map((x) => x.espRead)))],
   ["read from the encrypted disk before the root is mounted", (m, r) => mib(median(r.map((x) => x.diskRead)))],
-  ["memory in use as the root's systemd starts", (m, r) => mib(median(r.map((x) => x.memoryKib)) * 1024)],
+  ["memory in use as an early unit of the root runs", (m, r) => mib(median(r.map((x) => x.memoryKib)) * 1024)],
   [
     "of which page cache and buffers / tmpfs",
     (m, r) => `${mib(median(r.map((x) => x.cachedKib)) * 1024)} / ${mib(median(r.map((x) => x.shmemKib)) * 1024)}`,

@@ -7,7 +7,8 @@
 //
 // dracut runs in a Debian tree of its own (debootstrap: dracut, systemd, cryptsetup, lvm2, the
 // TPM2 software stack and tpm2-tools, which its tpm2-tss module requires) with the kernel's
-// modules copied in, chrooted, /proc, /sys and /dev bound into it for the time it runs.
+// modules copied in, chrooted, /proc, /sys and /dev bound into it in a mount namespace of its
+// own (unshare): the binds end with it, whatever way it ends, and never outlive it in the tree.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -24,7 +25,7 @@ import { copyTree, SECOND_STAGE_PACKAGES } from "./second_stage.ts";
 const DRACUT_PACKAGES = [...SECOND_STAGE_PACKAGES, "cryptsetup", "dracut", "dracut-core", "tpm2-tools"];
 
 /** dracut's modules beyond its defaults: LUKS, LVM, the TPM2 stack and the PCR 11 phases. */
-export const DRACUT_MODULES = ["crypt", "lvm", "tpm2-tss", "systemd-pcrphase"];
+const DRACUT_MODULES = ["crypt", "lvm", "tpm2-tss", "systemd-pcrphase"];
 
 /** Builds (or reuses) dracut's initrd for the kernel the tests boot. Returns its file. */
 export function buildConventionalInitrd(): string {
@@ -44,26 +45,26 @@ export function buildConventionalInitrd(): string {
   console.log("conventional initrd: debootstrap bookworm with dracut (about two minutes)");
   run("debootstrap", ["--variant=minbase", `--include=${DRACUT_PACKAGES.join(",")}`, "bookworm", tree, debianMirror()]);
   copyTree(kernel.modulesDir, join(tree, "lib", "modules", kernel.version));
-  const bound: string[] = [];
-  try {
-    for (const d of ["proc", "sys", "dev"]) {
-      run("mount", ["--bind", `/${d}`, join(tree, d)]);
-      bound.push(join(tree, d));
-    }
-    run("chroot", [
-      tree,
-      "dracut",
-      "--force",
-      "--no-hostonly",
-      "--add",
-      DRACUT_MODULES.join(" "),
-      "--kver",
-      kernel.version,
-      "/initrd.img",
-    ]);
-  } finally {
-    for (const m of bound.reverse()) run("umount", [m]);
-  }
+  requireTool("unshare");
+  run("unshare", [
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-ec",
+    'for d in proc sys dev; do mount --bind "/$d" "$1/$d"; done; shift; exec chroot "$@"',
+    "sh",
+    tree,
+    tree,
+    "dracut",
+    "--force",
+    "--no-hostonly",
+    "--add",
+    DRACUT_MODULES.join(" "),
+    "--kver",
+    kernel.version,
+    "/initrd.img",
+  ]);
   renameSync(join(tree, "initrd.img"), `${initrd}.tmp`);
   rmSync(tree, { recursive: true, force: true });
   renameSync(`${initrd}.tmp`, initrd);

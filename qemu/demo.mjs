@@ -21,14 +21,14 @@
 //                                  is the test root (a static /sbin/init that reports and powers
 //                                  off), not Debian with systemd: debootstrapping a foreign
 //                                  architecture needs binfmt_misc, which CI machines may lack
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { buildInit } from "../toolchain/init_image.mjs";
 import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
-import { buildEncryptedRoot, pcrKey, UNLOCK_ARGS } from "./encrypted_root.ts";
+import { buildEncryptedRoot, pcrKey, tpmFor, UNLOCK_ARGS } from "./encrypted_root.ts";
 import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { buildSecondStage } from "./second_stage.ts";
@@ -37,11 +37,13 @@ import { buildUefiDisk, DEMO_ESP_PART_UUID, firmware } from "./uefi.mjs";
 
 const direct = process.argv.includes("--direct");
 const archAt = process.argv.indexOf("--arch");
-const arch = archAt > 0 ? process.argv[archAt + 1] : "x86-64";
-if (!isArch(arch)) throw new Error(`--arch ${arch}: ${Object.keys(ARCHES).join(" or ")}`);
+const archArg = archAt > 0 ? process.argv[archAt + 1] : "x86-64";
+if (!isArch(archArg)) throw new Error(`--arch ${archArg}: ${Object.keys(ARCHES).join(" or ")}`);
+const arch = archArg;
 const arm = arch === "arm64";
 const secondStage = process.argv.includes("--second-stage");
-if (secondStage && (arm || direct)) throw new Error("--second-stage is a UEFI boot with a TPM, on x86-64");
+if (secondStage && (arm || direct || process.argv.includes("--no-boot-loader")))
+  throw new Error("--second-stage is a UEFI boot through systemd-boot with a TPM, on x86-64");
 const kernel = fetchKernel(arch);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });
 /**
@@ -68,12 +70,10 @@ async function secondStageBoot() {
     `demo: OVMF + TPM -> systemd-boot -> UKI ${kib(u.ukiSize)} (signed PCR 11 policy; init ${kib(built.binarySize)}, ` +
       `initramfs ${kib(built.initramfsSize)}) -> second stage (${(stage.bytes / 2 ** 20).toFixed(1)} MiB DDI) -> LUKS2 -> LVM -> ext4`,
   );
-  // The TPM as the disk was sealed to it; the disk itself a throw-away snapshot.
-  rmSync(join(dir, "tpm"), { recursive: true, force: true });
-  cpSync(disk.tpm, join(dir, "tpm"), { recursive: true });
+  // The disk a throw-away snapshot.
   return {
     firmware: firmware(dir),
-    tpm: join(dir, "tpm"),
+    tpm: tpmFor(disk, dir),
     drives: [
       { file: u.disk, if: "virtio" },
       { file: disk.disk, if: "virtio", readonly: "snapshot" },
@@ -81,45 +81,50 @@ async function secondStageBoot() {
   };
 }
 
-const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
-const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
-/** @type {import("./boot.ts").BootOptions} */
-let boot;
-if (secondStage) {
-  boot = await secondStageBoot();
-} else if (direct) {
-  console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
-  boot = {
-    arch,
-    kernel: kernel.vmlinuz,
-    initrd: built.initramfs,
-    append: cmdline,
-    drives: [{ file: demo.disk, if: "virtio" }],
-  };
-} else {
-  const dir = join(ROOT, ".build", "demo");
-  mkdirSync(dir, { recursive: true });
-  const u = buildUefiDisk(dir, {
-    kernel,
-    initrd: built.initramfs,
-    // The Debian demo's DDI lies in a vpick directory with boot counting (qemu/demo_root.mjs).
-    cmdline: `${consoleArgs(arch)} ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
-    ddi: demo.ddi,
-    ddiPath: arm ? undefined : DEMO_DDI_PATH,
-    espPartUuid: DEMO_ESP_PART_UUID,
-    direct: process.argv.includes("--no-boot-loader"),
-    arch,
-    osRelease: arm
-      ? 'ID=storage-init-test\nPRETTY_NAME="storage-init test root (arm64)"\n'
-      : 'ID=debian\nPRETTY_NAME="Debian 12 (storage-init demo)"\n',
-  });
-  console.log(
-    `demo: ${arm ? "AAVMF" : "OVMF"} -> ${process.argv.includes("--no-boot-loader") ? "" : "systemd-boot -> "}UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
-      `initramfs ${kib(built.initramfsSize)})`,
-  );
-  // Writable: the booted system counts the DDI's tries on the ESP.
-  boot = { arch, firmware: firmware(dir, { arch }), drives: [{ file: u.disk, if: "virtio", readonly: false }] };
+/**
+ * The single-stage boot's options: the demo's DDI (the test root on arm64), loaded with the
+ * kernel directly or through OVMF, systemd-boot and the UKI.
+ * @returns {Promise<import("./boot.ts").BootOptions>}
+ */
+async function singleStageBoot() {
+  const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
+  const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
+  if (direct) {
+    console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
+    return {
+      arch,
+      kernel: kernel.vmlinuz,
+      initrd: built.initramfs,
+      append: cmdline,
+      drives: [{ file: demo.disk, if: "virtio" }],
+    };
+  } else {
+    const dir = join(ROOT, ".build", "demo");
+    mkdirSync(dir, { recursive: true });
+    const u = buildUefiDisk(dir, {
+      kernel,
+      initrd: built.initramfs,
+      // The Debian demo's DDI lies in a vpick directory with boot counting (qemu/demo_root.mjs).
+      cmdline: `${consoleArgs(arch)} ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
+      ddi: demo.ddi,
+      ddiPath: arm ? undefined : DEMO_DDI_PATH,
+      espPartUuid: DEMO_ESP_PART_UUID,
+      direct: process.argv.includes("--no-boot-loader"),
+      arch,
+      osRelease: arm
+        ? 'ID=storage-init-test\nPRETTY_NAME="storage-init test root (arm64)"\n'
+        : 'ID=debian\nPRETTY_NAME="Debian 12 (storage-init demo)"\n',
+    });
+    console.log(
+      `demo: ${arm ? "AAVMF" : "OVMF"} -> ${process.argv.includes("--no-boot-loader") ? "" : "systemd-boot -> "}UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
+        `initramfs ${kib(built.initramfsSize)})`,
+    );
+    // Writable: the booted system counts the DDI's tries on the ESP.
+    return { arch, firmware: firmware(dir, { arch }), drives: [{ file: u.disk, if: "virtio", readonly: false }] };
+  }
 }
+
+const boot = secondStage ? await secondStageBoot() : await singleStageBoot();
 const t0 = performance.now();
 /** @type {number | undefined} */
 let kernelAt;

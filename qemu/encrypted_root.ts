@@ -15,7 +15,7 @@
 // only under a UKI whose .pcrsig the PCR key signed for the PCR 11 the stub and the second
 // stage's systemd-pcrphase leave behind.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.ts";
@@ -26,9 +26,9 @@ import { buildFinalRoot, copyModules, copyTree, SECOND_STAGE_MODULES, secondStag
 /** The LUKS2 header's UUID (rd.luks.uuid= names it). */
 export const LUKS_UUID = "5eced0e5-0000-4000-8000-00000000c0de";
 /** The root file system's UUID in the logical volume. */
-export const ENCRYPTED_ROOT_UUID = "f1a1f1a1-0000-4000-8000-0000000000e2";
+const ENCRYPTED_ROOT_UUID = "f1a1f1a1-0000-4000-8000-0000000000e2";
 /** The logical volume of the root, as udev names it under /dev/mapper. */
-export const ENCRYPTED_ROOT_DEVICE = "/dev/mapper/debian--vg-root";
+const ENCRYPTED_ROOT_DEVICE = "/dev/mapper/debian--vg-root";
 /**
  * Key slot 0's passphrase: the one a person would type. Known to the tests, which check that no
  * boot ever shows it; PBKDF2 with few iterations, since the provisioning boot runs under TCG.
@@ -92,7 +92,12 @@ sleep 60
 export function pcrKey(): { privateKey: string; publicKey: string } {
   const { key, cert } = testKey("pcr");
   const publicKey = join(CACHE, "keys", "pcr.pub.pem");
-  if (!existsSync(publicKey)) writeFileSync(publicKey, run("openssl", ["x509", "-in", cert, "-pubkey", "-noout"]));
+  // Made again when the certificate is newer; written whole (renamed into place), since test
+  // workers ask for it at the same time.
+  if (!existsSync(publicKey) || statSync(publicKey).mtimeMs < statSync(cert).mtimeMs) {
+    writeFileSync(`${publicKey}.${process.pid}`, run("openssl", ["x509", "-in", cert, "-pubkey", "-noout"]));
+    renameSync(`${publicKey}.${process.pid}`, publicKey);
+  }
   return { privateKey: key, publicKey };
 }
 
@@ -100,6 +105,17 @@ export function pcrKey(): { privateKey: string; publicKey: string } {
 export interface EncryptedRoot {
   disk: string;
   tpm: string;
+}
+
+/**
+ * A TPM for one boot of `root`: its sealed state copied into `dir`/tpm (a boot changes a TPM's
+ * state; the cached one stays as the volume was sealed to it). Returns that folder.
+ */
+export function tpmFor(root: EncryptedRoot, dir: string): string {
+  const tpm = join(dir, "tpm");
+  rmSync(tpm, { recursive: true, force: true });
+  cpSync(root.tpm, tpm, { recursive: true });
+  return tpm;
 }
 
 /** Builds (or reuses) the encrypted disk and its TPM. */

@@ -115,9 +115,10 @@ WantedBy=multi-user.target
 `;
 
 /**
- * The final root's earliest unit: the memory in use as its systemd starts (MemTotal and
- * MemAvailable, and of that the page cache and tmpfs), before anything of the booted system has run, for the comparison with a
- * conventional initrd (qemu/compare.mjs).
+ * An early unit of the final root (wanted by sysinit.target, without its default dependencies):
+ * the memory in use soon after its systemd starts (MemTotal and MemAvailable; Buffers, Cached
+ * and Shmem for the page cache and tmpfs), for the comparison with a conventional initrd
+ * (qemu/compare.mjs).
  */
 const START_UNIT = `[Unit]
 Description=storage-init test: the memory in use as the root's systemd starts

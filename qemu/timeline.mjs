@@ -26,6 +26,18 @@ const EVENTS = new RegExp(
   ].join("|"),
 );
 
+/**
+ * The kernel's timestamps (seconds) of the console lines matching `re`, in order: the stamp may
+ * be anywhere in a line (systemd's status output, redrawn with \r, may precede a kernel
+ * message on the same line).
+ * @param {string} output
+ * @param {RegExp} re
+ * @returns {number[]}
+ */
+export function stampsOf(output, re) {
+  return [...output.matchAll(new RegExp(`\\[\\s*(\\d+\\.\\d+)\\] (?:${re.source})`, "g"))].map((m) => Number(m[1]));
+}
+
 /** A printable table: each storage-init line, and the EVENTS after it, with its time since "Run /init". */
 export function timeline(output) {
   const lines = stampedLines(output);

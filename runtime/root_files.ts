@@ -166,7 +166,7 @@ function isFile(k: Kernel, root: string, path: string, minSize: number): boolean
 }
 
 /** Whether the root on `root` is a systemd initrd: a non-empty INITRD_RELEASE. */
-export function isInitrdImage(k: Kernel, root: string): boolean {
+function isInitrdImage(k: Kernel, root: string): boolean {
   return isFile(k, root, INITRD_RELEASE, 1);
 }
 
@@ -174,7 +174,7 @@ export function isInitrdImage(k: Kernel, root: string): boolean {
  * What a second stage on `root` lacks for the boot to switch into it and systemd to run it as an
  * initrd, or "": MACHINE_ID, and the directories the API file systems move onto.
  */
-export function secondStageProblem(k: Kernel, root: string): string {
+function secondStageProblem(k: Kernel, root: string): string {
   if (!isFile(k, root, MACHINE_ID, 0))
     return "the second stage has no " + MACHINE_ID + " (systemd needs one in an image; empty is enough)";
   for (const m of MOVE_MOUNTS) {

@@ -27,9 +27,9 @@ import type { TestKeyName } from "../qemu/images.js";
 import type { Arch } from "../toolchain/arches.js";
 import { WORK } from "../toolchain/tools.mjs";
 import { ESP_PART_UUID } from "../qemu/test_disk.js";
-import { analyzeInitrd, stampedLines } from "../qemu/timeline.mjs";
+import { analyzeInitrd, stampedLines, stampsOf } from "../qemu/timeline.mjs";
 import { DEMO_ESP_PART_UUID } from "../qemu/uefi.mjs";
-import { fatalLine, verdictCase } from "./cases.js";
+import { fatalLine, literally, verdictCase } from "./cases.js";
 import { bootScenario, noPanic, prepare, testFor } from "./scenario.js";
 import type { Ddi, DiskSource, EspDdi, Expect, Scenario, ScenarioDrive, Uefi } from "./scenario.js";
 
@@ -611,9 +611,9 @@ it("second stage: Debian's systemd in the DDI runs initrd.target, mounts the ext
  * is one.
  */
 function stampOf(t: ExecutionContext, output: string, re: RegExp): number {
-  const m = new RegExp(`\\[\\s*(\\d+\\.\\d+)\\] (?:${re.source})`).exec(output);
-  t.truthy(m, `${re}:\n${output.slice(-6000)}`);
-  return m === null ? NaN : Number(m[1]);
+  const [at] = stampsOf(output, re);
+  t.truthy(at !== undefined, `${re}:\n${output.slice(-6000)}`);
+  return at ?? NaN;
 }
 
 /**
@@ -638,7 +638,7 @@ it("second stage: with the TPM, the UKI's signed PCR 11 policy unlocks LUKS2, LV
   // PCR 11 holds the stub's measurements and then enter-initrd: storage-init extended nothing,
   // or the signed policy would not match.
   const entered = at(/systemd-pcrphase\[\d+\]: Successfully extended PCR index 11 with 'enter-initrd'/);
-  const unlocked = at(new RegExp(`systemd\\[1\\]: Finished ${escape(CRYPTSETUP_UNIT)}`));
+  const unlocked = at(new RegExp(`systemd\\[1\\]: Finished ${literally(CRYPTSETUP_UNIT).source}`));
   const activated = at(/systemd\[1\]: Started lvm-activate-debian-vg\.service/);
   const mounted = at(/EXT4-fs \(dm-\d+\): mounted filesystem/);
   const left = at(/systemd-pcrphase\[\d+\]: Successfully extended PCR index 11 with 'leave-initrd'/);
@@ -680,16 +680,11 @@ it("second stage: under a UKI whose command line changed after its PCR 11 policy
     /systemd-cryptsetup\[\d+\]: Couldn't find signature for this PCR bank, PCR index and public key\./,
   );
   stampOf(t, r.output, /systemd-cryptsetup\[\d+\]: Password querying disabled via 'headless' option\./);
-  stampOf(t, r.output, new RegExp(`systemd\\[1\\]: Failed to start ${escape(CRYPTSETUP_UNIT)}`));
-  t.notRegex(r.output, new RegExp(`Finished ${escape(CRYPTSETUP_UNIT)}`));
+  stampOf(t, r.output, new RegExp(`systemd\\[1\\]: Failed to start ${literally(CRYPTSETUP_UNIT).source}`));
+  t.notRegex(r.output, new RegExp(`Finished ${literally(CRYPTSETUP_UNIT).source}`));
   t.notRegex(r.output, /EXT4-fs \(dm-\d+\): mounted|FINAL-ROOT-REACHED/);
   t.false(r.output.includes(LUKS_PASSPHRASE), "the passphrase is nowhere on the console");
 });
-
-/** `s` as a regular expression that matches it literally. */
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
 
 it("second stage: one whose init was changed is refused by dm-verity at its execve: its line, then the action", async (t) => {
   await bootScenario(t, SCENARIOS["second stage tampered"]);

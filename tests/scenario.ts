@@ -8,7 +8,7 @@
  */
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { DEFAULT_DDI_PATH } from "../lib/facts.js";
@@ -20,7 +20,8 @@ import { DIST, WORK } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs, needsPowerOfTwo } from "../qemu/boot.js";
 import type { Boot, BootMedia, BootOptions, Drive, DriveInterface, Firmware } from "../qemu/boot.js";
 import { buildDemoDisk } from "../qemu/demo_root.mjs";
-import { buildEncryptedRoot, pcrKey } from "../qemu/encrypted_root.js";
+import { buildEncryptedRoot, pcrKey, tpmFor } from "../qemu/encrypted_root.js";
+import type { EncryptedRoot } from "../qemu/encrypted_root.js";
 import { buildDisk, buildEspDisk, buildRepartDdi, certificateFingerprint, testKey } from "../qemu/images.js";
 import type { DiskVariant, EspFile, RepartOptions, TestKeyName } from "../qemu/images.js";
 import { fetchKernel } from "../qemu/kernel.mjs";
@@ -174,8 +175,9 @@ interface Prepared {
   options: BootOptions;
   /** The firmware's variable store as prepared, copied to the boot's own before each boot. */
   varsTemplate?: string;
-  /** The TPM's state as sealed, copied to the boot's own (options.tpm) before each boot. */
-  tpmTemplate?: string;
+  /** The encrypted root whose TPM, as it was sealed, is copied to the boot's own (options.tpm, in `dir`) before each boot. */
+  sealed?: EncryptedRoot;
+  dir: string;
   ddis: Ddi[];
 }
 
@@ -257,7 +259,7 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
     const readonly = "encryptedRoot" in d.disk ? "snapshot" : d.writable !== true;
     return { file, if: d.if ?? "virtio", readonly, plug: d.plug };
   });
-  const tpmTemplate = s.tpm === undefined ? undefined : (await buildEncryptedRoot()).tpm;
+  const sealed = s.tpm === undefined ? undefined : await buildEncryptedRoot();
   return {
     options: {
       ...media,
@@ -266,10 +268,11 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
       stopOn: s.stopOn,
       memory: s.memory,
       timeoutMs: s.timeoutMs ?? BOOT_LIMIT_MS,
-      tpm: tpmTemplate === undefined ? undefined : join(dir, "tpm"),
+      tpm: sealed === undefined ? undefined : join(dir, "tpm"),
     },
     varsTemplate,
-    tpmTemplate,
+    sealed,
+    dir,
     ddis: drives.flatMap((d) => d.ddis),
   };
 }
@@ -378,10 +381,7 @@ export async function bootScenario(t: ExecutionContext, s: Scenario): Promise<Bo
     );
   const r = await slot(() => {
     if (p.varsTemplate !== undefined && "firmware" in p.options) copyFileSync(p.varsTemplate, p.options.firmware.vars);
-    if (p.tpmTemplate !== undefined && p.options.tpm !== undefined) {
-      rmSync(p.options.tpm, { recursive: true, force: true });
-      cpSync(p.tpmTemplate, p.options.tpm, { recursive: true });
-    }
+    if (p.sealed !== undefined) tpmFor(p.sealed, p.dir);
     return bootQemu(p.options);
   });
   const expect = typeof s.expect === "function" ? s.expect(p.ddis) : s.expect;

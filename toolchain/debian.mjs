@@ -74,7 +74,7 @@ function backportsApt() {
  */
 function systemdBackport(path) {
   const apt = backportsApt();
-  const dir = join(CACHE, "debian", "systemd-repart");
+  const dir = join(CACHE, "debian", "systemd-backports");
   const version = run("apt-cache", [...apt, "show", "--no-all-versions", "systemd"])
     .split("\n")
     .find((l) => l.startsWith("Version: "))

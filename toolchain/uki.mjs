@@ -6,8 +6,11 @@
 // larger kernel or initramfs cannot overlap the next section. objcopy (binutils) writes them;
 // sbsign (sbsigntool) signs. With a PCR key, .pcrpkey holds its public half and .pcrsig the
 // signed PCR 11 policy systemd-measure predicts for the sections the stub measures (as ukify
-// does): a volume enrolled with `systemd-cryptenroll --tpm2-public-key=` unlocks under this UKI
-// and under no other.
+// does): a volume enrolled with `systemd-cryptenroll --tpm2-public-key=` unlocks under any UKI
+// whose policy that key signed, and under no other. Like ukify, it signs each of
+// systemd-pcrphase's phases (enter-initrd, then leave-initrd, sysinit, ready): the key unseals
+// in the booted system too, for other volumes; a volume meant to unlock only in the initrd is
+// enrolled against a policy signed for enter-initrd alone (systemd-measure --phase=).
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ddiPathsOf } from "../lib/cmdline_words.ts";
@@ -88,12 +91,17 @@ const ORDER = [".osrel", ".cmdline", ".uname", ".pcrsig", ".pcrpkey", ".initrd",
 
 /**
  * The sections systemd-stub measures into PCR 11 (in its own order, whatever their place), of
- * those buildUki() writes. .pcrsig is never measured; .uname only by a stub that knows it (254
- * and later: bookworm's 252 does not), which `stub`'s own section-name strings tell.
+ * those buildUki() writes: every one but .pcrsig. That is bookworm's stub (252); a later stub also
+ * measures .uname and its own .sbat, which its section-name strings tell (it knows ".uname"), and
+ * for which no prediction is made here: such a stub is refused rather than given a policy that
+ * would never match.
  */
 export function measuredSections(stub) {
-  const knowsUname = readFileSync(stub).includes(Buffer.from(".uname\0"));
-  return [".linux", ".osrel", ".cmdline", ".initrd", ...(knowsUname ? [".uname"] : []), ".pcrpkey"];
+  if (readFileSync(stub).includes(Buffer.from(".uname\0")))
+    throw new Error(
+      `${stub} measures .uname and .sbat into PCR 11, which the PCR policy here does not predict (bookworm's systemd-stub 252 does not)`,
+    );
+  return [".linux", ".osrel", ".cmdline", ".initrd", ".pcrpkey"];
 }
 
 /**

@@ -160,8 +160,31 @@ it("buildUki() with a PCR key: .pcrpkey its public half, .pcrsig PCR 11 policies
       policies(c).map((p) => p.pol),
       signed.map((p) => p.pol),
     );
-    // Bookworm's stub (252) measures no .uname: the prediction leaves it out, or no policy would match.
+    // The initrd is measured: another one, other policies. Bookworm's stub (252) measures no
+    // .uname: another kernel release in it leaves the policies as they were.
     t.deepEqual(measuredSections(STUB), [".linux", ".osrel", ".cmdline", ".initrd", ".pcrpkey"]);
+    writeFileSync(initrd, Buffer.alloc(10_001, 0x4a));
+    const d = uki("d.efi", "roothash=" + "ab".repeat(32));
+    t.false(policies(d).some((p) => signed.some((q) => q.pol === p.pol)));
+    writeFileSync(initrd, Buffer.alloc(10_001, 0x49));
+    const e = buildUki({
+      stub: STUB,
+      kernel,
+      initrd,
+      cmdline: "roothash=" + "ab".repeat(32),
+      osRelease: "ID=test\n",
+      uname: "6.1.0-other",
+      out: join(dir, "e.efi"),
+      pcr,
+    }).out;
+    t.deepEqual(
+      policies(e).map((p) => p.pol),
+      signed.map((p) => p.pol),
+    );
+    // A stub that measures .uname (and .sbat) is refused, not given a policy that never matches.
+    const later = join(dir, "later.stub");
+    writeFileSync(later, Buffer.concat([readFileSync(STUB), Buffer.from(".uname\0")]));
+    t.throws(() => measuredSections(later), { message: /measures \.uname and \.sbat into PCR 11/ });
   });
 });
 
