@@ -265,7 +265,7 @@ function panel(lanes, from, to, top, width) {
           `<text x="${(x(s.from) + 2).toFixed(1)}" y="${y + 19}" fill="#ffffff" font-size="9">${xml(s.label)}</text>`,
         );
     }
-    // Marks closer than 40 px share one label; labels alternate above and below the bar, and
+    // Marks close together share one label; labels alternate above and below the bar, and
     // near the right edge read leftwards, so that they are not cut off.
     const groups = [];
     for (const m of [...lane.moments].sort((p, q) => p.at - q.at)) {
@@ -274,7 +274,8 @@ function panel(lanes, from, to, top, width) {
         `<line x1="${mx.toFixed(1)}" y1="${y + 2}" x2="${mx.toFixed(1)}" y2="${y + 28}" stroke="#c53030" stroke-width="1.5"><title>${xml(`${m.label}: ${m.at.toFixed(3)} s`)}</title></line>`,
       );
       const g = groups[groups.length - 1];
-      if (g !== undefined && mx - g.x < 40) g.labels.push(m.label);
+      // Within 40 px, or under the label of the mark before: about 5 px a character at 9 px.
+      if (g !== undefined && mx - g.x < Math.max(40, 5 * g.labels.join(", ").length + 6)) g.labels.push(m.label);
       else groups.push({ x: mx, labels: [m.label] });
     }
     for (const [j, g] of groups.entries()) {
