@@ -173,7 +173,12 @@ export function bootSpans(output) {
     });
   }
   const reached = first(/ROOT-REACHED/);
-  if (reached) lanes[lanes.length - 1].moments.push({ at: reached.t, label: "root's marker" });
+  if (reached) {
+    const marker = { at: reached.t, label: "root's marker" };
+    const systemd = lanes.find((l) => l.name === "systemd");
+    if (systemd !== undefined) systemd.moments.push(marker);
+    else lanes.push({ name: "root", spans: [], moments: [marker] });
+  }
   let end = 0;
   for (const lane of lanes) {
     for (const s of lane.spans) end = Math.max(end, s.to);
@@ -254,7 +259,12 @@ function panel(lanes, from, to, top, width) {
     out.push(`<text x="10" y="${y + 21}">${xml(lane.name)}</text>`);
     for (const [j, s] of lane.spans.entries()) {
       const w = Math.max(1, x(s.to) - x(s.from));
-      const fill = lane.name === "storage-init" && j % 2 === 1 ? "#63a4e8" : (COLOURS[lane.name] ?? "#555555");
+      const fill =
+        lane.name === "storage-init" && j % 2 === 1
+          ? "#63a4e8"
+          : lane.name === "kernel" && j > 0
+            ? "#4a4a4a"
+            : (COLOURS[lane.name] ?? "#555555");
       const h = lane.name === "kernel" && j > 0 ? 8 : 18;
       out.push(
         `<rect x="${x(s.from).toFixed(1)}" y="${y + 6 + (18 - h)}" width="${w.toFixed(1)}" height="${h}" fill="${fill}">` +

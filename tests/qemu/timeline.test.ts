@@ -98,6 +98,15 @@ test("bootSpans() takes the times from the kernel's stamps, wherever they are in
   const unlocked = second?.moments.find((m) => m.label === "unlocked");
   t.is(unlocked?.at, Number(/\[\s*(\d+\.\d+)\] systemd\[1\]: Finished systemd-cryptsetup@/.exec(CONSOLE)?.[1]));
   t.is(end, Math.max(...lanes.flatMap((l) => [...l.spans.map((s) => s.to), ...l.moments.map((m) => m.at)])));
+  // A root without systemd (the test disks' marker): its mark gets a lane of its own.
+  const cut = CONSOLE.slice(0, CONSOLE.lastIndexOf("\n", CONSOLE.indexOf("storage-init: starting")) + 1);
+  const direct = bootSpans(`${cut}[   99.500000] ROOT-REACHED uptime=99.50 pid=1 argv=/sbin/init\n`);
+  t.deepEqual(direct.lanes[direct.lanes.length - 1], {
+    name: "root",
+    spans: [],
+    moments: [{ at: 99.5, label: "root's marker" }],
+  });
+  t.false(direct.lanes.some((l) => l.name === "systemd" || l.name === "second stage"));
   // A console with no "Run /init" draws nothing rather than something made up.
   t.deepEqual(bootSpans("[    0.1] Linux version 6.1\n"), { lanes: [], end: 0 });
   wellFormed(timelineSvg("no kernel here", "empty"));
