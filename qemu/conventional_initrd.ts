@@ -9,13 +9,12 @@
 // TPM2 software stack and tpm2-tools, which its tpm2-tss module requires) with the kernel's
 // modules copied in, chrooted, /proc, /sys and /dev bound into it in a mount namespace of its
 // own (unshare): the binds end with it, whatever way it ends, and never outlive it in the tree.
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { debianMirror } from "./demo_root.mjs";
 import { fetchKernel } from "./kernel.mjs";
-import { copyTree, SECOND_STAGE_PACKAGES } from "./second_stage.ts";
+import { copyTree, keyOf, SECOND_STAGE_PACKAGES } from "./second_stage.ts";
 
 /**
  * The packages of dracut's tree beyond minbase: the second stage's (systemd, udev, LVM,
@@ -30,10 +29,12 @@ const DRACUT_MODULES = ["crypt", "lvm", "tpm2-tss", "systemd-pcrphase"];
 /** Builds (or reuses) dracut's initrd for the kernel the tests boot. Returns its file. */
 export function buildConventionalInitrd(): string {
   const kernel = fetchKernel("x86-64");
-  const h = createHash("sha256");
-  for (const p of [...DRACUT_PACKAGES, "|", ...DRACUT_MODULES, kernel.version]) h.update(`${p}\0`);
-  h.update(readFileSync(join(ROOT, "qemu", "conventional_initrd.ts")));
-  const dir = join(CACHE, "second-stage", `dracut-${h.digest("hex").slice(0, 12)}`);
+  const source = readFileSync(join(ROOT, "qemu", "conventional_initrd.ts"), "utf8");
+  const dir = join(
+    CACHE,
+    "second-stage",
+    `dracut-${keyOf(...DRACUT_PACKAGES, "|", ...DRACUT_MODULES, kernel.version, source)}`,
+  );
   const initrd = join(dir, "initrd.img");
   if (existsSync(initrd)) return initrd;
   requireTool("debootstrap");

@@ -14,14 +14,13 @@
 // holds a signed PCR 11 policy (--tpm2-public-key, PCR 11, no PCR bound otherwise): it unseals
 // only under a UKI whose .pcrsig the PCR key signed for the PCR 11 the stub and the second
 // stage's systemd-pcrphase leave behind.
-import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.ts";
 import { testKey } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
-import { buildFinalRoot, copyModules, copyTree, SECOND_STAGE_MODULES, secondStageTree } from "./second_stage.ts";
+import { buildFinalRoot, copyModules, copyTree, keyOf, SECOND_STAGE_MODULES, secondStageTree } from "./second_stage.ts";
 
 /** The LUKS2 header's UUID (rd.luks.uuid= names it). */
 export const LUKS_UUID = "5eced0e5-0000-4000-8000-00000000c0de";
@@ -124,11 +123,9 @@ export async function buildEncryptedRoot(): Promise<EncryptedRoot> {
   const tree = secondStageTree();
   const finalRoot = buildFinalRoot();
   const key = pcrKey();
-  const h = createHash("sha256");
-  for (const part of [basename(tree), basename(finalRoot), kernel.version, readFileSync(key.publicKey, "utf8")])
-    h.update(`${part}\0`);
-  h.update(readFileSync(join(ROOT, "qemu", "encrypted_root.ts")));
-  const dir = join(CACHE, "second-stage", `encrypted-${h.digest("hex").slice(0, 12)}`);
+  const inputs = [basename(tree), basename(finalRoot), kernel.version, readFileSync(key.publicKey, "utf8")];
+  const source = readFileSync(join(ROOT, "qemu", "encrypted_root.ts"), "utf8");
+  const dir = join(CACHE, "second-stage", `encrypted-${keyOf(...inputs, source)}`);
   const built = { disk: join(dir, "disk.img"), tpm: join(dir, "tpm") };
   if (existsSync(join(dir, ".complete"))) return built;
   requireTool("sgdisk");

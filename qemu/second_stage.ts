@@ -155,8 +155,8 @@ export const FINAL_ROOT_UUID = "f1a1f1a1-0000-4000-8000-00000000f1a1";
 /** Bump when the debootstrap or the pruning changes. */
 const TREE_FORMAT = 1;
 
-/** A short key of `parts`. */
-function keyOf(...parts: string[]): string {
+/** A short key of `parts`: the cache keys of the second stage's images and of what is built from them. */
+export function keyOf(...parts: string[]): string {
   const h = createHash("sha256");
   for (const p of parts) h.update(`${p}\0`);
   return h.digest("hex").slice(0, 12);

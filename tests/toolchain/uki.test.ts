@@ -119,14 +119,14 @@ it("buildUki() with a PCR key: .pcrpkey its public half, .pcrsig PCR 11 policies
     writeFileSync(kernel, Buffer.alloc(100_001, 0x4b));
     writeFileSync(initrd, Buffer.alloc(10_001, 0x49));
     const pcr = pcrKey();
-    const uki = (name: string, cmdline: string, signedFor?: string) =>
+    const uki = (name: string, cmdline: string, signedFor?: string, uname = "6.1.0-test") =>
       buildUki({
         stub: STUB,
         kernel,
         initrd,
         cmdline,
         osRelease: "ID=test\n",
-        uname: "6.1.0-test",
+        uname,
         out: join(dir, name),
         pcr: { ...pcr, cmdline: signedFor },
       }).out;
@@ -167,16 +167,7 @@ it("buildUki() with a PCR key: .pcrpkey its public half, .pcrsig PCR 11 policies
     const d = uki("d.efi", "roothash=" + "ab".repeat(32));
     t.false(policies(d).some((p) => signed.some((q) => q.pol === p.pol)));
     writeFileSync(initrd, Buffer.alloc(10_001, 0x49));
-    const e = buildUki({
-      stub: STUB,
-      kernel,
-      initrd,
-      cmdline: "roothash=" + "ab".repeat(32),
-      osRelease: "ID=test\n",
-      uname: "6.1.0-other",
-      out: join(dir, "e.efi"),
-      pcr,
-    }).out;
+    const e = uki("e.efi", "roothash=" + "ab".repeat(32), undefined, "6.1.0-other");
     t.deepEqual(
       policies(e).map((p) => p.pol),
       signed.map((p) => p.pol),
