@@ -44,9 +44,10 @@ import { register } from "tsx/esm/api";
 
 // The toolchain imports the TypeScript it shares with the init (the module table format).
 register();
-const { buildInit, kernelRelease } = await import("./toolchain/init_image.mjs");
+const { buildInit } = await import("./toolchain/build_init.mjs");
+const { kernelRelease } = await import("./toolchain/init_image.mjs");
 const { hardwareModules } = await import("./toolchain/module_closure.ts");
-const { buildUki, stubFor } = await import("./toolchain/uki.mjs");
+const { buildUki, DEFAULT_OS_RELEASE, stubFor } = await import("./toolchain/uki.mjs");
 const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
 const { ARCHES, distName, isArch } = await import("./toolchain/arches.ts");
 const { versionProblem } = await import("./runtime/vpick.ts");
@@ -56,9 +57,6 @@ const USAGE =
   "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--certificate PEM] [--min-version V] " +
   "[--uki [--roothash HEX] [--cmdline TEXT] " +
   "[--sign-key KEY --sign-cert CERT] [--pcr-private-key KEY --pcr-public-key PEM] [--os-release FILE]] | tests";
-
-/** The default os-release of the UKI: what systemd-boot's menu shows. */
-const OS_RELEASE = 'ID=storage-init\nNAME="storage-init"\nPRETTY_NAME="storage-init (verified DDI on the ESP)"\n';
 
 /** The SHA-256 fingerprint of the PEM certificate in `file`, lower-case hex (as certificateFingerprint). */
 function certificateFingerprint(file) {
@@ -153,7 +151,7 @@ async function cli(argv) {
     kernel: vmlinuz,
     initrd: built.initramfs,
     cmdline: `${o.rootHash === undefined ? "" : `roothash=${o.rootHash}`} ${o.cmdline}`.trim(),
-    osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : OS_RELEASE,
+    osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : DEFAULT_OS_RELEASE,
     uname: release,
     out: join(DIST, distName(o.arch, "storage-init", ".efi")),
     sign: o.signKey ? { key: o.signKey, cert: o.signCert } : undefined,

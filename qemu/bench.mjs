@@ -10,7 +10,8 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { buildInit, moduleEntries } from "../toolchain/init_image.mjs";
+import { buildInit } from "../toolchain/build_init.mjs";
+import { moduleEntries } from "../toolchain/init_image.mjs";
 import { writeInitramfs } from "../toolchain/initramfs.mjs";
 import { DIST, elfEntry, kib, requireTool, ROOT, WORK } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.ts";
@@ -45,7 +46,7 @@ async function referenceInitramfs(kernel) {
   requireTool("musl-gcc");
   const bin = join(DIST, "reference-init");
   execFileSync("musl-gcc", ["-static", "-O2", "-s", join(ROOT, "qemu", "reference", "reference_init.c"), "-o", bin]);
-  const mods = moduleEntries(kernel.root, { storage: ["virtio"] });
+  const mods = moduleEntries(kernel.modulesDir, { storage: ["virtio"] });
   const files = mods.entries.filter((e) => e.path !== "modules/table");
   const byName = new Map(files.map((e) => [e.path.slice("modules/".length).replace(/\.ko.*$/, ""), e]));
   const order = REFERENCE_MODULES.map((m) => {

@@ -22,7 +22,7 @@
 // Each boot's console is kept as .build/compare/<name>/console-<n>.txt.
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildInit } from "../toolchain/init_image.mjs";
+import { buildInit } from "../toolchain/build_init.mjs";
 import { ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildConventionalInitrd } from "./conventional_initrd.ts";

@@ -23,7 +23,7 @@
 //                                  architecture needs binfmt_misc, which CI machines may lack
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { buildInit } from "../toolchain/init_image.mjs";
+import { buildInit } from "../toolchain/build_init.mjs";
 import { ARCHES, isArch } from "../toolchain/arches.ts";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";

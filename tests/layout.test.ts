@@ -3,7 +3,7 @@
 //   syscalls/  the Kernel seam; imports lib/ and syscalls/
 //   runtime/   the init's logic; imports lib/, syscalls/ and runtime/
 //   toolchain/ build time; imports lib/, toolchain/ and runtime/module_table.ts (the table format)
-//   cli/       `storage-init check` under Node; imports lib/, syscalls/, runtime/ and cli/
+//   cli/       the `storage-init` command under Node; imports lib/, syscalls/, runtime/, toolchain/ and cli/
 // and nothing the init is compiled from imports Node or a package. The formats of runtime/ (FORMATS)
 // import no Kernel and nothing of runtime/ that does I/O. Every module of lib/ and runtime/ has
 // its tests/<module>.test.ts.
@@ -18,7 +18,7 @@ const RULES: Record<string, { may: string[]; packages: boolean }> = {
   syscalls: { may: ["lib/", "syscalls/"], packages: false },
   runtime: { may: ["lib/", "syscalls/", "runtime/"], packages: false },
   toolchain: { may: ["lib/", "toolchain/", "runtime/module_table.ts"], packages: true },
-  cli: { may: ["lib/", "syscalls/", "runtime/", "cli/"], packages: true },
+  cli: { may: ["lib/", "syscalls/", "runtime/", "toolchain/", "cli/"], packages: true },
 };
 
 /** The module specifiers a source imports (static, re-exports and dynamic). */

@@ -1,12 +1,12 @@
-// The init and its initramfs for a kernel: the native binary, the storage module closure of
-// the kernel's modules (toolchain/module_closure.ts) and the table the init reads.
+// The initramfs for a kernel: the compiled init, its build facts, the storage module closure of
+// the kernel's modules (toolchain/module_closure.ts) and the table the init reads. Packing needs
+// Node alone: the `storage-init build` command does it with an installed init.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { writeInitramfs } from "./initramfs.mjs";
 import { buildModuleTable, hardwareModules, MODULE_GROUPS, parseKernelModules } from "./module_closure.ts";
 import { distName } from "./arches.ts";
-import { compileNative } from "./native.mjs";
-import { DIST, kib, ROOT, step } from "./tools.mjs";
+import { kib, step } from "./tools.mjs";
 
 /** The one kernel release unpacked under `kernelDir`/lib/modules; throws when there is not exactly one. */
 export function kernelRelease(kernelDir) {
@@ -30,13 +30,21 @@ export function readKernelModules(dir) {
   );
 }
 
-/** Initramfs entries for the storage modules of the kernel unpacked in `kernelDir`. */
-export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GROUPS, arch = "x86-64" } = {}) {
+/** The modules directory (lib/modules/<release>) of the kernel unpacked in `kernelDir`. */
+export function modulesDirOf(kernelDir) {
+  return join(kernelDir, "lib", "modules", kernelRelease(kernelDir));
+}
+
+/**
+ * Initramfs entries for the storage modules of a kernel's modules directory `dir`
+ * (lib/modules/<release>, with depmod's files), its release the directory's name.
+ */
+export function moduleEntries(dir, { storage = ["all"], groups = MODULE_GROUPS, arch = "x86-64" } = {}) {
   const hardware = hardwareModules(storage, arch);
-  const version = kernelRelease(kernelDir);
-  const dir = join(kernelDir, "lib", "modules", version);
-  if (!existsSync(join(dir, "modules.dep")))
-    throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${kernelDir} ${version}'`);
+  const version = basename(dir);
+  if (!existsSync(dir))
+    throw new Error(`${dir}: no such directory (expected a kernel's modules, lib/modules/<release>)`);
+  if (!existsSync(join(dir, "modules.dep"))) throw new Error(`${dir}/modules.dep is missing: run 'depmod ${version}'`);
   const t = buildModuleTable(readKernelModules(dir), hardware, groups, version);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
   const entries = [{ path: "modules/table", type: "file", data: Buffer.from(t.text) }];
@@ -52,6 +60,26 @@ export function moduleEntries(kernelDir, { storage = ["all"], groups = MODULE_GR
 /** Where the initramfs records the build's policy facts (JSON: arch, rootPolicy, minVersion, certificates). */
 export const BUILD_FACTS_PATH = "etc/storage-init/build.json";
 
+/** The build facts buildInit() writes beside the init `binary`, for packing it later (packInitramfs()). */
+export function factsPathOf(binary) {
+  return `${binary}.json`;
+}
+
+/**
+ * The build facts of the init `binary`, from factsPathOf(binary).
+ * @param {string} binary
+ * @returns {{ arch: string, rootPolicy: string, minVersion: string, certificates: string }}
+ */
+export function readBuildFacts(binary) {
+  const file = factsPathOf(binary);
+  if (!existsSync(binary)) throw new Error(`${binary}: no such file (the init; 'node build.mjs' compiles it)`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: the build facts 'node build.mjs' writes beside the init`);
+  const f = JSON.parse(readFileSync(file, "utf8"));
+  for (const key of ["arch", "rootPolicy", "minVersion", "certificates"])
+    if (typeof f[key] !== "string") throw new Error(`${file}: "${key}" is not a string`);
+  return f;
+}
+
 /**
  * The initramfs buildInit() writes in `out` for `arch`: initramfs[-<arch>]-<classes>.cpio.gz with
  * the module closure of the `storage` classes, initramfs[-<arch>].cpio.gz without modules.
@@ -64,47 +92,32 @@ export function initramfsPath(out, arch, storage) {
 }
 
 /**
- * The init and an initramfs in `out` (storage-init[-<arch>], initramfsPath()): with the storage
- * module closure of the kernel in `kernelDir` for the `storage` classes, or without modules when
- * no kernel is given.
- * @param {{ kernelDir?: string, storage?: string[], out?: string, arch?: string, rootPolicy?: string, minVersion?: string, certificates?: string[] }} [options]
+ * Packs the compiled init `init` into the initramfs `out`, with its build facts (factsPathOf())
+ * and, given a kernel's modules directory (lib/modules/<release>), the module closure of the
+ * `storage` classes for the init's architecture.
+ * @param {{ init: string, out: string, modulesDir?: string, storage?: string[] }} options
  */
-export async function buildInit({
-  kernelDir,
-  storage = ["all"],
-  out = DIST,
-  arch = "x86-64",
-  rootPolicy = "verity",
-  minVersion = "",
-  certificates = [],
-} = {}) {
-  const binary = await compileNative(join(ROOT, "runtime", "init.ts"), join(out, distName(arch, "storage-init")), {
-    arch,
-    rootPolicy,
-    minVersion,
-    certificates,
-  });
+export async function packInitramfs({ init, out, modulesDir, storage = ["all"] }) {
+  const facts = readBuildFacts(init);
   // What the build decided, for `storage-init check --uki` (the init has it compiled in).
-  /** @type {Array<object>} */
-  let extra = [];
-  const facts = { arch, rootPolicy, minVersion, certificates: certificates.join(",") };
   const factsEntry = {
     path: BUILD_FACTS_PATH,
     type: "file",
     mode: 0o644,
     data: Buffer.from(JSON.stringify(facts) + "\n"),
   };
-  if (kernelDir) {
+  /** @type {Array<object>} */
+  let extra = [];
+  if (modulesDir) {
     await step("storage module closure", async () => {
-      const r = moduleEntries(kernelDir, { storage, arch });
+      const r = moduleEntries(modulesDir, { storage, arch: facts.arch });
       extra = r.entries;
       return `${r.count} modules for ${storage.join(",")}, ${kib(r.bytes)} (${r.version})`;
     });
   }
-  const initramfs = initramfsPath(out, arch, kernelDir ? storage : undefined);
   await step("initramfs", async () => {
-    const r = writeInitramfs(binary, initramfs, [...extra, factsEntry]);
-    return `-> ${relative(ROOT, r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
+    const r = writeInitramfs(init, out, [...extra, factsEntry]);
+    return `-> ${relative(process.cwd(), r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
   });
-  return { binary, initramfs, binarySize: statSync(binary).size, initramfsSize: statSync(initramfs).size };
+  return { facts, size: statSync(out).size };
 }

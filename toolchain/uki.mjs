@@ -29,6 +29,10 @@ function systemdBootFile(arch, name) {
   return join(dir, "usr/lib/systemd/boot/efi", name);
 }
 
+/** The UKI's .osrel when none is given: what systemd-boot's menu shows. */
+export const DEFAULT_OS_RELEASE =
+  'ID=storage-init\nNAME="storage-init"\nPRETTY_NAME="storage-init (verified DDI on the ESP)"\n';
+
 /** systemd-stub for `arch`. */
 export function stubFor(arch) {
   return systemdBootFile(arch, `linux${archFacts(arch).uefi.efi}.efi.stub`);
