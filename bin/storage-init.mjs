@@ -4,5 +4,4 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../cli/command.ts");
-process.exitCode = await main(process.argv.slice(2));
+await import("../cli/run.ts");

@@ -7,13 +7,13 @@
 //
 // dracut runs in a Debian tree of its own (debootstrap: dracut, systemd, cryptsetup, lvm2, the
 // TPM2 software stack and tpm2-tools, which its tpm2-tss module requires) with the kernel's
-// modules copied in, chrooted, /proc, /sys and /dev bound into it in a mount namespace of its
-// own (unshare): the binds end with it, whatever way it ends, and never outlive it in the tree.
+// modules copied in, chrooted (qemu/debian_root.ts inChroot()).
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { debianMirror } from "./demo_root.mjs";
 import { fetchKernel } from "./kernel.mjs";
+import { inChroot } from "./debian_root.ts";
 import { copyTree, keyOf, SECOND_STAGE_PACKAGES } from "./second_stage.ts";
 
 /**
@@ -38,7 +38,6 @@ export function buildConventionalInitrd(): string {
   const initrd = join(dir, "initrd.img");
   if (existsSync(initrd)) return initrd;
   requireTool("debootstrap");
-  requireTool("chroot");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const tree = join(dir, "tree");
@@ -46,17 +45,7 @@ export function buildConventionalInitrd(): string {
   console.log("conventional initrd: debootstrap bookworm with dracut (about two minutes)");
   run("debootstrap", ["--variant=minbase", `--include=${DRACUT_PACKAGES.join(",")}`, "bookworm", tree, debianMirror()]);
   copyTree(kernel.modulesDir, join(tree, "lib", "modules", kernel.version));
-  requireTool("unshare");
-  run("unshare", [
-    "--mount",
-    "--propagation",
-    "private",
-    "sh",
-    "-ec",
-    'for d in proc sys dev; do mount --bind "/$d" "$1/$d"; done; shift; exec chroot "$@"',
-    "sh",
-    tree,
-    tree,
+  inChroot(tree, [
     "dracut",
     "--force",
     "--no-hostonly",

@@ -1,10 +1,14 @@
 /** Shared test helpers: real-tool fixtures, prerequisites, a deterministic random source, a GPT writer. */
 import test from "ava";
+import type { ExecutionContext } from "ava";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { sgdiskPartition } from "../qemu/images.js";
+import { BUILD_FACTS_PATH } from "../toolchain/init_image.mjs";
+import { readCpio } from "../toolchain/initramfs.mjs";
 import { buildDefines } from "../toolchain/native.mjs";
 import { ROOT, run } from "../toolchain/tools.mjs";
 export { rng } from "./rng.js";
@@ -83,4 +87,18 @@ export async function importBuiltWith<T>(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Asserts that `initrd` is a proto-initrd `storage-init build` packed with `--storage virtio`:
+ * the init `init`, its build facts, and virtio's modules alone.
+ */
+export function isProtoInitrd(t: ExecutionContext, initrd: Uint8Array, init: string): void {
+  const files = readCpio(gunzipSync(initrd));
+  const data = (path: string) => Buffer.from(files.find((e) => e.path === path)?.data ?? "");
+  t.deepEqual(data("init"), readFileSync(init), "the init, as built");
+  t.is(JSON.parse(data(BUILD_FACTS_PATH).toString()).arch, "x86-64");
+  const table = data("modules/table").toString();
+  t.regex(table, /virtio_blk/);
+  t.notRegex(table, /\bnvme\b/, "--storage virtio: no NVMe driver");
 }

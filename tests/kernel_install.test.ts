@@ -1,21 +1,16 @@
 // cli/install.d/50-storage-init.install under this machine's kernel-install (systemd's, run as
 // Debian installs a kernel), against a scratch configuration and boot folder, with Debian's
 // kernel as the kernel installed: its modules appear at /usr/lib/modules/<release> in a mount
-// namespace of the test's own (an overlay of /usr/lib; the machine's tree is not touched). The
-// initrd it writes is then booted with the kernel and the options of the loader entry.
-import test from "ava";
+// namespace of the test's own (an overlay of /usr/lib; the machine's tree is not touched).
+// tests/toolchain/deb.test.ts boots what the installed package writes.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
-import { initramfsPath, BUILD_FACTS_PATH } from "../toolchain/init_image.mjs";
-import { readCpio } from "../toolchain/initramfs.mjs";
-import { DIST, ROOT, WORK } from "../toolchain/tools.mjs";
-import { bootQemu, consoleArgs } from "../qemu/boot.js";
-import { buildDisk } from "../qemu/images.js";
+import { initramfsPath } from "../toolchain/init_image.mjs";
+import { DIST, ROOT } from "../toolchain/tools.mjs";
+import { consoleArgs } from "../qemu/boot.js";
 import { fetchKernel } from "../qemu/kernel.mjs";
-import { reachedRoot } from "./scenario.js";
-import { inTempDir, testIfBuilt } from "./helpers.js";
+import { inTempDir, isProtoInitrd, testIfBuilt } from "./helpers.js";
 
 const PLUGIN = join(ROOT, "cli", "install.d", "50-storage-init.install");
 const LOADER_ENTRY = "/usr/lib/kernel/install.d/90-loaderentry.install";
@@ -66,14 +61,14 @@ function kernelInstall(dir: string, conf: string): { status: number | null; out:
 }
 
 built(
-  "50-storage-init.install: kernel-install add writes the proto-initrd for the kernel installed, and it boots",
-  async (t) => {
-    const disk = await buildDisk({});
-    const { initrd, entry } = inTempDir((dir) => {
+  "50-storage-init.install: kernel-install add writes the proto-initrd of the kernel installed into its loader entry",
+  (t) => {
+    inTempDir((dir) => {
+      const hash = "ab".repeat(32);
       const conf = kernelConf(
         dir,
         "layout=bls\ninitrd_generator=storage-init\n",
-        `${consoleArgs()} roothash=${disk.rootHash}`,
+        `${consoleArgs()} roothash=${hash}`,
         "STORAGE=virtio\n",
       );
       const r = kernelInstall(dir, conf);
@@ -84,30 +79,9 @@ built(
       const entries = join(dir, "boot", "loader", "entries");
       const text = readFileSync(join(entries, `${MACHINE_ID}-${r.release}.conf`), "utf8");
       t.regex(text, new RegExp(`^initrd\\s+\\S*/${MACHINE_ID}/${r.release}/initrd$`, "m"));
-      // Kept: the test boots them after the folder is gone.
-      const keep = join(WORK, "kernel-install");
-      mkdirSync(keep, { recursive: true });
-      writeFileSync(join(keep, "initrd"), readFileSync(join(entryDir, "initrd")));
-      writeFileSync(join(keep, "linux"), readFileSync(join(entryDir, "linux")));
-      return { initrd: join(keep, "initrd"), entry: text };
+      t.regex(text, new RegExp(`^options\\s+.*roothash=${hash}`, "m"));
+      isProtoInitrd(t, readFileSync(join(entryDir, "initrd")), join(DIST, "storage-init"));
     });
-    const files = readCpio(gunzipSync(readFileSync(initrd)));
-    const data = (path: string) => files.find((e) => e.path === path)?.data;
-    t.deepEqual(data("init"), readFileSync(join(DIST, "storage-init")), "the compiled init, as built");
-    t.deepEqual(JSON.parse(Buffer.from(data(BUILD_FACTS_PATH) ?? "").toString()).arch, "x86-64");
-    const table = Buffer.from(data("modules/table") ?? "").toString();
-    t.regex(table, /virtio_blk/);
-    t.notRegex(table, /\bnvme\b/, "STORAGE=virtio in storage-init.conf: no NVMe driver");
-    const options = /^options\s+(.*)$/m.exec(entry)?.[1] ?? "";
-    t.regex(options, /roothash=[0-9a-f]{64}/);
-    const r = await bootQemu({
-      kernel: join(WORK, "kernel-install", "linux"),
-      initrd,
-      append: options,
-      drives: [{ file: disk.disk, if: "virtio", readonly: true }],
-      timeoutMs: 150000,
-    });
-    reachedRoot(t, r, /storage-init: ESP \/dev\/vda1 /, ["virtio_blk"]);
   },
 );
 
