@@ -6,11 +6,13 @@
 // it, whatever way it ends, and never outlive it in the tree.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DEBIAN_RELEASES } from "../toolchain/debian.mjs";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { debianMirror } from "./demo_root.mjs";
 import { keyOf } from "./second_stage.js";
 
-export type DebianRelease = "bookworm" | "trixie";
+/** A Debian release of toolchain/debian.mjs DEBIAN_RELEASES. */
+export type DebianRelease = keyof typeof DEBIAN_RELEASES;
 
 /** Runs `argv` chrooted in `tree`, with `env` added to the environment; returns its output. */
 export function inChroot(tree: string, argv: string[], env: Record<string, string> = {}): string {
@@ -24,7 +26,8 @@ export function inChroot(tree: string, argv: string[], env: Record<string, strin
       "private",
       "sh",
       "-ec",
-      'for d in proc sys dev; do mount --rbind "/$d" "$1/$d"; done; shift; exec chroot "$@"',
+      // The tree bound onto itself: / in the chroot is a mount point, as mkosi's sandbox needs.
+      'mount --bind "$1" "$1"; for d in proc sys dev; do mount --rbind "/$d" "$1/$d"; done; shift; exec chroot "$@"',
       "sh",
       tree,
       tree,

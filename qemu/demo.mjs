@@ -16,6 +16,9 @@
 //                                  and switches into the ext4 root (qemu/encrypted_root.ts;
 //                                  x86-64; the first run builds the second stage and the disk,
 //                                  about three minutes)
+//   npm start -- --debian trixie   Debian 13: its kernel (6.12, its modules decompressed at build
+//                                  time) and a root with its systemd (257); bookworm (12, the
+//                                  build machine's own) unless told
 //   npm start -- --arch arm64      the same on QEMU's arm64 virt machine under AAVMF, with the
 //                                  init and UKI cross-built for Debian's arm64 kernel; the root
 //                                  is the test root (a static /sbin/init that reports and powers
@@ -25,6 +28,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { buildInit } from "../toolchain/build_init.mjs";
 import { ARCHES, isArch } from "../toolchain/arches.ts";
+import { DEBIAN_RELEASES, DEFAULT_RELEASE } from "../toolchain/debian.mjs";
 import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
@@ -44,7 +48,13 @@ const arm = arch === "arm64";
 const secondStage = process.argv.includes("--second-stage");
 if (secondStage && (arm || direct || process.argv.includes("--no-boot-loader")))
   throw new Error("--second-stage is a UEFI boot through systemd-boot with a TPM, on x86-64");
-const kernel = fetchKernel(arch);
+const releaseAt = process.argv.indexOf("--debian");
+const release = releaseAt > 0 ? process.argv[releaseAt + 1] : DEFAULT_RELEASE;
+if (!(release in DEBIAN_RELEASES)) throw new Error(`--debian ${release}: ${Object.keys(DEBIAN_RELEASES).join(" or ")}`);
+if (release !== DEFAULT_RELEASE && (arm || secondStage))
+  throw new Error(`--debian ${release} is a single-stage boot on x86-64`);
+const debianVersion = DEBIAN_RELEASES[release].version;
+const kernel = fetchKernel(arch, release);
 const built = await buildInit({ kernelDir: kernel.root, storage: ["virtio"], arch });
 /**
  * The two-stage boot's options: the ESP with systemd-boot, the UKI (its PCR 11 policy signed)
@@ -87,7 +97,7 @@ async function secondStageBoot() {
  * @returns {Promise<import("./boot.ts").BootOptions>}
  */
 async function singleStageBoot() {
-  const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk();
+  const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk(release);
   const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
   if (direct) {
     console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
@@ -113,7 +123,7 @@ async function singleStageBoot() {
       arch,
       osRelease: arm
         ? 'ID=storage-init-test\nPRETTY_NAME="storage-init test root (arm64)"\n'
-        : 'ID=debian\nPRETTY_NAME="Debian 12 (storage-init demo)"\n',
+        : `ID=debian\nPRETTY_NAME="Debian ${debianVersion} (storage-init demo)"\n`,
     });
     console.log(
       `demo: ${arm ? "AAVMF" : "OVMF"} -> ${process.argv.includes("--no-boot-loader") ? "" : "systemd-boot -> "}UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
@@ -138,7 +148,12 @@ const r = await bootQemu({
   },
 });
 console.log("\n" + timeline(r.output));
-const picture = join(ROOT, ".build", secondStage ? "demo-second-stage" : "demo", "timeline.svg");
+const picture = join(
+  ROOT,
+  ".build",
+  secondStage ? "demo-second-stage" : "demo",
+  `timeline${release === DEFAULT_RELEASE ? "" : "-" + release}.svg`,
+);
 mkdirSync(dirname(picture), { recursive: true });
 writeFileSync(
   picture,

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_RELEASE } from "../toolchain/debian.mjs";
 import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { buildDiskFromTree } from "./images.ts";
 
@@ -87,22 +88,23 @@ systemctl poweroff
 `;
 
 /**
- * The demo's Debian tree (debootstrap minbase + systemd, systemd-sysv, udev; an empty
- * machine-id; no apt cache or lists), made once under .cache/demo/tree-<TREE_FORMAT>. The demo
- * adds its units to it in place; others copy it.
+ * The demo's Debian tree of `release` (toolchain/debian.mjs DEBIAN_RELEASES; debootstrap
+ * minbase + systemd, systemd-sysv, udev; an empty machine-id; no apt cache or lists), made
+ * once under .cache/demo/tree-<release>-<TREE_FORMAT>. The demo adds its units to it in place;
+ * others copy it.
  */
-export function demoTree() {
+export function demoTree(release = DEFAULT_RELEASE) {
   const dir = join(CACHE, "demo");
-  const tree = join(dir, `tree-${TREE_FORMAT}`);
+  const tree = join(dir, `tree-${release}-${TREE_FORMAT}`);
   const complete = `${tree}.complete`;
   if (existsSync(complete)) return tree;
   requireTool("debootstrap");
   mkdirSync(dir, { recursive: true });
   rmSync(tree, { recursive: true, force: true });
   const mirror = debianMirror();
-  console.log("demo: debootstrap bookworm (minbase + systemd + udev), about a minute");
+  console.log(`demo: debootstrap ${release} (minbase + systemd + udev), about a minute`);
   const t0 = performance.now();
-  run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", "bookworm", tree, mirror]);
+  run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", release, tree, mirror]);
   console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   // A read-only root: systemd makes a transient machine id when the file is empty.
   writeFileSync(join(tree, "etc", "machine-id"), "");
@@ -113,12 +115,16 @@ export function demoTree() {
   return tree;
 }
 
-/** Builds (or reuses) the systemd demo disk. Returns { disk, ddi, rootHash }. */
-export async function buildDemoDisk() {
+/** Builds (or reuses) the systemd demo disk of Debian `release`. Returns { disk, ddi, rootHash }. */
+export async function buildDemoDisk(release = DEFAULT_RELEASE) {
   const dir = join(CACHE, "demo");
   const key = createHash("sha256")
     .update(
-      TREE_FORMAT + DEMO_UNIT + ANALYZE_SCRIPT + BLESS.map((b) => readFileSync(join(ROOT, b.src), "utf8")).join(""),
+      release +
+        TREE_FORMAT +
+        DEMO_UNIT +
+        ANALYZE_SCRIPT +
+        BLESS.map((b) => readFileSync(join(ROOT, b.src), "utf8")).join(""),
     )
     .digest("hex")
     .slice(0, 12);
@@ -128,7 +134,7 @@ export async function buildDemoDisk() {
   // was reached through when it was written.
   const result = (rootHash) => ({ disk: join(image, "disk.img"), ddi: join(image, "root.raw"), rootHash });
   if (existsSync(meta)) return result(JSON.parse(readFileSync(meta, "utf8")).rootHash);
-  const tree = demoTree();
+  const tree = demoTree(release);
   const units = join(tree, "etc", "systemd", "system");
   writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
   mkdirSync(join(tree, "usr", "local", "sbin"), { recursive: true });

@@ -101,4 +101,10 @@ export function isProtoInitrd(t: ExecutionContext, initrd: Uint8Array, init: str
   const table = data("modules/table").toString();
   t.regex(table, /virtio_blk/);
   t.notRegex(table, /\bnvme\b/, "--storage virtio: no NVMe driver");
+  const modules = files.filter((e) => e.path.startsWith("modules/") && e.path !== "modules/table");
+  t.deepEqual(
+    modules.filter((e) => !e.path.endsWith(".ko")).map((e) => e.path),
+    [],
+    "modules decompressed at build time",
+  );
 }

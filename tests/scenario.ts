@@ -14,7 +14,10 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { DEFAULT_DDI_PATH } from "../lib/facts.js";
 import { phaseIds } from "../runtime/phases.js";
 import type { Arch } from "../toolchain/arches.js";
-import { initramfsPath } from "../toolchain/init_image.mjs";
+import type { DebianRelease } from "../qemu/debian_root.js";
+import { distName } from "../toolchain/arches.js";
+import { DEFAULT_RELEASE } from "../toolchain/debian.mjs";
+import { initramfsPath, packInitramfs } from "../toolchain/init_image.mjs";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { DIST, WORK } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs, needsPowerOfTwo } from "../qemu/boot.js";
@@ -126,6 +129,11 @@ export interface Ddi {
 export interface Scenario {
   /** x86-64 unless given. */
   arch?: Arch;
+  /**
+   * The Debian release whose kernel boots and whose root the demo's DDI holds (toolchain/debian.mjs;
+   * bookworm unless given); for another, the built init is packed with that kernel's modules.
+   */
+  debian?: DebianRelease;
   /** UEFI firmware boots the UKI, whose command line is `cmdline`; without, QEMU loads the kernel and the initramfs. */
   uefi?: Uefi;
   drives: ScenarioDrive[];
@@ -207,7 +215,7 @@ export async function prepare(scenarios: Record<string, Scenario>): Promise<void
 
 /** Builds what `s` boots, in `dir`. */
 async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
-  const at: Where = { arch: s.arch ?? "x86-64", dir };
+  const at: Where = { arch: s.arch ?? "x86-64", dir, release: s.debian ?? DEFAULT_RELEASE };
   mkdirSync(dir, { recursive: true });
   const ukiEsp = s.uefi === undefined ? undefined : await espFiles(at, s.uefi.ddis);
   const drives: Array<{ file: string | undefined; ddis: Ddi[] }> = [];
@@ -219,8 +227,17 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
     .replace(/SIGNERS:(\S+)/g, (_m, keys: string) => signers(keys.split(",")))
     .split("HASH")
     .join(pinned?.rootHash ?? "");
-  const kernel = kernelOf(at.arch);
+  const kernel = kernelOf(at.arch, at.release);
   let initrd = initramfs(at.arch);
+  if (at.release !== DEFAULT_RELEASE) {
+    const packed = join(dir, "initramfs-all.cpio.gz");
+    await packInitramfs({
+      init: join(DIST, distName(at.arch, "storage-init")),
+      out: packed,
+      modulesDir: kernel.modulesDir,
+    });
+    initrd = packed;
+  }
   if (s.initramfsWithout !== undefined) {
     const entries = readCpio(gunzipSync(readFileSync(initrd)));
     initrd = join(dir, "initramfs.cpio.gz");
@@ -277,21 +294,22 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
   };
 }
 
-const kernels = new Map<Arch, ReturnType<typeof fetchKernel>>();
+const kernels = new Map<string, ReturnType<typeof fetchKernel>>();
 
-/** Debian's kernel for `arch`, fetched once (finding its package asks apt-cache). */
-function kernelOf(arch: Arch): ReturnType<typeof fetchKernel> {
-  const known = kernels.get(arch);
+/** Debian `release`'s kernel for `arch`, fetched once (finding its package asks apt-cache). */
+function kernelOf(arch: Arch, release: DebianRelease): ReturnType<typeof fetchKernel> {
+  const known = kernels.get(`${arch} ${release}`);
   if (known !== undefined) return known;
-  const k = fetchKernel(arch);
-  kernels.set(arch, k);
+  const k = fetchKernel(arch, release);
+  kernels.set(`${arch} ${release}`, k);
   return k;
 }
 
-/** Where a scenario's images are built: for its architecture, in its folder. */
+/** Where a scenario's images are built: for its architecture and Debian release, in its folder. */
 interface Where {
   arch: Arch;
   dir: string;
+  release: DebianRelease;
 }
 
 /** The DDI `src`, built (or taken from the cache). */
@@ -299,7 +317,7 @@ async function ddiOf(at: Where, src: DdiSource): Promise<Ddi> {
   if ("variant" in src) return buildDisk(src.variant, { arch: at.arch });
   if ("repart" in src) return buildRepartDdi({ ...src.repart, arch: at.arch });
   if ("secondStage" in src) return buildSecondStage();
-  const demo: Ddi = await buildDemoDisk();
+  const demo: Ddi = await buildDemoDisk(at.release);
   return demo;
 }
 

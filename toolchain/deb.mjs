@@ -41,7 +41,8 @@ const PACKAGE = "storage-init";
 const NODE_TARGET = "node18";
 
 /**
- * The control file's fields. Depends: Node runs the command. Recommends: what `uki` uses
+ * The control file's fields. Depends: Node runs the command, xz decompresses Debian 13's
+ * modules (zstd, other distributions' modules, is suggested). Recommends: what `uki` uses
  * (systemd-stub from systemd-boot-efi, objcopy from binutils); Suggests: what signing and
  * `check` use, and what runs the kernel-install plugin.
  */
@@ -52,9 +53,9 @@ function control(version, debArch, installedKiB) {
     `Architecture: ${debArch}`,
     "Maintainer: storage-init maintainers <maintainers@users.noreply.r-seed-41fbf1d3.example>",
     `Installed-Size: ${installedKiB}`,
-    "Depends: nodejs (>= 18)",
+    "Depends: nodejs (>= 18), xz-utils",
     "Recommends: systemd-boot-efi, binutils",
-    "Suggests: systemd, sbsigntool, cryptsetup-bin, erofs-utils, openssl",
+    "Suggests: systemd, zstd, sbsigntool, cryptsetup-bin, erofs-utils, openssl",
     "Section: admin",
     "Priority: optional",
     "Description: proto-initrd that boots a verified disk image from the ESP",

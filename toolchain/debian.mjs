@@ -39,11 +39,31 @@ export function debianPackage(pkg) {
 }
 
 /**
- * Options that point apt-get at Debian's bookworm-backports alone, with its own lists under
- * .cache/debian/backports: the machine's sources and installed packages stay as they are.
+ * The Debian releases the project builds for and boots: bookworm (12), the build machine's own,
+ * whose apt configuration is used as it is, and trixie (13), whose packages come through an apt
+ * configuration of its own (privateApt()). Its kernel ships its modules xz-compressed.
  */
-function backportsApt() {
-  const dir = join(CACHE, "debian", "backports");
+export const DEBIAN_RELEASES = {
+  bookworm: { version: 12, ownApt: true },
+  trixie: { version: 13, ownApt: false },
+};
+
+/** The release a build or boot uses unless told. */
+export const DEFAULT_RELEASE = "bookworm";
+
+/** apt-get's options for `release`'s packages (none for the machine's own). */
+export function aptFor(release) {
+  const r = DEBIAN_RELEASES[release];
+  if (r === undefined) throw new Error(`Debian ${release}: ${Object.keys(DEBIAN_RELEASES).join(" or ")}`);
+  return r.ownApt ? [] : privateApt(release);
+}
+
+/**
+ * Options that point apt-get at Debian's `suite` alone, with its own lists under
+ * .cache/debian/<suite>: the machine's sources and installed packages stay as they are.
+ */
+function privateApt(suite) {
+  const dir = join(CACHE, "debian", suite === "bookworm-backports" ? "backports" : suite);
   const lists = join(dir, "lists");
   const args = [
     "-o",
@@ -58,7 +78,7 @@ function backportsApt() {
   if (!existsSync(join(lists, ".updated"))) {
     mkdirSync(join(lists, "partial"), { recursive: true });
     mkdirSync(join(dir, "cache", "archives", "partial"), { recursive: true });
-    writeFileSync(join(dir, "sources.list"), "deb http://deb.debian.org/debian bookworm-backports main\n");
+    writeFileSync(join(dir, "sources.list"), `deb http://deb.debian.org/debian ${suite} main\n`);
     run("apt-get", [...args, "update"]);
     writeFileSync(join(lists, ".updated"), "");
   }
@@ -73,7 +93,7 @@ function backportsApt() {
  * version }: run bin with env.
  */
 function systemdBackport(path) {
-  const apt = backportsApt();
+  const apt = privateApt("bookworm-backports");
   const dir = join(CACHE, "debian", "systemd-backports");
   const version = run("apt-cache", [...apt, "show", "--no-all-versions", "systemd"])
     .split("\n")

@@ -24,6 +24,7 @@ const PACKAGES = {
   "aarch64-linux-gnu-objcopy": "binutils-aarch64-linux-gnu",
   "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
   sbsign: "sbsigntool",
+  xz: "xz-utils",
 };
 
 /** Throws, naming the Debian package to install, when `name` is not on the PATH. */

@@ -4,9 +4,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { readCpio } from "../../toolchain/initramfs.mjs";
-import { kernelRelease } from "../../toolchain/init_image.mjs";
+import { decompressedModule, kernelRelease, modulesDirOf } from "../../toolchain/init_image.mjs";
 import { DIST } from "../../toolchain/tools.mjs";
 import { testIfBuilt } from "../helpers.js";
 
@@ -51,6 +51,28 @@ testIfBuilt(INITRD, "node build.mjs tests")(
     });
   },
 );
+
+test("kernelRelease() reads usr/lib/modules where a tree has no lib/modules (Debian 13's packages)", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "si-kernel-"));
+  try {
+    mkdirSync(join(dir, "usr", "lib", "modules", "6.12.1-amd64"), { recursive: true });
+    t.is(kernelRelease(dir), "6.12.1-amd64");
+    t.is(modulesDirOf(dir), join(dir, "usr", "lib", "modules", "6.12.1-amd64"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("decompressedModule() decompresses .ko.xz, .ko.gz and .ko.zst and leaves a .ko as it is", (t) => {
+  const ko = Buffer.concat([Buffer.from("\x7fELF module"), Buffer.from("~Module signature appended~\n")]);
+  t.deepEqual(decompressedModule("loop.ko", ko), { file: "loop.ko", data: ko });
+  const xz = execFileSync("xz", ["-c"], { input: ko });
+  t.deepEqual(decompressedModule("loop.ko.xz", xz), { file: "loop.ko", data: ko });
+  t.deepEqual(decompressedModule("loop.ko.gz", gzipSync(ko)), { file: "loop.ko", data: ko });
+  const zst = execFileSync("zstd", ["-c"], { input: ko });
+  t.deepEqual(decompressedModule("loop.ko.zst", zst), { file: "loop.ko", data: ko });
+  t.throws(() => decompressedModule("loop.ko.xz", Buffer.from("not xz")));
+});
 
 test("kernelRelease() takes the one release under lib/modules and names anything else", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "si-kernel-"));
