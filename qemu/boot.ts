@@ -230,7 +230,7 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     if (opts.firmware.secureBoot) {
       const sb = arch.uefi.secureBoot;
       if (sb === undefined) throw new Error(`no Secure Boot machine for ${opts.arch}`);
-      args.splice(1, 1, sb.machine, "-global", "driver=cfi.pflash01,property=secure,value=on");
+      args.splice(1, 1, sb.machine, ...sb.qemuArgs);
     }
     args.push(
       "-drive",

@@ -2,14 +2,16 @@
 // or the UKI itself as the removable-media loader -> systemd-stub -> the kernel with our
 // initramfs. The firmware files are each architecture's, in toolchain/arches.ts.
 //
-// Secure Boot (x86-64) uses OVMF_CODE_4M.secboot.fd (SMM) with OVMF_VARS_4M.snakeoil.fd, whose
-// PK, KEK and db hold Debian's test-only "snakeoil" certificate; its key ships beside it,
-// protected by the passphrase "snakeoil", and is decrypted into the cache for sbsign.
+// Secure Boot uses OVMF_CODE_4M.secboot.fd (SMM) with OVMF_VARS_4M.snakeoil.fd on x86-64, and
+// AAVMF_CODE.snakeoil.fd with AAVMF_VARS.snakeoil.fd on arm64, whose PK, KEK and db hold
+// Debian's test-only "snakeoil" certificate; its key ships beside it, protected by the
+// passphrase "snakeoil", and is decrypted into the cache for sbsign.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_DDI_PATH } from "../lib/facts.ts";
 import { guidToBytes } from "../lib/hex.ts";
-import { archFacts } from "../toolchain/arches.ts";
+import { archFacts, debianPackageFor } from "../toolchain/arches.ts";
+import { debianPackage } from "../toolchain/debian.mjs";
 import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { buildUki, stubFor, systemdBootFor } from "../toolchain/uki.mjs";
 import { buildEspDisk } from "./images.ts";
@@ -50,10 +52,12 @@ export function secureBootSigner(arch = "x86-64") {
   return { key, cert: need(sb.cert, sb.package) };
 }
 
-/** shim for `arch`; throws when the tests have none. */
+/** shim for `arch`: installed, or for a foreign architecture fetched (shim-unsigned:arm64); throws when the tests have none. */
 function shimOf(arch) {
-  const shim = archFacts(arch).uefi.shim;
+  const a = archFacts(arch);
+  const shim = a.uefi.shim;
   if (shim === undefined) throw new Error(`no shim for ${arch} here`);
+  if (a.foreign) return join(debianPackage(debianPackageFor(arch, shim.package)), shim.file);
   return need(shim.file, shim.package);
 }
 
@@ -156,7 +160,8 @@ export function firmware(dir, { secureBoot = false, arch = "x86-64", mok = undef
  * The ESP's files for a UEFI boot from `dir`: with `bootloader`, systemd-boot as the
  * removable-media loader (\EFI\BOOT\BOOTX64.EFI) and the UKI as a Type #2 entry in \EFI\Linux
  * (systemd-boot finds it there, no entry file needed); without, the UKI itself as BOOTX64.EFI.
- * With `shim`, shim is BOOTX64.EFI and systemd-boot its grubx64.efi, as distributions ship them.
+ * With `shim`, shim is BOOTX64.EFI and systemd-boot its grubx64.efi (BOOTAA64.EFI and
+ * grubaa64.efi on arm64), as distributions ship them.
  * `extra`: more files [{ src, path }] (the DDIs of an A/B directory).
  */
 export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [], arch = "x86-64" }) {
@@ -166,8 +171,13 @@ export function espFiles(dir, { uki, bootloader, shim, ddi, ddiPath, extra = [],
   const files = [...(ddi === undefined ? [] : [{ src: ddi, path: ddiPath }]), ...extra];
   if (!bootloader) return [...files, { src: uki, path: removable }];
   files.push({ src: conf, path: "/loader/loader.conf" }, { src: uki, path: "/EFI/Linux/storage-init.efi" });
-  // shim as the removable-media loader starts grubx64.efi beside it: systemd-boot, here.
-  if (shim) files.push({ src: shim, path: removable }, { src: bootloader, path: "/EFI/BOOT/grubx64.efi" });
+  // shim as the removable-media loader starts grub<efi>.efi beside it (grubx64.efi,
+  // grubaa64.efi): systemd-boot, here.
+  if (shim)
+    files.push(
+      { src: shim, path: removable },
+      { src: bootloader, path: `/EFI/BOOT/grub${archFacts(arch).uefi.efi}.efi` },
+    );
   else files.push({ src: bootloader, path: removable });
   return files;
 }

@@ -171,6 +171,99 @@ const DEMO: Scenario = {
   timeoutMs: 300000,
 };
 
+/** Secure Boot enforced: the firmware's test key signs systemd-boot and the UKI. */
+const SECURE_BOOT_UEFI: Uefi = {
+  loader: "systemd-boot",
+  secureBoot: true,
+  ddis: [{ ddi: PLAIN }],
+  partUuid: UEFI_ESP_PART_UUID,
+};
+const SECURE_BOOT: Scenario = {
+  uefi: SECURE_BOOT_UEFI,
+  drives: [UKI],
+  cmdline: OK,
+  expect: byLoader("/dev/vda1", ["virtio_blk"]),
+};
+
+/** The same with one digit of roothash= changed in the UKI after signing. */
+const SECURE_BOOT_TAMPERED: Scenario = {
+  uefi: { ...SECURE_BOOT_UEFI, tamper: true },
+  drives: [UKI],
+  cmdline: OK,
+  stopOn: /No bootable option or device was found/,
+};
+
+/** A DDI systemd-repart signed with the enrolled MOK, no roothash=. */
+const SIGNED: Scenario = {
+  uefi: shim([repart("/EFI/storage-init/root.raw", "1", "mok")]),
+  drives: [UKI],
+  cmdline: signedCmdline(),
+  expect: byLoader("/dev/vda1", ["dm_verity require_signatures=1"]),
+};
+
+/** An A/B directory of three DDIs, each refused: by another key, a corrupted signature, none. */
+function allRefused(arch: Arch): Scenario {
+  return {
+    arch,
+    uefi: shim([
+      repart(`${AB}/root_3.raw`, "3", "other"),
+      repart(`${AB}/root_2.raw`, "2", "mok", true),
+      repart(`${AB}/root_1.raw`, "1"),
+    ]),
+    drives: [UKI],
+    // Both keys pinned: the kernel's keyrings refuse "other".
+    cmdline: signedCmdline(
+      `storage_init.ddi=${AB}/ storage_init.on_failure=poweroff storage_init.failure_delay=0`,
+      "mok,other",
+    ),
+    expect: (ddis) => {
+      const fp = (d: Ddi) => `certificate SHA-256 ${d.fingerprint}`;
+      return failed(
+        `storage-init: failed to open the DDI ${AB}/: none of the 3 DDIs is usable: ` +
+          `/dev/vda1 ${AB}/root_3.raw: the kernel refused the signature of root hash ${ddis[0].rootHash} (${fp(ddis[0])}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; ` +
+          // A byte of the RSA signature value changed: its padding no longer decodes (EINVAL).
+          `/dev/vda1 ${AB}/root_2.raw: the kernel refused the signature of root hash ${ddis[1].rootHash} (${fp(ddis[1])}): EINVAL, its signature value does not decode, as when it was corrupted; ` +
+          `/dev/vda1 ${AB}/root_1.raw: the DDI has no root-verity-sig partition for ${arch}, and storage_init.root_policy=signed takes only signed roots`,
+        "poweroff",
+        0,
+      );
+    },
+  };
+}
+
+/** An A/B directory: a renamed old DDI, a corrupted newer one, then the one that boots. */
+const NEWEST_VERIFYING: Scenario = {
+  uefi: shim([
+    // Version 1, signed, copied to a newer name: its own os-release says 1.
+    repart(`${AB}/root_4.raw`, "1", "mok"),
+    repart(`${AB}/root_3.raw`, "3", "mok", true),
+    repart(`${AB}/root_2.raw`, "2", "mok"),
+    repart(`${AB}/root_1.raw`, "1", "mok"),
+  ]),
+  drives: [UKI],
+  cmdline: signedCmdline(`storage_init.ddi=${AB}/`),
+  // Each DDI tried: phase ddi, verity, and mount for the renamed one, which is mounted, read and released.
+  expect: byLoader(
+    "/dev/vda1",
+    [],
+    [
+      "api",
+      "cmdline",
+      "coldplug",
+      "esp",
+      "ddi",
+      "verity",
+      "mount",
+      "ddi",
+      "verity",
+      "ddi",
+      "verity",
+      "mount",
+      "switch-root",
+    ],
+  ),
+};
+
 const SCENARIOS = {
   // ---- happy paths ----
   virtio: verdict(
@@ -283,88 +376,13 @@ const SCENARIOS = {
   "uefi demo": DEMO,
   // The same on Debian 13: its kernel, the init packed with its modules, its systemd in the root.
   "uefi demo trixie": { ...DEMO, debian: "trixie" },
-  "uefi secure boot": {
-    uefi: { loader: "systemd-boot", secureBoot: true, ddis: [{ ddi: PLAIN }], partUuid: UEFI_ESP_PART_UUID },
-    drives: [UKI],
-    cmdline: OK,
-    expect: byLoader("/dev/vda1", ["virtio_blk"]),
-  },
-  "uefi secure boot tampered": {
-    uefi: {
-      loader: "systemd-boot",
-      secureBoot: true,
-      tamper: true,
-      ddis: [{ ddi: PLAIN }],
-      partUuid: UEFI_ESP_PART_UUID,
-    },
-    drives: [UKI],
-    cmdline: OK,
-    stopOn: /No bootable option or device was found/,
-  },
+  "uefi secure boot": SECURE_BOOT,
+  "uefi secure boot tampered": SECURE_BOOT_TAMPERED,
 
   // ---- signed DDIs ----
-  signed: {
-    uefi: shim([repart("/EFI/storage-init/root.raw", "1", "mok")]),
-    drives: [UKI],
-    cmdline: signedCmdline(),
-    expect: byLoader("/dev/vda1", ["dm_verity require_signatures=1"]),
-  },
-  "all refused": {
-    uefi: shim([
-      repart(`${AB}/root_3.raw`, "3", "other"),
-      repart(`${AB}/root_2.raw`, "2", "mok", true),
-      repart(`${AB}/root_1.raw`, "1"),
-    ]),
-    drives: [UKI],
-    // Both keys pinned: the kernel's keyrings refuse "other".
-    cmdline: signedCmdline(
-      `storage_init.ddi=${AB}/ storage_init.on_failure=poweroff storage_init.failure_delay=0`,
-      "mok,other",
-    ),
-    expect: (ddis) => {
-      const fp = (d: Ddi) => `certificate SHA-256 ${d.fingerprint}`;
-      return failed(
-        `storage-init: failed to open the DDI ${AB}/: none of the 3 DDIs is usable: ` +
-          `/dev/vda1 ${AB}/root_3.raw: the kernel refused the signature of root hash ${ddis[0].rootHash} (${fp(ddis[0])}): ENOKEY, no key in the kernel's trusted keyrings (built-in, secondary, MOK) made it; ` +
-          // A byte of the RSA signature value changed: its padding no longer decodes (EINVAL).
-          `/dev/vda1 ${AB}/root_2.raw: the kernel refused the signature of root hash ${ddis[1].rootHash} (${fp(ddis[1])}): EINVAL, its signature value does not decode, as when it was corrupted; ` +
-          `/dev/vda1 ${AB}/root_1.raw: the DDI has no root-verity-sig partition for x86-64, and storage_init.root_policy=signed takes only signed roots`,
-        "poweroff",
-        0,
-      );
-    },
-  },
-  "newest verifying": {
-    uefi: shim([
-      // Version 1, signed, copied to a newer name: its own os-release says 1.
-      repart(`${AB}/root_4.raw`, "1", "mok"),
-      repart(`${AB}/root_3.raw`, "3", "mok", true),
-      repart(`${AB}/root_2.raw`, "2", "mok"),
-      repart(`${AB}/root_1.raw`, "1", "mok"),
-    ]),
-    drives: [UKI],
-    cmdline: signedCmdline(`storage_init.ddi=${AB}/`),
-    // Each DDI tried: phase ddi, verity, and mount for the renamed one, which is mounted, read and released.
-    expect: byLoader(
-      "/dev/vda1",
-      [],
-      [
-        "api",
-        "cmdline",
-        "coldplug",
-        "esp",
-        "ddi",
-        "verity",
-        "mount",
-        "ddi",
-        "verity",
-        "ddi",
-        "verity",
-        "mount",
-        "switch-root",
-      ],
-    ),
-  },
+  signed: SIGNED,
+  "all refused": allRefused("x86-64"),
+  "newest verifying": NEWEST_VERIFYING,
   floor: {
     uefi: shim([repart(`${AB}/root_2.raw`, "2", "mok"), repart(`${AB}/root_1.raw`, "1", "mok")]),
     drives: [UKI],
@@ -438,6 +456,12 @@ const SCENARIOS = {
     cmdline: OK,
     expect: byLoader("/dev/vda1", ["virtio_blk"]),
   },
+  // The same Secure Boot and signed DDIs as on x86-64, under AAVMF with its snakeoil store and shim for arm64.
+  "arm64 secure boot": { ...SECURE_BOOT, arch: "arm64" },
+  "arm64 secure boot tampered": { ...SECURE_BOOT_TAMPERED, arch: "arm64" },
+  "arm64 signed": { ...SIGNED, arch: "arm64" },
+  "arm64 all refused": allRefused("arm64"),
+  "arm64 newest verifying": { ...NEWEST_VERIFYING, arch: "arm64" },
 
   // ---- failures ----
   "wrong roothash": verdict("wrong roothash= (partition UUIDs do not match)", "storage_init.failure_delay=1", {
@@ -823,17 +847,28 @@ it("uefi: the demo on Debian 13: its 6.12 kernel with the modules decompressed a
   t.regex(output, /systemd\[1\]: systemd 257/);
 });
 
-it("uefi: Secure Boot enforced: the signed systemd-boot and UKI boot", async (t) => {
-  const { r } = await bootScenario(t, SCENARIOS["uefi secure boot"]);
+/** Secure Boot enforced: the signed loader and UKI boot, the kernel sees Secure Boot on and locks down. */
+async function secureBootBoots(t: ExecutionContext, scenario: Scenario): Promise<void> {
+  const { r } = await bootScenario(t, scenario);
   t.regex(r.output, /secureboot: Secure boot enabled/);
   t.regex(r.output, /Kernel is locked down from EFI Secure Boot/);
+}
+
+/** The firmware refuses the UKI changed after signing: no kernel runs. */
+async function tamperedUkiRefused(t: ExecutionContext, scenario: Scenario): Promise<void> {
+  const { r } = await bootScenario(t, scenario);
+  t.false(r.timedOut, "the firmware gave up:\n" + r.output);
+  // "Access Denied" from systemd-boot 252 (x86-64), "Access denied" from 257 (arm64).
+  t.regex(r.output, /Error loading \\EFI\\Linux\\storage-init\.efi: Access denied/i);
+  t.notRegex(r.output, /Linux version|storage-init:/, "no kernel ran");
+}
+
+it("uefi: Secure Boot enforced: the signed systemd-boot and UKI boot", async (t) => {
+  await secureBootBoots(t, SCENARIOS["uefi secure boot"]);
 });
 
 it("uefi: Secure Boot refuses a UKI whose command line (roothash=) was changed after signing", async (t) => {
-  const { r } = await bootScenario(t, SCENARIOS["uefi secure boot tampered"]);
-  t.false(r.timedOut, "the firmware gave up:\n" + r.output);
-  t.regex(r.output, /Error loading \\EFI\\Linux\\storage-init\.efi: Access Denied/);
-  t.notRegex(r.output, /Linux version|storage-init:/, "no kernel ran");
+  await tamperedUkiRefused(t, SCENARIOS["uefi secure boot tampered"]);
 });
 
 // ---- signed DDIs: the kernel checks the signature against the MOK shim enrolled ----
@@ -845,8 +880,9 @@ function accepted(d: Ddi): RegExp {
   );
 }
 
-it("signed: without roothash=, the root hash from the DDI's signature, which the kernel checks against the enrolled MOK", async (t) => {
-  const { r, ddis } = await bootScenario(t, SCENARIOS.signed);
+/** The signed DDI boots without roothash=: shim handed the MOK to the kernel, which accepted the signature. */
+async function signedBoots(t: ExecutionContext, scenario: Scenario): Promise<void> {
+  const { r, ddis } = await bootScenario(t, scenario);
   t.regex(r.output, /secureboot: Secure boot enabled/);
   t.regex(
     r.output,
@@ -854,16 +890,18 @@ it("signed: without roothash=, the root hash from the DDI's signature, which the
     "shim handed the MOK to the kernel",
   );
   t.regex(r.output, accepted(ddis[0]));
-});
+}
 
-it("signed: an untrusted key, a corrupted signature and no signature are each refused with their own line, never activated", async (t) => {
-  const { r } = await bootScenario(t, SCENARIOS["all refused"]);
+/** Each of three DDIs refused with its own line (the scenario's fatal line), nothing activated. */
+async function allRefusedLines(t: ExecutionContext, scenario: Scenario): Promise<void> {
+  const { r } = await bootScenario(t, scenario);
   t.notRegex(r.output, /storage-init: dm-verity \/dev\/dm-0/, "nothing was activated");
   t.notRegex(r.output, /storage-init: mounted/);
-});
+}
 
-it("signed: an A/B directory boots the newest version whose signature verifies and whose image says its name's version", async (t) => {
-  const { r, ddis } = await bootScenario(t, SCENARIOS["newest verifying"]);
+/** The A/B directory falls back past a renamed old DDI and a corrupted newer one to the newest that verifies. */
+async function newestVerifyingBoots(t: ExecutionContext, scenario: Scenario): Promise<void> {
+  const { r, ddis } = await bootScenario(t, scenario);
   t.regex(
     r.output,
     new RegExp(
@@ -887,6 +925,18 @@ it("signed: an A/B directory boots the newest version whose signature verifies a
     r.output,
     new RegExp(`storage-init: root from ${AB}/root_2.raw on /dev/vda1 \\(version 2\\) after 2 passed over`),
   );
+}
+
+it("signed: without roothash=, the root hash from the DDI's signature, which the kernel checks against the enrolled MOK", async (t) => {
+  await signedBoots(t, SCENARIOS.signed);
+});
+
+it("signed: an untrusted key, a corrupted signature and no signature are each refused with their own line, never activated", async (t) => {
+  await allRefusedLines(t, SCENARIOS["all refused"]);
+});
+
+it("signed: an A/B directory boots the newest version whose signature verifies and whose image says its name's version", async (t) => {
+  await newestVerifyingBoots(t, SCENARIOS["newest verifying"]);
 });
 
 it("signed: storage_init.min_version= above every DDI ends in one line naming the floor, nothing left mounted", async (t) => {
@@ -972,6 +1022,35 @@ itArm("arm64: a tampered DDI is refused with the same line as on x86-64", async 
 
 itArm("arm64: UEFI: AAVMF -> systemd-boot -> the arm64 UKI (linuxaa64.efi.stub)", async (t) => {
   await bootScenario(t, SCENARIOS["arm64 uefi"]);
+});
+
+itArm(
+  "arm64: Secure Boot enforced under AAVMF (snakeoil store): the signed systemd-boot and arm64 UKI boot",
+  async (t) => {
+    await secureBootBoots(t, SCENARIOS["arm64 secure boot"]);
+  },
+);
+
+itArm("arm64: Secure Boot refuses a UKI whose command line (roothash=) was changed after signing", async (t) => {
+  await tamperedUkiRefused(t, SCENARIOS["arm64 secure boot tampered"]);
+});
+
+itArm(
+  "arm64: signed: without roothash=, the DDI's signature checked by the kernel against the MOK shim enrolled",
+  async (t) => {
+    await signedBoots(t, SCENARIOS["arm64 signed"]);
+  },
+);
+
+itArm(
+  "arm64: signed: an untrusted key, a corrupted signature and no signature are each refused with their own line",
+  async (t) => {
+    await allRefusedLines(t, SCENARIOS["arm64 all refused"]);
+  },
+);
+
+itArm("arm64: signed: an A/B directory falls back to the newest version whose signature verifies", async (t) => {
+  await newestVerifyingBoots(t, SCENARIOS["arm64 newest verifying"]);
 });
 
 // ---- failures ----

@@ -50,6 +50,11 @@ export interface ArchFacts {
 export interface UefiFacts {
   /** The short name in UEFI file names: linux<efi>.efi.stub, systemd-boot<efi>.efi, \EFI\BOOT\BOOT<EFI>.EFI. */
   efi: string;
+  /**
+   * The Debian release whose systemd-boot-efi (systemd-boot, systemd-stub) a foreign
+   * architecture's boots use (toolchain/debian.mjs DEBIAN_RELEASES).
+   */
+  bootRelease?: string;
   /** The PE machine of its EFI binaries, and the objcopy that writes that PE flavour. */
   peMachine: number;
   objcopy: string;
@@ -58,7 +63,7 @@ export interface UefiFacts {
   /**
    * The Secure Boot build of the firmware and a variable store whose PK, KEK and db hold a test
    * certificate, with that certificate and its key (encrypted with `passphrase`); the QEMU
-   * machine it runs on.
+   * machine it runs on, and what else QEMU is given for it.
    */
   secureBoot?: {
     code: string;
@@ -68,8 +73,12 @@ export interface UefiFacts {
     passphrase: string;
     package: string;
     machine: string;
+    qemuArgs: string[];
   };
-  /** shim, unsigned (signed with the test key when Secure Boot is on). */
+  /**
+   * shim, unsigned (signed with the test key when Secure Boot is on): installed for the build
+   * machine's architecture, `file` in the package fetched for a foreign one.
+   */
   shim?: PackagedFile;
 }
 
@@ -99,6 +108,7 @@ export const ARCHES: Record<Arch, ArchFacts> = {
         package: "ovmf",
         // Its variable store is protected by SMM.
         machine: "q35,smm=on",
+        qemuArgs: ["-global", "driver=cfi.pflash01,property=secure,value=on"],
       },
       shim: { file: "/usr/lib/shim/shimx64.efi", package: "shim-unsigned" },
     },
@@ -141,6 +151,10 @@ export const ARCHES: Record<Arch, ArchFacts> = {
     },
     uefi: {
       efi: "aa64",
+      // Debian 12's arm64 systemd-boot and systemd-stub (252) are PE files made by objcopy with
+      // their sections merged into .text and .data: no .sbat, so shim refuses to start them
+      // ("No .sbat section data"). Debian 13's (257) have their sections, .sbat among them.
+      bootRelease: "trixie",
       peMachine: 0xaa64,
       objcopy: "aarch64-linux-gnu-objcopy",
       // AAVMF: OVMF for arm64, 64 MiB pflash images for QEMU's virt.
@@ -149,6 +163,20 @@ export const ARCHES: Record<Arch, ArchFacts> = {
         vars: "/usr/share/AAVMF/AAVMF_VARS.fd",
         package: "qemu-efi-aarch64",
       },
+      // The same code (AAVMF always verifies once PK is enrolled) with the store that enrolls
+      // Debian's snakeoil certificate in PK, KEK and db. No SMM on arm64: the store is not
+      // protected from the OS, which these tests do not need.
+      secureBoot: {
+        code: "/usr/share/AAVMF/AAVMF_CODE.snakeoil.fd",
+        vars: "/usr/share/AAVMF/AAVMF_VARS.snakeoil.fd",
+        key: "/usr/share/qemu-efi-aarch64/PkKek-1-snakeoil.key",
+        cert: "/usr/share/qemu-efi-aarch64/PkKek-1-snakeoil.pem",
+        passphrase: "snakeoil",
+        package: "qemu-efi-aarch64",
+        machine: "virt",
+        qemuArgs: [],
+      },
+      shim: { file: "/usr/lib/shim/shimaa64.efi", package: "shim-unsigned" },
     },
     qemu: {
       binary: "qemu-system-aarch64",

@@ -33,9 +33,11 @@ export function unpackDebianPackage(pkg, dir, prepare = (_root) => {}, aptArgs =
   return root;
 }
 
-/** The unpacked root of `pkg` ("name:arch"), under .cache/debian/. */
-export function debianPackage(pkg) {
-  return unpackDebianPackage(pkg, join(CACHE, "debian", pkg.replace(":", "_")));
+/** The unpacked root of `pkg` ("name:arch") from Debian `release`, under .cache/debian/. */
+export function debianPackage(pkg, release = DEFAULT_RELEASE) {
+  const name = pkg.replace(":", "_");
+  const dir = join(CACHE, "debian", release === DEFAULT_RELEASE ? name : `${release}-${name}`);
+  return unpackDebianPackage(pkg, dir, () => {}, aptFor(release));
 }
 
 /**

@@ -22,10 +22,11 @@ import { requireTool, run } from "./tools.mjs";
 /**
  * A file of Debian's systemd-boot-efi for `arch` ("linux*.efi.stub", "systemd-boot*.efi"):
  * the installed one for the build machine's own architecture; for a foreign one from
- * systemd-boot-efi:<arch>, fetched.
+ * systemd-boot-efi:<arch> of the release the architecture's facts name, fetched.
  */
 function systemdBootFile(arch, name) {
-  const dir = archFacts(arch).foreign ? debianPackage(debianPackageFor(arch, "systemd-boot-efi")) : "/";
+  const a = archFacts(arch);
+  const dir = a.foreign ? debianPackage(debianPackageFor(arch, "systemd-boot-efi"), a.uefi.bootRelease) : "/";
   return join(dir, "usr/lib/systemd/boot/efi", name);
 }
 
