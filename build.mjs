@@ -69,6 +69,10 @@ async function cli(argv) {
     const { fetchKernel } = await import("./qemu/kernel.mjs");
     for (const arch of Object.keys(ARCHES))
       await buildInit({ kernelDir: fetchKernel(arch).root, storage: ["all"], arch });
+    // Fetched here, once, what test files running side by side would otherwise each fetch into
+    // the same cache folder: Debian 13's kernel, and the UEFI stub of each architecture.
+    fetchKernel("x86-64", "trixie");
+    for (const arch of Object.keys(ARCHES)) stubFor(arch);
     return;
   }
   const o = {

@@ -7,17 +7,18 @@
  *
  * From a source tree the init is dist/storage-init[-<arch>] (`node build.mjs` compiles it);
  * installed (the Debian package, `npm run deb`), it is in the folder the bundle was built for,
- * /usr/lib/storage-init. Packing needs only Node: porffor and a C compiler made the init.
+ * /usr/lib/storage-init. Packing needs Node, and xz or zstd for a kernel whose modules are
+ * compressed: porffor and a C compiler made the init.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { checkRootHash } from "../lib/root_hash.js";
 import type { PolicyFacts } from "../runtime/build_facts.js";
 import { parseCmdline, verificationRefusal } from "../runtime/cmdline.js";
 import type { RootPolicy } from "../runtime/cmdline.js";
-import { ARCHES, distName, isArch } from "../toolchain/arches.ts";
+import { ARCHES, archFacts, distName, isArch } from "../toolchain/arches.ts";
 import { BUILD_FACTS_PATH, modulesDirOf, packInitramfs, readBuildFacts } from "../toolchain/init_image.mjs";
 import { readCpio } from "../toolchain/initramfs.mjs";
 import { buildUki, DEFAULT_OS_RELEASE, readSection, stubFor } from "../toolchain/uki.mjs";
@@ -146,6 +147,15 @@ export function initramfsFacts(initrd: Uint8Array): (PolicyFacts & { arch: strin
   };
 }
 
+/**
+ * systemd-stub for an init of `arch`: installed, the package's systemd-boot-efi for that
+ * architecture; in a clone, what the toolchain uses (fetched for a foreign architecture).
+ */
+function defaultStub(arch: string): string {
+  if (typeof STORAGE_INIT_LIBDIR === "undefined") return stubFor(arch);
+  return `/usr/lib/systemd/boot/efi/linux${archFacts(arch).uefi.efi}.efi.stub`;
+}
+
 const uki: Subcommand = {
   summary: "a Unified Kernel Image: systemd-stub, the kernel, the initramfs and the command line it pins",
   positionals: "",
@@ -165,15 +175,17 @@ const uki: Subcommand = {
       help: "the kernel's release for .uname (default: from the file name vmlinuz-V)",
     },
     "os-release": { type: "string", arg: "FILE", help: "the .osrel section: what the boot menu shows" },
-    stub: { type: "string", arg: "FILE", help: "systemd-stub (default: systemd-boot-efi's linux<arch>.efi.stub)" },
+    stub: {
+      type: "string",
+      arg: "FILE",
+      help: "systemd-stub (default: systemd-boot-efi's linux<arch>.efi.stub for the init's architecture)",
+    },
     "secureboot-private-key": {
       type: "string",
       arg: "KEY",
       help: "sign the UKI for Secure Boot (sbsign) with this key",
     },
     "secureboot-certificate": { type: "string", arg: "CERT", help: "... and this certificate" },
-    "pcr-private-key": { type: "string", arg: "KEY", help: "sign the PCR 11 policy (.pcrsig) with this key" },
-    "pcr-public-key": { type: "string", arg: "PEM", help: "... whose public half goes in .pcrpkey" },
   },
   async run(values) {
     const need = (k: string, what: string) => {
@@ -189,7 +201,6 @@ const uki: Subcommand = {
       return values[a] === undefined ? undefined : [resolve(values[a] as string), resolve(values[b] as string)];
     };
     const sign = pair("secureboot-private-key", "secureboot-certificate");
-    const pcr = pair("pcr-private-key", "pcr-public-key");
     let rootHash = "";
     if (values.roothash !== undefined) {
       const h = checkRootHash(values.roothash as string);
@@ -206,9 +217,9 @@ const uki: Subcommand = {
     const refusal = verificationRefusal(config);
     if (refusal !== "")
       throw new Error(`the init would refuse this command line: ${refusal} (--roothash HEX pins the DDI)`);
-    const uname = (values.uname as string | undefined) ?? /vmlinu[xz]-(.+)$/.exec(linux)?.[1];
+    const uname = (values.uname as string | undefined) ?? /^vmlinu[xz]-(.+)$/.exec(basename(linux))?.[1];
     if (uname === undefined) throw new UsageError(`--uname V is needed: ${linux} is not named vmlinuz-<release>`);
-    const stub = values.stub !== undefined ? resolve(values.stub as string) : stubFor(facts.arch);
+    const stub = values.stub !== undefined ? resolve(values.stub as string) : defaultStub(facts.arch);
     if (!existsSync(stub))
       throw new Error(`${stub}: no such file (systemd-stub: Debian's systemd-boot-efi, or --stub FILE)`);
     const r = buildUki({
@@ -223,7 +234,6 @@ const uki: Subcommand = {
       uname,
       out,
       sign: sign && { key: sign[0], cert: sign[1] },
-      pcr: pcr && { privateKey: pcr[0], publicKey: pcr[1] },
     });
     console.log(
       `uki: -> ${out} ${kib(r.size)}${sign ? " (signed)" : ""}: ` +

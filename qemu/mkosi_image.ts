@@ -111,15 +111,18 @@ export async function buildMkosiImage(): Promise<MkosiImage> {
   writeFileSync(join(inside, "storage-init.img"), readFileSync(initrd));
   try {
     inChroot(tree, ["sh", "-c", "cd /work && mkosi --force build > /work/mkosi.log 2>&1"]);
-  } catch {
-    const log = readFileSync(join(inside, "mkosi.log"), "utf8").replace(/\r/g, "\n");
+  } catch (e) {
+    const logFile = join(inside, "mkosi.log");
+    if (!existsSync(logFile)) throw e; // the chroot itself failed: its own error says why
+    const log = readFileSync(logFile, "utf8").replace(/\r/g, "\n");
     throw new Error(`mkosi build failed in ${relative(ROOT, inside)}:\n${log.split("\n").slice(-25).join("\n")}`);
   }
   const uki = join(inside, "root.efi");
   const uname = readSection(uki, ".uname").toString().trim();
   if (uname !== kernel.version)
     throw new Error(
-      `mkosi's image has kernel ${uname}, the proto-initrd was packed for ${kernel.version}: the mirror moved on; run again`,
+      `mkosi's image has kernel ${uname}, the proto-initrd was packed for ${kernel.version}: the Debian 13 ` +
+        `package lists in .cache/debian/trixie are older than the mirror's; remove that folder to fetch them again`,
     );
   const rootHash = /(?:^|\s)roothash=([0-9a-f]{64})(?:\s|$)/.exec(readSection(uki, ".cmdline").toString())?.[1];
   if (rootHash === undefined) throw new Error(`${uki}: mkosi put no roothash= on the command line`);

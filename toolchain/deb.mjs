@@ -110,6 +110,16 @@ function filesUnder(dir, at = "") {
   return out;
 }
 
+/** Every folder under `dir`, relative (links not followed). */
+function foldersUnder(dir, at = "") {
+  const out = [];
+  for (const name of readdirSync(join(dir, at))) {
+    const rel = at === "" ? name : `${at}/${name}`;
+    if (lstatSync(join(dir, rel)).isDirectory()) out.push(rel, ...foldersUnder(dir, rel));
+  }
+  return out;
+}
+
 /** Sets the times of everything under `dir` to `epoch`: the archive does not depend on when it was built. */
 function clampTimes(dir, epoch) {
   for (const name of readdirSync(dir)) {
@@ -194,6 +204,7 @@ export async function buildDeb({ arch = "x86-64", out = DIST } = {}) {
   ]);
   const files = filesUnder(tree);
   for (const f of files) chmodSync(join(tree, f), programs.has(f) ? 0o755 : 0o644);
+  for (const d of foldersUnder(tree)) chmodSync(join(tree, d), 0o755);
 
   const debian = join(tree, "DEBIAN");
   mkdirSync(debian);

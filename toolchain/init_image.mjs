@@ -1,6 +1,7 @@
 // The initramfs for a kernel: the compiled init, its build facts, the storage module closure of
 // the kernel's modules (toolchain/module_closure.ts) and the table the init reads. Packing needs
-// Node alone: the `storage-init build` command does it with an installed init.
+// Node, and xz or zstd where the kernel's modules are compressed: the `storage-init build`
+// command does it with an installed init.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -82,7 +83,11 @@ export function moduleEntries(dir, { storage = ["all"], groups = MODULE_GROUPS, 
   const version = basename(dir);
   if (!existsSync(dir))
     throw new Error(`${dir}: no such directory (expected a kernel's modules, lib/modules/<release>)`);
-  if (!existsSync(join(dir, "modules.dep"))) throw new Error(`${dir}/modules.dep is missing: run 'depmod ${version}'`);
+  if (!existsSync(join(dir, "modules.dep"))) {
+    // depmod -b takes the tree's root, above [usr/]lib/modules/<release>.
+    const root = /^(.*?)\/(?:usr\/)?lib\/modules\/[^/]+$/.exec(dir)?.[1] || "/";
+    throw new Error(`${dir}/modules.dep is missing: run 'depmod -b ${root} ${version}'`);
+  }
   const t = buildModuleTable(readKernelModules(dir), hardware, groups, version);
   if (t.missing.length) console.log(`build: not in this kernel (skipped): ${t.missing.join(", ")}`);
   let table = t.text;
