@@ -73,6 +73,10 @@ async function cli(argv) {
     // the same cache folder: Debian 13's kernel, and the UEFI stub of each architecture.
     fetchKernel("x86-64", "trixie");
     for (const arch of Object.keys(ARCHES)) stubFor(arch);
+    // The arm64 demo's tree: its second stage runs in an arm64 VM under TCG, longer than a test
+    // runner waits for a test's preparation (20 minutes on a cold cache).
+    const { buildDemoDisk } = await import("./qemu/demo_root.mjs");
+    await buildDemoDisk("bookworm", "arm64");
     return;
   }
   const o = {

@@ -20,10 +20,10 @@
 //                                  time) and a root with its systemd (257); bookworm (12, the
 //                                  build machine's own) unless told
 //   npm start -- --arch arm64      the same on QEMU's arm64 virt machine under AAVMF, with the
-//                                  init and UKI cross-built for Debian's arm64 kernel; the root
-//                                  is the test root (a static /sbin/init that reports and powers
-//                                  off), not Debian with systemd: debootstrapping a foreign
-//                                  architecture needs binfmt_misc, which CI machines may lack
+//                                  init and UKI cross-built for Debian's arm64 kernel, and
+//                                  Debian's arm64 systemd in the DDI (debootstrap --foreign here,
+//                                  its second stage in an arm64 VM: qemu/foreign_root.ts; the
+//                                  first run takes several minutes)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { buildInit } from "../toolchain/build_init.mjs";
@@ -33,7 +33,6 @@ import { kib, ROOT } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs } from "./boot.ts";
 import { buildDemoDisk, DEMO_DDI_ARG, DEMO_DDI_PATH } from "./demo_root.mjs";
 import { buildEncryptedRoot, pcrKey, tpmFor, UNLOCK_ARGS } from "./encrypted_root.ts";
-import { buildDisk } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
 import { buildSecondStage } from "./second_stage.ts";
 import { analyzeTable, timeline, timelineSvg } from "./timeline.mjs";
@@ -92,12 +91,12 @@ async function secondStageBoot() {
 }
 
 /**
- * The single-stage boot's options: the demo's DDI (the test root on arm64), loaded with the
+ * The single-stage boot's options: the demo's DDI (Debian with systemd), loaded with the
  * kernel directly or through OVMF, systemd-boot and the UKI.
  * @returns {Promise<import("./boot.ts").BootOptions>}
  */
 async function singleStageBoot() {
-  const demo = arm ? await buildDisk({}, { arch }) : await buildDemoDisk(release);
+  const demo = await buildDemoDisk(release, arch);
   const cmdline = `roothash=${demo.rootHash} systemd.show_status=1`;
   if (direct) {
     console.log(`demo: kernel ${kernel.package}, init ${kib(built.binarySize)}, initramfs ${kib(built.initramfsSize)}`);
@@ -115,15 +114,13 @@ async function singleStageBoot() {
       kernel,
       initrd: built.initramfs,
       // The Debian demo's DDI lies in a vpick directory with boot counting (qemu/demo_root.mjs).
-      cmdline: `${consoleArgs(arch)} ${cmdline}${arm ? "" : " " + DEMO_DDI_ARG}`,
+      cmdline: `${consoleArgs(arch)} ${cmdline} ${DEMO_DDI_ARG}`,
       ddi: demo.ddi,
-      ddiPath: arm ? undefined : DEMO_DDI_PATH,
+      ddiPath: DEMO_DDI_PATH,
       espPartUuid: DEMO_ESP_PART_UUID,
       direct: process.argv.includes("--no-boot-loader"),
       arch,
-      osRelease: arm
-        ? 'ID=storage-init-test\nPRETTY_NAME="storage-init test root (arm64)"\n'
-        : `ID=debian\nPRETTY_NAME="Debian ${debianVersion} (storage-init demo)"\n`,
+      osRelease: `ID=debian\nPRETTY_NAME="Debian ${debianVersion} (storage-init demo${arm ? ", arm64" : ""})"\n`,
     });
     console.log(
       `demo: ${arm ? "AAVMF" : "OVMF"} -> ${process.argv.includes("--no-boot-loader") ? "" : "systemd-boot -> "}UKI ${kib(u.ukiSize)} (kernel ${kernel.package}, init ${kib(built.binarySize)}, ` +
@@ -165,7 +162,7 @@ if (atKernel !== undefined)
   console.log(
     `\nhost clock: QEMU's start -> the kernel's first line ${(atKernel / 1000).toFixed(1)} s (firmware, loader, stub)`,
   );
-if (!arm) console.log("\n" + analyzeTable(r.output));
+console.log("\n" + analyzeTable(r.output));
 if (r.timedOut || !/ROOT-REACHED/.test(r.output)) {
   console.error(r.timedOut ? "demo: the boot did not finish within 300 s" : "demo: the root was not reached");
   process.exit(1);

@@ -36,7 +36,10 @@ const BLESS = [
 ];
 
 /** Bump when the debootstrap command changes. */
-const TREE_FORMAT = 2;
+export const TREE_FORMAT = 2;
+
+/** What the demo's tree has beyond minbase. */
+export const DEMO_PACKAGES = ["systemd", "systemd-sysv", "udev"];
 
 /** The Debian mirror this machine's apt uses (deb822 or one-line sources), for debootstrap. */
 export function debianMirror() {
@@ -104,23 +107,36 @@ export function demoTree(release = DEFAULT_RELEASE) {
   const mirror = debianMirror();
   console.log(`demo: debootstrap ${release} (minbase + systemd + udev), about a minute`);
   const t0 = performance.now();
-  run("debootstrap", ["--variant=minbase", "--include=systemd,systemd-sysv,udev", release, tree, mirror]);
+  run("debootstrap", ["--variant=minbase", `--include=${DEMO_PACKAGES.join(",")}`, release, tree, mirror]);
   console.log(`demo: debootstrap done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  // A read-only root: systemd makes a transient machine id when the file is empty.
-  writeFileSync(join(tree, "etc", "machine-id"), "");
-  writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
-  for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"])
-    rmSync(join(tree, d), { recursive: true, force: true });
+  finishDemoTree(tree);
   writeFileSync(complete, "");
   return tree;
 }
 
-/** Builds (or reuses) the systemd demo disk of Debian `release`. Returns { disk, ddi, rootHash }. */
-export async function buildDemoDisk(release = DEFAULT_RELEASE) {
+/**
+ * What the demo's tree is given once debootstrapped: an empty machine-id (a read-only root:
+ * systemd makes a transient one), its host name, no apt cache or lists.
+ */
+export function finishDemoTree(tree) {
+  writeFileSync(join(tree, "etc", "machine-id"), "");
+  writeFileSync(join(tree, "etc", "hostname"), "storage-init-demo\n");
+  for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"])
+    rmSync(join(tree, d), { recursive: true, force: true });
+}
+
+/**
+ * Builds (or reuses) the systemd demo disk of Debian `release` for `arch` (a foreign
+ * architecture's tree is made by qemu/foreign_root.ts). Returns { disk, ddi, rootHash }.
+ * @param {string} [release]
+ * @param {import("../toolchain/arches.ts").Arch} [arch]
+ */
+export async function buildDemoDisk(release = DEFAULT_RELEASE, arch = "x86-64") {
   const dir = join(CACHE, "demo");
   const key = createHash("sha256")
     .update(
       release +
+        arch +
         TREE_FORMAT +
         DEMO_UNIT +
         ANALYZE_SCRIPT +
@@ -134,7 +150,8 @@ export async function buildDemoDisk(release = DEFAULT_RELEASE) {
   // was reached through when it was written.
   const result = (rootHash) => ({ disk: join(image, "disk.img"), ddi: join(image, "root.raw"), rootHash });
   if (existsSync(meta)) return result(JSON.parse(readFileSync(meta, "utf8")).rootHash);
-  const tree = demoTree(release);
+  const tree =
+    arch === "x86-64" ? demoTree(release) : await (await import("./foreign_root.ts")).foreignDemoTree(release, arch);
   const units = join(tree, "etc", "systemd", "system");
   writeFileSync(join(units, "storage-init-demo.service"), DEMO_UNIT);
   mkdirSync(join(tree, "usr", "local", "sbin"), { recursive: true });
@@ -160,7 +177,7 @@ export async function buildDemoDisk(release = DEFAULT_RELEASE) {
   // same roothash= and would wait for the DDI's partitions by PARTUUID, which exist only inside
   // storage-init's loop devices: the root image masks it, as an image built for storage-init does.
   run("ln", ["-sfn", "/dev/null", join(units, "systemd-veritysetup@root.service")]);
-  const r = await buildDiskFromTree(tree, image, { compress: true });
+  const r = await buildDiskFromTree(tree, image, { compress: true, arch });
   writeFileSync(meta, JSON.stringify({ rootHash: r.rootHash }, null, 2));
   return result(r.rootHash);
 }

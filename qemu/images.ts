@@ -370,9 +370,13 @@ export async function buildDisk(variant: DiskVariant = {}, target: DiskTarget = 
 }
 
 /** A disk for an existing root tree (the systemd demo), built in `dir`. */
-export async function buildDiskFromTree(tree: string, dir: string, { compress = false } = {}): Promise<Disk> {
+export async function buildDiskFromTree(
+  tree: string,
+  dir: string,
+  { compress = false, arch = "x86-64" }: { compress?: boolean; arch?: Arch } = {},
+): Promise<Disk> {
   const tmp = workDir(dir);
-  return diskIn(dir, publish(dir, tmp, assemble(tmp, buildRoot(tmp, tree, { compress }), {}, { arch: "x86-64" })));
+  return diskIn(dir, publish(dir, tmp, assemble(tmp, buildRoot(tmp, tree, { compress }), {}, { arch })));
 }
 
 /**

@@ -462,6 +462,8 @@ const SCENARIOS = {
   "arm64 signed": { ...SIGNED, arch: "arm64" },
   "arm64 all refused": allRefused("arm64"),
   "arm64 newest verifying": { ...NEWEST_VERIFYING, arch: "arm64" },
+  // The demo on arm64: Debian's arm64 systemd, its tree's second stage made in an arm64 VM.
+  "arm64 demo": { ...DEMO, arch: "arm64", timeoutMs: 600000 },
 
   // ---- failures ----
   "wrong roothash": verdict("wrong roothash= (partition UUIDs do not match)", "storage_init.failure_delay=1", {
@@ -1046,6 +1048,14 @@ itArm(
   "arm64: signed: an untrusted key, a corrupted signature and no signature are each refused with their own line",
   async (t) => {
     await allRefusedLines(t, SCENARIOS["arm64 all refused"]);
+  },
+);
+
+itArm(
+  "arm64: the demo: AAVMF, systemd-boot, the UKI, storage-init, then Debian's arm64 systemd to multi-user",
+  async (t) => {
+    const output = await bootsTheDemo(t, SCENARIOS["arm64 demo"]);
+    t.regex(output, /Linux version \S+-arm64 /);
   },
 );
 

@@ -317,7 +317,7 @@ async function ddiOf(at: Where, src: DdiSource): Promise<Ddi> {
   if ("variant" in src) return buildDisk(src.variant, { arch: at.arch });
   if ("repart" in src) return buildRepartDdi({ ...src.repart, arch: at.arch });
   if ("secondStage" in src) return buildSecondStage();
-  const demo: Ddi = await buildDemoDisk(at.release);
+  const demo: Ddi = await buildDemoDisk(at.release, at.arch);
   return demo;
 }
 
