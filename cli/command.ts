@@ -284,7 +284,7 @@ const checkCommand: Subcommand = {
     const v = check(positionals[0], cmdline as string, {
       arch: (values.arch as string | undefined) ?? facts?.arch ?? "x86-64",
       certificates: (values.certificate as string[] | undefined) ?? [],
-      build: facts && { rootPolicy: facts.rootPolicy, minVersion: facts.minVersion, certificates: facts.certificates },
+      build: facts,
       pageSize,
     });
     for (const l of v.lines) console.log(l);

@@ -98,36 +98,26 @@ License: MIT
  SOFTWARE.
 `;
 
-/** Every file under `dir` (not links, not folders), relative, sorted. */
-function filesUnder(dir, at = "") {
-  const out = [];
+/** The files (not links) and the folders under `dir`, relative, sorted. */
+function treeEntries(dir, at = "") {
+  const files = [];
+  const folders = [];
   for (const name of readdirSync(join(dir, at)).sort()) {
     const rel = at === "" ? name : `${at}/${name}`;
     const st = lstatSync(join(dir, rel));
-    if (st.isDirectory()) out.push(...filesUnder(dir, rel));
-    else if (st.isFile()) out.push(rel);
+    if (st.isDirectory()) {
+      const inner = treeEntries(dir, rel);
+      folders.push(rel, ...inner.folders);
+      files.push(...inner.files);
+    } else if (st.isFile()) files.push(rel);
   }
-  return out;
-}
-
-/** Every folder under `dir`, relative (links not followed). */
-function foldersUnder(dir, at = "") {
-  const out = [];
-  for (const name of readdirSync(join(dir, at))) {
-    const rel = at === "" ? name : `${at}/${name}`;
-    if (lstatSync(join(dir, rel)).isDirectory()) out.push(rel, ...foldersUnder(dir, rel));
-  }
-  return out;
+  return { files, folders };
 }
 
 /** Sets the times of everything under `dir` to `epoch`: the archive does not depend on when it was built. */
 function clampTimes(dir, epoch) {
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (lstatSync(p).isDirectory()) clampTimes(p, epoch);
-    if (!lstatSync(p).isSymbolicLink()) utimesSync(p, epoch, epoch);
-  }
-  utimesSync(dir, epoch, epoch);
+  const { files, folders } = treeEntries(dir);
+  for (const rel of [...files, ...folders, ""]) utimesSync(join(dir, rel), epoch, epoch);
 }
 
 /** The time of the newest commit (SOURCE_DATE_EPOCH when set), for the files' times. */
@@ -202,9 +192,9 @@ export async function buildDeb({ arch = "x86-64", out = DIST } = {}) {
     `${LIBDIR.slice(1)}/${initName}`,
     "usr/lib/kernel/install.d/50-storage-init.install",
   ]);
-  const files = filesUnder(tree);
+  const { files, folders } = treeEntries(tree);
   for (const f of files) chmodSync(join(tree, f), programs.has(f) ? 0o755 : 0o644);
-  for (const d of foldersUnder(tree)) chmodSync(join(tree, d), 0o755);
+  for (const d of folders) chmodSync(join(tree, d), 0o755);
 
   const debian = join(tree, "DEBIAN");
   mkdirSync(debian);
