@@ -20,6 +20,23 @@ export const PartitionType = {
 export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
 
 /**
+ * Where the initramfs carries DDIs in memory (in the UKI's `.initrd`, or in a second initrd a
+ * boot loader adds): no ESP is needed for them.
+ */
+export const MEMORY_DDI_DIR = "/ddi";
+
+/**
+ * Where a DDI named `storage_init.ddi=PATH` on the ESP is looked for in memory, under
+ * MEMORY_DDI_DIR: the path's last component, a vpick directory keeping its trailing slash
+ * (`/EFI/storage-init/root.raw` is `/root.raw`, `/EFI/os/root.v/` is `/root.v/`).
+ */
+export function memoryDdiPath(path: string): string {
+  const dir = path.endsWith("/");
+  const bare = dir ? path.slice(0, path.length - 1) : path;
+  return bare.slice(bare.lastIndexOf("/")) + (dir ? "/" : "");
+}
+
+/**
  * Where systemd-stub reads `*.raw` files from the ESP into memory before the kernel starts, to
  * hand them to the initrd as system extensions: beside the UKI in `<uki>.efi.extra.d/`, and
  * under `/loader/extensions/`. A DDI there would be read whole, and offered as an unverified

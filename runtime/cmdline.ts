@@ -28,6 +28,13 @@ export type FailureAction = "reboot" | "poweroff" | "halt" | "shell";
  * match it: the hash pinned and the signature required).
  */
 export type RootPolicy = "verity" | "signed";
+/**
+ * Where DDIs come from (Config.sources): `initrd`, the initramfs's MEMORY_DDI_DIR (in the UKI's
+ * `.initrd` or a second initrd); `esp`, an ESP on a disk.
+ */
+export type DdiSource = "initrd" | "esp";
+/** The sources in their default order: a DDI in memory when the initramfs carries one, else the ESP. */
+export const DEFAULT_SOURCES: DdiSource[] = ["initrd", "esp"];
 /** What the DDI must be (Config.secondStage). */
 export type SecondStage = "auto" | "yes" | "no";
 
@@ -72,6 +79,12 @@ export interface Config {
   ddiPaths: string[];
   /** How to find the ESP (`storage_init.esp=`): PARTUUID=..., PARTLABEL=... or /dev/... */
   esp: string | undefined;
+  /**
+   * Where DDIs may come from, in order (`storage_init.sources=`, comma-separated, DdiSource):
+   * the first source that gives a root gives it; an initramfs without MEMORY_DDI_DIR is passed
+   * over at once.
+   */
+  sources: DdiSource[];
   /** How long to wait for block devices (`storage_init.timeout=`, seconds). */
   timeoutMs: number;
   onFailure: FailureAction;
@@ -152,6 +165,26 @@ export function verityRootOptions(value: string, problems: string[]): string[] {
   return out;
 }
 
+/**
+ * storage_init.sources=: `initrd` and `esp`, comma-separated, each at most once, in the order
+ * they are tried; what is wrong goes to `problems` (and nothing is returned).
+ */
+function ddiSources(value: string, problems: string[]): DdiSource[] {
+  const out: DdiSource[] = [];
+  for (const one of splitText(value, ",")) {
+    if (one !== "initrd" && one !== "esp") {
+      problems.push("storage_init.sources= takes initrd and esp, comma-separated: " + quote(one));
+      return [];
+    }
+    if (out.indexOf(one) >= 0) {
+      problems.push("storage_init.sources= names " + one + " twice");
+      return [];
+    }
+    out.push(one);
+  }
+  return out;
+}
+
 /** Adds `module.param=value` to the module's parameter string; a value with white space is quoted. */
 function addModuleParam(list: ModuleParams[], key: string, value: string | undefined): void {
   const dot = key.indexOf(".");
@@ -205,6 +238,7 @@ export function defaultConfig(facts: PolicyFacts = BUILD_POLICY): Config {
     init: undefined,
     ddiPaths: [DEFAULT_DDI_PATH],
     esp: undefined,
+    sources: DEFAULT_SOURCES.slice(),
     timeoutMs: DEFAULT_TIMEOUT_MS,
     onFailure: "reboot",
     failureDelayMs: DEFAULT_FAILURE_DELAY_MS,
@@ -302,6 +336,12 @@ export function parseCmdline(text: string, facts: PolicyFacts = BUILD_POLICY): C
       }
     } else if (key === "storage_init.esp") {
       c.esp = need(key, value, p);
+    } else if (key === "storage_init.sources") {
+      const v = need(key, value, p);
+      if (v !== undefined) {
+        const sources = ddiSources(v, p);
+        if (sources.length > 0) c.sources = sources;
+      }
     } else if (key === "storage_init.timeout") {
       const ms = value === undefined ? undefined : parseSeconds(value);
       if (ms === undefined)

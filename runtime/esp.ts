@@ -263,10 +263,11 @@ function firstOf(items: string[], more: string): string {
  * Why no ESP appeared: the detail lines to log before the fatal line, likeliest cause first (a
  * disk whose GPT was refused or whose entries were left out, a module that failed, devices a
  * storage driver could serve that no module matched, then what was loaded and the block devices),
- * and the fatal line's text, its cause first.
+ * and the fatal line's text, its cause first, then what was waited for and `waited.also` (what
+ * the sources searched before the ESPs lacked, "; ..."; kept whole).
  */
 export function espTimeout(
-  waited: { seconds: number; what: string },
+  waited: { seconds: number; what: string; also?: string },
   disks: string[],
   seen: ColdplugReport,
 ): { details: string[]; message: string } {
@@ -299,17 +300,26 @@ export function espTimeout(
   else if (seen.blockDevices.length === 1 && seen.blockDevices[0] === "none") cause = "no disk appeared";
   else cause = "no partition of " + seen.blockDevices.join(", ") + " is it";
   // The cause before what was waited for: the selector goes when both do not fit.
-  let tail = "; waited " + waited.seconds + " s for the ESP (" + waited.what + ")";
-  if (PREFIX + cause.length + tail.length > LINE_MAX) tail = "; waited " + waited.seconds + " s for the ESP";
+  const also = waited.also ?? "";
+  let tail = "; waited " + waited.seconds + " s for the ESP (" + waited.what + ")" + also;
+  if (PREFIX + cause.length + tail.length > LINE_MAX) tail = "; waited " + waited.seconds + " s for the ESP" + also;
   const room = LINE_MAX - PREFIX - tail.length;
   return { details, message: clip(cause, room) + tail };
 }
 
 /**
  * Runs coldplug until an ESP is visible and returns every ESP visible then; after
- * `timeoutMs`, logs why none appeared (espTimeout()'s detail lines) and throws its cause.
+ * `timeoutMs`, logs why none appeared (espTimeout()'s detail lines) and throws its cause, with
+ * `also` (espTimeout()).
  */
-export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector, timeoutMs: number): Esp[] {
+export function waitForEsp(
+  k: Kernel,
+  log: Log,
+  cold: Coldplug,
+  sel: EspSelector,
+  timeoutMs: number,
+  also: string = "",
+): Esp[] {
   const search = newEspSearch();
   const esps = cold.waitFor((deadline) => findEsps(k, log, sel, search, deadline), timeoutMs);
   if (esps !== undefined) return esps;
@@ -321,7 +331,7 @@ export function waitForEsp(k: Kernel, log: Log, cold: Coldplug, sel: EspSelector
     const why = typeof known === "string" ? known : known.skipped.join("; ");
     if (why !== "") disks.push("/dev/" + key.slice(0, key.indexOf(" ")) + ": " + why);
   }
-  const t = espTimeout({ seconds: timeoutMs / 1000, what }, disks, cold.report());
+  const t = espTimeout({ seconds: timeoutMs / 1000, what, also }, disks, cold.report());
   for (const line of t.details) log.error(line);
   throw new InitError(t.message);
 }

@@ -49,9 +49,13 @@ export function boot(k: Kernel, log: Log): never {
 
     run.enter("coldplug");
     const loader = ModuleLoader.open(k, log, config.moduleParams);
-    const sel = espSelector(k, log, config.esp, loader);
-    const esps = waitForEsp(k, log, new Coldplug(k, log, loader), sel, config.timeoutMs);
-    const root = findRoot({ k, log, run, loader, config }, esps);
+    // The ESPs, found only when the search comes to them (a DDI in memory needs no disk).
+    const espsOf = (also: string) => {
+      if (run.phase !== "coldplug") run.enter("coldplug");
+      const sel = espSelector(k, log, config.esp, loader);
+      return waitForEsp(k, log, new Coldplug(k, log, loader), sel, config.timeoutMs, also);
+    };
+    const root = findRoot({ k, log, run, loader, config }, espsOf);
 
     run.enter("switch-root");
     const argvExtra = k.argv().slice(1);

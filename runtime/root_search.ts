@@ -13,12 +13,13 @@
  * nothing older.
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
+import { MEMORY_DDI_DIR, memoryDdiPath } from "../lib/facts.js";
 import { jsonString } from "../lib/quote.js";
 import { readAttr } from "../syscalls/files.js";
-import { AtFlags } from "../syscalls/kernel.js";
+import { AtFlags, fileType, FileType } from "../syscalls/kernel.js";
 import type { Kernel } from "../syscalls/kernel.js";
 import { ARCH } from "./build_facts.js";
-import type { Config } from "./cmdline.js";
+import type { Config, DdiSource } from "./cmdline.js";
 import { readDdiLayout, rootWant } from "./ddi.js";
 import { espName, mountEsp } from "./esp.js";
 import type { Esp } from "./esp.js";
@@ -61,11 +62,13 @@ export interface Refusal {
 /** The root the search took, mounted on SYSROOT, with what the booted system is told of it. */
 export interface FoundRoot {
   device: RootDevice;
-  /** The ESP it came from: its name for messages, the device mounted, its GPT PARTUUID. */
+  /** Where the DDI was: in the initramfs (MEMORY_DDI_DIR) or on an ESP. */
+  source: DdiSource;
+  /** The ESP it came from: its name for messages, the device mounted, its GPT PARTUUID ("" from memory). */
   esp: string;
   espDevice: string;
   espPartUuid: string;
-  /** The DDI's path on the ESP. */
+  /** The DDI's path on the ESP, or under MEMORY_DDI_DIR. */
   path: string;
   version: ImageVersion;
   /** The init to execute, a path inside the root. */
@@ -93,13 +96,13 @@ function attempt<T>(s: RootSearch, refused: Refusal[], label: string, only: bool
 }
 
 /**
- * The DDI `c` on the ESP mounted from `device`: its partitions (phase ddi), the verified device
- * (phase verity), and the root mounted and checked (phase mount).
+ * The DDI `c` in `place`: its partitions (phase ddi), the verified device (phase verity), and
+ * the root mounted and checked (phase mount).
  */
-function activate(s: RootSearch, device: string, c: DdiName): FoundRoot {
+function activate(s: RootSearch, place: Place, c: DdiName): FoundRoot {
   const { k, log, run, loader, config } = s;
-  run.enter("ddi", c.path + " on " + device);
-  const ddiFile = ESP_MOUNT + c.path;
+  run.enter("ddi", shownPath(place, c) + placeSuffix(place));
+  const ddiFile = place.base + c.path;
   const ddi = readDdiLayout(k, ddiFile, ARCH, rootWant(config));
   run.enter("verity");
   const root = setUpRootDevice(k, log, loader, ddiFile, ddi, {
@@ -111,10 +114,11 @@ function activate(s: RootSearch, device: string, c: DdiName): FoundRoot {
   run.enter("mount", root.path);
   const found: FoundRoot = {
     device: root,
+    source: place.esp === undefined ? "initrd" : "esp",
     esp: "",
-    espDevice: device,
+    espDevice: place.device,
     espPartUuid: "",
-    path: c.path,
+    path: shownPath(place, c),
     version: { version: "", file: "" },
     init: "",
     secondStage: false,
@@ -195,71 +199,119 @@ function mayTry(s: RootSearch, progress: Progress, label: string): boolean {
   return false;
 }
 
-/** An ESP mounted on ESP_MOUNT, and the device it was mounted from. */
-interface MountedEsp {
-  esp: Esp;
+/**
+ * Where DDIs are tried: an ESP mounted on ESP_MOUNT, or the initramfs's MEMORY_DDI_DIR. Its DDIs
+ * are `paths` under `base`.
+ */
+interface Place {
+  base: string;
+  paths: string[];
+  /** The ESP; undefined for the initramfs. */
+  esp: Esp | undefined;
+  /** The device the ESP was mounted from; "" for the initramfs. */
   device: string;
 }
 
+/** What names a place in messages: the ESP's device, or "the initramfs". */
+function placeName(place: Place): string {
+  return place.esp === undefined ? INITRAMFS : espName(place.esp);
+}
+
+/** What follows a DDI's path in a phase's text: " on <device>", " in the initramfs". */
+function placeSuffix(place: Place): string {
+  return place.esp === undefined ? " in " + INITRAMFS : " on " + place.device;
+}
+
+/** The path of `c` as the log and the booted system are told it: on the ESP, or in the initramfs's root. */
+function shownPath(place: Place, c: DdiName): string {
+  return place.esp === undefined ? place.base + c.path : c.path;
+}
+
+/** The initramfs, in messages. */
+const INITRAMFS = "the initramfs";
+
 /** Mounts `esp` on ESP_MOUNT (phase esp); undefined, with the reason recorded, when it cannot be (thrown when `only`). */
-function openEsp(s: RootSearch, esp: Esp, only: boolean, progress: Progress): MountedEsp | undefined {
+function openEsp(s: RootSearch, esp: Esp, only: boolean, progress: Progress): Place | undefined {
   const device = attempt(s, progress.refused, espName(esp), only, () => {
     s.run.enter("esp");
     return mountEsp(s.k, s.log, s.loader, esp, ESP_MOUNT);
   });
-  return device === undefined ? undefined : { esp, device };
+  return device === undefined ? undefined : { base: ESP_MOUNT, paths: s.config.ddiPaths, esp, device };
 }
 
 /**
- * The DDIs to try on the mounted ESP (listDdis(), which the check shares); undefined, with the
- * reason recorded, when there are none.
+ * The DDIs to try in `place` (listDdis(), which the check shares); undefined, with the reason
+ * recorded, when there are none.
  */
-function listCandidates(s: RootSearch, at: MountedEsp, only: boolean, progress: Progress): DdiName[] | undefined {
+function listCandidates(s: RootSearch, place: Place, only: boolean, progress: Progress): DdiName[] | undefined {
   // A list that cannot be made is the DDI's failure, not the ESP's.
-  s.run.failIn("ddi", s.config.ddiPaths.join(",") + " on " + at.device);
-  return attempt(s, progress.refused, espName(at.esp), only, () =>
-    listDdis(s.k, ESP_MOUNT, s.config.ddiPaths, ARCH, s.log, progress.refused),
+  s.run.failIn("ddi", place.paths.join(",") + placeSuffix(place));
+  return attempt(s, progress.refused, placeName(place), only, () =>
+    listDdis(s.k, place.base, place.paths, ARCH, s.log, progress.refused),
   );
 }
 
-/** Activates the DDI `c` on the mounted ESP (activate()), counted against the search's bounds. */
+/** Activates the DDI `c` in `place` (activate()), counted against the search's bounds. */
 function tryCandidate(
   s: RootSearch,
-  at: MountedEsp,
+  place: Place,
   c: DdiName,
   label: string,
   only: boolean,
   progress: Progress,
 ): FoundRoot | undefined {
   progress.tries++;
-  const found = attempt(s, progress.refused, label, only, () => activate(s, at.device, c));
+  const found = attempt(s, progress.refused, label, only, () => activate(s, place, c));
   if (found !== undefined) {
-    found.esp = espName(at.esp);
-    found.espPartUuid = at.esp.partUuid;
+    found.esp = place.esp === undefined ? "" : espName(place.esp);
+    found.espPartUuid = place.esp === undefined ? "" : place.esp.partUuid;
   }
   return found;
 }
 
 /**
- * Each ESP in turn, and on it each DDI in the command line's order: the first whose root is
- * verified, mounted and checked is taken, its ESP left mounted. The rule of roothash=, where
- * only the pinned DDI can be taken wherever it lies (a clone or a stick can only delay it).
+ * Each ESP of `esps` in turn, or with `memory` the initramfs's MEMORY_DDI_DIR alone (memoryPlace()),
+ * and in it each DDI in the command line's order: the first whose root is verified, mounted and
+ * checked is taken, its ESP left mounted. The rule of roothash=, where only the pinned DDI can be
+ * taken wherever it lies (a clone or a stick can only delay it). `only`: there is one place, and
+ * the failure of its one DDI is thrown.
  */
-function firstRoot(s: RootSearch, esps: Esp[], progress: Progress): FoundRoot | undefined {
-  const oneEsp = esps.length === 1;
-  for (const esp of esps) {
-    const at = openEsp(s, esp, oneEsp, progress);
+function firstRoot(
+  s: RootSearch,
+  esps: Esp[],
+  memory: boolean,
+  only: boolean,
+  progress: Progress,
+): FoundRoot | undefined {
+  const count = memory ? 1 : esps.length;
+  for (let i = 0; i < count; i++) {
+    const at = memory ? memoryPlace(s.config) : openEsp(s, esps[i], only, progress);
     if (at === undefined) continue;
-    const list = listCandidates(s, at, oneEsp, progress);
+    const name = placeName(at);
+    const list = listCandidates(s, at, only, progress);
     for (const c of list ?? []) {
-      if (!mayTry(s, progress, espName(esp) + " " + c.path)) break;
-      const label = !oneEsp && list?.length === 1 ? espName(esp) : espName(esp) + " " + c.path;
-      const found = tryCandidate(s, at, c, label, oneEsp && list?.length === 1, progress);
+      const full = name + " " + shownPath(at, c);
+      if (!mayTry(s, progress, full)) break;
+      const label = !only && !memory && list?.length === 1 ? name : full;
+      const found = tryCandidate(s, at, c, label, only && list?.length === 1, progress);
       if (found !== undefined) return found;
     }
-    s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
+    if (!memory) s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
   }
   return undefined;
+}
+
+/**
+ * The initramfs's DDIs: MEMORY_DDI_DIR, in which each storage_init.ddi= path is looked for by
+ * memoryDdiPath().
+ */
+function memoryPlace(config: Config): Place {
+  const paths: string[] = [];
+  for (const p of config.ddiPaths) {
+    const m = memoryDdiPath(p);
+    if (paths.indexOf(m) < 0) paths.push(m);
+  }
+  return { base: MEMORY_DDI_DIR, paths, esp: undefined, device: "" };
 }
 
 /** The order of the signed policy across ESPs: newest claimed version first, then ESP and list order. */
@@ -301,7 +353,7 @@ function newestRoot(s: RootSearch, esps: Esp[], progress: Progress): FoundRoot |
     s.k.umount(ESP_MOUNT, AtFlags.MNT_DETACH);
   }
   all.sort(newerFirst);
-  let mounted: MountedEsp | undefined;
+  let mounted: Place | undefined;
   for (const e of all) {
     if (!mayTry(s, progress, espName(e.esp) + " " + e.c.path)) break;
     if (mounted === undefined || mounted.esp !== e.esp) {
@@ -341,12 +393,13 @@ function checkRequireSignatures(s: RootSearch): void {
 }
 
 /**
- * The root: with roothash= (or one ESP), the first DDI that yields a verified, mounted and
- * checked root, ESP by ESP (firstRoot()); with the signed policy and several ESPs, the newest
- * version among them all (newestRoot()). Its ESP is left mounted on ESP_MOUNT. Throws the one
- * candidate's failure when there is one, or a failure naming each reason.
+ * The root from the ESPs `esps`, or with `memory` from the initramfs: with roothash= (or one
+ * ESP), the first DDI that yields a verified, mounted and checked root, ESP by ESP (firstRoot());
+ * with the signed policy and several ESPs, the newest version among them all (newestRoot()). Its
+ * ESP is left mounted on ESP_MOUNT. Throws the one candidate's failure when there is one (`only`
+ * for the initramfs, which is one place), or a failure naming each reason.
  */
-export function findRoot(s: RootSearch, esps: Esp[]): FoundRoot {
+function rootFrom(s: RootSearch, esps: Esp[], memory: boolean, only: boolean, progress: Progress): FoundRoot {
   if (esps.length > MAX_ESPS)
     throw new InitError(
       esps.length + " partitions match the ESP's selector; at most " + MAX_ESPS + " are considered: none is chosen",
@@ -364,40 +417,154 @@ export function findRoot(s: RootSearch, esps: Esp[]): FoundRoot {
           : "only the DDI roothash= pins can be taken"),
     );
   }
-  if (s.config.rootPolicy === "signed") checkRequireSignatures(s);
-  const progress: Progress = { refused: [], tries: 0, deadlineMs: s.k.monotonicMs() + s.config.timeoutMs };
   const found =
-    s.config.rootPolicy === "signed" && esps.length > 1 ? newestRoot(s, esps, progress) : firstRoot(s, esps, progress);
-  const refused = progress.refused;
-  if (found !== undefined) {
-    found.passedOver = refused;
-    const v = found.version.version;
-    s.log.notice(
-      "root from " +
-        found.path +
-        " on " +
-        found.espDevice +
-        (v !== "" ? " (version " + v + ")" : "") +
-        (refused.length > 0 ? " after " + refused.length + " passed over" : ""),
-    );
-    return found;
-  }
-  s.run.failIn("ddi", s.config.ddiPaths.join(","));
-  const reasons: string[] = [];
-  for (const r of refused) reasons.push(r.label + ": " + r.reason);
+    s.config.rootPolicy === "signed" && esps.length > 1
+      ? newestRoot(s, esps, progress)
+      : firstRoot(s, esps, memory, memory ? only : esps.length === 1, progress);
+  if (found !== undefined) return found;
+  s.run.failIn("ddi", memory ? MEMORY_DDI_DIR : s.config.ddiPaths.join(","));
   const what =
     esps.length > 1
       ? "none of the " + esps.length + " ESPs holds a DDI this boot can use: "
-      : "none of the " + refused.length + " DDIs is usable: ";
-  throw new InitError(what + reasons.join("; "));
+      : "none of the " + progress.refused.length + " DDIs is usable: ";
+  throw new InitError(what + reasonsOf(progress.refused));
+}
+
+/** The refusals, "label: reason" each, for a fatal line. */
+function reasonsOf(refused: Refusal[]): string {
+  const reasons: string[] = [];
+  for (const r of refused) reasons.push(r.label + ": " + r.reason);
+  return reasons.join("; ");
+}
+
+/** Whether `path` is a directory. */
+function isDirectory(k: Kernel, path: string): boolean {
+  try {
+    return fileType(k.stat(path)) === FileType.DIR;
+  } catch (e) {
+    return false;
+  }
+}
+
+/** Why the initramfs gives no DDI when it carries none. */
+const NO_MEMORY_DDI = "no DDI in " + INITRAMFS + " (" + MEMORY_DDI_DIR + ")";
+
+/**
+ * What the ESP's fatal line adds of the initramfs searched before it, briefly (the line holds
+ * 200 characters; the reasons were logged as they came): that it carried no DDI, or how many
+ * of its DDIs were passed over.
+ */
+function sourcesBefore(absent: string[], earlier: Refusal[]): string {
+  if (absent.length > 0) return "; no DDI in memory";
+  if (earlier.length === 0) return "";
+  return "; " + (earlier.length === 1 ? "the DDI" : earlier.length + " DDIs") + " in memory passed over";
+}
+
+/**
+ * The ESPs `espsOf()` finds (the wait for them; its fatal line ends with sourcesBefore()). When
+ * none appears and the ESPs are not the last source (`last`), the failure is recorded and
+ * undefined returned. The catch block reads only parameters (porffor: try-catch-stale-locals).
+ */
+function espsOrNone(
+  espsOf: (also: string) => Esp[],
+  also: string,
+  progress: Progress,
+  last: boolean,
+): Esp[] | undefined {
+  try {
+    return espsOf(also);
+  } catch (e) {
+    if (last) throw e;
+    progress.refused.push({ label: "the ESP", reason: errorText(e) });
+    return undefined;
+  }
+}
+
+/**
+ * The root from a source (rootFrom()), the source `last` or before others: when it is not the
+ * last, its failure is recorded and undefined returned; when it is, what earlier sources passed
+ * over follows its reason. The catch block reads only parameters (porffor: try-catch-stale-locals).
+ */
+function sourceRoot(
+  s: RootSearch,
+  esps: Esp[],
+  memory: boolean,
+  last: boolean,
+  progress: Progress,
+  earlier: Refusal[],
+): FoundRoot | undefined {
+  try {
+    return rootFrom(s, esps, memory, last, progress);
+  } catch (e) {
+    if (last) throw earlier.length === 0 ? e : new InitError(errorText(e) + "; " + reasonsOf(earlier));
+    if (progress.refused.length === 0) {
+      const label = memory ? INITRAMFS : "the ESP";
+      s.log.warn("passed over " + label + ": " + errorText(e));
+      progress.refused.push({ label, reason: errorText(e) });
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The root, from the sources storage_init.sources= names in its order: the initramfs's DDIs
+ * (passed over at once when it carries none), the ESPs `espsOf()` waits for (`espsOf(also)` throws when none appears, its line ending with `also`). The first source that yields a root gives it; the last one's failure is the boot's,
+ * naming what the sources before it passed over or lacked. MAX_TRIES spans all sources.
+ */
+export function findRoot(s: RootSearch, espsOf: (also: string) => Esp[]): FoundRoot {
+  if (s.config.rootPolicy === "signed") checkRequireSignatures(s);
+  const earlier: Refusal[] = [];
+  const absent: string[] = [];
+  const sources = s.config.sources;
+  let tries = 0;
+  for (let i = 0; i < sources.length; i++) {
+    const last = i === sources.length - 1;
+    // Each source has storage_init.timeout from its start: the wait for an ESP may spend it all.
+    const progress: Progress = { refused: [], tries, deadlineMs: s.k.monotonicMs() + s.config.timeoutMs };
+    let found: FoundRoot | undefined;
+    if (sources[i] === "initrd") {
+      if (isDirectory(s.k, MEMORY_DDI_DIR)) found = sourceRoot(s, [], true, last, progress, earlier);
+      else if (!last) {
+        s.log.info(NO_MEMORY_DDI);
+        absent.push(NO_MEMORY_DDI);
+      } else {
+        s.run.failIn("ddi", MEMORY_DDI_DIR);
+        throw new InitError(NO_MEMORY_DDI + (earlier.length > 0 ? "; " + reasonsOf(earlier) : ""));
+      }
+    } else {
+      const esps = espsOrNone(espsOf, sourcesBefore(absent, earlier), progress, last);
+      if (esps !== undefined) found = sourceRoot(s, esps, false, last, progress, earlier);
+    }
+    tries = progress.tries;
+    if (found !== undefined) {
+      found.passedOver = earlier.concat(progress.refused);
+      announce(s, found);
+      return found;
+    }
+    for (const r of progress.refused) earlier.push(r);
+  }
+  throw new InitError("no source gave a root: " + reasonsOf(earlier));
+}
+
+/** The notice of the root taken: its DDI, where it lay, its version, how many were passed over. */
+function announce(s: RootSearch, found: FoundRoot): void {
+  const v = found.version.version;
+  const n = found.passedOver.length;
+  s.log.notice(
+    "root from " +
+      found.path +
+      (found.source === "initrd" ? " in " + INITRAMFS : " on " + found.espDevice) +
+      (v !== "" ? " (version " + v + ")" : "") +
+      (n > 0 ? " after " + n + " passed over" : ""),
+  );
 }
 
 /** Where the booted system finds what was chosen (/run moves into the new root). */
 export const ROOT_RECORD = "/run/storage-init/root.json";
 
 /**
- * What was chosen, for the booted system (ROOT_RECORD): the ESP (device, PARTUUID), the DDI's
- * path, the image's version and which file said it, the root hash dm-verity checks, whether the
+ * What was chosen, for the booted system (ROOT_RECORD): where the DDI was (its source, the ESP's
+ * device and PARTUUID, empty for one in memory), its path, the image's version and which file said it, the root hash dm-verity checks, whether the
  * kernel accepted its signature, the policy and floor, the init, whether it is a second stage,
  * and what was passed over with its reason. Written by hand (porffor: json-stringify-wide).
  */
@@ -407,7 +574,9 @@ export function rootRecord(found: FoundRoot, config: Config): string {
     passed.push('{"label":' + jsonString(r.label) + ',"reason":' + jsonString(r.reason) + "}");
   const d = found.device;
   return (
-    '{"esp":{"device":' +
+    '{"source":' +
+    jsonString(found.source) +
+    ',"esp":{"device":' +
     jsonString(found.espDevice) +
     ',"partUuid":' +
     jsonString(found.espPartUuid) +

@@ -230,7 +230,7 @@ test("boot() times out on a disk that never appears: the cause first in the fata
   const k = failure(
     t,
     `roothash=${HASH} storage_init.timeout=2 storage_init.failure_delay=0`,
-    "storage-init: failed to find the ESP: no module for pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; waited 2 s for the ESP (the ESP partition type)",
+    "storage-init: failed to find the ESP: no module for pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; waited 2 s for the ESP (the ESP partition type); no DDI in memory",
     { noDisk: true },
   );
   t.deepEqual(beforeFatal(t, k, 4), [
@@ -238,7 +238,7 @@ test("boot() times out on a disk that never appears: the cause first in the fata
     "storage-init: modules loaded: virtio, virtio_pci, virtio_blk",
     "storage-init: block devices: none",
     "storage-init: 3 modaliases seen",
-    "storage-init: failed to find the ESP: no module for pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; waited 2 s for the ESP (the ESP partition type)",
+    "storage-init: failed to find the ESP: no module for pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01; waited 2 s for the ESP (the ESP partition type); no DDI in memory",
   ]);
   t.deepEqual(k.reboots, [RebootCmd.RESTART]);
   t.is(k.ueventSockets, 1, "a round that loaded nothing opens the uevent socket");
@@ -257,7 +257,7 @@ test("boot() goes on past a module that fails to load, and names it first if the
     "storage-init: modules loaded: virtio, virtio_pci",
     "storage-init: block devices: none",
     "storage-init: 3 modaliases seen",
-    "storage-init: failed to find the ESP: " + why + "; waited 2 s for the ESP (the ESP partition type)",
+    "storage-init: failed to find the ESP: " + why + "; waited 2 s for the ESP; no DDI in memory",
   ]);
   t.is(lines(k).filter((l) => l.includes("failed to")).length, 1);
 });
@@ -390,7 +390,7 @@ test("boot() names a disk whose GPT was refused or whose entries were left out f
     "storage-init: modules loaded: virtio, virtio_pci, virtio_blk",
     "storage-init: block devices: vda, vda1",
     "storage-init: 3 modaliases seen",
-    "storage-init: failed to find the ESP: " + noGpt + "; waited 1 s for the ESP (the ESP partition type)",
+    "storage-init: failed to find the ESP: " + noGpt + "; waited 1 s for the ESP; no DDI in memory",
   ]);
   // An ESP entry overlapping another is left out, and the line says so first.
   const overlapping = W(`roothash=${HASH} storage_init.timeout=1 storage_init.failure_delay=0`, {
@@ -406,7 +406,7 @@ test("boot() names a disk whose GPT was refused or whose entries were left out f
     "storage-init: modules loaded: virtio, virtio_pci, virtio_blk",
     "storage-init: block devices: vda, vda1",
     "storage-init: 3 modaliases seen",
-    "storage-init: failed to find the ESP: /dev/vda: partitions 1 and 2 overlap; waited 1 s for the ESP (the ESP partition type)",
+    "storage-init: failed to find the ESP: /dev/vda: partitions 1 and 2 overlap; waited 1 s for the ESP (the ESP partition type); no DDI in memory",
   ]);
 });
 

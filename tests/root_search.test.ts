@@ -143,6 +143,7 @@ test("/run/storage-init/root.json records what was chosen and what was passed ov
   const node = k.nodes.get("/run/storage-init/root.json");
   t.truthy(node, "written in /run, which moves into the new root");
   t.deepEqual(JSON.parse(new TextDecoder().decode(node?.data)), {
+    source: "esp",
     esp: { device: "/dev/vda1", partUuid: ESP_PART_UUID },
     path: `${DIR}/root_1.raw`,
     imageVersion: "1",

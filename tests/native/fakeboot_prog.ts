@@ -3,7 +3,9 @@
  * the exec must be what Node produces. Cases: success, no roothash=, wrong roothash=, missing
  * DDI, disk never appearing, damaged primary GPT; signed roots: accepted, rejected, and a vpick
  * directory whose newest DDI's signature is rejected; a root pinned by roothash= whose signature
- * the kernel refuses, booted without it, and refused where signatures are required.
+ * the kernel refuses, booted without it, and refused where signatures are required; a DDI in
+ * memory (the initramfs's /ddi): booted without a disk, refused before the ESP's, and after an
+ * ESP that never appears.
  */
 import type { Kernel } from "../../syscalls/kernel.js";
 import { FAKE_PIN, logLines, signatureJson, syntheticDdi, world } from "../fake_world.js";
@@ -42,6 +44,24 @@ export function run(_k: Kernel, _scratch: string): string[] {
   cases.push(["a/b", signed + " storage_init.ddi=/EFI/storage-init/root.v/", false, false, false]);
   cases.push(["pinned", "roothash=" + v1, false, false, false]);
   cases.push(["pinned, required", "roothash=" + v1 + " " + signed, false, false, false]);
+  // A DDI in memory, at /ddi/root.raw in the initramfs.
+  const memory = new Map<string, Uint8Array>([
+    ["memory", ddi],
+    ["memory refused", syntheticDdi(v1)],
+    ["memory, then the ESP", syntheticDdi(v1)],
+    ["the ESP, then memory", ddi],
+  ]);
+  const short = " storage_init.timeout=1 storage_init.failure_delay=0";
+  cases.push(["memory", "roothash=" + hash, false, true, false]);
+  cases.push(["memory refused", "roothash=" + hash + short, false, true, false]);
+  cases.push(["memory, then the ESP", "roothash=" + hash, false, false, false]);
+  cases.push([
+    "the ESP, then memory",
+    "roothash=" + hash + " storage_init.sources=esp,initrd" + short,
+    false,
+    true,
+    false,
+  ]);
   for (const [name, cmdline, noDdi, noDisk, primaryBroken] of cases) {
     const w = world(cmdline, {
       ddi,
@@ -49,6 +69,8 @@ export function run(_k: Kernel, _scratch: string): string[] {
       noDisk,
       primaryBroken,
     });
+    const inMemory = memory.get(name);
+    if (inMemory !== undefined) w.k.addFile("/ddi/root.raw", inMemory);
     const stop = w.run();
     out.push("== " + name + ": " + stop.reason + " " + stop.detail);
     for (const l of logLines(w.k)) out.push(l.replace(/\d+\.\d+ ms/g, "N ms"));
