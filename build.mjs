@@ -32,36 +32,79 @@
 //   node build.mjs --min-version V ...  an init that activates no image older than V (IMAGE_VERSION=
 //                                       of the image's os-release; storage_init.min_version=,
 //                                       which the command line can raise, never lower)
+//   node build.mjs --ddi FILE [--roothash HEX] ...
+//                                       the DDI in FILE carried in memory, for a boot without an
+//                                       ESP (or before it): dist/ddi.cpio, an initramfs archive
+//                                       with FILE as /ddi/<the last part of storage_init.ddi=>,
+//                                       for a boot loader's second initrd, and with --uki in the
+//                                       UKI's .initrd after the init's own archive (covered by its
+//                                       signature). Refused unless the command line would take it:
+//                                       roothash= pins it, or the signed policy's signature
+//                                       verifies with a --certificate; says what it costs in RAM
 //   node build.mjs tests                what the boot tests boot: the init with every storage
 //                                       class, for the Debian kernels qemu/kernel.mjs fetches
 //                                       (x86-64 and arm64)
 //
 // `npm run build` type-checks first (tsc --noEmit): the bundler relies on the annotations.
 import { X509Certificate } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, relative, resolve } from "node:path";
 import { register } from "tsx/esm/api";
 
 // The toolchain imports the TypeScript it shares with the init (the module table format).
 register();
 const { buildInit } = await import("./toolchain/build_init.mjs");
-const { kernelRelease } = await import("./toolchain/init_image.mjs");
 const { hardwareModules } = await import("./toolchain/module_closure.ts");
 const { buildUki, DEFAULT_OS_RELEASE, stubFor } = await import("./toolchain/uki.mjs");
-const { DIST, ROOT, kib } = await import("./toolchain/tools.mjs");
+const { DIST, ROOT, kib, mib } = await import("./toolchain/tools.mjs");
+const { ddiArchive, initrdWithDdi, kernelRelease, memoryPathOf } = await import("./toolchain/init_image.mjs");
+const { ddiPathsOf } = await import("./lib/cmdline_words.ts");
+const { DEFAULT_DDI_PATH } = await import("./lib/facts.ts");
 const { ARCHES, distName, isArch } = await import("./toolchain/arches.ts");
 const { versionProblem } = await import("./runtime/vpick.ts");
 const { checkRootHash } = await import("./lib/root_hash.ts");
 
 const USAGE =
   "usage: node build.mjs [--arch x86-64|arm64] [--kernel DIR] [--storage CLASS,...] [--root-policy verity|signed] [--certificate PEM] [--min-version V] " +
-  "[--uki [--roothash HEX] [--cmdline TEXT] " +
+  "[--ddi FILE] [--roothash HEX] [--uki [--cmdline TEXT] " +
   "[--sign-key KEY --sign-cert CERT] [--pcr-private-key KEY --pcr-public-key PEM] [--os-release FILE]] | tests";
 
 /** The SHA-256 fingerprint of the PEM certificate in `file`, lower-case hex (as certificateFingerprint). */
 function certificateFingerprint(file) {
   const fp = new X509Certificate(readFileSync(resolve(file))).fingerprint256;
   return fp.split(":").join("").toLowerCase();
+}
+
+/**
+ * Refuses the DDI `o.ddi` unless the boot would take it with `cmdline` (checkDdiFile():
+ * roothash= pins it and the root hash recomputed over its data matches, or the signed policy's
+ * signature verifies with a --certificate); before anything is built.
+ */
+async function checkCarriedDdi(o, cmdline) {
+  const { checkDdiFile } = await import("./cli/check.ts");
+  const facts = { rootPolicy: o.rootPolicy, minVersion: o.minVersion, certificates: o.certificates.join(",") };
+  const verdict = checkDdiFile(o.ddi, cmdline, { arch: o.arch, build: facts, certificates: o.certificateFiles });
+  for (const line of verdict.lines) console.log(`build: --ddi: ${line}`);
+  if (!verdict.ok) throw new Error(`--ddi ${o.ddi}: the command line (${cmdline}) would not take it`);
+}
+
+/**
+ * The DDI `o.ddi` carried in memory: dist/ddi[-<arch>].cpio, and the init's initramfs `built`
+ * with it appended (the UKI's .initrd). Says what it costs in memory. Returns { archive, initrd }.
+ */
+function carryDdi(o, built, cmdline) {
+  const at = memoryPathOf(o.ddi, ddiPathsOf(cmdline)[0] ?? DEFAULT_DDI_PATH);
+  const archive = join(DIST, distName(o.arch, "ddi", ".cpio"));
+  writeFileSync(archive, ddiArchive(o.ddi, at));
+  const initrd = join(DIST, `${basename(built.initramfs, ".cpio.gz")}+ddi.cpio`);
+  const bytes = initrdWithDdi(built.initramfs, o.ddi, at, initrd);
+  const size = statSync(o.ddi).size;
+  console.log(
+    `build: DDI ${relative(process.cwd(), o.ddi)} as ${at} in ${relative(ROOT, archive)} (${mib(bytes)}): ` +
+      `in memory it holds ${mib(size)} of RAM from the initramfs's unpacking until its root is unmounted, ` +
+      `and ${mib(bytes)} more until the kernel frees the initrd it was unpacked from`,
+  );
+  return { archive, initrd };
 }
 
 async function cli(argv) {
@@ -87,6 +130,7 @@ async function cli(argv) {
     rootPolicy: "verity",
     minVersion: "",
     certificates: [],
+    certificateFiles: [],
   };
   const value = (i) => {
     if (i >= argv.length) throw new Error(`${argv[i - 1]} needs a value; ${USAGE}`);
@@ -101,7 +145,10 @@ async function cli(argv) {
     else if (a === "--roothash") o.rootHash = value(++i);
     else if (a === "--root-policy") o.rootPolicy = value(++i);
     else if (a === "--min-version") o.minVersion = value(++i);
-    else if (a === "--certificate") o.certificates.push(certificateFingerprint(value(++i)));
+    else if (a === "--certificate") {
+      o.certificateFiles.push(resolve(value(++i)));
+      o.certificates.push(certificateFingerprint(o.certificateFiles.at(-1)));
+    } else if (a === "--ddi") o.ddi = resolve(value(++i));
     else if (a === "--cmdline") o.cmdline = value(++i);
     else if (a === "--sign-key") o.signKey = resolve(value(++i));
     else if (a === "--sign-cert") o.signCert = resolve(value(++i));
@@ -111,11 +158,14 @@ async function cli(argv) {
     else throw new Error(`unknown argument ${a}; ${USAGE}`);
   }
   if (o.kernelDir && !existsSync(o.kernelDir)) throw new Error(`--kernel ${o.kernelDir}: no such directory`);
-  if (
-    !o.uki &&
-    (o.rootHash || o.cmdline || o.signKey || o.signCert || o.osRelease || o.pcrPrivateKey || o.pcrPublicKey)
-  )
-    throw new Error(`--roothash, --cmdline, --sign-*, --pcr-* and --os-release are for --uki; ${USAGE}`);
+  if (!o.uki && (o.cmdline || o.signKey || o.signCert || o.osRelease || o.pcrPrivateKey || o.pcrPublicKey))
+    throw new Error(`--cmdline, --sign-*, --pcr-* and --os-release are for --uki; ${USAGE}`);
+  if (!o.uki && !o.ddi && o.rootHash) throw new Error(`--roothash is for --uki or --ddi; ${USAGE}`);
+  if (o.ddi && !existsSync(o.ddi)) throw new Error(`--ddi ${o.ddi}: no such file`);
+  if (o.ddi && o.rootHash === undefined && o.rootPolicy === "verity")
+    throw new Error(
+      "--ddi needs --roothash with the root hash the command line pins (or --root-policy signed), to refuse a DDI it does not",
+    );
   if (!o.pcrPrivateKey !== !o.pcrPublicKey) throw new Error("--pcr-private-key and --pcr-public-key go together");
   if (!["verity", "signed"].includes(o.rootPolicy)) throw new Error(`--root-policy ${o.rootPolicy}: verity or signed`);
   if (o.uki && o.rootHash === undefined && o.rootPolicy === "verity")
@@ -142,6 +192,8 @@ async function cli(argv) {
       `build: kernel ${k.version} from Debian's ${k.package} (in ${relative(ROOT, k.root)}; --kernel DIR for another)`,
     );
   } else console.log(`build: kernel ${kernelRelease(o.kernelDir)} from ${o.kernelDir}`);
+  const cmdline = `${o.rootHash === undefined ? "" : `roothash=${o.rootHash}`} ${o.cmdline}`.trim();
+  if (o.ddi) await checkCarriedDdi(o, cmdline);
   const built = await buildInit({
     kernelDir: o.kernelDir,
     storage: o.storage,
@@ -150,6 +202,7 @@ async function cli(argv) {
     minVersion: o.minVersion,
     certificates: o.certificates,
   });
+  const ddi = o.ddi ? carryDdi(o, built, cmdline) : undefined;
   if (!o.uki) return;
   const release = kernelRelease(o.kernelDir);
   const vmlinuz = join(o.kernelDir, "boot", `vmlinuz-${release}`);
@@ -157,8 +210,8 @@ async function cli(argv) {
   const uki = buildUki({
     stub: stubFor(o.arch),
     kernel: vmlinuz,
-    initrd: built.initramfs,
-    cmdline: `${o.rootHash === undefined ? "" : `roothash=${o.rootHash}`} ${o.cmdline}`.trim(),
+    initrd: ddi ? ddi.initrd : built.initramfs,
+    cmdline,
     osRelease: o.osRelease ? readFileSync(o.osRelease, "utf8") : DEFAULT_OS_RELEASE,
     uname: release,
     out: join(DIST, distName(o.arch, "storage-init", ".efi")),

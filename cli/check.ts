@@ -260,19 +260,52 @@ function checkDdi(
   checkMountedRoot(data, claimed, config, tmp, say);
 }
 
+/** The options with their defaults; `known`, the page size when it is known rather than assumed. */
+function withDefaults(options: CheckOptions): { opts: Required<CheckOptions>; known: number | undefined } {
+  const arch = options.arch ?? "x86-64";
+  const known = options.pageSize ?? ARCH_PAGE_SIZE[arch];
+  return {
+    opts: {
+      arch,
+      certificates: options.certificates ?? [],
+      build: options.build ?? BUILD_POLICY,
+      pageSize: known ?? ASSUMED_PAGE_SIZE,
+    },
+    known,
+  };
+}
+
+/**
+ * The verdict for the one DDI file `ddi` booted with `cmdline`, as the boot checks each DDI: for
+ * the build, which carries a DDI in the initramfs only when the command line it is given would
+ * take it (roothash= pins it, or its signature the policy takes verifies).
+ */
+export function checkDdiFile(ddi: string, cmdline: string, options: CheckOptions = {}): Verdict {
+  const { opts } = withDefaults(options);
+  const lines: string[] = [];
+  const config = parseCmdline(cmdline, opts.build);
+  if (config.problems.length > 0) return { ok: false, lines: ["kernel command line: " + config.problems.join("; ")] };
+  const unverified = verificationRefusal(config);
+  if (unverified !== "") return { ok: false, lines: [unverified] };
+  const tmp = mkdtempSync(join(tmpdir(), "storage-init-check-"));
+  try {
+    checkDdi(ddi, undefined, config, opts, tmp, (s) => lines.push(s));
+    return { ok: true, lines };
+  } catch (e) {
+    lines.push(`refused: ${errorText(e)}`);
+    return { ok: false, lines };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /**
  * The verdict for `target` (a disk image, or a directory holding an ESP's files) booted with
  * `cmdline`.
  */
 export function check(target: string, cmdline: string, options: CheckOptions = {}): Verdict {
-  const arch = options.arch ?? "x86-64";
-  const known = options.pageSize ?? ARCH_PAGE_SIZE[arch];
-  const opts: Required<CheckOptions> = {
-    arch,
-    certificates: options.certificates ?? [],
-    build: options.build ?? BUILD_POLICY,
-    pageSize: known ?? ASSUMED_PAGE_SIZE,
-  };
+  const { opts, known } = withDefaults(options);
+  const arch = opts.arch;
   const lines: string[] = [];
   const say = (s: string) => lines.push(s);
   const config = parseCmdline(cmdline, opts.build);

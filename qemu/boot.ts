@@ -3,9 +3,21 @@
 // architecture's (toolchain/arches.ts); the drives attach through the interfaces of INTERFACES.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer } from "node:http";
 import { createConnection } from "node:net";
-import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { basename, dirname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { ARCHES } from "../toolchain/arches.ts";
 import type { Arch } from "../toolchain/arches.ts";
@@ -95,7 +107,65 @@ export type BootOptions = BootMedia & {
    * volume was sealed under), as the architecture's QEMU TPM device.
    */
   tpm?: string;
+  /** A network card from which the firmware fetches a file (networkArgs()). */
+  network?: Network;
 };
+
+/**
+ * What the firmware fetches over the network: `file`, by TFTP from QEMU's built-in server, or
+ * by HTTP from a server started for the boot on 127.0.0.1, sent as `contentType`
+ * (application/efi unless given; edk2 makes a RAM disk of `application/vnd.efi-img`).
+ */
+export interface Network {
+  file: string;
+  by: "tftp" | "http";
+  contentType?: string;
+}
+
+/** The address the guest reaches the HTTP server at (QEMU forwards it: guestfwd). */
+export const HTTP_BOOT_HOST = "10.0.2.100";
+
+/**
+ * QEMU's arguments for `net`: a virtio-net card on QEMU's user network with restrict=on, where
+ * the guest reaches nothing but QEMU's own DHCP and TFTP servers and, for HTTP, the server
+ * started here, bound to 127.0.0.1, which the guest reaches at HTTP_BOOT_HOST:80 through one
+ * forwarded connection (guestfwd to a chardev: HTTP keep-alive serves the firmware's HEAD and
+ * GET on it). The card has no option ROM: the firmware's own virtio-net driver runs it. `close`
+ * stops the server.
+ */
+async function networkArgs(net: Network): Promise<{ args: string[]; close: () => void }> {
+  const card = ["-device", "virtio-net-pci,netdev=net0,romfile="];
+  const name = basename(net.file);
+  if (net.by === "tftp")
+    return {
+      args: ["-netdev", `user,id=net0,restrict=on,tftp=${dirname(net.file)},bootfile=${name}`, ...card],
+      close: () => undefined,
+    };
+  const server = createServer((req, res) => {
+    if (req.url !== `/${name}` || (req.method !== "GET" && req.method !== "HEAD")) {
+      res.writeHead(404).end();
+      return;
+    }
+    const size = statSync(net.file).size;
+    res.writeHead(200, { "Content-Type": net.contentType ?? "application/efi", "Content-Length": size });
+    if (req.method === "HEAD") res.end();
+    else createReadStream(net.file).pipe(res);
+  });
+  // QEMU connects when it starts, and the firmware asks a minute later: no timeout closes it.
+  server.keepAliveTimeout = 0;
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    args: [
+      "-netdev",
+      `user,id=net0,restrict=on,bootfile=http://${HTTP_BOOT_HOST}/${name},guestfwd=tcp:${HTTP_BOOT_HOST}:80-tcp:127.0.0.1:${port}`,
+      ...card,
+    ],
+    close: () => server.close(),
+  };
+}
 
 export interface Boot {
   output: string;
@@ -278,9 +348,10 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
     args.push("-monitor", `unix:${monitor},server=on,wait=off`);
   }
   const tpm = opts.tpm === undefined ? undefined : await startTpm(opts.arch ?? "x86-64", opts.tpm);
+  const network = opts.network === undefined ? undefined : await networkArgs(opts.network);
   const serial = new ConsoleFile();
   args.push("-chardev", `file,id=console,path=${serial.path.replace(/,/g, ",,")}`, "-serial", "chardev:console");
-  args.push(...(tpm?.args ?? []), ...(opts.extraArgs ?? []));
+  args.push(...(tpm?.args ?? []), ...(network?.args ?? []), ...(opts.extraArgs ?? []));
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const p = spawn(arch.qemu.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -333,6 +404,7 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
       onData(serial.close());
       if (pending) opts.onLine?.(pending);
       for (const f of [monitor, tpm?.socket]) if (f !== undefined) rmSync(f, { force: true });
+      network?.close();
       const ms = performance.now() - t0;
       const done = () =>
         void Promise.resolve(asked).then(() =>

@@ -1,7 +1,7 @@
 /**
  * The test root's init: proves the switch root worked. Prints `ROOT-REACHED` with the uptime,
  * its pid and argv, the timings and the choice storage-init left in /run (`TIMINGS`,
- * `ROOT-JSON`), whether /etc is writable (`WRITABLE`, `READ-ONLY`), and its mount table (`MOUNT`
+ * `ROOT-JSON`), the memory in use (`MEMINFO`), whether /etc is writable (`WRITABLE`, `READ-ONLY`), and its mount table (`MOUNT`
  * lines, /proc/self/mountinfo), then powers off.
  *
  * As an updater in the booted system would (storage_init_test.install_from=DEVICE
@@ -95,6 +95,19 @@ try {
   say("ROOT-JSON " + readSmallFile(k, "/run/storage-init/root.json", 65536).trim());
 } catch (e) {
   say("ROOT-JSON missing");
+}
+// The memory in use as the root starts (a DDI in memory against one on an ESP): MemTotal,
+// MemAvailable and Shmem (tmpfs, where an initramfs's files lie), in kB.
+try {
+  const want = ["MemTotal:", "MemAvailable:", "Shmem:"];
+  const got: string[] = [];
+  for (const line of splitText(readSmallFile(k, "/proc/meminfo", 65536), "\n")) {
+    const words = splitText(line, " ").filter((w) => w !== "");
+    if (words.length >= 2 && want.indexOf(words[0]) >= 0) got.push(words[0].slice(0, -1) + "=" + words[1]);
+  }
+  say("MEMINFO " + got.join(" "));
+} catch (e) {
+  say("MEMINFO unreadable: " + errorText(e));
 }
 // A second stage writes where a cpio initrd is writable: /etc.
 try {

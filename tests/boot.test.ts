@@ -18,7 +18,7 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Boot, DriveInterface } from "../qemu/boot.js";
 import { DEMO_DDI_ARG, DEMO_DDI_PATH } from "../qemu/demo_root.mjs";
@@ -49,9 +49,9 @@ const MOK_ESP_PART_UUID = "5eb05eb0-1d2c-4e3f-8a9b-0c1d2e3f4a5c";
 /** The fatal line of a DDI whose erofs data was changed after the root hash was taken. */
 const TAMPERED = fatalLine(verdictCase("one flipped byte in the erofs superblock is stopped by dm-verity"), "");
 const NO_ESP =
-  "storage-init: failed to find the ESP: no partition of vda, vda1 is it; waited 3 s for the ESP (the ESP partition type)";
+  "storage-init: failed to find the ESP: no partition of vda, vda1 is it; waited 3 s for the ESP (the ESP partition type); no DDI in memory";
 const NO_DISK =
-  "storage-init: failed to find the ESP: no disk appeared; waited 2 s for the ESP (the ESP partition type)";
+  "storage-init: failed to find the ESP: no disk appeared; waited 2 s for the ESP (the ESP partition type); no DDI in memory";
 const NO_MODULE =
   'load module virtio_blk (for virtio:d00000002v00001AF4): "/modules/virtio_blk.ko" is missing from the initramfs';
 
@@ -150,6 +150,16 @@ function verdict(
 
 /** The second stage with the encrypted root (a throw-away snapshot of it: the root is mounted read-write). */
 const TPM_CMDLINE = `roothash=HASH storage_init.timeout=20 ${UNLOCK_ARGS} systemd.log_target=kmsg printk.devkmsg=on`;
+
+/** The root from the DDI in memory: no storage driver, no ESP. */
+const IN_MEMORY: Expect = {
+  reached: {
+    esp: /storage-init: root from \/ddi\/root\.raw in the initramfs/,
+    modules: ["loop", "dm_verity", "erofs"],
+    phases: ["api", "cmdline", "coldplug", "ddi", "verity", "mount", "switch-root"],
+    inMemory: true,
+  },
+};
 
 /** The phases of one ESP's DDI activated, mounted and released. */
 const TRIED = ["esp", "ddi", "verity", "mount"];
@@ -374,6 +384,44 @@ const SCENARIOS = {
     expect: byLoader("/dev/vda1", ["virtio_blk"]),
   },
   "uefi demo": DEMO,
+
+  // ---- no ESP: the DDI in memory ----
+  "in memory": {
+    // QEMU loads the kernel and the initrd (the init's archive, then the DDI's); no disk at all.
+    drives: [],
+    inMemory: PLAIN,
+    cmdline: "roothash=HASH storage_init.timeout=3",
+    expect: IN_MEMORY,
+  },
+  "network tftp": {
+    // The firmware fetches the UKI, the DDI in its .initrd, from QEMU's TFTP server; no disk.
+    uefi: { loader: "uki", ddis: [], partUuid: UEFI_ESP_PART_UUID, network: "tftp" },
+    drives: [],
+    inMemory: PLAIN,
+    cmdline: "roothash=HASH storage_init.timeout=3",
+    expect: IN_MEMORY,
+  },
+  "network http": {
+    // The same by HTTP from a server on 127.0.0.1 the guest reaches through QEMU.
+    uefi: { loader: "uki", ddis: [], partUuid: UEFI_ESP_PART_UUID, network: "http" },
+    drives: [],
+    inMemory: PLAIN,
+    cmdline: "roothash=HASH storage_init.timeout=3",
+    expect: IN_MEMORY,
+  },
+  "network wrong hash": {
+    // A UKI whose command line pins another root: its DDI in memory is refused, and no ESP is there.
+    uefi: { loader: "uki", ddis: [], partUuid: UEFI_ESP_PART_UUID, network: "tftp" },
+    drives: [],
+    inMemory: PLAIN,
+    pin: { repart: { version: "1" } },
+    cmdline: "roothash=HASH storage_init.timeout=3 storage_init.failure_delay=0 storage_init.on_failure=poweroff",
+    expect: failed(
+      /^storage-init: failed to find the ESP: .*; waited 3 s for the ESP( \(the ESP partition type\))?; the DDI in memory passed over$/,
+      "poweroff",
+      0,
+    ),
+  },
   // The same on Debian 13: its kernel, the init packed with its modules, its systemd in the root.
   "uefi demo trixie": { ...DEMO, debian: "trixie" },
   "uefi secure boot": SECURE_BOOT,
@@ -534,7 +582,7 @@ const SCENARIOS = {
     initramfsWithout: "modules/virtio_blk.ko",
     cmdline: "roothash=HASH storage_init.timeout=3 storage_init.failure_delay=0",
     expect: failed(
-      `storage-init: failed to find the ESP: ${NO_MODULE}; waited 3 s for the ESP (the ESP partition type)`,
+      `storage-init: failed to find the ESP: ${NO_MODULE}; waited 3 s for the ESP; no DDI in memory`,
       "reboot",
       0,
     ),
@@ -790,6 +838,41 @@ it("uefi: OVMF -> systemd-boot -> the UKI; a decoy ESP on the first disk: Loader
 
 it("uefi: the UKI started by the firmware itself (systemd-stub sets LoaderDevicePartUUID)", async (t) => {
   await bootScenario(t, SCENARIOS["uefi direct"]);
+});
+
+// ---- no ESP: the DDI in memory ----
+
+/** The marker's MEMINFO line: MemTotal, MemAvailable, Shmem (kB). */
+function meminfo(t: ExecutionContext, output: string): Record<string, number> {
+  const m = /MEMINFO (.*)/.exec(output);
+  t.truthy(m, "the root said what memory is in use");
+  return Object.fromEntries((m?.[1] ?? "").split(" ").map((w) => [w.split("=")[0], Number(w.split("=")[1])]));
+}
+
+it("in memory: the DDI in the initrd boots with no disk at all: no storage driver, the DDI's size in shared memory", async (t) => {
+  const { r, ddis } = await bootScenario(t, SCENARIOS["in memory"]);
+  t.notRegex(r.output, /storage-init: loaded (virtio_blk|vfat)/, "nothing of the ESP was loaded");
+  const mem = meminfo(t, r.output);
+  const ddiKiB = statSync(ddis[0].ddi).size / 1024;
+  t.true(mem.Shmem >= ddiKiB, `Shmem ${mem.Shmem} kB holds the DDI's ${ddiKiB} KiB`);
+  t.log(`MemTotal ${mem.MemTotal} kB, MemAvailable ${mem.MemAvailable} kB, Shmem ${mem.Shmem} kB; DDI ${ddiKiB} KiB`);
+});
+
+it("network: OVMF fetches the UKI by TFTP from QEMU (restrict=on), and its DDI in memory boots", async (t) => {
+  const { r } = await bootScenario(t, SCENARIOS["network tftp"]);
+  t.regex(r.output, /Start PXE over IPv4/);
+  t.regex(r.output, /NBP filename is storage-init\.efi/);
+});
+
+it("network: OVMF fetches the UKI by HTTP from a server on 127.0.0.1, and its DDI in memory boots", async (t) => {
+  const { r } = await bootScenario(t, SCENARIOS["network http"]);
+  t.regex(r.output, /Start HTTP Boot over IPv4/);
+  t.regex(r.output, /URI: http:\/\/10\.0\.2\.100\/storage-init\.efi/);
+});
+
+it("network: a UKI pinning another root refuses its DDI in memory and, with no ESP, ends in one line naming both", async (t) => {
+  const { r } = await bootScenario(t, SCENARIOS["network wrong hash"]);
+  t.regex(r.output, /storage-init: passed over the initramfs \/ddi\/root\.raw: /);
 });
 
 /** The names in `dir` on the ESP (the first partition, at 1 MiB) of the disk image `disk` (mtools). */
@@ -1142,7 +1225,7 @@ it("boot fails: a required module missing from the initramfs is the cause the fa
   const got = timeoutLines(t, r, 4);
   t.is(got[0], "storage-init: module failed: " + NO_MODULE);
   lastDetails(t, got, /^storage-init: modules loaded: .*, virtio_pci$/, "none");
-  t.is(got[4], `storage-init: failed to find the ESP: ${NO_MODULE}; waited 3 s for the ESP (the ESP partition type)`);
+  t.is(got[4], `storage-init: failed to find the ESP: ${NO_MODULE}; waited 3 s for the ESP; no DDI in memory`);
 });
 
 it("boot fails: on_failure=shell without a shell says so and reboots", async (t) => {

@@ -17,11 +17,11 @@ import type { Arch } from "../toolchain/arches.js";
 import type { DebianRelease } from "../qemu/debian_root.js";
 import { distName } from "../toolchain/arches.js";
 import { DEFAULT_RELEASE } from "../toolchain/debian.mjs";
-import { initramfsPath, packInitramfs } from "../toolchain/init_image.mjs";
+import { initramfsPath, initrdWithDdi, memoryPathOf, packInitramfs } from "../toolchain/init_image.mjs";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { DIST, WORK } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs, needsPowerOfTwo } from "../qemu/boot.js";
-import type { Boot, BootMedia, BootOptions, Drive, DriveInterface, Firmware } from "../qemu/boot.js";
+import type { Boot, BootMedia, BootOptions, Drive, DriveInterface, Firmware, Network } from "../qemu/boot.js";
 import { buildDemoDisk } from "../qemu/demo_root.mjs";
 import { buildEncryptedRoot, pcrKey, tpmFor } from "../qemu/encrypted_root.js";
 import type { EncryptedRoot } from "../qemu/encrypted_root.js";
@@ -103,16 +103,22 @@ export interface Uefi {
    * command line of a UKI that keeps the policy signed for the one without them.
    */
   pcr?: { changedAfterSigning?: string };
+  /**
+   * The firmware fetches the UKI over the network (qemu/boot.ts networkArgs(): TFTP from QEMU's
+   * server, or HTTP from one on 127.0.0.1) instead of from the ESP of a drive `{ uki: true }`.
+   */
+  network?: "tftp" | "http";
 }
 
 /** What the console must show: the verified root reached, or the one fatal line and the action. */
 export type Expect =
   | {
       /**
-       * The ESP's line, the modules that must have loaded, the phases timed (phaseIds() unless
-       * given), and whether the root is a second stage (its erofs under a writable overlay).
+       * The ESP's line (or the line of the root taken from memory, `inMemory`), the modules that
+       * must have loaded, the phases timed (phaseIds() unless given), and whether the root is a
+       * second stage (its erofs under a writable overlay).
        */
-      reached: { esp: RegExp; modules: string[]; phases?: string[]; secondStage?: boolean };
+      reached: { esp: RegExp; modules: string[]; phases?: string[]; secondStage?: boolean; inMemory?: boolean };
     }
   | {
       /** failedWith()'s arguments. */
@@ -142,8 +148,13 @@ export interface Scenario {
    * `SIGNERS:a,b` for storage_init.certificate_fingerprint= naming the test keys a and b.
    */
   cmdline: string;
-  /** The DDI `HASH` stands for: the first DDI of the last drive unless given. */
+  /** The DDI `HASH` stands for: the first DDI of the last drive unless given, or the one in memory. */
   pin?: DdiSource;
+  /**
+   * A DDI carried in memory: the initramfs followed by an archive holding it as /ddi/root.raw
+   * (toolchain/init_image.mjs initrdWithDdi()), as `node build.mjs --ddi` makes it.
+   */
+  inMemory?: DdiSource;
   /** A file taken out of the initramfs (the table still names what it held). */
   initramfsWithout?: string;
   /** What the boot must show; a function of the drives' DDIs (in drive order) where they say it. */
@@ -158,7 +169,7 @@ export interface Scenario {
   tpm?: true;
 }
 
-/** A scenario booted: QEMU's result, and the drives' files and DDIs, in drive order. */
+/** A scenario booted: QEMU's result, and the drives' files and DDIs, in drive order (the DDI in memory last). */
 export interface Booted {
   r: Boot;
   files: string[];
@@ -220,7 +231,8 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
   const ukiEsp = s.uefi === undefined ? undefined : await espFiles(at, s.uefi.ddis);
   const drives: Array<{ file: string | undefined; ddis: Ddi[] }> = [];
   for (const [i, d] of s.drives.entries()) drives.push(await driveFile(at, d, `drive-${i}`, ukiEsp));
-  const pinned = s.pin !== undefined ? await ddiOf(at, s.pin) : drives[drives.length - 1]?.ddis[0];
+  const memory = s.inMemory === undefined ? undefined : await ddiOf(at, s.inMemory);
+  const pinned = s.pin !== undefined ? await ddiOf(at, s.pin) : (drives[drives.length - 1]?.ddis[0] ?? memory);
   if (pinned === undefined && s.cmdline.includes("HASH"))
     throw new Error("HASH in the command line, and no DDI to pin");
   const cmdline = s.cmdline
@@ -243,14 +255,20 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
     initrd = join(dir, "initramfs.cpio.gz");
     writeFileSync(initrd, gzipSync(cpioArchive(entries.filter((e) => e.path !== s.initramfsWithout))));
   }
+  if (memory !== undefined) {
+    const withDdi = join(dir, "initramfs+ddi.cpio");
+    initrdWithDdi(initrd, memory.ddi, memoryPathOf(memory.ddi, DEFAULT_DDI_PATH), withDdi);
+    initrd = withDdi;
+  }
   let media: BootMedia = { kernel: kernel.vmlinuz, initrd, append: cmdline };
+  let network: Network | undefined;
   let varsTemplate: string | undefined;
   let ukiDisk: string | undefined;
   if (s.uefi !== undefined && ukiEsp !== undefined) {
     const u = s.uefi;
     const full = `${consoleArgs(at.arch)} ${cmdline}`;
     const changed = u.pcr?.changedAfterSigning;
-    ukiDisk = buildUefiDisk(dir, {
+    const built = buildUefiDisk(dir, {
       kernel,
       initrd,
       cmdline: changed === undefined ? full : `${full} ${changed}`,
@@ -263,7 +281,9 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
       signer: u.secureBoot ? secureBootSigner(at.arch) : undefined,
       arch: at.arch,
       tamper: u.tamper ? tamperRootHash : undefined,
-    }).disk;
+    });
+    ukiDisk = built.disk;
+    if (u.network !== undefined) network = { file: built.uki, by: u.network };
     const mok = u.mok?.map((k) => testKey(k).cert);
     const fw: Firmware = firmware(dir, { arch: at.arch, secureBoot: u.secureBoot === true, mok });
     varsTemplate = join(dir, "OVMF_VARS.prepared.fd");
@@ -286,11 +306,12 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
       memory: s.memory,
       timeoutMs: s.timeoutMs ?? BOOT_LIMIT_MS,
       tpm: sealed === undefined ? undefined : join(dir, "tpm"),
+      network,
     },
     varsTemplate,
     sealed,
     dir,
-    ddis: drives.flatMap((d) => d.ddis),
+    ddis: [...drives.flatMap((d) => d.ddis), ...(memory === undefined ? [] : [memory])],
   };
 }
 
@@ -404,7 +425,15 @@ export async function bootScenario(t: ExecutionContext, s: Scenario): Promise<Bo
   });
   const expect = typeof s.expect === "function" ? s.expect(p.ddis) : s.expect;
   if (expect !== undefined && "reached" in expect)
-    reachedRoot(t, r, expect.reached.esp, expect.reached.modules, expect.reached.phases, expect.reached.secondStage);
+    reachedRoot(
+      t,
+      r,
+      expect.reached.esp,
+      expect.reached.modules,
+      expect.reached.phases,
+      expect.reached.secondStage,
+      expect.reached.inMemory,
+    );
   else if (expect !== undefined) {
     const f = expect.failed;
     failedWith(t, r, f.line, f.action, f.delayS, f.mounted);
@@ -428,6 +457,7 @@ export function reachedRoot(
   modules: string[],
   phases: string[] = phaseIds(),
   secondStage = false,
+  inMemory = false,
 ): void {
   noPanic(t, r);
   t.regex(r.output, /storage-init: version \d+\.\d+\.\d+, pid 1, kernel command line: /);
@@ -463,10 +493,17 @@ export function reachedRoot(
     t.regex(r.output, /READ-ONLY \/etc: open "\/etc\/storage-init-test": EROFS/);
   }
   for (const m of mounts.filter((x) => x.fstype === "vfat")) t.true(m.ro, `vfat on ${m.target} is read-only`);
-  t.true(
-    mounts.some((m) => m.target === "/run/storage-init/esp" && m.fstype === "vfat"),
-    "the ESP it came from, at /run/storage-init/esp",
-  );
+  if (inMemory) {
+    t.regex(r.output, /ROOT-JSON \{"source":"initrd","esp":\{"device":"","partUuid":""\},"path":"\/ddi\//);
+    t.false(
+      mounts.some((m) => m.fstype === "vfat"),
+      "no ESP mounted",
+    );
+  } else
+    t.true(
+      mounts.some((m) => m.target === "/run/storage-init/esp" && m.fstype === "vfat"),
+      "the ESP it came from, at /run/storage-init/esp",
+    );
   t.regex(r.output, /reboot: Power down/);
 }
 

@@ -2,13 +2,14 @@
 // the kernel's modules (toolchain/module_closure.ts) and the table the init reads. Packing needs
 // Node, and xz or zstd where the kernel's modules are compressed: the `storage-init build`
 // command does it with an installed init.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
-import { writeInitramfs } from "./initramfs.mjs";
+import { cpioArchive, writeInitramfs } from "./initramfs.mjs";
 import { buildModuleTable, hardwareModules, MODULE_GROUPS, parseKernelModules } from "./module_closure.ts";
 import { distName } from "./arches.ts";
+import { MEMORY_DDI_DIR, memoryDdiPath } from "../lib/facts.ts";
 import { kib, requireTool, step } from "./tools.mjs";
 
 /**
@@ -167,4 +168,49 @@ export async function packInitramfs({ init, out, modulesDir, storage = ["all"] }
     return `-> ${relative(process.cwd(), r.path)} ${kib(r.size)} (${r.entries} entries, ${kib(r.rawSize)} uncompressed)`;
   });
   return { facts, size: statSync(out).size };
+}
+
+/**
+ * Where the DDI `file` lies in memory for a boot whose storage_init.ddi= names `ddiPath` on the
+ * ESP: MEMORY_DDI_DIR and memoryDdiPath() (the path's last component), or in a vpick directory
+ * under its own file name.
+ * @param {string} file
+ * @param {string} ddiPath
+ */
+export function memoryPathOf(file, ddiPath) {
+  const m = memoryDdiPath(ddiPath);
+  return MEMORY_DDI_DIR + (m.endsWith("/") ? m + basename(file) : m);
+}
+
+/**
+ * An initramfs archive holding only the DDI `file` at `at` (memoryPathOf()), uncompressed: the
+ * kernel unpacks it after the init's own archive (the UKI's `.initrd` is the two concatenated, as
+ * a boot loader's second initrd is), and a DDI's erofs and hash tree gain little from gzip,
+ * which would cost a decompression at every boot. Returns the archive's bytes.
+ * @param {string} file
+ * @param {string} at
+ */
+export function ddiArchive(file, at) {
+  const parts = at.split("/").filter((x) => x !== "");
+  /** @type {import("./initramfs.mjs").CpioEntry[]} */
+  const entries = [];
+  for (let i = 1; i < parts.length; i++) entries.push({ path: parts.slice(0, i).join("/"), type: "dir" });
+  entries.push({ path: parts.join("/"), type: "file", mode: 0o444, data: readFileSync(file) });
+  return cpioArchive(entries);
+}
+
+/**
+ * The initrd `out`: the initramfs `initramfs` and after it ddiArchive(`ddi`, `at`), the second
+ * archive on a 4-byte boundary, where the kernel's unpacker looks for a cpio header. Returns the
+ * DDI archive's size.
+ * @param {string} initramfs
+ * @param {string} ddi
+ * @param {string} at
+ * @param {string} out
+ */
+export function initrdWithDdi(initramfs, ddi, at, out) {
+  const init = readFileSync(initramfs);
+  const archive = ddiArchive(ddi, at);
+  writeFileSync(out, Buffer.concat([init, Buffer.alloc((4 - (init.length % 4)) % 4), archive]));
+  return archive.length;
 }

@@ -55,6 +55,10 @@ export function kib(n) {
   return `${(n / 1024).toFixed(1)} KiB`;
 }
 
+export function mib(n) {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
 /** A static 64-bit little-endian ELF's entry point (e_entry), as a bigint. */
 export function elfEntry(file) {
   return readFileSync(file).readBigUInt64LE(24);
