@@ -177,6 +177,8 @@ export interface Boot {
   plugged: number;
   /** The monitor's reply to BootOptions.query, where it was sent and answered. */
   reply?: string;
+  /** When each console line arrived, in ms since QEMU started (the host's clock: the firmware's lines carry no time). */
+  lineMs: number[];
 }
 
 /** The kernel command line every direct boot and UKI starts with: the serial console, and a panic ends the machine. */
@@ -365,7 +367,9 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
       timedOut = true;
       p.kill("SIGKILL");
     }, opts.timeoutMs ?? 120000);
+    const lineMs: number[] = [];
     const onLine = (l: string) => {
+      lineMs.push(performance.now() - t0);
       opts.onLine?.(l);
       for (const [i, plug] of plugs.entries()) {
         if (plugged.has(i) || !plug.when.after.test(l)) continue;
@@ -410,7 +414,16 @@ export async function bootQemu(opts: BootOptions): Promise<Boot> {
         void Promise.resolve(asked).then(() =>
           failed !== undefined
             ? reject(failed)
-            : resolve({ output, lines: output.split("\n"), code, timedOut, ms, plugged: plugged.size, reply }),
+            : resolve({
+                output,
+                lines: output.split("\n"),
+                code,
+                timedOut,
+                ms,
+                plugged: plugged.size,
+                reply,
+                lineMs,
+              }),
         );
       // The TPM's state is whole once swtpm has ended: --terminate ends it when QEMU lets go of
       // its socket; a QEMU killed or never started may not have, so it is asked to end.
