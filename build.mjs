@@ -76,14 +76,17 @@ function certificateFingerprint(file) {
 }
 
 /**
- * Refuses the DDI `o.ddi` unless the boot would take it with `cmdline` (checkDdiFile():
- * roothash= pins it and the root hash recomputed over its data matches, or the signed policy's
- * signature verifies with a --certificate); before anything is built.
+ * Refuses the DDI `o.ddi` unless the boot would take it from memory with `cmdline`
+ * (checkMemoryDdi(): its name, then roothash= pins it and the root hash recomputed over its data
+ * matches, or the signed policy's signature verifies with a --certificate); before anything is
+ * built.
  */
 async function checkCarriedDdi(o, cmdline) {
-  const { checkDdiFile } = await import("./cli/check.ts");
+  const { checkMemoryDdi } = await import("./cli/check.ts");
   const facts = { rootPolicy: o.rootPolicy, minVersion: o.minVersion, certificates: o.certificates.join(",") };
-  const verdict = checkDdiFile(o.ddi, cmdline, { arch: o.arch, build: facts, certificates: o.certificateFiles });
+  const at = memoryPathOf(o.ddi, ddiPathsOf(cmdline)[0] ?? DEFAULT_DDI_PATH);
+  const options = { arch: o.arch, build: facts, certificates: o.certificateFiles };
+  const verdict = checkMemoryDdi(o.ddi, at, cmdline, options);
   for (const line of verdict.lines) console.log(`build: --ddi: ${line}`);
   if (!verdict.ok) throw new Error(`--ddi ${o.ddi}: the command line (${cmdline}) would not take it`);
 }

@@ -17,10 +17,11 @@
  * passes is the one the boot takes.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { errorText } from "../lib/errors.js";
+import { MEMORY_DDI_DIR, memoryDdiPaths } from "../lib/facts.js";
 import { withReader } from "../syscalls/files.js";
 import { BUILD_POLICY } from "../runtime/build_facts.js";
 import type { PolicyFacts } from "../runtime/build_facts.js";
@@ -276,11 +277,14 @@ function withDefaults(options: CheckOptions): { opts: Required<CheckOptions>; kn
 }
 
 /**
- * The verdict for the one DDI file `ddi` booted with `cmdline`, as the boot checks each DDI: for
- * the build, which carries a DDI in the initramfs only when the command line it is given would
- * take it (roothash= pins it, or its signature the policy takes verifies).
+ * The verdict for the DDI file `ddi` carried in memory at `at` (under MEMORY_DDI_DIR) and booted
+ * with `cmdline`, as the boot takes a DDI in memory: among those storage_init.ddi= names there
+ * (listDdis() over a folder laid out as the initramfs will be: a vpick directory's entry must be
+ * named as one, for this architecture), then checked as each DDI is. For the build, which
+ * carries a DDI only when the command line it is given would take it (roothash= pins it, or its
+ * signature the policy takes verifies).
  */
-export function checkDdiFile(ddi: string, cmdline: string, options: CheckOptions = {}): Verdict {
+export function checkMemoryDdi(ddi: string, at: string, cmdline: string, options: CheckOptions = {}): Verdict {
   const { opts } = withDefaults(options);
   const lines: string[] = [];
   const config = parseCmdline(cmdline, opts.build);
@@ -288,8 +292,22 @@ export function checkDdiFile(ddi: string, cmdline: string, options: CheckOptions
   const unverified = verificationRefusal(config);
   if (unverified !== "") return { ok: false, lines: [unverified] };
   const tmp = mkdtempSync(join(tmpdir(), "storage-init-check-"));
+  const say = (s: string) => lines.push(s);
   try {
-    checkDdi(ddi, undefined, config, opts, tmp, (s) => lines.push(s));
+    const place = join(tmp, "initramfs");
+    mkdirSync(dirname(join(place, at)), { recursive: true });
+    // The file itself, as the initramfs will hold it (a symbolic link is no regular file).
+    try {
+      linkSync(ddi, join(place, at));
+    } catch {
+      copyFileSync(ddi, join(place, at));
+    }
+    const paths = memoryDdiPaths(config.ddiPaths);
+    const ddis = listDdis(k, place + MEMORY_DDI_DIR, paths, opts.arch, { info: say, warn: say }, []);
+    const taken = ddis.find((d) => MEMORY_DDI_DIR + d.path === at);
+    if (taken === undefined)
+      throw new Error(`the boot takes no DDI at ${at}: it looks for ${paths.join(", ")} in ${MEMORY_DDI_DIR}`);
+    checkDdi(ddi, taken.claimed, config, opts, tmp, say);
     return { ok: true, lines };
   } catch (e) {
     lines.push(`refused: ${errorText(e)}`);

@@ -19,6 +19,11 @@ export const PartitionType = {
 /** Where the DDI lies on the ESP unless `storage_init.ddi=` says otherwise. */
 export const DEFAULT_DDI_PATH = "/EFI/storage-init/root.raw";
 
+/** True when `path` names a vpick directory (`NAME.v` or `NAME.v/`). */
+export function isVpickDir(path: string): boolean {
+  return path.endsWith(".v") || path.endsWith(".v/");
+}
+
 /**
  * Where the initramfs carries DDIs in memory (in the UKI's `.initrd`, or in a second initrd a
  * boot loader adds): no ESP is needed for them.
@@ -34,6 +39,16 @@ export function memoryDdiPath(path: string): string {
   const dir = path.endsWith("/");
   const bare = dir ? path.slice(0, path.length - 1) : path;
   return bare.slice(bare.lastIndexOf("/")) + (dir ? "/" : "");
+}
+
+/** The paths under MEMORY_DDI_DIR of the storage_init.ddi= paths `ddiPaths` (memoryDdiPath()), each once, in order. */
+export function memoryDdiPaths(ddiPaths: string[]): string[] {
+  const paths: string[] = [];
+  for (const p of ddiPaths) {
+    const m = memoryDdiPath(p);
+    if (paths.indexOf(m) < 0) paths.push(m);
+  }
+  return paths;
 }
 
 /**

@@ -138,7 +138,11 @@ async function networkArgs(net: Network): Promise<{ args: string[]; close: () =>
   const name = basename(net.file);
   if (net.by === "tftp")
     return {
-      args: ["-netdev", `user,id=net0,restrict=on,tftp=${dirname(net.file)},bootfile=${name}`, ...card],
+      args: [
+        "-netdev",
+        `user,id=net0,restrict=on,tftp=${dirname(net.file).replace(/,/g, ",,")},bootfile=${name}`,
+        ...card,
+      ],
       close: () => undefined,
     };
   const server = createServer((req, res) => {

@@ -13,7 +13,7 @@
  * nothing older.
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
-import { MEMORY_DDI_DIR, memoryDdiPath } from "../lib/facts.js";
+import { MEMORY_DDI_DIR, memoryDdiPaths } from "../lib/facts.js";
 import { jsonString } from "../lib/quote.js";
 import { readAttr } from "../syscalls/files.js";
 import { AtFlags, fileType, FileType } from "../syscalls/kernel.js";
@@ -306,12 +306,7 @@ function firstRoot(
  * memoryDdiPath().
  */
 function memoryPlace(config: Config): Place {
-  const paths: string[] = [];
-  for (const p of config.ddiPaths) {
-    const m = memoryDdiPath(p);
-    if (paths.indexOf(m) < 0) paths.push(m);
-  }
-  return { base: MEMORY_DDI_DIR, paths, esp: undefined, device: "" };
+  return { base: MEMORY_DDI_DIR, paths: memoryDdiPaths(config.ddiPaths), esp: undefined, device: "" };
 }
 
 /** The order of the signed policy across ESPs: newest claimed version first, then ESP and list order. */
@@ -396,8 +391,8 @@ function checkRequireSignatures(s: RootSearch): void {
  * The root from the ESPs `esps`, or with `memory` from the initramfs: with roothash= (or one
  * ESP), the first DDI that yields a verified, mounted and checked root, ESP by ESP (firstRoot());
  * with the signed policy and several ESPs, the newest version among them all (newestRoot()). Its
- * ESP is left mounted on ESP_MOUNT. Throws the one candidate's failure when there is one (`only`
- * for the initramfs, which is one place), or a failure naming each reason.
+ * ESP is left mounted on ESP_MOUNT. Throws the one candidate's failure when there is one and no
+ * source follows (`only`), or a failure naming each reason.
  */
 function rootFrom(s: RootSearch, esps: Esp[], memory: boolean, only: boolean, progress: Progress): FoundRoot {
   if (esps.length > MAX_ESPS)
@@ -420,7 +415,7 @@ function rootFrom(s: RootSearch, esps: Esp[], memory: boolean, only: boolean, pr
   const found =
     s.config.rootPolicy === "signed" && esps.length > 1
       ? newestRoot(s, esps, progress)
-      : firstRoot(s, esps, memory, memory ? only : esps.length === 1, progress);
+      : firstRoot(s, esps, memory, only && (memory || esps.length === 1), progress);
   if (found !== undefined) return found;
   s.run.failIn("ddi", memory ? MEMORY_DDI_DIR : s.config.ddiPaths.join(","));
   const what =
@@ -508,8 +503,11 @@ function sourceRoot(
 
 /**
  * The root, from the sources storage_init.sources= names in its order: the initramfs's DDIs
- * (passed over at once when it carries none), the ESPs `espsOf()` waits for (`espsOf(also)` throws when none appears, its line ending with `also`). The first source that yields a root gives it; the last one's failure is the boot's,
- * naming what the sources before it passed over or lacked. MAX_TRIES spans all sources.
+ * (passed over at once when it carries none), the ESPs `espsOf()` waits for (`espsOf(also)`
+ * throws when none appears, its line ending with `also`). The first source that yields a root
+ * gives it; the last one's failure is the boot's, naming what the sources before it passed
+ * over (and, when no ESP appears, that the initramfs carried no DDI). MAX_TRIES spans all
+ * sources.
  */
 export function findRoot(s: RootSearch, espsOf: (also: string) => Esp[]): FoundRoot {
   if (s.config.rootPolicy === "signed") checkRequireSignatures(s);
@@ -519,7 +517,8 @@ export function findRoot(s: RootSearch, espsOf: (also: string) => Esp[]): FoundR
   let tries = 0;
   for (let i = 0; i < sources.length; i++) {
     const last = i === sources.length - 1;
-    // Each source has storage_init.timeout from its start: the wait for an ESP may spend it all.
+    // The search of each source goes on at most storage_init.timeout from its start (for the
+    // ESPs, from when they appear: the wait for them is bounded apart).
     const progress: Progress = { refused: [], tries, deadlineMs: s.k.monotonicMs() + s.config.timeoutMs };
     let found: FoundRoot | undefined;
     if (sources[i] === "initrd") {
@@ -529,10 +528,12 @@ export function findRoot(s: RootSearch, espsOf: (also: string) => Esp[]): FoundR
         absent.push(NO_MEMORY_DDI);
       } else {
         s.run.failIn("ddi", MEMORY_DDI_DIR);
-        throw new InitError(NO_MEMORY_DDI + (earlier.length > 0 ? "; " + reasonsOf(earlier) : ""));
+        // What the ESP said was logged as it came; the line stays short.
+        throw new InitError(NO_MEMORY_DDI + (earlier.length > 0 ? "; and the ESP gave no root" : ""));
       }
     } else {
       const esps = espsOrNone(espsOf, sourcesBefore(absent, earlier), progress, last);
+      progress.deadlineMs = s.k.monotonicMs() + s.config.timeoutMs;
       if (esps !== undefined) found = sourceRoot(s, esps, false, last, progress, earlier);
     }
     tries = progress.tries;

@@ -7,6 +7,7 @@
  */
 import { errorText, InitError, ParseError } from "../lib/errors.js";
 import { quote } from "../lib/quote.js";
+import { isVpickDir } from "../lib/facts.js";
 import type { Kernel } from "../syscalls/kernel.js";
 
 /** The most entries of a directory considered; more is refused rather than read. */
@@ -177,11 +178,6 @@ export interface VpickFile {
   path: string;
   entry: VpickEntry | undefined;
   skipped: string;
-}
-
-/** True when `path` names a vpick directory (`NAME.v` or `NAME.v/`). */
-export function isVpickDir(path: string): boolean {
-  return path.endsWith(".v") || path.endsWith(".v/");
 }
 
 /**

@@ -154,7 +154,7 @@ const TPM_CMDLINE = `roothash=HASH storage_init.timeout=20 ${UNLOCK_ARGS} system
 /** The root from the DDI in memory: no storage driver, no ESP. */
 const IN_MEMORY: Expect = {
   reached: {
-    esp: /storage-init: root from \/ddi\/root\.raw in the initramfs/,
+    esp: /storage-init: root from \/ddi\/root\.raw in the initramfs\r?$/m,
     modules: ["loop", "dm_verity", "erofs"],
     phases: ["api", "cmdline", "coldplug", "ddi", "verity", "mount", "switch-root"],
     inMemory: true,
@@ -851,7 +851,8 @@ function meminfo(t: ExecutionContext, output: string): Record<string, number> {
 
 it("in memory: the DDI in the initrd boots with no disk at all: no storage driver, the DDI's size more in shared memory than from an ESP", async (t) => {
   const { r, ddis } = await bootScenario(t, SCENARIOS["in memory"]);
-  t.notRegex(r.output, /storage-init: loaded (virtio_blk|vfat)/, "nothing of the ESP was loaded");
+  // q35's AHCI controller is there: coldplug would have loaded ahci had it looked for an ESP.
+  t.notRegex(r.output, /storage-init: loaded (ahci|virtio_blk|vfat)/, "nothing of the ESP was loaded");
   const mem = meminfo(t, r.output);
   // The same DDI on an ESP, the same kernel and memory: what carrying it in memory costs.
   const esp = meminfo(t, (await bootScenario(t, SCENARIOS.virtio)).r.output);

@@ -133,3 +133,47 @@ test("a vpick directory of storage_init.ddi= is one in memory too: its pinned ve
   t.is(stop.reason, "exec", k.logText());
   t.is(root.path, "/ddi/root.v/root_2.raw");
 });
+
+test("a second stage works the same from memory: its erofs under a tmpfs overlay, root.json saying both", (t) => {
+  const { k, stop, log, root } = boot(`roothash=${HASH}`, [["/root.raw", DDI]], {
+    noDisk: true,
+    onRootMount: (fk, target) => {
+      fk.addFile(target + "/etc/initrd-release", "ID=debian\n");
+      fk.addFile(target + "/etc/machine-id", "");
+    },
+  });
+  t.is(stop.reason, "exec", k.logText());
+  t.true(
+    log.includes(
+      "storage-init: second stage: /ddi/root.raw under a tmpfs overlay on /sysroot, 0 files of /.extra handed over",
+    ),
+    log.join("\n"),
+  );
+  t.true(k.mountLog.some((m) => m.fstype === "overlay" && m.target === "/sysroot"));
+  t.is(root.source, "initrd");
+  t.is(root.secondStage, true);
+});
+
+test("with the ESP first, its DDI refused: the ESP is unmounted and named, and the DDI in memory boots", (t) => {
+  const { k, stop, log, root } = boot(`roothash=${HASH} storage_init.sources=esp,initrd`, [["/root.raw", DDI]], {
+    espFiles: new Map([["/EFI/storage-init/root.raw", syntheticDdi(OTHER)]]),
+  });
+  t.is(stop.reason, "exec", k.logText());
+  t.is(root.source, "initrd");
+  t.true(
+    log.some((l) => l.startsWith("storage-init: passed over /dev/vda1: ")),
+    log.join("\n"),
+  );
+  t.is(root.passedOver.length, 1);
+  t.is(root.passedOver[0].label, "/dev/vda1");
+  t.true(k.umountLog.includes("/run/storage-init/esp"), "the ESP it passed over is not left mounted");
+});
+
+test("with the ESP first and no DDI in memory, the fatal line is short and names both", (t) => {
+  const { fatal } = boot(`roothash=${HASH} storage_init.sources=esp,initrd storage_init.timeout=1`, [], {
+    noDisk: true,
+  });
+  t.deepEqual(fatal, [
+    "storage-init: failed to open the DDI /ddi: no DDI in the initramfs (/ddi); and the ESP gave no root",
+  ]);
+});

@@ -4,12 +4,12 @@ import {
   compareVersions,
   imageVersionRefusal,
   imageVersionWarning,
-  isVpickDir,
   listDdis,
   parseVpickName,
   readVpickDir,
   versionProblem,
 } from "../runtime/vpick.js";
+import { isVpickDir } from "../lib/facts.js";
 import type { VpickEntry } from "../runtime/vpick.js";
 import { FakeKernel } from "./fake_kernel.js";
 

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { cpioArchive, writeInitramfs } from "./initramfs.mjs";
 import { buildModuleTable, hardwareModules, MODULE_GROUPS, parseKernelModules } from "./module_closure.ts";
 import { distName } from "./arches.ts";
-import { MEMORY_DDI_DIR, memoryDdiPath } from "../lib/facts.ts";
+import { isVpickDir, MEMORY_DDI_DIR, memoryDdiPath } from "../lib/facts.ts";
 import { kib, requireTool, step } from "./tools.mjs";
 
 /**
@@ -173,13 +173,15 @@ export async function packInitramfs({ init, out, modulesDir, storage = ["all"] }
 /**
  * Where the DDI `file` lies in memory for a boot whose storage_init.ddi= names `ddiPath` on the
  * ESP: MEMORY_DDI_DIR and memoryDdiPath() (the path's last component), or in a vpick directory
- * under its own file name.
+ * (`NAME.v`, `NAME.v/`) under its own file name, which must then be a vpick name (the build's
+ * check, checkMemoryDdi(), reads the directory as the boot does).
  * @param {string} file
  * @param {string} ddiPath
  */
 export function memoryPathOf(file, ddiPath) {
   const m = memoryDdiPath(ddiPath);
-  return MEMORY_DDI_DIR + (m.endsWith("/") ? m + basename(file) : m);
+  if (!isVpickDir(m)) return MEMORY_DDI_DIR + m;
+  return MEMORY_DDI_DIR + (m.endsWith("/") ? m : `${m}/`) + basename(file);
 }
 
 /**

@@ -8,6 +8,7 @@ import { buildDisk } from "../../qemu/images.js";
 import { ddiArchive, initrdWithDdi, memoryPathOf } from "../../toolchain/init_image.mjs";
 import { readCpio } from "../../toolchain/initramfs.mjs";
 import { ROOT } from "../../toolchain/tools.mjs";
+import { checkMemoryDdi } from "../../cli/check.js";
 
 /** The test disk as it should be (qemu/images.ts). */
 const PLAIN = {};
@@ -49,6 +50,11 @@ test("the DDI's archive holds it read-only under /ddi, and the initrd appends it
   const data = readFileSync(disk.ddi);
   t.is(memoryPathOf(disk.ddi, "/EFI/storage-init/root.raw"), "/ddi/root.raw");
   t.is(memoryPathOf("/x/root_2.raw", "/EFI/os/root.v/"), "/ddi/root.v/root_2.raw");
+  t.is(
+    memoryPathOf("/x/root_2.raw", "/EFI/os/root.v"),
+    "/ddi/root.v/root_2.raw",
+    "a vpick directory without its slash",
+  );
   const entries = readCpio(ddiArchive(disk.ddi, "/ddi/root.v/root_2.raw"));
   t.deepEqual(
     entries.map((e) => [e.path, e.type, e.mode]),
@@ -68,4 +74,21 @@ test("the DDI's archive holds it read-only under /ddi, and the initrd appends it
   t.true(out.subarray(4097, 4100).equals(Buffer.alloc(3)), "zeros up to the boundary");
   t.is(out.subarray(4100, 4106).toString(), "070701", "the DDI's archive starts there");
   rmSync(dir, { recursive: true });
+});
+
+test("the build's check takes a DDI in memory as the boot lists it: a vpick directory's entry must be named as one", async (t) => {
+  const disk = await buildDisk(PLAIN);
+  const cmdline = `roothash=${disk.rootHash} storage_init.ddi=/EFI/os/root.v/`;
+  const ok = checkMemoryDdi(disk.ddi, "/ddi/root.v/root_2.raw", cmdline);
+  t.true(ok.ok, ok.lines.join("\n"));
+  t.true(ok.lines.includes("  root hash recomputed over the data: matches roothash="));
+  const unnamed = checkMemoryDdi(disk.ddi, "/ddi/root.v/root.raw", cmdline);
+  t.false(unnamed.ok);
+  t.is(unnamed.lines.at(-1), "refused: /root.v/ holds no DDI for x86-64", unnamed.lines.join("\n"));
+  t.true(
+    unnamed.lines.some((l) => /root\.raw: not named root_VERSION\.raw/.test(l)),
+    unnamed.lines.join("\n"),
+  );
+  const plain = checkMemoryDdi(disk.ddi, "/ddi/root.raw", `roothash=${disk.rootHash}`);
+  t.true(plain.ok, plain.lines.join("\n"));
 });
