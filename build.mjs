@@ -76,15 +76,14 @@ function certificateFingerprint(file) {
 }
 
 /**
- * Refuses the DDI `o.ddi` unless the boot would take it from memory with `cmdline`
+ * Refuses the DDI `o.ddi` unless the boot would take it from memory at `at` with `cmdline`
  * (checkMemoryDdi(): its name, then roothash= pins it and the root hash recomputed over its data
  * matches, or the signed policy's signature verifies with a --certificate); before anything is
  * built.
  */
-async function checkCarriedDdi(o, cmdline) {
+async function checkCarriedDdi(o, at, cmdline) {
   const { checkMemoryDdi } = await import("./cli/check.ts");
   const facts = { rootPolicy: o.rootPolicy, minVersion: o.minVersion, certificates: o.certificates.join(",") };
-  const at = memoryPathOf(o.ddi, ddiPathsOf(cmdline)[0] ?? DEFAULT_DDI_PATH);
   const options = { arch: o.arch, build: facts, certificates: o.certificateFiles };
   const verdict = checkMemoryDdi(o.ddi, at, cmdline, options);
   for (const line of verdict.lines) console.log(`build: --ddi: ${line}`);
@@ -92,15 +91,17 @@ async function checkCarriedDdi(o, cmdline) {
 }
 
 /**
- * The DDI `o.ddi` carried in memory: dist/ddi[-<arch>].cpio, and the init's initramfs `built`
- * with it appended (the UKI's .initrd). Says what it costs in memory. Returns { archive, initrd }.
+ * The DDI `o.ddi` carried in memory at `at`: dist/ddi[-<arch>].cpio, and the init's initramfs
+ * `built` with it appended (the UKI's .initrd). Says what it costs in memory. Returns { archive,
+ * initrd }.
  */
-function carryDdi(o, built, cmdline) {
-  const at = memoryPathOf(o.ddi, ddiPathsOf(cmdline)[0] ?? DEFAULT_DDI_PATH);
+function carryDdi(o, at, built) {
   const archive = join(DIST, distName(o.arch, "ddi", ".cpio"));
-  writeFileSync(archive, ddiArchive(o.ddi, at));
+  const contents = ddiArchive(o.ddi, at);
+  writeFileSync(archive, contents);
   const initrd = join(DIST, `${basename(built.initramfs, ".cpio.gz")}+ddi.cpio`);
-  const bytes = initrdWithDdi(built.initramfs, o.ddi, at, initrd);
+  initrdWithDdi(built.initramfs, contents, initrd);
+  const bytes = contents.length;
   const size = statSync(o.ddi).size;
   console.log(
     `build: DDI ${relative(process.cwd(), o.ddi)} as ${at} in ${relative(ROOT, archive)} (${mib(bytes)}): ` +
@@ -196,7 +197,9 @@ async function cli(argv) {
     );
   } else console.log(`build: kernel ${kernelRelease(o.kernelDir)} from ${o.kernelDir}`);
   const cmdline = `${o.rootHash === undefined ? "" : `roothash=${o.rootHash}`} ${o.cmdline}`.trim();
-  if (o.ddi) await checkCarriedDdi(o, cmdline);
+  // Where the DDI lies in memory: by the first path storage_init.ddi= names.
+  const at = o.ddi && memoryPathOf(o.ddi, ddiPathsOf(cmdline)[0] ?? DEFAULT_DDI_PATH);
+  if (o.ddi) await checkCarriedDdi(o, at, cmdline);
   const built = await buildInit({
     kernelDir: o.kernelDir,
     storage: o.storage,
@@ -205,7 +208,7 @@ async function cli(argv) {
     minVersion: o.minVersion,
     certificates: o.certificates,
   });
-  const ddi = o.ddi ? carryDdi(o, built, cmdline) : undefined;
+  const ddi = o.ddi ? carryDdi(o, at, built) : undefined;
   if (!o.uki) return;
   const release = kernelRelease(o.kernelDir);
   const vmlinuz = join(o.kernelDir, "boot", `vmlinuz-${release}`);

@@ -17,7 +17,7 @@ import type { Arch } from "../toolchain/arches.js";
 import type { DebianRelease } from "../qemu/debian_root.js";
 import { distName } from "../toolchain/arches.js";
 import { DEFAULT_RELEASE } from "../toolchain/debian.mjs";
-import { initramfsPath, initrdWithDdi, memoryPathOf, packInitramfs } from "../toolchain/init_image.mjs";
+import { ddiArchive, initramfsPath, initrdWithDdi, memoryPathOf, packInitramfs } from "../toolchain/init_image.mjs";
 import { cpioArchive, readCpio } from "../toolchain/initramfs.mjs";
 import { DIST, WORK } from "../toolchain/tools.mjs";
 import { bootQemu, consoleArgs, needsPowerOfTwo } from "../qemu/boot.js";
@@ -257,7 +257,7 @@ async function prepareOne(dir: string, s: Scenario): Promise<Prepared> {
   }
   if (memory !== undefined) {
     const withDdi = join(dir, "initramfs+ddi.cpio");
-    initrdWithDdi(initrd, memory.ddi, memoryPathOf(memory.ddi, DEFAULT_DDI_PATH), withDdi);
+    initrdWithDdi(initrd, ddiArchive(memory.ddi, memoryPathOf(memory.ddi, DEFAULT_DDI_PATH)), withDdi);
     initrd = withDdi;
   }
   let media: BootMedia = { kernel: kernel.vmlinuz, initrd, append: cmdline };

@@ -202,17 +202,13 @@ export function ddiArchive(file, at) {
 }
 
 /**
- * The initrd `out`: the initramfs `initramfs` and after it ddiArchive(`ddi`, `at`), the second
- * archive on a 4-byte boundary, where the kernel's unpacker looks for a cpio header. Returns the
- * DDI archive's size.
+ * The initrd `out`: the initramfs `initramfs` and after it `archive` (ddiArchive()), on a 4-byte
+ * boundary, where the kernel's unpacker looks for a cpio header.
  * @param {string} initramfs
- * @param {string} ddi
- * @param {string} at
+ * @param {Uint8Array} archive
  * @param {string} out
  */
-export function initrdWithDdi(initramfs, ddi, at, out) {
+export function initrdWithDdi(initramfs, archive, out) {
   const init = readFileSync(initramfs);
-  const archive = ddiArchive(ddi, at);
   writeFileSync(out, Buffer.concat([init, Buffer.alloc((4 - (init.length % 4)) % 4), archive]));
-  return archive.length;
 }

@@ -55,6 +55,7 @@ export function kib(n) {
   return `${(n / 1024).toFixed(1)} KiB`;
 }
 
+/** `n` bytes in MiB, one decimal. */
 export function mib(n) {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }

@@ -68,9 +68,11 @@ test("the DDI's archive holds it read-only under /ddi, and the initrd appends it
   const dir = mkdtempSync(join(tmpdir(), "initrd-"));
   const init = join(dir, "init.cpio.gz");
   writeFileSync(init, Buffer.alloc(4097, 7));
-  const size = initrdWithDdi(init, disk.ddi, "/ddi/root.raw", join(dir, "out"));
+  const archive = ddiArchive(disk.ddi, "/ddi/root.raw");
+  initrdWithDdi(init, archive, join(dir, "out"));
   const out = readFileSync(join(dir, "out"));
-  t.is(out.length, 4100 + size);
+  t.is(out.length, 4100 + archive.length);
+  t.true(out.subarray(4100).equals(archive), "then the DDI's archive, whole");
   t.true(out.subarray(4097, 4100).equals(Buffer.alloc(3)), "zeros up to the boundary");
   t.is(out.subarray(4100, 4106).toString(), "070701", "the DDI's archive starts there");
   rmSync(dir, { recursive: true });
