@@ -449,8 +449,8 @@ const NO_MEMORY_DDI = "no DDI in " + INITRAMFS + " (" + MEMORY_DDI_DIR + ")";
  * 200 characters; the reasons were logged as they came): that it carried no DDI, or how many
  * of its DDIs were passed over.
  */
-function sourcesBefore(absent: string[], earlier: Refusal[]): string {
-  if (absent.length > 0) return "; no DDI in memory";
+function sourcesBefore(noMemoryDdi: boolean, earlier: Refusal[]): string {
+  if (noMemoryDdi) return "; no DDI in memory";
   if (earlier.length === 0) return "";
   return "; " + (earlier.length === 1 ? "the DDI" : earlier.length + " DDIs") + " in memory passed over";
 }
@@ -512,7 +512,8 @@ function sourceRoot(
 export function findRoot(s: RootSearch, espsOf: (also: string) => Esp[]): FoundRoot {
   if (s.config.rootPolicy === "signed") checkRequireSignatures(s);
   const earlier: Refusal[] = [];
-  const absent: string[] = [];
+  // The initramfs was searched first and carried no DDI.
+  let noMemoryDdi = false;
   const sources = s.config.sources;
   let tries = 0;
   for (let i = 0; i < sources.length; i++) {
@@ -525,14 +526,14 @@ export function findRoot(s: RootSearch, espsOf: (also: string) => Esp[]): FoundR
       if (isDirectory(s.k, MEMORY_DDI_DIR)) found = sourceRoot(s, [], true, last, progress, earlier);
       else if (!last) {
         s.log.info(NO_MEMORY_DDI);
-        absent.push(NO_MEMORY_DDI);
+        noMemoryDdi = true;
       } else {
         s.run.failIn("ddi", MEMORY_DDI_DIR);
         // What the ESP said was logged as it came; the line stays short.
         throw new InitError(NO_MEMORY_DDI + (earlier.length > 0 ? "; and the ESP gave no root" : ""));
       }
     } else {
-      const esps = espsOrNone(espsOf, sourcesBefore(absent, earlier), progress, last);
+      const esps = espsOrNone(espsOf, sourcesBefore(noMemoryDdi, earlier), progress, last);
       progress.deadlineMs = s.k.monotonicMs() + s.config.timeoutMs;
       if (esps !== undefined) found = sourceRoot(s, esps, false, last, progress, earlier);
     }
