@@ -20,7 +20,15 @@ import { CACHE, requireTool, ROOT, run } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.ts";
 import { testKey } from "./images.ts";
 import { fetchKernel } from "./kernel.mjs";
-import { buildFinalRoot, copyModules, copyTree, keyOf, SECOND_STAGE_MODULES, secondStageTree } from "./second_stage.ts";
+import {
+  buildFinalRoot,
+  copyModules,
+  copyTree,
+  keyOf,
+  SECOND_STAGE_MODULES,
+  secondStageTree,
+  treeCpio,
+} from "./second_stage.ts";
 
 /** The LUKS2 header's UUID (rd.luks.uuid= names it). */
 export const LUKS_UUID = "5eced0e5-0000-4000-8000-00000000c0de";
@@ -145,7 +153,7 @@ export async function buildEncryptedRoot(): Promise<EncryptedRoot> {
   writeFileSync(join(work, "provision.d", "passphrase"), LUKS_PASSPHRASE);
   writeFileSync(join(work, "provision.d", "pcr.pem"), readFileSync(key.publicKey));
   const cpio = join(dir, "provision.cpio");
-  run("sh", ["-c", 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', "sh", work, cpio]);
+  treeCpio(work, cpio);
   rmSync(work, { recursive: true, force: true });
   console.log("encrypted root: provisioning boot (LUKS2, LVM, ext4, the final root copied in, TPM2 enrolled)");
   const r = await bootQemu({

@@ -11,7 +11,7 @@ import { CACHE, requireTool, run } from "../toolchain/tools.mjs";
 import { bootQemu } from "./boot.ts";
 import { debianMirror, DEMO_PACKAGES, finishDemoTree, TREE_FORMAT } from "./demo_root.mjs";
 import { fetchKernel } from "./kernel.mjs";
-import { copyModules } from "./second_stage.ts";
+import { copyModules, treeCpio } from "./second_stage.ts";
 
 /** The provisioning boot's script: the second stage, then the tree onto /dev/vda as tar. */
 const PROVISION = `#!/bin/sh
@@ -68,7 +68,7 @@ export async function foreignDemoTree(release: string, arch: string): Promise<st
   copyModules(first, kernel.modulesDir, kernel.version, ["virtio_pci", "virtio_blk"]);
   writeFileSync(join(first, "provision"), PROVISION, { mode: 0o755 });
   const cpio = join(work, "first.cpio");
-  run("sh", ["-c", 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', "sh", first, cpio]);
+  treeCpio(first, cpio);
   rmSync(first, { recursive: true, force: true });
   const out = join(work, "tree.tar");
   writeFileSync(out, "");

@@ -207,6 +207,15 @@ export function copyTree(src: string, dst: string): void {
 }
 
 /**
+ * The tree `tree` as a newc cpio archive `out`, an initramfs for a provisioning boot: every kind
+ * of file the tree holds (links, device nodes), as cpio(1) writes them.
+ */
+export function treeCpio(tree: string, out: string): void {
+  requireTool("cpio");
+  run("sh", ["-c", 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', "sh", tree, out]);
+}
+
+/**
  * Copies the modules `names` of the kernel in `modulesDir` and what they depend on into `tree`,
  * with the kernel's module lists, and runs depmod there. Returns the module names copied.
  */
